@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Install what Resound needs on a fresh Debian machine with Python 3.11:
+#   scripts/setup.sh          Debian packages, .venv with the project, npm packages
+#   scripts/setup.sh test     the same, plus the test extras, redis-server and chromium
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode=${1:-run}
+
+apt_install() {
+    local missing=()
+    for pkg in "$@"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" \
+            || missing+=("$pkg")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    echo "setup: installing Debian packages: ${missing[*]}"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+        "${missing[@]}" >/dev/null
+}
+
+packages=()
+python3 -c 'import venv, ensurepip' 2>/dev/null || packages+=(python3-venv)
+command -v node >/dev/null || packages+=(nodejs)
+command -v npm >/dev/null || packages+=(npm)
+if [ "$mode" = test ]; then
+    command -v redis-server >/dev/null || packages+=(redis-server)
+    command -v chromium >/dev/null || packages+=(chromium)
+fi
+[ ${#packages[@]} -eq 0 ] || apt_install "${packages[@]}"
+
+[ -x .venv/bin/python ] || python3 -m venv .venv
+extras=""
+[ "$mode" = test ] && extras="[test,bench]"
+.venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".$extras"
+
+if [ ! -d node_modules ] || [ package.json -nt node_modules ] || \
+   { [ -f package-lock.json ] && [ package-lock.json -nt node_modules ]; }; then
+    if [ -f package-lock.json ]; then
+        npm ci --no-audit --no-fund --loglevel=error
+    else
+        npm install --no-audit --no-fund --loglevel=error
+    fi
+    touch node_modules
+fi

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Install everything the tests need, then run the whole suite (lint, Python, Node, browser).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh test
+.venv/bin/ruff check .
+exec .venv/bin/python -m pytest "$@"
