@@ -1,0 +1,1 @@
+"""Resound broadcaster: a Pusher-protocol 7 WebSocket server and HTTP API on one port."""

@@ -1,0 +1,1 @@
+"""Resound webapp: Flask order management that broadcasts every order change."""
