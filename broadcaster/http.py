@@ -1,0 +1,38 @@
+"""Plain HTTP request and response values passed between the listener and the API router.
+
+The listener parses bytes into an :class:`HttpRequest` (with httptools) and serializes the
+:class:`HttpResponse` it gets back; the router never sees a socket.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.payloads import dumpb
+
+
+@dataclass(slots=True)
+class HttpRequest:
+    method: str
+    path: str  # percent-decoded path, without the query string
+    query: str  # raw query string, without the leading "?"
+    headers: dict[str, str] = field(default_factory=dict)  # lower-cased names
+    body: bytes = b""
+
+
+@dataclass(slots=True)
+class HttpResponse:
+    status: int
+    body: bytes = b""
+    content_type: str = "application/json"
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+
+def json_response(status: int, value: Any) -> HttpResponse:
+    """A JSON response; errors use ``{"error": "<what was wrong and what to do>"}``."""
+    return HttpResponse(status, dumpb(value))
+
+
+def error_response(status: int, reason: str) -> HttpResponse:
+    return json_response(status, {"error": reason})
