@@ -1,0 +1,165 @@
+"""Pure parsing and validation of HTTP API requests: query strings, ``info`` lists, trigger bodies.
+
+Everything here raises :class:`ApiError` with the HTTP status and a reason that says what was
+wrong and what to do, so the router answers every bad request the same way. A whole request
+(a batch included) is validated before anything is published.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl
+
+from shared.channels import RESERVED_EVENT_PREFIXES, channel_name_error, event_name_error
+from shared.payloads import JSONDecodeError, loads
+
+MAX_CHANNELS_PER_EVENT = 100
+MAX_BATCH_EVENTS = 10
+SUBSCRIPTION_COUNT = "subscription_count"
+USER_COUNT = "user_count"
+CACHE = "cache"
+TRIGGER_INFO = frozenset({SUBSCRIPTION_COUNT, USER_COUNT})
+
+_SOCKET_ID_RE = re.compile(r"\d+\.\d+")
+
+
+class ApiError(Exception):
+    """A request the API refuses: ``status`` is the HTTP code, the message the JSON reason."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+def parse_query(query: str) -> dict[str, str]:
+    """The query string as a dict; a parameter given twice is ambiguous to sign, so a 400."""
+    params: dict[str, str] = {}
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        if name in params:
+            raise ApiError(400, f"query parameter {name!r} is given more than once; give it once")
+        params[name] = value
+    return params
+
+
+def parse_info(value: object, allowed: Collection[str]) -> frozenset[str]:
+    """The attributes a comma-separated ``info`` asks for; unknown ones are a 400."""
+    if value is None or value == "":
+        return frozenset()
+    if not isinstance(value, str):
+        raise ApiError(400, "info must be a comma-separated string such as 'subscription_count'")
+    wanted = frozenset(part.strip() for part in value.split(",") if part.strip())
+    unknown = sorted(wanted - set(allowed))
+    if unknown:
+        raise ApiError(
+            400, f"info asks for unknown attribute(s) {', '.join(unknown)}; "
+            f"allowed here: {', '.join(sorted(allowed))}"
+        )
+    return wanted
+
+
+def parse_json_object(body: bytes) -> dict[str, Any]:
+    """The request body as a JSON object."""
+    if not body:
+        raise ApiError(400, "the request body is empty; send a JSON object")
+    try:
+        value = loads(body)
+    except JSONDecodeError:
+        raise ApiError(400, "the request body is not valid JSON; send a JSON object") from None
+    if not isinstance(value, dict):
+        raise ApiError(400, "the request body must be a JSON object")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Trigger:
+    """One validated event to publish: what, where, to whom not, and which counts to report."""
+
+    name: str
+    data: str
+    channels: tuple[str, ...]
+    socket_id: str | None
+    info: frozenset[str]
+
+
+def _channels_of(fields: dict[str, Any], where: str) -> tuple[str, ...]:
+    if "channel" in fields and "channels" in fields:
+        raise ApiError(400, f"{where}give either 'channel' or 'channels', not both")
+    if "channels" in fields:
+        channels = fields["channels"]
+        if not isinstance(channels, list) or not channels:
+            raise ApiError(400, f"{where}'channels' must be a non-empty list of channel names")
+    elif "channel" in fields:
+        channels = [fields["channel"]]
+    else:
+        raise ApiError(400, f"{where}'channel' or 'channels' is required")
+    if len(channels) > MAX_CHANNELS_PER_EVENT:
+        limit = MAX_CHANNELS_PER_EVENT
+        raise ApiError(400, f"{where}{len(channels)} channels given; at most {limit} per event")
+    for channel in channels:
+        error = channel_name_error(channel)
+        if error:
+            raise ApiError(400, f"{where}bad channel {channel!r}: {error}")
+    return tuple(dict.fromkeys(channels))
+
+
+def _event_name_of(fields: dict[str, Any], where: str) -> str:
+    name = fields.get("name")
+    error = event_name_error(name)
+    if error:
+        raise ApiError(400, f"{where}bad event name: {error}")
+    if name.startswith(RESERVED_EVENT_PREFIXES):
+        raise ApiError(
+            400, f"{where}event name {name!r} uses a prefix reserved for the protocol "
+            f"({', '.join(RESERVED_EVENT_PREFIXES)}); choose another name"
+        )
+    return name
+
+
+def _data_of(fields: dict[str, Any], max_data_bytes: int, where: str) -> str:
+    if "data" not in fields:
+        raise ApiError(400, f"{where}'data' is required")
+    data = fields["data"]
+    if not isinstance(data, str):
+        raise ApiError(400, f"{where}'data' must be a string; JSON-encode objects before sending")
+    if len(data) > max_data_bytes or len(data.encode()) > max_data_bytes:
+        raise ApiError(413, f"{where}'data' is larger than {max_data_bytes} bytes; send less")
+    return data
+
+
+def _socket_id_of(fields: dict[str, Any], where: str) -> str | None:
+    socket_id = fields.get("socket_id")
+    if socket_id is None:
+        return None
+    if not isinstance(socket_id, str) or not _SOCKET_ID_RE.fullmatch(socket_id):
+        raise ApiError(400, f"{where}'socket_id' must look like '1234.5678'")
+    return socket_id
+
+
+def parse_trigger(fields: object, max_data_bytes: int, where: str = "") -> Trigger:
+    """Validate one event (a ``POST events`` body or one ``batch`` item).
+
+    ``where`` prefixes error reasons, so a batch says which item was wrong.
+    """
+    if not isinstance(fields, dict):
+        raise ApiError(400, f"{where}an event must be a JSON object")
+    return Trigger(
+        name=_event_name_of(fields, where),
+        data=_data_of(fields, max_data_bytes, where),
+        channels=_channels_of(fields, where),
+        socket_id=_socket_id_of(fields, where),
+        info=parse_info(fields.get("info"), TRIGGER_INFO),
+    )
+
+
+def parse_batch(fields: dict[str, Any], max_data_bytes: int) -> list[Trigger]:
+    """Validate every event of a ``POST batch_events`` body before any is published."""
+    batch = fields.get("batch")
+    if not isinstance(batch, list) or not batch:
+        raise ApiError(400, "'batch' must be a non-empty list of events")
+    if len(batch) > MAX_BATCH_EVENTS:
+        raise ApiError(400, f"{len(batch)} events given; at most {MAX_BATCH_EVENTS} per batch")
+    return [parse_trigger(item, max_data_bytes, f"batch[{i}]: ") for i, item in enumerate(batch)]
