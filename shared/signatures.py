@@ -139,8 +139,10 @@ def verify_request(
         raise RequestAuthError(
             f"auth_timestamp is more than {MAX_TIMESTAMP_SKEW} s from the server's clock"
         )
-    if body:
+    if body or "body_md5" in params:
         given_md5 = params.get("body_md5", "")
+        if not given_md5:
+            raise RequestAuthError("body_md5 is missing; send the hex MD5 of the request body")
         if not hmac.compare_digest(given_md5.encode(), body_md5(body).encode()):
             raise RequestAuthError("body_md5 does not match the request body")
     signature = params.get("auth_signature", "")

@@ -80,3 +80,22 @@ def test_verify_request_names_the_failed_check(change, body, now, reason):
     params.update(change)
     with pytest.raises(sig.RequestAuthError, match=reason):
         sig.verify_request(KEY, SECRET, "POST", "/apps/3/events", params, body, now=now)
+
+
+def test_verify_request_checks_body_md5_of_an_empty_body_when_given():
+    """SDKs sign GET requests with the MD5 of the empty body; a wrong one is refused too."""
+    params = sig.sign_request(KEY, SECRET, "GET", "/apps/3/channels", timestamp=1353088179)
+    sig.verify_request(KEY, SECRET, "GET", "/apps/3/channels", params, b"", now=1353088179)
+    params = sig.sign_request(KEY, SECRET, "GET", "/apps/3/channels",
+                              {"body_md5": sig.body_md5(b"x")}, timestamp=1353088179)
+    with pytest.raises(sig.RequestAuthError, match="body_md5 does not match"):
+        sig.verify_request(KEY, SECRET, "GET", "/apps/3/channels", params, b"", now=1353088179)
+
+
+def test_verify_request_says_when_body_md5_is_missing():
+    params = sig.sign_request(KEY, SECRET, "POST", "/apps/3/events", body=REST_BODY,
+                              timestamp=1353088179)
+    del params["body_md5"]
+    with pytest.raises(sig.RequestAuthError, match="body_md5 is missing"):
+        sig.verify_request(KEY, SECRET, "POST", "/apps/3/events", params, REST_BODY,
+                           now=1353088179)
