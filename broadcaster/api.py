@@ -1,17 +1,99 @@
 """The HTTP API router: ``/up``, and the signed Pusher API under ``/apps/{app_id}``.
 
-The listener calls :func:`handle` for every request that is not a WebSocket upgrade.
+The listener calls :func:`handle` for every request that is not a WebSocket upgrade. The router
+finds the route, the app and checks the signature; :mod:`broadcaster.api_endpoints` does the work.
 """
 
 from __future__ import annotations
 
+import logging
+import re
+from collections.abc import Callable
 from typing import Any
 
+from shared.signatures import RequestAuthError, verify_request
+
+from . import api_endpoints as endpoints
+from .api_requests import ApiError, parse_query
 from .http import HttpRequest, HttpResponse, error_response, json_response
+
+log = logging.getLogger(__name__)
+
+Endpoint = Callable[..., HttpResponse]
+
+# (path pattern after the optional REVERB_SERVER_PATH prefix, method, endpoint)
+_ROUTES: tuple[tuple[re.Pattern[str], str, Endpoint], ...] = (
+    (re.compile(r"/apps/(?P<app_id>[^/]+)/events"), "POST", endpoints.trigger_events),
+    (re.compile(r"/apps/(?P<app_id>[^/]+)/batch_events"), "POST", endpoints.trigger_batch),
+    (re.compile(r"/apps/(?P<app_id>[^/]+)/channels"), "GET", endpoints.channels),
+    (re.compile(r"/apps/(?P<app_id>[^/]+)/channels/(?P<channel>[^/]+)"), "GET",
+     endpoints.channel),
+    (re.compile(r"/apps/(?P<app_id>[^/]+)/channels/(?P<channel>[^/]+)/users"), "GET",
+     endpoints.channel_users),
+    (re.compile(r"/apps/(?P<app_id>[^/]+)/users/(?P<user_id>[^/]+)/terminate_connections"),
+     "POST", endpoints.terminate_user),
+    # The official Python SDK (pusher 3.3.4) leaves out /apps/{app_id}; the app comes from
+    # auth_key instead.
+    (re.compile(r"/users/(?P<user_id>[^/]+)/terminate_connections"), "POST",
+     endpoints.terminate_user),
+    (re.compile(r"/apps/(?P<app_id>[^/]+)/connections"), "GET", endpoints.connections),
+)
 
 
 def handle(server: Any, request: HttpRequest) -> HttpResponse:
     """Answer one HTTP request. Never raises: every failure is a JSON error response."""
-    if request.path == "/up":
+    try:
+        return _route(server, request)
+    except ApiError as exc:
+        log.debug("%s %s -> %d: %s", request.method, request.path, exc.status, exc.reason)
+        return error_response(exc.status, exc.reason)
+    except Exception:
+        log.exception("HTTP API failed on %s %s", request.method, request.path)
+        return error_response(500, "internal error while handling the request; see server log")
+
+
+def _route(server: Any, request: HttpRequest) -> HttpResponse:
+    config = server.config
+    path = _strip_prefix(config.path, request.path)
+    if path == "/up":
+        if request.method not in ("GET", "HEAD"):
+            raise ApiError(405, f"/up answers GET, not {request.method}")
         return json_response(200, {"health": "OK"})
-    return error_response(404, f"no route for {request.method} {request.path}")
+    for pattern, method, endpoint in _ROUTES:
+        match = pattern.fullmatch(path)
+        if match is None:
+            continue
+        if request.method != method:
+            raise ApiError(405, f"{request.path} answers {method}, not {request.method}")
+        params = parse_query(request.query)
+        fields = match.groupdict()
+        app = _find_app(config.apps, fields.pop("app_id", None), params)
+        try:
+            verify_request(app.key, app.secret, request.method, request.path, params,
+                           request.body)
+        except RequestAuthError as exc:
+            raise ApiError(401, str(exc)) from None
+        return endpoint(server, app, params, request.body, **fields)
+    raise ApiError(404, f"no route for {request.method} {request.path}")
+
+
+def _strip_prefix(prefix: str, path: str) -> str:
+    """The path under ``REVERB_SERVER_PATH``; outside it, nothing matches."""
+    if not prefix:
+        return path
+    if path.startswith(prefix + "/"):
+        return path[len(prefix):]
+    return ""
+
+
+def _find_app(apps: Any, app_id: str | None, params: dict[str, str]) -> Any:
+    if app_id is None:
+        key = params.get("auth_key")
+        for app in apps:
+            if app.key == key:
+                return app
+        raise ApiError(401, "auth_key is not the key of any app on this server")
+    for app in apps:
+        if app.id == app_id:
+            return app
+    raise ApiError(404, f"no app with id {app_id!r} on this server; check the app id")
