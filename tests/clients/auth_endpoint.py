@@ -1,0 +1,73 @@
+"""A tiny channel-authorization endpoint, so pusher-js can use private and presence channels
+against the bare broadcaster without the webapp.
+
+pusher-js POSTs the form fields ``socket_id`` and ``channel_name``; the test says who the user is
+with the ``X-User-Id`` / ``X-User-Name`` headers (set through pusher-js's ``auth.headers``).
+Channels whose name contains ``forbidden`` are refused with 403, like a Laravel rule that says no.
+"""
+
+from __future__ import annotations
+
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs
+
+from shared.channels import channel_type
+from shared.payloads import dumps
+from shared.signatures import sign_channel
+from tests.servers import HOST
+
+
+class AuthEndpoint:
+    """Signs subscriptions for ``key``/``secret`` at ``url`` until :meth:`stop`."""
+
+    def __init__(self, key: str, secret: str) -> None:
+        self.key = key
+        self.secret = secret
+        self.requests: list[dict[str, str]] = []
+        self._server = ThreadingHTTPServer((HOST, 0), _handler_for(self))
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self._server.server_address[1]}/broadcasting/auth"
+
+    def authorize(self, socket_id: str, channel: str, user_id: str, user_name: str) -> dict | None:
+        """The JSON body pusher-js expects, or None to refuse."""
+        if "forbidden" in channel:
+            return None
+        if not channel_type(channel).is_presence:
+            return {"auth": sign_channel(self.key, self.secret, socket_id, channel)}
+        channel_data = dumps({"user_id": user_id, "user_info": {"id": user_id, "name": user_name}})
+        auth = sign_channel(self.key, self.secret, socket_id, channel, channel_data)
+        return {"auth": auth, "channel_data": channel_data}
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+
+def _handler_for(endpoint: AuthEndpoint) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+            length = int(self.headers.get("Content-Length") or 0)
+            form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+            endpoint.requests.append(form)
+            body = endpoint.authorize(
+                form.get("socket_id", ""), form.get("channel_name", ""),
+                self.headers.get("X-User-Id", ""), self.headers.get("X-User-Name", ""),
+            )
+            status, payload = (200, body) if body else (403, {"error": "channel refused"})
+            raw = dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(raw)))
+            self.end_headers()
+            self.wfile.write(raw)
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            """Quiet: pytest shows failures, not every auth request."""
+
+    return Handler

@@ -1,0 +1,65 @@
+"""Fixtures for the real-client suites: node, the client driver, a broadcaster, the HTTP API."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+
+import pusher
+import pytest
+
+from tests.clients.auth_endpoint import AuthEndpoint
+from tests.clients.driver import ROOT, NodeDriver
+from tests.servers import HOST, Broadcaster, start_broadcaster
+
+NODE_PACKAGES = ("pusher-js", "laravel-echo", "playwright-core")
+
+
+def missing(reason: str) -> None:
+    """Under CI a missing tool is a broken install, so fail; on a dev machine, skip."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason} (run scripts/setup.sh test)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def node() -> str:
+    path = shutil.which("node")
+    if path is None:
+        missing("node is not on PATH")
+    absent = [p for p in NODE_PACKAGES if not (ROOT / "node_modules" / p).is_dir()]
+    if absent:
+        missing(f"node_modules lacks {', '.join(absent)}; run npm ci")
+    return path
+
+
+@pytest.fixture
+def driver(node: str) -> Iterator[NodeDriver]:
+    running = NodeDriver(node)
+    yield running
+    running.close()
+
+
+@pytest.fixture
+def broadcaster() -> Iterator[Broadcaster]:
+    server = start_broadcaster()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def auth_endpoint(broadcaster: Broadcaster) -> Iterator[AuthEndpoint]:
+    endpoint = AuthEndpoint(broadcaster.key, broadcaster.secret)
+    yield endpoint
+    endpoint.stop()
+
+
+@pytest.fixture
+def pusher_api(broadcaster: Broadcaster) -> pusher.Pusher:
+    """The official Pusher server SDK, pointed at the broadcaster's HTTP API."""
+    return pusher.Pusher(
+        app_id=broadcaster.app_id, key=broadcaster.key, secret=broadcaster.secret,
+        host=HOST, port=broadcaster.port, ssl=False,
+    )
+

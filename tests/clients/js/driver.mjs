@@ -1,0 +1,161 @@
+// A remote control for real pusher-js and laravel-echo clients, driven by pytest over stdio.
+//
+// stdin carries one JSON command per line: {id, op, client, ...}. stdout carries one JSON line per
+// reply ({reply: id, ok, value} or {reply: id, ok: false, error}) and one per thing a client saw
+// ({event: {client, type, channel, name, data}}). The libraries' own logging goes to stderr, so
+// stdout holds nothing but this protocol. The driver exits when stdin closes.
+import readline from 'node:readline';
+
+import Echo from 'laravel-echo';
+import Pusher from 'pusher-js';
+
+for (const level of ['log', 'info', 'warn', 'debug']) console[level] = console.error;
+
+const CONNECT_TIMEOUT_MS = 15000;
+const clients = new Map();
+
+const send = (message) => process.stdout.write(`${JSON.stringify(message)}\n`);
+const report = (client, type, fields = {}) => send({ event: { client, type, ...fields } });
+
+// pusher-js hands presence callbacks its Members object; keep the parts a test can compare.
+const plain = (data) =>
+  data && typeof data.each === 'function' && data.members
+    ? { count: data.count, me: data.me, members: data.members }
+    : data;
+
+function waitConnected(name, pusher) {
+  const { connection } = pusher;
+  if (connection.state === 'connected') return Promise.resolve(connection.socket_id);
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`${name}: not connected after ${CONNECT_TIMEOUT_MS} ms ` +
+        `(state ${connection.state}); is the broadcaster listening?`)),
+      CONNECT_TIMEOUT_MS,
+    );
+    connection.bind('connected', () => {
+      clearTimeout(timer);
+      resolve(connection.socket_id);
+    });
+  });
+}
+
+function watchConnection(name, pusher) {
+  pusher.connection.bind('state_change', ({ previous, current }) =>
+    report(name, 'state', { previous, current }));
+  pusher.connection.bind('error', (error) =>
+    report(name, 'connection_error', { data: error?.data ?? null }));
+}
+
+function client(name) {
+  const found = clients.get(name);
+  if (!found) throw new Error(`no client named ${name}; create it with 'echo' or 'pusher' first`);
+  return found;
+}
+
+// Echo's channel object for kind 'channel' | 'private' | 'join', wired to report its lifecycle once.
+function echoChannel(name, kind, channelName) {
+  const entry = client(name);
+  if (!entry.echo) throw new Error(`${name} is a bare pusher-js client, not an Echo client`);
+  const pick = { channel: 'channel', private: 'private', join: 'join' }[kind];
+  if (!pick) throw new Error(`unknown channel kind ${kind}; use channel, private or join`);
+  const channel = entry.echo[pick](channelName);
+  if (!entry.wired.has(channel.name)) {
+    entry.wired.add(channel.name);
+    const at = { channel: channel.name };
+    channel.subscribed(() => report(name, 'subscribed', at));
+    channel.error((data) => report(name, 'error', { ...at, data }));
+    if (kind === 'join') {
+      channel.here((users) => report(name, 'here', { ...at, data: users }));
+      channel.joining((user) => report(name, 'joining', { ...at, data: user }));
+      channel.leaving((user) => report(name, 'leaving', { ...at, data: user }));
+    }
+  }
+  return channel;
+}
+
+function bareChannel(name, channelName) {
+  const { pusher } = client(name);
+  const channel = pusher.channel(channelName);
+  if (!channel) throw new Error(`${name} is not subscribed to ${channelName}`);
+  return channel;
+}
+
+const ops = {
+  async echo({ client: name, options }) {
+    const echo = new Echo({ ...options, Pusher });
+    const { pusher } = echo.connector;
+    clients.set(name, { echo, pusher, wired: new Set() });
+    watchConnection(name, pusher);
+    return waitConnected(name, pusher);
+  },
+  async pusher({ client: name, key, options }) {
+    const pusher = new Pusher(key, options);
+    clients.set(name, { pusher });
+    watchConnection(name, pusher);
+    return waitConnected(name, pusher);
+  },
+  socketId({ client: name }) {
+    return client(name).pusher.connection.socket_id;
+  },
+  subscribe({ client: name, kind, channel }) {
+    const entry = client(name);
+    if (entry.echo) return echoChannel(name, kind, channel).name;
+    const subscription = entry.pusher.subscribe(channel);
+    subscription.bind_global((event, data) =>
+      report(name, 'event', { channel, name: event, data: plain(data) }));
+    return channel;
+  },
+  listen({ client: name, kind, channel, event }) {
+    const echoed = echoChannel(name, kind, channel);
+    echoed.listen(event, (data) => report(name, 'event', { channel: echoed.name, name: event, data }));
+    return echoed.name;
+  },
+  listenForWhisper({ client: name, kind, channel, event }) {
+    const echoed = echoChannel(name, kind, channel);
+    echoed.listenForWhisper(event, (data) =>
+      report(name, 'whisper', { channel: echoed.name, name: event, data }));
+    return echoed.name;
+  },
+  whisper({ client: name, kind, channel, event, data }) {
+    echoChannel(name, kind, channel).whisper(event, data);
+    return true;
+  },
+  bind({ client: name, channel, event }) {
+    bareChannel(name, channel).bind(event, (data, metadata) =>
+      report(name, 'bound', { channel, name: event, data, metadata: metadata ?? null }));
+    return true;
+  },
+  trigger({ client: name, channel, event, data }) {
+    return bareChannel(name, channel).trigger(event, data);
+  },
+  leave({ client: name, channel }) {
+    const entry = client(name);
+    if (entry.echo) entry.echo.leave(channel);
+    else entry.pusher.unsubscribe(channel);
+    return true;
+  },
+  disconnect({ client: name }) {
+    client(name).pusher.disconnect();
+    clients.delete(name);
+    return true;
+  },
+};
+
+async function run(command) {
+  const { id, op } = command;
+  try {
+    if (!Object.hasOwn(ops, op)) throw new Error(`unknown op ${op}`);
+    send({ reply: id, ok: true, value: (await ops[op](command)) ?? null });
+  } catch (error) {
+    send({ reply: id, ok: false, error: String(error?.message ?? error) });
+  }
+}
+
+const input = readline.createInterface({ input: process.stdin });
+input.on('line', (line) => {
+  if (line.trim()) run(JSON.parse(line));
+});
+input.on('close', () => {
+  for (const { pusher } of clients.values()) pusher.disconnect();
+  process.exit(0);
+});
