@@ -1,0 +1,7 @@
+"""``python -m broadcaster start ...``, the same as the ``broadcaster`` console script."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,188 @@
+"""Per-app state: sockets, channels, presence members, users and the cache of last events.
+
+Pure bookkeeping. Sockets appear as :class:`Client` objects (anything that can take bytes and
+be closed); the state never does I/O itself beyond handing frames to them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from shared.channels import ChannelType, channel_type
+
+from .config import AppConfig
+from .frames import text_frame
+
+
+class Client(Protocol):
+    """What the state needs from a socket: its id and a way to reach it."""
+
+    socket_id: str
+
+    def send(self, message: bytes) -> None:
+        """Send one JSON message (it gets framed)."""
+
+    def send_frame(self, frame: bytes) -> None:
+        """Write an already-serialized WebSocket frame."""
+
+    def close(self, code: int, reason: str) -> None:
+        """Close the socket with a WebSocket close code."""
+
+
+class Channel:
+    """Subscribers of one channel and, for presence, its members (users, not sockets)."""
+
+    __slots__ = ("name", "type", "subscribers", "members", "member_sockets", "socket_users")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.type: ChannelType = channel_type(name)
+        self.subscribers: dict[str, Client] = {}
+        self.members: dict[str, Any] = {}  # user_id -> user_info
+        self.member_sockets: dict[str, set[str]] = {}  # user_id -> socket ids
+        self.socket_users: dict[str, str] = {}  # socket id -> user_id
+
+    @property
+    def subscription_count(self) -> int:
+        return len(self.subscribers)
+
+    @property
+    def user_count(self) -> int:
+        return len(self.members)
+
+    def subscribe(self, client: Client) -> None:
+        self.subscribers[client.socket_id] = client
+
+    def join(self, client: Client, user_id: str, user_info: Any) -> bool:
+        """Subscribe a presence socket; True when it is the user's first socket here."""
+        self.subscribers[client.socket_id] = client
+        self.socket_users[client.socket_id] = user_id
+        sockets = self.member_sockets.setdefault(user_id, set())
+        first = not sockets
+        sockets.add(client.socket_id)
+        if first:
+            self.members[user_id] = user_info
+        return first
+
+    def leave(self, socket_id: str) -> str | None:
+        """Unsubscribe a socket; for presence, the user id when that was the user's last socket."""
+        self.subscribers.pop(socket_id, None)
+        user_id = self.socket_users.pop(socket_id, None)
+        if user_id is None:
+            return None
+        sockets = self.member_sockets[user_id]
+        sockets.discard(socket_id)
+        if sockets:
+            return None
+        del self.member_sockets[user_id]
+        del self.members[user_id]
+        return user_id
+
+    def user_of(self, socket_id: str) -> str | None:
+        return self.socket_users.get(socket_id)
+
+    def broadcast(self, frame: bytes, except_socket_id: str | None = None) -> None:
+        """Write the same frame bytes to every subscriber but one."""
+        for socket_id, client in self.subscribers.items():
+            if socket_id != except_socket_id:
+                client.send_frame(frame)
+
+    def presence_data(self) -> dict[str, Any]:
+        """``{presence: {count, ids, hash}}`` as ``subscription_succeeded`` carries it."""
+        return {"presence": {
+            "count": len(self.members),
+            "ids": list(self.members),
+            "hash": dict(self.members),
+        }}
+
+
+class AppState:
+    """Everything live for one app: its sockets, channels, users and cached last events."""
+
+    __slots__ = ("config", "connections", "channels", "users", "last_events")
+
+    def __init__(self, config: AppConfig) -> None:
+        self.config = config
+        self.connections: dict[str, Client] = {}
+        self.channels: dict[str, Channel] = {}
+        self.users: dict[str, dict[str, Client]] = {}  # user_id -> socket id -> client
+        self.last_events: dict[str, bytes] = {}  # cache channel -> last message JSON
+
+    @property
+    def id(self) -> str:
+        return self.config.id
+
+    @property
+    def key(self) -> str:
+        return self.config.key
+
+    @property
+    def secret(self) -> str:
+        return self.config.secret
+
+    @property
+    def connection_count(self) -> int:
+        return len(self.connections)
+
+    def is_full(self) -> bool:
+        limit = self.config.max_connections
+        return limit is not None and len(self.connections) >= limit
+
+    def add_connection(self, client: Client) -> None:
+        self.connections[client.socket_id] = client
+
+    def remove_connection(self, client: Client) -> None:
+        self.connections.pop(client.socket_id, None)
+
+    def channel(self, name: str) -> Channel | None:
+        """The occupied channel ``name``, or None when nobody is subscribed."""
+        return self.channels.get(name)
+
+    def occupied_channels(self) -> dict[str, Channel]:
+        """Every channel with at least one subscriber, by name."""
+        return self.channels
+
+    def open_channel(self, name: str) -> Channel:
+        channel = self.channels.get(name)
+        if channel is None:
+            channel = self.channels[name] = Channel(name)
+        return channel
+
+    def drop_if_empty(self, channel: Channel) -> None:
+        if not channel.subscribers:
+            self.channels.pop(channel.name, None)
+
+    def add_user(self, user_id: str, client: Client) -> None:
+        self.users.setdefault(user_id, {})[client.socket_id] = client
+
+    def remove_user(self, user_id: str, client: Client) -> None:
+        sockets = self.users.get(user_id)
+        if sockets is not None:
+            sockets.pop(client.socket_id, None)
+            if not sockets:
+                del self.users[user_id]
+
+    def user_sockets(self, user_id: str) -> list[Client]:
+        """Every socket known to belong to ``user_id`` (signed in, or a presence member)."""
+        return list(self.users.get(user_id, {}).values())
+
+    def send_to_channel(
+        self, channel: Channel, message: bytes, except_socket_id: str | None = None
+    ) -> None:
+        """Frame ``message`` once and write it to the channel's subscribers."""
+        if channel.subscribers:
+            channel.broadcast(text_frame(message), except_socket_id)
+
+    def deliver(self, name: str, message: bytes, except_socket_id: str | None = None) -> None:
+        """An event on channel ``name``: remember it if it is a cache channel, then fan out."""
+        channel = self.channels.get(name)
+        if channel is not None:
+            if channel.type.cached:
+                self.last_events[name] = message
+            self.send_to_channel(channel, message, except_socket_id)
+        elif channel_type(name).cached:
+            self.last_events[name] = message
+
+    def cached_event(self, channel: str) -> bytes | None:
+        """The last event published on cache channel ``channel`` (message JSON), if any."""
+        return self.last_events.get(channel)

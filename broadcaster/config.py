@@ -1,0 +1,203 @@
+"""Start-up configuration from Reverb's environment names, an optional apps file, and the CLI.
+
+Every check happens here, before the server binds, so a bad setting stops start-up with one
+line naming it instead of failing later on a live socket.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+CLIENT_EVENT_SOURCES = ("members", "all", "none")
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message names it and says what is expected."""
+
+
+@dataclass(frozen=True, slots=True)
+class AppConfig:
+    """One Pusher app: credentials and the per-app limits Reverb knows."""
+
+    id: str
+    key: str
+    secret: str
+    ping_interval: float = 60.0
+    activity_timeout: int = 30
+    max_message_size: int = 10_000
+    max_connections: int | None = None
+    accept_client_events_from: str = "members"
+    allowed_origins: tuple[str, ...] = ("*",)
+    max_presence_members: int = 100
+    max_user_info_size: int = 1_000
+    client_events_per_second: int = 10
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    """The listener and the apps it serves."""
+
+    host: str = "0.0.0.0"
+    port: int = 8080
+    path: str = ""
+    apps: tuple[AppConfig, ...] = ()
+    max_request_size: int = 1_000_000
+    write_buffer_limit: int = 4_000_000
+    dev_app: bool = False
+
+
+def _number(name: str, raw: object, kind: type, minimum: float = 1) -> Any:
+    try:
+        value = kind(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {raw!r}")
+    return value
+
+
+def _origins(name: str, raw: object) -> tuple[str, ...]:
+    if isinstance(raw, str):
+        items = [part.strip() for part in raw.split(",")]
+    elif isinstance(raw, list) and all(isinstance(item, str) for item in raw):
+        items = [item.strip() for item in raw]
+    else:
+        raise ConfigError(f"{name} must be a list of origins such as '*.example.com', got {raw!r}")
+    origins = tuple(item for item in items if item)
+    if not origins:
+        raise ConfigError(f"{name} is empty; use '*' to allow every origin")
+    return origins
+
+
+def _app(settings: Mapping[str, Any], where: str) -> AppConfig:
+    """Build an app from ``settings`` keyed by Reverb's app option names."""
+
+    def name(option: str) -> str:
+        return f"{where}{option.upper()}" if where.startswith("REVERB") else f"{where}.{option}"
+
+    values: dict[str, Any] = {}
+    for option in ("id", "key", "secret"):
+        raw = settings.get(option)
+        if raw is None or str(raw).strip() == "":
+            raise ConfigError(f"{name(option)} is missing; every app needs an id, key and secret")
+        values[option] = str(raw).strip()
+    if "ping_interval" in settings:
+        values["ping_interval"] = _number(
+            name("ping_interval"), settings["ping_interval"], float, 0.05
+        )
+    for option in ("activity_timeout", "max_message_size", "max_connections"):
+        if settings.get(option) not in (None, ""):
+            values[option] = _number(name(option), settings[option], int)
+    source = settings.get("accept_client_events_from")
+    if source not in (None, ""):
+        if source not in CLIENT_EVENT_SOURCES:
+            raise ConfigError(
+                f"{name('accept_client_events_from')} must be one of "
+                f"{', '.join(CLIENT_EVENT_SOURCES)}, got {source!r}"
+            )
+        values["accept_client_events_from"] = source
+    if settings.get("allowed_origins") is not None:
+        values["allowed_origins"] = _origins(name("allowed_origins"), settings["allowed_origins"])
+    return AppConfig(**values)
+
+
+def _env_app(env: Mapping[str, str]) -> AppConfig | None:
+    options = ("id", "key", "secret", "ping_interval", "activity_timeout", "max_message_size",
+               "max_connections", "accept_client_events_from")
+    settings: dict[str, Any] = {
+        option: env[f"REVERB_APP_{option.upper()}"]
+        for option in options
+        if f"REVERB_APP_{option.upper()}" in env
+    }
+    if "REVERB_ALLOWED_ORIGINS" in env:
+        settings["allowed_origins"] = env["REVERB_ALLOWED_ORIGINS"]
+    if not any(settings.get(option) for option in ("id", "key", "secret")):
+        return None
+    return _app(settings, "REVERB_APP_")
+
+
+def _dev_app(env: Mapping[str, str]) -> AppConfig:
+    """A throwaway app with random credentials, so a bare start-up just works."""
+    settings: dict[str, Any] = {
+        "id": str(secrets.randbelow(900_000) + 100_000),
+        "key": secrets.token_hex(10),
+        "secret": secrets.token_hex(20),
+    }
+    if "REVERB_ALLOWED_ORIGINS" in env:
+        settings["allowed_origins"] = env["REVERB_ALLOWED_ORIGINS"]
+    return _app(settings, "REVERB_APP_")
+
+
+def load_apps_file(path: str) -> tuple[AppConfig, ...]:
+    """Apps from a JSON or TOML file: ``{"apps": [{"id", "key", "secret", ...}, ...]}``."""
+    file = Path(path)
+    try:
+        text = file.read_text()
+    except OSError as exc:
+        raise ConfigError(f"apps file {path} cannot be read: {exc.strerror}") from None
+    try:
+        document = tomllib.loads(text) if file.suffix == ".toml" else json.loads(text)
+    except (ValueError, tomllib.TOMLDecodeError) as exc:
+        kind = file.suffix[1:].upper() or "JSON"
+        raise ConfigError(f"apps file {path} is not valid {kind}: {exc}") from None
+    entries = document.get("apps") if isinstance(document, dict) else document
+    if not isinstance(entries, list) or not entries:
+        raise ConfigError(f"apps file {path} must hold a non-empty list 'apps' of app tables")
+    apps = []
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise ConfigError(f"apps file {path}: apps[{index}] must be a table of settings")
+        apps.append(_app(entry, f"{path}: apps[{index}]"))
+    return tuple(apps)
+
+
+def _check_unique(apps: tuple[AppConfig, ...]) -> None:
+    for attribute in ("id", "key"):
+        values = [getattr(app, attribute) for app in apps]
+        duplicates = {value for value in values if values.count(value) > 1}
+        if duplicates:
+            raise ConfigError(f"app {attribute} {sorted(duplicates)[0]!r} is used by two apps")
+
+
+def load_config(
+    env: Mapping[str, str] | None = None,
+    host: str | None = None,
+    port: int | None = None,
+    apps_file: str | None = None,
+) -> ServerConfig:
+    """The server configuration; CLI values override the environment. Raises ConfigError."""
+    env = os.environ if env is None else env
+    apps_file = apps_file or env.get("REVERB_APPS_FILE") or None
+    apps: tuple[AppConfig, ...] = load_apps_file(apps_file) if apps_file else ()
+    env_app = _env_app(env)
+    if env_app is not None:
+        apps = (env_app, *apps)
+    dev_app = not apps
+    if dev_app:
+        apps = (_dev_app(env),)
+    _check_unique(apps)
+    path = env.get("REVERB_SERVER_PATH", "").strip().rstrip("/")
+    if path and not path.startswith("/"):
+        raise ConfigError(f"REVERB_SERVER_PATH must start with '/', got {path!r}")
+    return ServerConfig(
+        host=host or env.get("REVERB_SERVER_HOST") or "0.0.0.0",
+        port=port if port is not None else _number(
+            "REVERB_SERVER_PORT", env.get("REVERB_SERVER_PORT", "8080"), int, 0
+        ),
+        path=path,
+        apps=apps,
+        max_request_size=_number(
+            "RESOUND_MAX_REQUEST_SIZE", env.get("RESOUND_MAX_REQUEST_SIZE", "1000000"), int
+        ),
+        write_buffer_limit=_number(
+            "RESOUND_WRITE_BUFFER_LIMIT", env.get("RESOUND_WRITE_BUFFER_LIMIT", "4000000"), int
+        ),
+        dev_app=dev_app,
+    )

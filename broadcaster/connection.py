@@ -1,0 +1,330 @@
+"""One asyncio.Protocol per socket: HTTP requests to the API, or a Pusher WebSocket.
+
+The request head is parsed with httptools. A WebSocket upgrade to ``{path}/app/{key}`` hands
+the raw bytes to websockets' Sans-I/O ``ServerProtocol`` for the handshake and framing, and the
+frames to a :class:`~broadcaster.session.Session`. Anything else becomes an
+:class:`~broadcaster.http.HttpRequest` for ``api.handle``. No task per connection: the loop
+calls us back, and the server's sweep does timeouts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from http import HTTPStatus
+from typing import TYPE_CHECKING
+from urllib.parse import unquote
+
+import httptools
+from websockets.frames import Frame, Opcode
+from websockets.protocol import OPEN
+from websockets.server import ServerProtocol
+
+from . import api
+from .frames import text_frame
+from .http import HttpRequest, HttpResponse, error_response
+from .messages import (
+    GENERIC_RECONNECT,
+    OVER_QUOTA,
+    PONG_TIMEOUT,
+    SLOW_CONSUMER,
+    UNAUTHORIZED,
+    UNKNOWN_APP,
+)
+from .origins import origin_allowed
+from .session import PING, Session, error_message, new_socket_id
+
+if TYPE_CHECKING:
+    from .server import Server
+
+logger = logging.getLogger("broadcaster.connection")
+ws_logger = logging.getLogger("broadcaster.websockets")
+
+CLOSE_TIMEOUT = 2.0  # seconds a closing socket gets to answer our close frame
+
+
+class _StopParsing(Exception):
+    """Raised from an httptools callback after the connection has been answered and closed."""
+
+
+class Connection(asyncio.Protocol):
+    """A socket on the one port: first HTTP, and a WebSocket once upgraded."""
+
+    __slots__ = (
+        "server", "transport", "socket_id", "session", "ws", "parser", "raw", "url", "headers",
+        "body", "last_seen", "pinged_at", "fragments", "closing", "abort_timer", "debug",
+    )
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.transport: asyncio.Transport | None = None
+        self.socket_id = ""
+        self.session: Session | None = None
+        self.ws: ServerProtocol | None = None
+        self.parser: httptools.HttpRequestParser | None = httptools.HttpRequestParser(self)
+        self.raw: bytearray | None = bytearray()  # bytes of the first request, for an upgrade
+        self.url = b""
+        self.headers: dict[str, str] = {}
+        self.body = bytearray()
+        self.last_seen = 0.0
+        self.pinged_at: float | None = None
+        self.fragments: list[bytes] | None = None
+        self.closing = False
+        self.abort_timer: asyncio.TimerHandle | None = None
+        self.debug = logger.isEnabledFor(logging.DEBUG)
+
+    # --- asyncio callbacks -----------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
+        self.last_seen = self.server.clock()
+        self.server.connections.add(self)
+
+    def data_received(self, data: bytes) -> None:
+        self.last_seen = self.server.clock()
+        self.pinged_at = None
+        if self.ws is not None:
+            self._websocket_data(data)
+            return
+        if self.raw is not None:
+            self.raw += data
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._upgrade()
+        except httptools.HttpParserCallbackError:
+            if not self.transport.is_closing():
+                raise
+        except httptools.HttpParserError as exc:
+            self._answer_and_close(error_response(400, f"malformed HTTP request: {exc}"))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._end_session()
+        if self.abort_timer is not None:
+            self.abort_timer.cancel()
+        self.server.connections.discard(self)
+
+    # --- HTTP (httptools callbacks) --------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self.url = b""
+        self.headers = {}
+        self.body = bytearray()
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        key = name.decode("latin-1").lower()
+        text = value.decode("latin-1")
+        self.headers[key] = f"{self.headers[key]}, {text}" if key in self.headers else text
+
+    def on_headers_complete(self) -> None:
+        length = self.headers.get("content-length", "0")
+        if length.isdigit() and int(length) > self.server.config.max_request_size:
+            self._too_large()
+
+    def on_body(self, body: bytes) -> None:
+        if len(self.body) + len(body) > self.server.config.max_request_size:
+            self._too_large()
+        self.body += body
+
+    def on_message_complete(self) -> None:
+        if self.parser.should_upgrade():
+            return  # feed_data raises HttpParserUpgrade next; _upgrade takes over
+        self.raw = None  # an upgrade must be a connection's first request
+        keep_alive = self.parser.should_keep_alive()
+        response = self._api_response()
+        self._write_response(response, keep_alive)
+        if not keep_alive:
+            self.transport.close()
+
+    def _too_large(self) -> None:
+        limit = self.server.config.max_request_size
+        self._answer_and_close(error_response(
+            413, f"request body is larger than {limit} bytes; send smaller batches"
+        ))
+        raise _StopParsing
+
+    def _request(self) -> HttpRequest:
+        url = httptools.parse_url(self.url)
+        return HttpRequest(
+            method=self.parser.get_method().decode("latin-1"),
+            path=unquote(url.path.decode("latin-1")),
+            query=(url.query or b"").decode("latin-1"),
+            headers=self.headers,
+            body=bytes(self.body),
+        )
+
+    def _api_response(self) -> HttpResponse:
+        try:
+            request = self._request()
+        except httptools.HttpParserInvalidURLError:
+            return error_response(400, "malformed request target")
+        try:
+            return api.handle(self.server, request)
+        except Exception:
+            logger.exception("the HTTP API failed on %s %s", request.method, request.path)
+            return error_response(500, "internal error while handling the request; see the log")
+
+    def _write_response(self, response: HttpResponse, keep_alive: bool) -> None:
+        try:
+            reason = HTTPStatus(response.status).phrase
+        except ValueError:
+            reason = "Unknown"
+        lines = [
+            f"HTTP/1.1 {response.status} {reason}",
+            f"Content-Type: {response.content_type}",
+            f"Content-Length: {len(response.body)}",
+            *(f"{name}: {value}" for name, value in response.headers),
+        ]
+        if not keep_alive:
+            lines.append("Connection: close")
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        self.transport.write(head + response.body)
+        if self.debug:
+            logger.debug("HTTP %s -> %d %s", self.url.decode("latin-1"), response.status,
+                         response.body[:500])
+
+    def _answer_and_close(self, response: HttpResponse) -> None:
+        self._write_response(response, keep_alive=False)
+        self.transport.close()
+
+    # --- WebSocket -------------------------------------------------------------------------
+
+    def _upgrade(self) -> None:
+        request = self._request()
+        prefix = self.server.ws_prefix
+        key = request.path[len(prefix):] if request.path.startswith(prefix) else ""
+        if self.raw is None or not key or "/" in key:
+            self._answer_and_close(self._api_response())
+            return
+        app = self.server.app_by_key(key)
+        max_size = app.config.max_message_size if app is not None else 10_000
+        self.ws = ServerProtocol(max_size=max_size, logger=ws_logger)
+        self.ws.receive_data(bytes(self.raw))
+        self.raw = None
+        self.parser = None
+        events = self.ws.events_received()
+        response = self.ws.accept(events[0])
+        self.ws.send_response(response)
+        self._flush()
+        if self.ws.state is not OPEN:
+            return
+        self.socket_id = new_socket_id()
+        if app is None:
+            self._refuse(UNKNOWN_APP, f"no app has key {key!r}; check REVERB_APP_KEY")
+        elif not origin_allowed(request.headers.get("origin"), app.config.allowed_origins):
+            self._refuse(UNAUTHORIZED, "origin not allowed; add it to REVERB_ALLOWED_ORIGINS")
+        elif app.is_full():
+            self._refuse(OVER_QUOTA, f"app {app.id} is at its connection limit")
+        else:
+            self.session = Session(app, self, self.server.clock)
+            self.session.open()
+            self._frames(events[1:])
+            self._flush()
+
+    def _refuse(self, code: int, message: str) -> None:
+        self.send(error_message(code, message))
+        self.close(code, message)
+
+    def _websocket_data(self, data: bytes) -> None:
+        self.ws.receive_data(data)
+        self._flush()
+        self._frames(self.ws.events_received())
+        self._flush()
+
+    def _frames(self, events: list) -> None:
+        for frame in events:
+            if not isinstance(frame, Frame) or self.session is None:
+                continue
+            opcode = frame.opcode
+            if opcode is Opcode.TEXT:
+                if frame.fin:
+                    self._text(frame.data)
+                else:
+                    self.fragments = [frame.data]
+            elif opcode is Opcode.CONT and self.fragments is not None:
+                self.fragments.append(frame.data)
+                if frame.fin:
+                    data, self.fragments = b"".join(self.fragments), None
+                    self._text(data)
+            elif opcode is Opcode.BINARY:
+                self.send(error_message(GENERIC_RECONNECT, "binary frames are not supported; "
+                                        "send Pusher messages as JSON text"))
+
+    def _text(self, data: bytes) -> None:
+        if self.debug:
+            logger.debug("< %s %s", self.socket_id, data[:2000])
+        self.session.handle_text(data)
+
+    def _flush(self) -> None:
+        """Write what websockets has queued; its empty bytes mean 'close the TCP connection'."""
+        for data in self.ws.data_to_send():
+            if data:
+                self.transport.write(data)
+            else:
+                self.transport.close()
+        if self.ws.close_expected() and self.abort_timer is None:
+            self.abort_timer = self.server.loop.call_later(CLOSE_TIMEOUT, self.transport.abort)
+
+    # --- the Client interface the session and the state use -------------------------------
+
+    def send(self, message: bytes) -> None:
+        if self.debug:
+            logger.debug("> %s %s", self.socket_id, message[:2000])
+        self._write(text_frame(message))
+
+    def send_frame(self, frame: bytes) -> None:
+        if self.debug:
+            logger.debug("> %s frame %r", self.socket_id, frame[:2000])
+        self._write(frame)
+
+    def _write(self, frame: bytes) -> None:
+        if self.closing:
+            return
+        transport = self.transport
+        transport.write(frame)
+        if transport.get_write_buffer_size() > self.server.config.write_buffer_limit:
+            logger.info("closing %s: it reads too slowly", self.socket_id)
+            self.close(SLOW_CONSUMER, "slow consumer: the write buffer is full; reconnect later")
+
+    def close(self, code: int, reason: str) -> None:
+        """Close the WebSocket with ``code``; the socket gets no more frames after this."""
+        if self.closing:
+            return
+        self.closing = True
+        # Leave the channels on the next loop pass, not in the middle of someone's broadcast.
+        self.server.loop.call_soon(self._end_session)
+        if self.ws is None or self.ws.state is not OPEN:
+            self.transport.close()
+            return
+        self.ws.send_close(code, reason[:120])
+        self._flush()
+
+    # --- timers and shutdown (called by the server's sweep) --------------------------------
+
+    def sweep(self, now: float, http_idle_timeout: float) -> None:
+        """Ping a silent socket, close one that stayed silent, drop idle HTTP connections."""
+        if self.session is None:
+            if self.ws is None and now - self.last_seen > http_idle_timeout:
+                self.transport.close()
+            return
+        interval = self.session.app.config.ping_interval
+        if self.pinged_at is not None:
+            if now - self.pinged_at >= interval:
+                self.close_with_error(PONG_TIMEOUT, "pong reply not received in time; reconnect")
+        elif now - self.last_seen >= interval:
+            self.pinged_at = now
+            self.send(PING)
+
+    def close_with_error(self, code: int, message: str) -> None:
+        """Tell the client why (``pusher:error``), then close with the same code."""
+        if self.session is not None and not self.closing:
+            self.send(error_message(code, message))
+        self.close(code, message)
+
+    def _end_session(self) -> None:
+        if self.session is not None:
+            session, self.session = self.session, None
+            session.close()

@@ -1,0 +1,135 @@
+"""The listener: apps, the one port, the periodic sweep, publishing, signals and shutdown.
+
+Also the surface the HTTP API uses (``api.handle(server, request)``): look up apps, read their
+state, :meth:`Server.publish` and :meth:`Server.terminate_user`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Iterable
+
+from shared.payloads import encode_message
+
+from .bus import Bus, LocalBus, Publication
+from .channels import AppState
+from .config import ServerConfig
+from .connection import Connection
+from .messages import GENERIC_RECONNECT, UNAUTHORIZED
+
+logger = logging.getLogger("broadcaster")
+
+HTTP_IDLE_TIMEOUT = 60.0  # seconds an HTTP connection may sit idle between requests
+SHUTDOWN_GRACE = 2.0  # seconds sockets get to finish their closing handshake at shutdown
+
+
+class Server:
+    """Every app's state and every open connection of this process."""
+
+    def __init__(self, config: ServerConfig, bus: Bus | None = None) -> None:
+        self.config = config
+        self.apps: dict[str, AppState] = {app.id: AppState(app) for app in config.apps}
+        self._apps_by_key = {state.key: state for state in self.apps.values()}
+        self.connections: set[Connection] = set()
+        self.ws_prefix = f"{config.path}/app/"
+        self.bus = bus or LocalBus()
+        self.bus.attach(self.deliver)
+        self.loop = asyncio.get_running_loop()  # build the server inside the loop it serves
+        self.clock = self.loop.time
+        self._listener: asyncio.Server | None = None
+        self._sweep_timer: asyncio.TimerHandle | None = None
+        intervals = [app.ping_interval for app in config.apps]
+        self.sweep_interval = min(1.0, max(0.05, min(intervals, default=60.0) / 4))
+
+    # --- what the HTTP API uses ------------------------------------------------------------
+
+    def app_by_id(self, app_id: str) -> AppState | None:
+        return self.apps.get(app_id)
+
+    def app_by_key(self, key: str) -> AppState | None:
+        return self._apps_by_key.get(key)
+
+    def publish(
+        self,
+        app: AppState,
+        channels: Iterable[str],
+        event: str,
+        data: str,
+        except_socket_id: str | None = None,
+    ) -> None:
+        """Send ``event`` with ``data`` (a JSON string) on ``channels``, through the bus."""
+        self.bus.publish(Publication(app.id, tuple(channels), event, data, except_socket_id))
+
+    def terminate_user(self, app: AppState, user_id: str) -> int:
+        """Close every socket of ``user_id`` (signed in or a presence member); how many."""
+        sockets = app.user_sockets(user_id)
+        for client in sockets:
+            client.close(UNAUTHORIZED, "connection terminated by the server for this user")
+        return len(sockets)
+
+    # --- delivery (what the bus calls) -----------------------------------------------------
+
+    def deliver(self, publication: Publication) -> None:
+        """Fan a publication out to this process's sockets: one encoding per channel."""
+        app = self.apps.get(publication.app_id)
+        if app is None:
+            logger.warning("dropped a publication for unknown app %s", publication.app_id)
+            return
+        for name in publication.channels:
+            message = encode_message(publication.event, publication.data, channel=name)
+            app.deliver(name, message, publication.except_socket_id)
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Bind the port and start the sweep."""
+        await self.bus.start()
+        self._listener = await self.loop.create_server(
+            lambda: Connection(self), self.config.host, self.config.port, reuse_address=True
+        )
+        self._schedule_sweep()
+
+    @property
+    def port(self) -> int:
+        """The bound port (useful when started on port 0)."""
+        assert self._listener is not None
+        return self._listener.sockets[0].getsockname()[1]
+
+    def _schedule_sweep(self) -> None:
+        self._sweep_timer = self.loop.call_later(self.sweep_interval, self._sweep)
+
+    def _sweep(self) -> None:
+        now = self.clock()
+        for connection in list(self.connections):
+            try:
+                connection.sweep(now, HTTP_IDLE_TIMEOUT)
+            except Exception:
+                logger.exception("sweep failed on a connection; closing it")
+                connection.transport.abort()
+        self._schedule_sweep()
+
+    async def shutdown(self) -> None:
+        """Stop accepting, close every socket with 4200, and wait briefly for them to go."""
+        if self._sweep_timer is not None:
+            self._sweep_timer.cancel()
+        if self._listener is not None:
+            self._listener.close()
+        for connection in list(self.connections):
+            connection.close_with_error(GENERIC_RECONNECT, "server shutting down; reconnect")
+        deadline = self.clock() + SHUTDOWN_GRACE
+        while self.connections and self.clock() < deadline:
+            await asyncio.sleep(0.02)
+        for connection in list(self.connections):
+            connection.transport.abort()
+        await self.bus.stop()
+
+    async def serve_until_signalled(self) -> None:
+        """After :meth:`start`: serve until SIGTERM or SIGINT, then shut down cleanly."""
+        stop = asyncio.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            self.loop.add_signal_handler(signum, stop.set)
+        await stop.wait()
+        logger.info("shutting down")
+        await self.shutdown()
