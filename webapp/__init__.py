@@ -1,1 +1,55 @@
-"""Resound webapp: Flask order management that broadcasts every order change."""
+"""Resound webapp: Flask order management that broadcasts every order change.
+
+``flask --app webapp run|seed|worker`` finds :func:`create_app` here.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import event
+
+from . import api, broadcasting, delivery, errors, pages
+from . import config as app_config
+from .extensions import csrf, db, login_manager
+from .seed import seed_command
+from .worker import worker_command
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """The app, configured from the environment and then from ``config``."""
+    app = Flask(__name__)
+    values = app_config.load(os.environ, config)
+    app.config.update(values)
+    app.config["SQLALCHEMY_DATABASE_URI"] = app_config.database_uri(values, app.instance_path)
+    app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # valid as long as the session
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"connect_args": {"timeout": 30}})
+
+    db.init_app(app)
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "pages.login"
+    delivery.init_app(app)
+    errors.init_app(app)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(broadcasting.bp)
+    app.register_blueprint(pages.bp)
+    app.cli.add_command(seed_command)
+    app.cli.add_command(worker_command)
+
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            event.listen(db.engine, "connect", _sqlite_pragmas)
+    return app
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """WAL lets the web process and the worker read while the other writes."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()

@@ -1,0 +1,115 @@
+"""The JSON API: login, products, orders and status transitions. Every error is JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, jsonify, request
+from sqlalchemy.orm import selectinload
+
+from .auth import require_admin, require_user
+from .extensions import csrf, db
+from .models import Order, OrderItem, Product, User
+from .orders import OrderError, place_order
+from .outbox import SOCKET_ID_HEADER, socket_id_error
+from .serializers import order_dict, product_dict
+from .status import OrderStatus
+from .tokens import issue_token
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+csrf.exempt(bp)  # checked in request_user() for cookie callers only
+
+MAX_NOTES_LENGTH = 1000
+
+
+@bp.before_request
+def check_socket_id() -> None:
+    value = request.headers.get(SOCKET_ID_HEADER)
+    if value is not None:
+        problem = socket_id_error(value)
+        if problem:
+            abort(400, description=problem)
+
+
+def json_body() -> dict[str, Any]:
+    body = request.get_json(force=True, silent=True)
+    if not isinstance(body, dict):
+        abort(400, description="request body must be a JSON object")
+    return body
+
+
+def _order_query():
+    return db.select(Order).options(
+        selectinload(Order.user), selectinload(Order.items).selectinload(OrderItem.product)
+    )
+
+
+def _visible_order(user: User, order_id: int) -> Order:
+    order = db.session.get(Order, order_id)
+    if order is None:
+        abort(404, description=f"order {order_id} does not exist")
+    if not (user.is_admin or order.user_id == user.id):
+        abort(403, description=f"order {order_id} is not yours")
+    return order
+
+
+@bp.post("/login")
+def login():
+    body = json_body()
+    email, password = body.get("email"), body.get("password")
+    if not isinstance(email, str) or not isinstance(password, str):
+        abort(400, description="send {\"email\": \"...\", \"password\": \"...\"}")
+    user = db.session.scalar(db.select(User).where(User.email == email.strip().lower()))
+    if user is None or not user.check_password(password):
+        abort(401, description="wrong email or password")
+    return jsonify(token=issue_token(user.id), user=user.to_dict())
+
+
+@bp.get("/products")
+def products():
+    require_user()
+    rows = db.session.scalars(db.select(Product).order_by(Product.id))
+    return jsonify(products=[product_dict(p) for p in rows])
+
+
+@bp.get("/orders")
+def list_orders():
+    user = require_user()
+    query = _order_query().order_by(Order.id.desc())
+    if not user.is_admin:
+        query = query.where(Order.user_id == user.id)
+    return jsonify(orders=[order_dict(o) for o in db.session.scalars(query)])
+
+
+@bp.get("/orders/<int:order_id>")
+def show_order(order_id: int):
+    user = require_user()
+    return jsonify(order=order_dict(_visible_order(user, order_id), detail=True))
+
+
+@bp.post("/orders")
+def create_order():
+    user = require_user()
+    body = json_body()
+    try:
+        order = place_order(user, body.get("items"))
+    except OrderError as exc:
+        abort(422, description=str(exc))
+    return jsonify(order=order_dict(order, detail=True)), 201
+
+
+@bp.post("/orders/<int:order_id>/transition")
+def transition(order_id: int):
+    admin = require_admin()
+    order = db.session.get(Order, order_id)
+    if order is None:
+        abort(404, description=f"order {order_id} does not exist")
+    body = json_body()
+    notes = body.get("notes")
+    if notes is not None and (not isinstance(notes, str) or len(notes) > MAX_NOTES_LENGTH):
+        abort(422, description=f"notes must be a string of at most {MAX_NOTES_LENGTH} characters")
+    try:
+        order.transition_to(OrderStatus.parse(body.get("status")), admin, notes or None)
+    except ValueError as exc:  # an unknown status or an InvalidTransition
+        abort(422, description=str(exc))
+    return jsonify(order=order_dict(order, detail=True))

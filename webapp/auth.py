@@ -1,0 +1,65 @@
+"""Who is calling: the session cookie (pages) or ``Authorization: Bearer <token>`` (API).
+
+Cookie callers must also send the CSRF token on unsafe methods; bearer callers need not, since
+a browser never attaches that header on its own.
+"""
+
+from __future__ import annotations
+
+from flask import abort, request
+from flask_login import current_user
+
+from .extensions import csrf, db, login_manager
+from .models import User
+from .tokens import TokenError, token_user_id
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@login_manager.user_loader
+def load_user(user_id: str) -> User | None:
+    return db.session.get(User, int(user_id)) if user_id.isdigit() else None
+
+
+def bearer_token() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
+
+
+def request_user() -> User | None:
+    """The caller, or None. A bad bearer token is a 401; a cookie caller's POST needs CSRF."""
+    header = request.headers.get("Authorization")
+    if header is not None:
+        token = bearer_token()
+        if token is None:
+            abort(401, description="Authorization header must be 'Bearer <token>'")
+        try:
+            user = db.session.get(User, token_user_id(token))
+        except TokenError as exc:
+            abort(401, description=str(exc))
+        if user is None:
+            abort(401, description="token's user no longer exists; sign in again")
+        return user
+    if not current_user.is_authenticated:
+        return None
+    if request.method not in SAFE_METHODS:
+        csrf.protect()
+    return current_user._get_current_object()
+
+
+def require_user() -> User:
+    user = request_user()
+    if user is None:
+        abort(401, description="sign in first: POST /api/login, then send "
+                               "'Authorization: Bearer <token>'")
+    return user
+
+
+def require_admin() -> User:
+    user = require_user()
+    if not user.is_admin:
+        abort(403, description="only admins may do this")
+    return user

@@ -1,0 +1,32 @@
+"""Who may subscribe to which channel: this app's routes/channels.php."""
+
+from __future__ import annotations
+
+from .channel_rules import ChannelRules
+from .extensions import db
+from .models import Order, User
+
+rules = ChannelRules()
+
+
+@rules.channel("user.{user_id}.orders")
+def user_orders(user: User, user_id: str) -> bool:
+    """A customer's own order updates."""
+    return str(user.id) == user_id
+
+
+@rules.channel("admin.orders")
+def admin_orders(user: User) -> bool:
+    """Every order's updates, for admins."""
+    return user.is_admin
+
+
+@rules.channel("orders.{order_id}.viewers")
+def order_viewers(user: User, order_id: str) -> dict | None:
+    """Presence of people looking at an order page: its owner and admins."""
+    if not order_id.isdigit():
+        return None
+    order = db.session.get(Order, int(order_id))
+    if order is None or not (user.is_admin or order.user_id == user.id):
+        return None
+    return {"id": user.id, "name": user.name}

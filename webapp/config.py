@@ -1,0 +1,69 @@
+"""Configuration from the environment, as a Laravel app reads its .env.
+
+Every key below can be set as an environment variable of the same name; ``create_app(config)``
+overrides both. The defaults suit a local run (SQLite in the instance folder, broadcaster on
+127.0.0.1:8080).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+DEFAULTS: dict[str, Any] = {
+    "SECRET_KEY": "dev-secret-key-change-me",
+    "DATABASE_URL": None,  # None: SQLite file in the instance folder
+    "REVERB_APP_ID": "app-id",
+    "REVERB_APP_KEY": "app-key",
+    "REVERB_APP_SECRET": "app-secret",
+    "REVERB_HOST": "127.0.0.1",
+    "REVERB_PORT": 8080,
+    "REVERB_SCHEME": "http",
+    # Seconds an API token stays valid.
+    "API_TOKEN_MAX_AGE": 12 * 3600,
+    # Outbox delivery: HTTP timeout, how long a deliverer owns the queue, worker sleeps.
+    "OUTBOX_HTTP_TIMEOUT": 5.0,
+    "OUTBOX_LEASE_SECONDS": 30.0,
+    "OUTBOX_IDLE_SECONDS": 0.5,
+    "OUTBOX_BACKOFF_INITIAL": 0.5,
+    "OUTBOX_BACKOFF_MAX": 30.0,
+    # Try delivery from the web process right after commit (the worker is the guarantee).
+    "OUTBOX_DELIVER_ON_COMMIT": True,
+    "NODE_MODULES": str(PROJECT_ROOT / "node_modules"),
+    "WEB_PORT": 5000,  # the Procfile's web port, for the URL the seed prints
+}
+
+
+def _convert(default: Any, raw: str) -> Any:
+    if isinstance(default, bool):
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    if isinstance(default, int):
+        return int(raw)
+    if isinstance(default, float):
+        return float(raw)
+    return raw
+
+
+def load(environ: Mapping[str, str], overrides: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Defaults, then environment variables, then explicit overrides."""
+    values = dict(DEFAULTS)
+    for key, default in DEFAULTS.items():
+        if key in environ:
+            try:
+                values[key] = _convert(default, environ[key])
+            except ValueError:
+                raise ValueError(f"environment variable {key}={environ[key]!r} is not a "
+                                 f"{type(default).__name__}") from None
+    values.update(overrides or {})
+    return values
+
+
+def database_uri(values: Mapping[str, Any], instance_path: str) -> str:
+    if values.get("DATABASE_URL"):
+        return values["DATABASE_URL"]
+    os.makedirs(instance_path, exist_ok=True)
+    return f"sqlite:///{Path(instance_path) / 'resound.sqlite3'}"

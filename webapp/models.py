@@ -1,0 +1,129 @@
+"""The domain: users, products, orders with their items and status history.
+
+Money is integer cents. Timestamps are naive UTC in the database.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask_login import UserMixin
+from sqlalchemy import Boolean, Enum, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from .events import OrderStatusChanged
+from .extensions import db
+from .outbox import enqueue, utcnow
+from .status import InvalidTransition, OrderStatus
+
+_STATUS_TYPE = Enum(
+    OrderStatus, native_enum=False, length=20, values_callable=lambda e: [s.value for s in e]
+)
+
+
+class User(UserMixin, db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    email: Mapped[str] = mapped_column(String(254), unique=True, index=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    def set_password(self, password: str) -> None:
+        self.password_hash = generate_password_hash(password)
+
+    def check_password(self, password: str) -> bool:
+        return check_password_hash(self.password_hash, password)
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "name": self.name, "email": self.email, "is_admin": self.is_admin}
+
+
+class Product(db.Model):
+    __tablename__ = "products"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    price_cents: Mapped[int] = mapped_column(Integer)
+    stock: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Order(db.Model):
+    __tablename__ = "orders"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_number: Mapped[str | None] = mapped_column(String(32), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    status: Mapped[OrderStatus] = mapped_column(_STATUS_TYPE, default=OrderStatus.PENDING)
+    total_cents: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    user: Mapped[User] = relationship()
+    items: Mapped[list[OrderItem]] = relationship(
+        back_populates="order", order_by="OrderItem.id", cascade="all, delete-orphan"
+    )
+    history: Mapped[list[OrderStatusHistory]] = relationship(
+        back_populates="order", order_by="OrderStatusHistory.id", cascade="all, delete-orphan"
+    )
+
+    def assign_number(self) -> None:
+        """``ORD-<year>-<id, 6 digits>``; needs the id, so call it after a flush."""
+        self.order_number = f"ORD-{self.created_at.year}-{self.id:06d}"
+
+    def transition_to(
+        self, new_status: OrderStatus, changed_by: User | None = None, notes: str | None = None
+    ) -> bool:
+        """Move to ``new_status``, record it and broadcast it, all in one commit.
+
+        Returns False (and does nothing) for the current status; raises
+        :class:`InvalidTransition` for a change the status machine does not allow.
+        """
+        if new_status == self.status:
+            return False
+        if not self.status.can_transition_to(new_status):
+            raise InvalidTransition(self.status, new_status)
+        previous = self.status
+        self.status = new_status
+        self.updated_at = utcnow()
+        db.session.add(OrderStatusHistory(
+            order=self, from_status=previous, to_status=new_status,
+            changed_by=changed_by, notes=notes,
+        ))
+        enqueue(OrderStatusChanged(self, previous.value, changed_by))
+        db.session.commit()
+        return True
+
+
+class OrderItem(db.Model):
+    __tablename__ = "order_items"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    quantity: Mapped[int] = mapped_column(Integer)
+    unit_price_cents: Mapped[int] = mapped_column(Integer)  # the price when it was bought
+
+    order: Mapped[Order] = relationship(back_populates="items")
+    product: Mapped[Product] = relationship()
+
+    @property
+    def line_total_cents(self) -> int:
+        return self.quantity * self.unit_price_cents
+
+
+class OrderStatusHistory(db.Model):
+    __tablename__ = "order_status_history"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    from_status: Mapped[OrderStatus | None] = mapped_column(_STATUS_TYPE)
+    to_status: Mapped[OrderStatus] = mapped_column(_STATUS_TYPE)
+    changed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    notes: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    order: Mapped[Order] = relationship(back_populates="history")
+    changed_by: Mapped[User | None] = relationship()

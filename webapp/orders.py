@@ -1,0 +1,86 @@
+"""Placing orders: validate the lines, take the stock, price at today's prices, broadcast."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import update
+
+from .events import OrderCreated
+from .extensions import db
+from .models import Order, OrderItem, OrderStatusHistory, Product, User
+from .outbox import enqueue
+from .status import OrderStatus
+
+MAX_LINES = 50
+MAX_QUANTITY = 1000
+
+
+class OrderError(ValueError):
+    """An order that cannot be placed; the message says why (answered as 422)."""
+
+
+def parse_lines(items: Any) -> dict[int, int]:
+    """``[{product_id, quantity}, ...]`` as ``{product_id: quantity}`` (repeats are summed)."""
+    if not isinstance(items, list) or not items:
+        raise OrderError("items must be a non-empty list of {product_id, quantity}")
+    if len(items) > MAX_LINES:
+        raise OrderError(f"an order has at most {MAX_LINES} items")
+    lines: dict[int, int] = {}
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise OrderError(f"items[{index}] must be an object with product_id and quantity")
+        product_id, quantity = item.get("product_id"), item.get("quantity")
+        if not isinstance(product_id, int) or isinstance(product_id, bool):
+            raise OrderError(f"items[{index}].product_id must be an integer")
+        if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 1:
+            raise OrderError(f"items[{index}].quantity must be a positive integer")
+        lines[product_id] = lines.get(product_id, 0) + quantity
+        if lines[product_id] > MAX_QUANTITY:
+            raise OrderError(f"quantity of product {product_id} is above {MAX_QUANTITY}")
+    return lines
+
+
+def place_order(user: User, items: Any) -> Order:
+    """Create a pending order for ``user`` and broadcast ``order.created``, in one commit."""
+    lines = parse_lines(items)
+    products = {p.id: p for p in db.session.scalars(
+        db.select(Product).where(Product.id.in_(lines))
+    )}
+    missing = sorted(set(lines) - set(products))
+    if missing:
+        raise OrderError(f"unknown product id(s): {', '.join(map(str, missing))}")
+    order = Order(user=user, status=OrderStatus.PENDING)
+    db.session.add(order)
+    try:
+        for product_id, quantity in lines.items():
+            _take_stock(products[product_id], quantity)
+            order.items.append(OrderItem(
+                product=products[product_id], quantity=quantity,
+                unit_price_cents=products[product_id].price_cents,
+            ))
+        order.total_cents = sum(item.line_total_cents for item in order.items)
+        order.history.append(OrderStatusHistory(to_status=OrderStatus.PENDING, changed_by=user))
+        db.session.flush()
+        order.assign_number()
+        enqueue(OrderCreated(order))
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+    return order
+
+
+def _take_stock(product: Product, quantity: int) -> None:
+    """Decrement stock only if enough is left (a conditional UPDATE, safe under concurrency)."""
+    taken = db.session.execute(
+        update(Product)
+        .where(Product.id == product.id, Product.stock >= quantity)
+        .values(stock=Product.stock - quantity)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not taken:
+        db.session.refresh(product)
+        raise OrderError(
+            f"not enough stock for {product.name!r}: {product.stock} left, {quantity} asked"
+        )

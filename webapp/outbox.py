@@ -1,0 +1,75 @@
+"""The outbox: each broadcast event is a row written in the same transaction as its cause.
+
+Nothing is sent here. :mod:`webapp.delivery` sends pending rows strictly in id order, claiming
+the head row with a lease so that concurrent deliverers never send a row twice.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+from flask import has_request_context, request
+from sqlalchemy import Float, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from shared.payloads import dumps
+
+from .events import BroadcastEvent
+from .extensions import db
+
+SOCKET_ID_HEADER = "X-Socket-ID"
+SOCKET_ID_RE = re.compile(r"\d+\.\d+")
+PENDING_FLAG = "outbox_pending"
+
+
+def utcnow() -> datetime:
+    """Naive UTC, as the database stores it."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class OutboxEvent(db.Model):
+    __tablename__ = "outbox_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    channels: Mapped[str] = mapped_column(Text)  # JSON list
+    data: Mapped[str] = mapped_column(Text)  # JSON string, sent as is
+    socket_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    delivered_at: Mapped[datetime | None]
+    failed_at: Mapped[datetime | None]  # refused for good by the broadcaster (4xx)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[float | None] = mapped_column(Float)  # unix time
+
+
+def socket_id_error(value: str) -> str | None:
+    """Why an ``X-Socket-ID`` value is unusable, or None when it is fine."""
+    if SOCKET_ID_RE.fullmatch(value):
+        return None
+    return f"{SOCKET_ID_HEADER} must be a socket id like 1234.5678 (got {value[:40]!r})"
+
+
+def request_socket_id() -> str | None:
+    """The socket to exclude (Laravel's ``toOthers()``): the current request's X-Socket-ID."""
+    if not has_request_context():
+        return None
+    value = request.headers.get(SOCKET_ID_HEADER)
+    if value and socket_id_error(value) is None:
+        return value
+    return None
+
+
+def enqueue(event: BroadcastEvent) -> OutboxEvent:
+    """Add ``event`` to the current transaction; it is sent only if that transaction commits."""
+    row = OutboxEvent(
+        name=event.broadcast_as(),
+        channels=dumps(event.broadcast_on()),
+        data=dumps(event.broadcast_with()),
+        socket_id=request_socket_id(),
+    )
+    db.session.add(row)
+    db.session.info[PENDING_FLAG] = True
+    return row

@@ -1,0 +1,137 @@
+"""The HTML pages: sign-in, the admins' live dashboard, order pages, customers' "my orders",
+and the two browser libraries served straight from node_modules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
+from flask_login import current_user, login_required, login_user, logout_user
+from flask_wtf import FlaskForm
+from wtforms import EmailField, PasswordField
+from wtforms.validators import DataRequired, Email
+
+from .extensions import db
+from .models import Order, User
+from .serializers import order_dict
+from .status import OrderStatus
+
+bp = Blueprint("pages", __name__)
+
+# The only files /vendor serves: UMD/IIFE builds from node_modules, never copied into the repo.
+VENDOR_FILES = {
+    "pusher.js": "pusher-js/dist/web/pusher.js",
+    "echo.js": "laravel-echo/dist/echo.iife.js",
+}
+
+
+class LoginForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired(), Email()])
+    password = PasswordField("Password", validators=[DataRequired()])
+
+
+def _home_for(user: User) -> str:
+    return url_for("pages.dashboard") if user.is_admin else url_for("pages.my_orders")
+
+
+def _visible_order(order_id: int) -> Order:
+    order = db.session.get(Order, order_id)
+    if order is None:
+        abort(404, description=f"order {order_id} does not exist")
+    if not (current_user.is_admin or order.user_id == current_user.id):
+        abort(403, description="this order is not yours")
+    return order
+
+
+@bp.get("/")
+def index():
+    if current_user.is_authenticated:
+        return redirect(_home_for(current_user))
+    return redirect(url_for("pages.login"))
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    form = LoginForm()
+    if request.method == "GET":
+        return render_template("login.html", form=form)
+    if not form.validate_on_submit():
+        return render_template("login.html", form=form), 400
+    email = form.email.data.strip().lower()
+    user = db.session.scalar(db.select(User).where(User.email == email))
+    if user is None or not user.check_password(form.password.data):
+        flash("Wrong email or password.")
+        return render_template("login.html", form=form), 401
+    login_user(user)
+    return redirect(_home_for(user))
+
+
+@bp.post("/logout")
+@login_required
+def logout():
+    logout_user()
+    return redirect(url_for("pages.login"))
+
+
+@bp.get("/admin/orders")
+@login_required
+def dashboard():
+    if not current_user.is_admin:
+        abort(403, description="the orders dashboard is for admins")
+    orders = db.session.scalars(db.select(Order).order_by(Order.id.desc()))
+    return render_template("orders.html", orders=[order_dict(o) for o in orders],
+                           channel="admin.orders", title="All orders", show_customer=True)
+
+
+@bp.get("/orders")
+@login_required
+def my_orders():
+    orders = db.session.scalars(
+        db.select(Order).where(Order.user_id == current_user.id).order_by(Order.id.desc()))
+    return render_template("orders.html", orders=[order_dict(o) for o in orders],
+                           channel=f"user.{current_user.id}.orders", title="My orders",
+                           show_customer=False)
+
+
+@bp.get("/orders/<int:order_id>")
+@login_required
+def show_order(order_id: int):
+    order = _visible_order(order_id)
+    channel = "admin.orders" if current_user.is_admin else f"user.{current_user.id}.orders"
+    return render_template("order.html", order=order_dict(order, detail=True), channel=channel)
+
+
+@bp.post("/orders/<int:order_id>/transition")
+@login_required
+def transition(order_id: int):
+    """The no-JavaScript path of the order page's status buttons."""
+    if not current_user.is_admin:
+        abort(403, description="only admins may change an order's status")
+    order = _visible_order(order_id)
+    try:
+        order.transition_to(OrderStatus.parse(request.form.get("status")), current_user,
+                            request.form.get("notes") or None)
+    except ValueError as exc:  # an unknown status or an InvalidTransition
+        flash(str(exc))
+    return redirect(url_for("pages.show_order", order_id=order_id))
+
+
+@bp.get("/vendor/<name>")
+def vendor(name: str):
+    relative = VENDOR_FILES.get(name)
+    if relative is None:
+        abort(404, description=f"/vendor serves only {', '.join(sorted(VENDOR_FILES))}")
+    path = Path(current_app.config["NODE_MODULES"]) / relative
+    if not path.is_file():
+        abort(404, description=f"{path} is missing; run npm ci (scripts/setup.sh)")
+    return send_file(path, mimetype="text/javascript", max_age=3600)

@@ -1,0 +1,49 @@
+"""JSON shapes of the domain objects, shared by the API and the pages."""
+
+from __future__ import annotations
+
+from .events import iso8601
+from .models import Order, OrderStatusHistory, Product
+from .money import format_cents
+
+
+def product_dict(product: Product) -> dict:
+    return {"id": product.id, "name": product.name, "price": format_cents(product.price_cents),
+            "stock": product.stock}
+
+
+def order_dict(order: Order, detail: bool = False) -> dict:
+    """An order; ``detail`` adds its items, status history and the allowed next statuses."""
+    data = {
+        "id": order.id,
+        "order_number": order.order_number,
+        "status": order.status.value,
+        "status_label": order.status.label,
+        "total": format_cents(order.total_cents),
+        "user": {"id": order.user.id, "name": order.user.name, "email": order.user.email},
+        "items_count": len(order.items),
+        "created_at": iso8601(order.created_at),
+        "updated_at": iso8601(order.updated_at),
+    }
+    if detail:
+        data["items"] = [
+            {"product_id": item.product_id, "product_name": item.product.name,
+             "quantity": item.quantity, "unit_price": format_cents(item.unit_price_cents),
+             "line_total": format_cents(item.line_total_cents)}
+            for item in order.items
+        ]
+        data["history"] = [history_dict(h) for h in order.history]
+        data["allowed_transitions"] = [
+            {"status": s.value, "label": s.label} for s in order.status.allowed_transitions
+        ]
+    return data
+
+
+def history_dict(entry: OrderStatusHistory) -> dict:
+    return {
+        "from": entry.from_status.value if entry.from_status else None,
+        "to": entry.to_status.value,
+        "changed_by": entry.changed_by.name if entry.changed_by else None,
+        "notes": entry.notes,
+        "at": iso8601(entry.at),
+    }

@@ -1,0 +1,42 @@
+// The orders table (admin dashboard or "my orders"): new orders appear, statuses change live.
+(function () {
+  'use strict';
+  const table = document.getElementById('orders');
+  const body = table.querySelector('tbody');
+  const showCustomer = JSON.parse(table.dataset.showCustomer);
+  const el = window.Resound.element;
+
+  function row(order) {
+    const tr = el('tr', null, { id: 'order-' + order.order_id, 'data-order-id': order.order_id });
+    const link = el('a', order.order_number, { href: '/orders/' + order.order_id });
+    const first = el('td');
+    first.appendChild(link);
+    tr.appendChild(first);
+    if (showCustomer) tr.appendChild(el('td', order.user.name, { class: 'customer' }));
+    tr.appendChild(el('td', order.current_status_label,
+                      { class: 'status', 'data-status': order.current_status }));
+    tr.appendChild(el('td', order.items_count, { class: 'items' }));
+    tr.appendChild(el('td', order.total, { class: 'total' }));
+    const updated = el('td', null, { class: 'updated' });
+    updated.appendChild(el('time', order.updated_at));
+    tr.appendChild(updated);
+    return tr;
+  }
+
+  function upsert(order) {
+    const fresh = row(order);
+    const existing = document.getElementById('order-' + order.order_id);
+    if (existing) {
+      existing.replaceWith(fresh);
+    } else {
+      body.insertBefore(fresh, body.firstChild);
+    }
+    fresh.classList.add('changed');
+  }
+
+  window.Resound.whenSubscribed(
+    window.Echo.private(table.dataset.channel)
+      .listen('.order.created', upsert)
+      .listen('.order.status.updated', upsert)
+  );
+})();

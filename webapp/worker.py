@@ -1,0 +1,64 @@
+"""``flask --app webapp worker``: the guarantee that every outbox event reaches the broadcaster.
+
+It delivers pending events in order, sleeps briefly when idle, and backs off exponentially
+(capped) while the broadcaster is down or busy elsewhere.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import click
+from flask import Flask, current_app
+from flask.cli import with_appcontext
+
+from .delivery import deliver_now
+
+log = logging.getLogger(__name__)
+
+
+def run_worker(app: Flask, idle: float, backoff_initial: float, backoff_max: float) -> None:
+    """Loop delivery passes forever."""
+    backoff = backoff_initial
+    while True:
+        result = deliver_now(app)
+        if result.error:
+            log.info("broadcaster unavailable, retrying in %.1f s", backoff)
+            time.sleep(backoff)
+            backoff = min(backoff * 2, backoff_max)
+            continue
+        backoff = backoff_initial
+        if not result.delivered and not result.skipped:
+            time.sleep(idle)
+
+
+@click.command("worker")
+@click.option("--once", is_flag=True,
+              help="One pass: deliver what is pending, then exit (status 1 if any is left).")
+@click.option("--idle", type=float, default=None, help="Seconds to sleep when nothing is pending.")
+@click.option("--backoff-max", type=float, default=None,
+              help="Longest wait between retries while the broadcaster is down.")
+@click.option("--debug", is_flag=True, help="Log every delivery.")
+@with_appcontext
+def worker_command(once: bool, idle: float | None, backoff_max: float | None,
+                   debug: bool) -> None:
+    """Deliver outbox events to the broadcaster (the Procfile's worker)."""
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING,
+                        format="%(asctime)s worker %(levelname)s %(message)s")
+    app = current_app._get_current_object()
+    config = app.config
+    if once:
+        result = deliver_now(app)
+        click.echo(f"delivered {result.delivered}, skipped {result.skipped}"
+                   + (f", stopped: {result.error}" if result.error else ""))
+        raise SystemExit(1 if result.error or result.busy else 0)
+    log.warning("delivering outbox events to %s://%s:%s",
+                config["REVERB_SCHEME"], config["REVERB_HOST"], config["REVERB_PORT"])
+    try:
+        run_worker(app,
+                   idle if idle is not None else config["OUTBOX_IDLE_SECONDS"],
+                   config["OUTBOX_BACKOFF_INITIAL"],
+                   backoff_max if backoff_max is not None else config["OUTBOX_BACKOFF_MAX"])
+    except KeyboardInterrupt:
+        log.info("worker stopped")
