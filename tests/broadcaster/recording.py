@@ -1,0 +1,73 @@
+"""A Client that records what the protocol core sends, for tests of the pure core.
+
+It stands in for the socket edge only: frames are decoded with websockets' own parser, so a
+malformed frame from the core would fail the test.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from websockets.frames import Frame, Opcode
+from websockets.streams import StreamReader
+
+from broadcaster.channels import AppState
+from broadcaster.config import AppConfig
+from broadcaster.session import Session
+from shared.payloads import loads
+
+
+def decode_frame(frame: bytes) -> bytes:
+    reader = StreamReader()
+    reader.feed_data(frame)
+    parser = Frame.parse(reader.read_exact, mask=False)
+    try:
+        next(parser)
+    except StopIteration as done:
+        parsed = done.value
+    else:
+        raise AssertionError("incomplete frame")
+    assert parsed.opcode is Opcode.TEXT and parsed.fin
+    return parsed.data
+
+
+class RecordingClient:
+    def __init__(self, socket_id: str) -> None:
+        self.socket_id = socket_id
+        self.messages: list[dict[str, Any]] = []
+        self.closed: tuple[int, str] | None = None
+
+    def send(self, message: bytes) -> None:
+        self.messages.append(loads(message))
+
+    def send_frame(self, frame: bytes) -> None:
+        self.send(decode_frame(frame))
+
+    def close(self, code: int, reason: str) -> None:
+        self.closed = (code, reason)
+
+    def take(self) -> list[dict[str, Any]]:
+        messages, self.messages = self.messages, []
+        return messages
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def app_state(**settings: Any) -> AppState:
+    return AppState(AppConfig(id="1", key="key", secret="secret", **settings))
+
+
+def open_session(app: AppState, socket_id: str, clock: Clock | None = None) -> tuple[
+    Session, RecordingClient
+]:
+    client = RecordingClient(socket_id)
+    session = Session(app, client, clock or Clock())
+    session.open()
+    client.take()
+    return session, client
