@@ -15,6 +15,7 @@ from shared.signatures import RequestAuthError, verify_request
 
 from . import api_endpoints as endpoints
 from .api_requests import ApiError, parse_query
+from .channels import AppState
 from .http import HttpRequest, HttpResponse, error_response, json_response
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ def handle(server: Any, request: HttpRequest) -> HttpResponse:
 def _route(server: Any, request: HttpRequest) -> HttpResponse:
     config = server.config
     path = _strip_prefix(config.path, request.path)
-    if path == "/up":
+    if "/up" in (path, request.path):  # health checks work with or without the prefix
         if request.method not in ("GET", "HEAD"):
             raise ApiError(405, f"/up answers GET, not {request.method}")
         return json_response(200, {"health": "OK"})
@@ -67,7 +68,7 @@ def _route(server: Any, request: HttpRequest) -> HttpResponse:
             raise ApiError(405, f"{request.path} answers {method}, not {request.method}")
         params = parse_query(request.query)
         fields = match.groupdict()
-        app = _find_app(config.apps, fields.pop("app_id", None), params)
+        app = _find_app(server, fields.pop("app_id", None), params)
         try:
             verify_request(app.key, app.secret, request.method, request.path, params,
                            request.body)
@@ -86,14 +87,13 @@ def _strip_prefix(prefix: str, path: str) -> str:
     return ""
 
 
-def _find_app(apps: Any, app_id: str | None, params: dict[str, str]) -> Any:
+def _find_app(server: Any, app_id: str | None, params: dict[str, str]) -> AppState:
     if app_id is None:
-        key = params.get("auth_key")
-        for app in apps:
-            if app.key == key:
-                return app
-        raise ApiError(401, "auth_key is not the key of any app on this server")
-    for app in apps:
-        if app.id == app_id:
-            return app
-    raise ApiError(404, f"no app with id {app_id!r} on this server; check the app id")
+        app = server.app_by_key(params.get("auth_key", ""))
+        if app is None:
+            raise ApiError(401, "auth_key is not the key of any app on this server")
+        return app
+    app = server.app_by_id(app_id)
+    if app is None:
+        raise ApiError(404, f"no app with id {app_id!r} on this server; check the app id")
+    return app

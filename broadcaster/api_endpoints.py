@@ -6,7 +6,7 @@ server's ``publish`` (which encodes once and fans out); no per-subscriber work h
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from shared.channels import channel_name_error, channel_type
 from shared.payloads import loads
@@ -22,10 +22,8 @@ from .api_requests import (
     parse_json_object,
     parse_trigger,
 )
+from .channels import AppState
 from .http import HttpResponse, json_response
-
-if TYPE_CHECKING:
-    from .channels import AppState
 
 PRESENCE_PREFIX = "presence-"
 Params = dict[str, str]  # the decoded query string

@@ -1,0 +1,33 @@
+import pusher
+import pytest
+
+from tests.api.wire import Subscriber
+from tests.servers import HOST, start_broadcaster
+
+
+@pytest.fixture(scope="module")
+def server():
+    broadcaster = start_broadcaster()
+    yield broadcaster
+    broadcaster.stop()
+
+
+@pytest.fixture
+def sdk(server):
+    """The official Pusher Python SDK, pointed at our server (keywords: its order differs)."""
+    return pusher.Pusher(app_id=server.app_id, key=server.key, secret=server.secret,
+                         host=HOST, port=server.port, ssl=False)
+
+
+@pytest.fixture
+def subscribers(server):
+    """Make subscribers on demand; all are closed after the test."""
+    made: list[Subscriber] = []
+
+    def make() -> Subscriber:
+        made.append(Subscriber(server))
+        return made[-1]
+
+    yield make
+    for subscriber in made:
+        subscriber.close()
