@@ -69,13 +69,7 @@ class Broadcaster:
         return self
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        _terminate(self.proc)
         self.proc = None
 
 
@@ -92,3 +86,94 @@ def start_broadcaster(
     })
     env.update(extra_env or {})
     return Broadcaster(port=port or free_port(), env=env, args=list(args or [])).start()
+
+
+@dataclass
+class Webapp:
+    """A running ``flask --app webapp run`` process, seeded, with its own SQLite file."""
+
+    port: int
+    env: dict[str, str]
+    proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def start(self) -> Webapp:
+        flask = [sys.executable, "-m", "flask", "--app", "webapp"]
+        subprocess.run([*flask, "seed"], env=self.env, check=True, stdout=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [*flask, "run", "--host", HOST, "--port", str(self.port), "--no-reload"],
+            env=self.env,
+        )
+        wait_for_http(f"{self.url}/login", proc=self.proc)
+        return self
+
+    def stop(self) -> None:
+        _terminate(self.proc)
+        self.proc = None
+
+
+@dataclass
+class Worker:
+    """A running ``flask --app webapp worker`` process (the outbox dispatcher)."""
+
+    proc: subprocess.Popen
+
+    def wait(self, timeout: float = 30.0) -> int:
+        """Its exit status (for ``--once`` runs)."""
+        return self.proc.wait(timeout=timeout)
+
+    def stop(self) -> None:
+        _terminate(self.proc)
+
+
+def _terminate(proc: subprocess.Popen | None) -> None:
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def start_webapp(
+    reverb_port: int, database_path: str | os.PathLike[str],
+    extra_env: Mapping[str, str] | None = None, port: int | None = None,
+) -> Webapp:
+    """Seed ``database_path`` (SQLite, created if missing) and start the webapp on a free port.
+
+    ``reverb_port`` is the broadcaster's port (``Broadcaster.port``); the app signs with the test
+    app's ``APP_ID``/``APP_KEY``/``APP_SECRET``. The web process delivers events right after
+    each commit; ``extra_env`` overrides any setting (e.g. ``OUTBOX_DELIVER_ON_COMMIT=0`` to
+    leave delivery to a worker). Demo logins: admin@, alice@, bob@example.com, password
+    ``password``.
+    """
+    env = dict(os.environ)
+    env.update({
+        "DATABASE_URL": f"sqlite:///{os.fspath(database_path)}",
+        "SECRET_KEY": "test-secret-key",
+        "REVERB_APP_ID": APP_ID,
+        "REVERB_APP_KEY": APP_KEY,
+        "REVERB_APP_SECRET": APP_SECRET,
+        "REVERB_HOST": HOST,
+        "REVERB_PORT": str(reverb_port),
+        "REVERB_SCHEME": "http",
+        "OUTBOX_IDLE_SECONDS": "0.1",
+        "OUTBOX_BACKOFF_INITIAL": "0.1",
+        "OUTBOX_BACKOFF_MAX": "1.0",
+    })
+    env.update(extra_env or {})
+    return Webapp(port=port or free_port(), env=env).start()
+
+
+def start_worker(webapp: Webapp, args: list[str] | None = None) -> Worker:
+    """Start the outbox worker with ``webapp``'s database and broadcaster settings.
+
+    ``args`` go to ``flask --app webapp worker``: ``["--once"]`` delivers what is pending and
+    exits (status 0 when all went out; see :meth:`Worker.wait`); ``["--debug"]`` logs each event.
+    """
+    cmd = [sys.executable, "-m", "flask", "--app", "webapp", "worker", *(args or [])]
+    return Worker(subprocess.Popen(cmd, env=webapp.env))

@@ -184,7 +184,7 @@ def _deliver_after_commit(session: Any) -> None:
                          daemon=True).start()
 
 
-def _forget_after_rollback(session: Any) -> None:
+def _forget_after_rollback(session: Any, _transaction: Any) -> None:
     session.info.pop(PENDING_FLAG, None)
 
 
