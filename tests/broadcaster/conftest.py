@@ -1,0 +1,25 @@
+import pytest
+
+from tests.broadcaster.wsclient import Socket
+from tests.servers import start_broadcaster
+
+
+@pytest.fixture(scope="module")
+def server():
+    broadcaster = start_broadcaster()
+    yield broadcaster
+    broadcaster.stop()
+
+
+@pytest.fixture
+def sockets(server):
+    """Open sockets on the module's server on demand; all are closed after the test."""
+    opened: list[Socket] = []
+
+    def open_socket(**options) -> Socket:
+        opened.append(Socket(server.ws_url, **options))
+        return opened[-1]
+
+    yield open_socket
+    for socket in opened:
+        socket.close()
