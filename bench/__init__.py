@@ -1,0 +1,1 @@
+"""Benchmarks (not tests): Resound against soketi, run side by side on the same machine."""

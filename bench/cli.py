@@ -1,0 +1,121 @@
+"""``python -m bench``: run the scenarios against Resound and soketi in alternation, then report.
+
+Every round runs each scenario on Resound and then on soketi, each on a fresh server process,
+so the two numbers of one round were measured seconds apart on the same machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import resource
+import shlex
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from . import loadgen, profile, report
+from .scenarios import BY_NAME, SCENARIOS, Scenario
+from .servers import LAUNCHERS, SERVERS
+
+RESULTS = Path(__file__).with_name("results")
+FILE_LIMIT = 30_000  # 10,000 connections plus headroom, for the servers and the load generator
+RUN_TIMEOUT = 180  # seconds one load-generator run may take before its watchdog ends it
+
+log = logging.getLogger("bench")
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--rounds", type=int, default=None,
+                        help="rounds of every scenario on every server (default 3, --quick 1)")
+    parser.add_argument("--scenarios", default=",".join(s.name for s in SCENARIOS),
+                        help=f"comma-separated, from: {', '.join(BY_NAME)}")
+    parser.add_argument("--servers", default=",".join(SERVERS),
+                        help="comma-separated, from: resound, soketi")
+    parser.add_argument("--quick", action="store_true",
+                        help="small sizes: the whole run finishes in about a minute")
+    parser.add_argument("--profile", action="store_true",
+                        help="after the rounds, profile Resound's fan-out with py-spy")
+    parser.add_argument("--debug", action="store_true", help="log every step")
+    args = parser.parse_args(argv)
+    args.rounds = args.rounds if args.rounds is not None else (1 if args.quick else 3)
+    args.scenario_list = _choose(parser, args.scenarios, BY_NAME, "scenario")
+    args.server_list = _choose(parser, args.servers, LAUNCHERS, "server")
+    if args.rounds < 0 or (args.rounds == 0 and not args.profile):
+        parser.error("--rounds must be at least 1 (or 0 with --profile)")
+    return args
+
+
+def _choose(parser: argparse.ArgumentParser, text: str, known: dict[str, Any],
+            what: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in known]
+    if unknown or not names:
+        parser.error(f"unknown {what} {', '.join(unknown) or '(none given)'}; "
+                     f"choose from {', '.join(known)}")
+    return names
+
+
+def _raise_file_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = FILE_LIMIT if hard == resource.RLIM_INFINITY else min(FILE_LIMIT, hard)
+    if soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    if wanted < 11_000:
+        log.warning("open-file limit is %d; the 10,000-connection scenario may fail", wanted)
+
+
+def run_one(scenario: Scenario, server_name: str, round_no: int, quick: bool,
+            log_dir: Path) -> dict[str, Any]:
+    """One scenario on one fresh server; failures are recorded, not raised."""
+    params = scenario.quick if quick else scenario.full
+    record: dict[str, Any] = {"round": round_no, "scenario": scenario.name,
+                              "server": server_name, "params": params}
+    try:
+        with LAUNCHERS[server_name](log_dir) as server:
+            result = loadgen.run(server, scenario.loadgen, params, RUN_TIMEOUT)
+        record["result"] = result
+        record["figures"] = {figure.key: figure.compute(result) for figure in scenario.figures}
+    except Exception as exc:  # one failed run must not lose the others
+        log.error("round %d %s on %s failed: %s", round_no, scenario.name, server_name, exc)
+        record["error"] = str(exc)
+    return record
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO,
+                        format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    _raise_file_limit()
+    started = datetime.now(UTC)
+    out_dir = RESULTS / started.strftime("%Y%m%dT%H%M%SZ")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    command = shlex.join([Path(sys.executable).name, "-m", "bench",
+                          *(sys.argv[1:] if argv is None else argv)])
+    meta = {"machine": report.machine(), "rounds": args.rounds, "quick": args.quick,
+            "command": command, "servers": args.server_list}
+    runs: list[dict[str, Any]] = []
+    for round_no in range(1, args.rounds + 1):
+        for name in args.scenario_list:
+            for server_name in args.server_list:
+                log.info("round %d/%d: %s on %s", round_no, args.rounds, name, server_name)
+                record = run_one(BY_NAME[name], server_name, round_no, args.quick, out_dir)
+                runs.append(record)
+                if "figures" in record:
+                    log.info("  %s", ", ".join(f"{key} {value:.4g}" for key, value
+                                             in record["figures"].items() if value is not None))
+    rows = report.summarize(runs)
+    document: dict[str, Any] = {**meta, "runs": runs, "summary": rows}
+    if args.profile:
+        document["profile"] = profile.fanout(args.quick, out_dir, RUN_TIMEOUT)
+    table = report.markdown(rows, meta) if rows else ""
+    if args.profile:
+        table += "\n\n" + profile.markdown(document["profile"])
+    (out_dir / "results.json").write_text(json.dumps(document, indent=2, default=str))
+    (out_dir / "table.md").write_text(table + "\n")
+    print(table)
+    print(f"\nresults: {out_dir / 'results.json'}")
+    return 1 if any("error" in run for run in runs) else 0

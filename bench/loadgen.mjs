@@ -1,0 +1,476 @@
+// Load generator for the Resound benchmarks: holds thousands of Pusher-protocol connections in one
+// Node process (the `ws` client), triggers events through the signed HTTP API, and measures.
+//
+//   node bench/loadgen.mjs '<json spec>'
+//
+// The spec names the scenario and the server (wsUrl, httpUrl, appId, key, secret) plus the
+// scenario's sizes. It writes one JSON object per line on stdout:
+//   {"phase": "start"} / {"phase": "end"}   the measured window (the harness samples the server)
+//   {"phase": "hold"}                        idle: waits for one line on stdin before closing
+//   {"result": {...}}                        the scenario's figures, then the process exits
+// Every loop is bounded in count and time; a watchdog ends the process if anything hangs.
+
+import crypto from 'node:crypto';
+import http from 'node:http';
+import readline from 'node:readline';
+import WebSocket from 'ws';
+
+const spec = JSON.parse(process.argv[2]);
+const WATCHDOG_S = spec.watchdogSeconds ?? 300;
+const SEQ_MARK = 'seq:';
+const SEQ_DIGITS = 9;
+const HIST_RES_US = 10; // latency histogram resolution
+const HIST_MAX_US = 20_000_000; // latencies above this land in the last bucket (max stays exact)
+
+setTimeout(() => fail(`watchdog: still running after ${WATCHDOG_S} s`), WATCHDOG_S * 1000).unref();
+
+function emit(obj) {
+  process.stdout.write(`${JSON.stringify(obj)}\n`);
+}
+
+function fail(message) {
+  process.stderr.write(`loadgen: ${message}\n`);
+  process.exit(1);
+}
+
+const nowMs = () => performance.now();
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const hmacHex = (message) =>
+  crypto.createHmac('sha256', spec.secret).update(message).digest('hex');
+
+// --- Pusher connections ----------------------------------------------------------------------
+
+// One client connection. Pusher frames are parsed only until the client is subscribed; after
+// that, benchmark events are recognized by their "seq:" marker without JSON parsing.
+class Client {
+  constructor(onEvent) {
+    this.ws = null;
+    this.socketId = null;
+    this.onEvent = onEvent; // (seq, recvMs) for benchmark events
+    this.waiters = new Map(); // event name -> resolve
+    this.onPusherEvent = null; // (msg) for presence bookkeeping
+    this.closing = false; // true once we close it ourselves
+  }
+
+  connect(timeoutMs) {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('connect timed out')), timeoutMs);
+      this.ws = new WebSocket(spec.wsUrl, { perMessageDeflate: false, skipUTF8Validation: true });
+      this.ws.on('message', (data) => this.handle(data));
+      this.ws.on('error', (err) => {
+        clearTimeout(timer);
+        reject(err);
+      });
+      this.ws.on('close', (code) => {
+        clearTimeout(timer);
+        if (!this.socketId) reject(new Error(`closed with ${code} before connection_established`));
+        else if (!this.closing) serverCloses.push(code);
+      });
+      this.waiters.set('pusher:connection_established', (msg) => {
+        clearTimeout(timer);
+        this.socketId = JSON.parse(msg.data).socket_id;
+        resolve(this);
+      });
+    });
+  }
+
+  handle(data) {
+    const at = data.indexOf(SEQ_MARK);
+    if (at >= 0) {
+      const start = at + SEQ_MARK.length;
+      this.onEvent(Number(data.toString('latin1', start, start + SEQ_DIGITS)), nowMs());
+      return;
+    }
+    const msg = JSON.parse(data);
+    if (msg.event === 'pusher:ping') {
+      this.send({ event: 'pusher:pong', data: {} });
+      return;
+    }
+    const waiter = this.waiters.get(msg.event);
+    if (waiter) {
+      this.waiters.delete(msg.event);
+      waiter(msg);
+    }
+    if (this.onPusherEvent) this.onPusherEvent(msg);
+  }
+
+  // Stops WebSocket parsing and only counts benchmark events in the raw bytes: a subscriber then
+  // costs the load generator one callback per read, however many frames the read holds, so the
+  // generator stays cheaper per delivery than any server it measures. Benchmark frames are small
+  // unmasked text frames holding exactly one "seq:<digits>" marker each.
+  countRaw() {
+    const socket = this.ws._socket;
+    socket.removeAllListeners('data');
+    let carry = null;
+    const markLength = SEQ_MARK.length + SEQ_DIGITS;
+    socket.on('data', (chunk) => {
+      const buf = carry ? Buffer.concat([carry, chunk]) : chunk;
+      const at = nowMs();
+      let i = buf.indexOf(SEQ_MARK);
+      while (i >= 0 && i + markLength <= buf.length) {
+        this.onEvent(Number(buf.toString('latin1', i + SEQ_MARK.length, i + markLength)), at);
+        i = buf.indexOf(SEQ_MARK, i + markLength);
+      }
+      carry = i >= 0 ? buf.subarray(i) : buf.subarray(Math.max(0, buf.length - SEQ_MARK.length));
+    });
+  }
+
+  send(obj) {
+    this.ws.send(JSON.stringify(obj));
+  }
+
+  // Resolves on the next frame named `event`; rejects on pusher:error or timeout.
+  expect(event, timeoutMs) {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no ${event} within ${timeoutMs} ms`)),
+        timeoutMs);
+      this.waiters.set('pusher:error', (msg) => {
+        clearTimeout(timer);
+        reject(new Error(`pusher:error ${JSON.stringify(msg.data)}`));
+      });
+      this.waiters.set(event, (msg) => {
+        clearTimeout(timer);
+        this.waiters.delete('pusher:error');
+        resolve(msg);
+      });
+    });
+  }
+
+  subscribe(channel, timeoutMs, channelData) {
+    const data = { channel };
+    if (channel.startsWith('private-') || channel.startsWith('presence-')) {
+      const signed = channelData === undefined
+        ? `${this.socketId}:${channel}` : `${this.socketId}:${channel}:${channelData}`;
+      data.auth = `${spec.key}:${hmacHex(signed)}`;
+      if (channelData !== undefined) data.channel_data = channelData;
+    }
+    const done = this.expect('pusher_internal:subscription_succeeded', timeoutMs);
+    this.send({ event: 'pusher:subscribe', data });
+    return done;
+  }
+
+  close() {
+    this.closing = true;
+    if (this.ws) this.ws.terminate();
+  }
+}
+
+const noEvent = () => {};
+const serverCloses = []; // close codes of connections the server ended during a scenario
+
+// Runs task(i) for i in [0, count) with at most `limit` running at once; throws the first error.
+async function pool(count, limit, task) {
+  let next = 0;
+  const worker = async () => {
+    while (next < count) {
+      const i = next++;
+      await task(i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, count) }, worker));
+}
+
+async function connectMany(count, onEvent, subscribeTo, raw = false) {
+  const clients = new Array(count);
+  await pool(count, spec.connectConcurrency ?? 100, async (i) => {
+    const client = new Client(onEvent);
+    clients[i] = client;
+    await client.connect(15000);
+    const channel = subscribeTo(i);
+    if (channel) await client.subscribe(channel, 15000);
+    if (raw) client.countRaw();
+  });
+  return clients;
+}
+
+function closeAll(clients) {
+  for (const client of clients) if (client) client.close();
+}
+
+// --- The signed HTTP trigger API -------------------------------------------------------------
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
+
+function trigger(channel, name, data) {
+  const path = `/apps/${spec.appId}/events`;
+  const body = JSON.stringify({ name, channel, data });
+  const params = {
+    auth_key: spec.key,
+    auth_timestamp: String(Math.floor(Date.now() / 1000)),
+    auth_version: '1.0',
+    body_md5: crypto.createHash('md5').update(body).digest('hex'),
+  };
+  const query = Object.keys(params).sort().map((k) => `${k}=${params[k]}`).join('&');
+  const signature = hmacHex(`POST\n${path}\n${query}`);
+  const url = `${spec.httpUrl}${path}?${query}&auth_signature=${signature}`;
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, {
+      method: 'POST', agent, headers: { 'content-type': 'application/json' }, timeout: 10000,
+    }, (res) => {
+      res.resume();
+      res.on('end', () => (res.statusCode === 200 ? resolve()
+        : reject(new Error(`trigger answered HTTP ${res.statusCode}`))));
+    });
+    req.on('timeout', () => req.destroy(new Error('trigger timed out')));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+const PAD = 'x'.repeat(spec.padBytes ?? 64);
+const eventData = (seq) => `${SEQ_MARK}${String(seq).padStart(SEQ_DIGITS, '0')}|${PAD}`;
+
+// --- Delivery bookkeeping (latency histogram, per-event completion) --------------------------
+
+class Deliveries {
+  constructor(subscribers) {
+    this.subscribers = subscribers;
+    this.sentAt = new Map(); // seq -> ms
+    this.received = new Map(); // seq -> count
+    this.total = 0;
+    this.unknown = 0;
+    this.lastAt = 0;
+    this.maxUs = 0;
+    this.hist = new Uint32Array(HIST_MAX_US / HIST_RES_US + 1);
+    this.completed = null; // resolve when an event reaches every subscriber
+  }
+
+  sent(seq, at) {
+    this.sentAt.set(seq, at);
+    this.received.set(seq, 0);
+  }
+
+  record = (seq, at) => {
+    const sentAt = this.sentAt.get(seq);
+    if (sentAt === undefined) {
+      this.unknown += 1;
+      return;
+    }
+    const us = (at - sentAt) * 1000;
+    this.hist[Math.min(Math.floor(us / HIST_RES_US), this.hist.length - 1)] += 1;
+    if (us > this.maxUs) this.maxUs = us;
+    this.total += 1;
+    this.lastAt = at;
+    const count = (this.received.get(seq) ?? -Infinity) + 1; // -Infinity: expired, late
+    if (count >= this.subscribers) {
+      this.received.delete(seq);
+      if (this.completed) this.completed();
+    } else {
+      this.received.set(seq, count);
+    }
+  };
+
+  pending() {
+    return this.received.size;
+  }
+
+  // Forgets events older than `maxAgeMs` that never reached everyone; returns how many.
+  expire(now, maxAgeMs) {
+    let expired = 0;
+    for (const seq of this.received.keys()) {
+      if (now - this.sentAt.get(seq) > maxAgeMs) {
+        this.received.delete(seq);
+        expired += 1;
+      }
+    }
+    return expired;
+  }
+
+  percentileMs(p) {
+    const rank = Math.ceil((p / 100) * this.total);
+    let seen = 0;
+    for (let i = 0; i < this.hist.length; i += 1) {
+      seen += this.hist[i];
+      if (seen >= rank && rank > 0) return ((i + 0.5) * HIST_RES_US) / 1000;
+    }
+    return null;
+  }
+
+  latency() {
+    return {
+      latency_p50_ms: this.percentileMs(50),
+      latency_p99_ms: this.percentileMs(99),
+      latency_max_ms: this.maxUs / 1000,
+    };
+  }
+}
+
+function cpuTracker() {
+  const cpu0 = process.cpuUsage();
+  const t0 = nowMs();
+  return () => {
+    const cpu = process.cpuUsage(cpu0);
+    return { loadgen_cpu_pct: (100 * (cpu.user + cpu.system)) / 1000 / (nowMs() - t0) };
+  };
+}
+
+// Waits until every sent event reached every subscriber, or until `timeoutMs`.
+async function drain(deliveries, timeoutMs) {
+  const deadline = nowMs() + timeoutMs;
+  while (deliveries.pending() > 0 && nowMs() < deadline) await sleep(5);
+  return deliveries.pending();
+}
+
+// --- Scenarios -------------------------------------------------------------------------------
+
+const CHANNEL = 'bench';
+
+// Closed loop: keep `inflight` events outstanding (triggered, not yet delivered to everyone).
+async function fanout() {
+  const deliveries = new Deliveries(spec.subscribers);
+  const clients = await connectMany(spec.subscribers, deliveries.record, () => CHANNEL, true);
+  emit({ phase: 'start' });
+  const cpu = cpuTracker();
+  const t0 = nowMs();
+  const stopAt = t0 + spec.seconds * 1000;
+  let seq = 0;
+  let expired = 0;
+  let triggerError = null;
+  while (nowMs() < stopAt && seq < spec.maxEvents && !triggerError) {
+    while (deliveries.pending() < spec.inflight && seq < spec.maxEvents) {
+      seq += 1;
+      deliveries.sent(seq, nowMs());
+      trigger(CHANNEL, 'bench', eventData(seq)).catch((err) => { triggerError = err; });
+    }
+    await new Promise((resolve) => {
+      deliveries.completed = resolve;
+      setTimeout(resolve, 50);
+    });
+    expired += deliveries.expire(nowMs(), 5000);
+  }
+  deliveries.completed = null;
+  const lost = (await drain(deliveries, 5000)) + expired;
+  const elapsedMs = deliveries.lastAt - t0;
+  const loadgen = cpu();
+  emit({ phase: 'end' });
+  closeAll(clients);
+  if (triggerError) fail(triggerError.message);
+  return {
+    events: seq,
+    deliveries: deliveries.total,
+    incomplete_events: lost,
+    deliveries_per_s: (deliveries.total * 1000) / elapsedMs,
+    ...deliveries.latency(),
+    ...loadgen,
+  };
+}
+
+// Open loop at a fixed rate: every 1/rate s one event, whatever the server is doing.
+async function latency() {
+  const deliveries = new Deliveries(spec.subscribers);
+  const clients = await connectMany(spec.subscribers, deliveries.record, () => CHANNEL, true);
+  emit({ phase: 'start' });
+  const cpu = cpuTracker();
+  const t0 = nowMs();
+  const count = Math.round(spec.rate * spec.seconds);
+  const triggers = [];
+  for (let seq = 1; seq <= count; seq += 1) {
+    const due = t0 + ((seq - 1) * 1000) / spec.rate;
+    const wait = due - nowMs();
+    if (wait > 0) await sleep(wait);
+    deliveries.sent(seq, nowMs());
+    triggers.push(trigger(CHANNEL, 'bench', eventData(seq)));
+  }
+  await Promise.all(triggers);
+  const lost = await drain(deliveries, 5000);
+  const loadgen = cpu();
+  emit({ phase: 'end' });
+  closeAll(clients);
+  return { events: count, deliveries: deliveries.total, incomplete_events: lost,
+    ...deliveries.latency(), ...loadgen };
+}
+
+// Connections each subscribed to their own private channel, then held idle for the harness.
+async function idle() {
+  const clients = await connectMany(spec.connections, noEvent, (i) => `private-idle-${i}`);
+  emit({ phase: 'hold' });
+  const lines = readline.createInterface({ input: process.stdin });
+  await new Promise((resolve) => lines.once('line', resolve));
+  lines.close();
+  closeAll(clients);
+  return { connections: clients.length };
+}
+
+// Connect + private subscribe as fast as the server takes them (a bounded number at once).
+async function handshakes() {
+  emit({ phase: 'start' });
+  const cpu = cpuTracker();
+  const t0 = nowMs();
+  const clients = await connectMany(spec.connections, noEvent, (i) => `private-hs-${i}`);
+  const elapsedMs = nowMs() - t0;
+  const loadgen = cpu();
+  emit({ phase: 'end' });
+  closeAll(clients);
+  return { connections: clients.length, connections_per_s: (clients.length * 1000) / elapsedMs,
+    ...loadgen };
+}
+
+// Every client keeps its own member list from subscription_succeeded, member_added and
+// member_removed; the phase ends when every list equals the expected membership.
+async function presence() {
+  const channel = 'presence-bench';
+  const count = spec.members;
+  const clients = await connectMany(count, noEvent, () => null);
+  const lists = clients.map(() => null);
+  clients.forEach((client, i) => {
+    client.onPusherEvent = (msg) => {
+      if (msg.channel !== channel) return;
+      if (msg.event === 'pusher_internal:subscription_succeeded') {
+        lists[i] = new Set(JSON.parse(msg.data).presence.ids.map(String));
+      } else if (msg.event === 'pusher_internal:member_added' && lists[i]) {
+        lists[i].add(String(JSON.parse(msg.data).user_id));
+      } else if (msg.event === 'pusher_internal:member_removed' && lists[i]) {
+        lists[i].delete(String(JSON.parse(msg.data).user_id));
+      }
+    };
+  });
+  const consistent = (members, expected) => members.every((i) => lists[i] !== null
+    && lists[i].size === expected.size && [...expected].every((id) => lists[i].has(id)));
+  const untilConsistent = async (members, expected, t0) => {
+    const deadline = t0 + spec.timeoutSeconds * 1000;
+    while (nowMs() < deadline) {
+      // A cheap size check first; the full comparison only once sizes agree.
+      if (members.every((i) => lists[i] !== null && lists[i].size === expected.size)
+        && consistent(members, expected)) return nowMs() - t0;
+      await sleep(2);
+    }
+    fail(`presence lists not consistent within ${spec.timeoutSeconds} s`);
+    return null;
+  };
+  const all = clients.map((_, i) => i);
+  const stay = all.slice(0, Math.ceil(count / 2));
+  const leave = all.slice(stay.length);
+  const userId = (i) => `u${i}`;
+
+  emit({ phase: 'start' });
+  const cpu = cpuTracker();
+  const joinT0 = nowMs();
+  clients.forEach((client, i) => {
+    const channelData = JSON.stringify({ user_id: userId(i), user_info: { n: i } });
+    const signed = `${client.socketId}:${channel}:${channelData}`;
+    client.send({ event: 'pusher:subscribe', data: { channel, channel_data: channelData,
+      auth: `${spec.key}:${hmacHex(signed)}` } });
+  });
+  const joinMs = await untilConsistent(all, new Set(all.map(userId)), joinT0);
+  const leaveT0 = nowMs();
+  for (const i of leave) clients[i].send({ event: 'pusher:unsubscribe', data: { channel } });
+  const leaveMs = await untilConsistent(stay, new Set(stay.map(userId)), leaveT0);
+  const loadgen = cpu();
+  emit({ phase: 'end' });
+  closeAll(clients);
+  return { members: count, join_ms: joinMs, leave_ms: leaveMs, consistent_ms: joinMs + leaveMs,
+    ...loadgen };
+}
+
+const scenarios = { fanout, latency, idle, handshakes, presence };
+const run = scenarios[spec.scenario];
+if (!run) fail(`unknown scenario ${spec.scenario}; expected one of ${Object.keys(scenarios)}`);
+try {
+  const result = await run();
+  emit({ result: { ...result, server_closes: serverCloses.length,
+    server_close_codes: [...new Set(serverCloses)] } });
+  agent.destroy();
+  process.exit(0);
+} catch (err) {
+  fail(err.stack || String(err));
+}

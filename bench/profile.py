@@ -1,0 +1,124 @@
+"""Profile Resound's fan-out hot path: py-spy samples the server during the measured window only.
+
+The profile is a separate run from the timed rounds (sampling costs CPU on a small machine). It
+keeps py-spy's raw collapsed stacks and summarizes the functions with the most samples, both
+where the time is spent (self) and what it is spent under (inclusive).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import signal
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from . import loadgen
+from .scenarios import BY_NAME
+from .servers import resound
+
+SAMPLE_RATE = 250  # samples per second
+TOP = 15
+FRAME = re.compile(r"^(?P<function>.*) \((?P<file>[^()]*?)(?::\d+)?\)$")
+
+
+def _py_spy() -> str:
+    found = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
+    if not found:
+        raise RuntimeError("py-spy is not installed: pip install -e '.[bench]'")
+    return found
+
+
+def _short(frame: str) -> str:
+    """``function (file)`` with the path cut to the package, without the line number."""
+    match = FRAME.match(frame)
+    if not match:
+        return frame
+    path = match["file"]
+    for marker in ("site-packages/", "/work/main/", "lib/python3"):
+        if marker in path:
+            path = path.split(marker, 1)[1]
+    return f"{path}:{match['function']}"
+
+
+def summarize(raw: str) -> dict[str, Any]:
+    """Top functions by self and inclusive samples from py-spy's ``--format raw`` output."""
+    own: Counter[str] = Counter()
+    under: Counter[str] = Counter()
+    total = 0
+    for line in raw.splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        frames = [_short(frame) for frame in stack.split(";") if frame]
+        total += count
+        own[frames[-1]] += count
+        for frame in set(frames):
+            under[frame] += count
+
+    def top(counter: Counter[str]) -> list[dict[str, Any]]:
+        return [{"function": name, "samples": n, "pct": 100 * n / total}
+                for name, n in counter.most_common(TOP)] if total else []
+
+    return {"samples": total, "self": top(own), "inclusive": top(under)}
+
+
+def fanout(quick: bool, out_dir: Path, timeout: float) -> dict[str, Any]:
+    """Run the fan-out scenario on Resound with py-spy attached during the measured window."""
+    scenario = BY_NAME["fanout"]
+    params = scenario.quick if quick else scenario.full
+    raw_path = out_dir / "fanout-profile.raw"
+    py_spy = _py_spy()
+    with resound(out_dir) as server:
+        sampler: list[subprocess.Popen] = []
+
+        def on_phase(phase: str) -> None:
+            if phase == "start":
+                sampler.append(subprocess.Popen(
+                    [py_spy, "record", "--pid", str(server.pid), "--rate", str(SAMPLE_RATE),
+                     "--format", "raw", "--output", str(raw_path), "--nonblocking"],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+            elif sampler:
+                _stop(sampler[0])
+
+        try:
+            result = loadgen.run(server, scenario.loadgen, params, timeout, on_phase)
+        finally:
+            for process in sampler:
+                _stop(process)
+    summary = summarize(raw_path.read_text() if raw_path.exists() else "")
+    return {"raw": str(raw_path), "deliveries_per_s": result.get("deliveries_per_s"),
+            "params": params, **summary}
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def markdown(profile: dict[str, Any]) -> str:
+    lines = [
+        f"Resound fan-out profile (py-spy, {profile['samples']} samples while busy, "
+        f"{_rate(profile)} deliveries/s with the sampler attached)",
+        "",
+        "| Self % | Function | | Inclusive % | Function |",
+        "|---:|---|---|---:|---|",
+    ]
+    for own, under in zip(profile["self"], profile["inclusive"], strict=False):
+        lines.append(f"| {own['pct']:.1f} | `{own['function']}` | | "
+                     f"{under['pct']:.1f} | `{under['function']}` |")
+    return "\n".join(lines)
+
+
+def _rate(profile: dict[str, Any]) -> str:
+    rate = profile.get("deliveries_per_s")
+    return f"{rate:,.0f}" if rate else "—"

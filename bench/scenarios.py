@@ -1,0 +1,144 @@
+"""The benchmark scenarios: their sizes (full and --quick), and the figures each one reports.
+
+A figure names whether higher or lower is better and, where the issue sets one, its target as a
+bound on the Resound/soketi ratio.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+KIB = 1024
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Figure:
+    key: str
+    label: str
+    higher_is_better: bool
+    compute: Callable[[dict[str, Any]], float | None]
+    target: float | None = None  # ratio bound: >= target when higher is better, else <=
+    ratio: bool = True  # False for context figures (load generator CPU) that compare nothing
+
+    def target_text(self) -> str:
+        if self.target is None:
+            return ""
+        return f"{'>=' if self.higher_is_better else '<='} {self.target:g}x"
+
+    def meets(self, ratio: float | None) -> bool | None:
+        if self.target is None or ratio is None:
+            return None
+        return ratio >= self.target if self.higher_is_better else ratio <= self.target
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    loadgen: str  # the loadgen.mjs scenario
+    full: dict[str, Any]
+    quick: dict[str, Any]
+    figures: tuple[Figure, ...]
+    describe: Callable[[dict[str, Any]], str] = field(default=lambda params: "")
+
+
+def _get(key: str) -> Callable[[dict[str, Any]], float | None]:
+    return lambda result: result.get(key)
+
+
+def _per_delivery_us(result: dict[str, Any]) -> float | None:
+    deliveries = result.get("deliveries")
+    return result["server_cpu_seconds"] * 1e6 / deliveries if deliveries else None
+
+
+def _rss_per_connection_kib(result: dict[str, Any]) -> float:
+    grown = result["server_rss_loaded_bytes"] - result["server_rss_start_bytes"]
+    return grown / result["connections"] / KIB
+
+
+def _rss_total_mib(result: dict[str, Any]) -> float:
+    return result["server_rss_loaded_bytes"] / MIB
+
+
+def _cpu_figures() -> tuple[Figure, ...]:
+    """How busy both sides were: a load generator near 100 % would be the bottleneck."""
+    return (
+        Figure("server_cpu_pct", "server CPU (% of a core)", False, _get("server_cpu_pct"),
+               ratio=False),
+        Figure("loadgen_cpu_pct", "load generator CPU (% of a core)", False,
+               _get("loadgen_cpu_pct"), ratio=False),
+    )
+
+
+def _latency_figures(p99_target: float, with_max: bool) -> tuple[Figure, ...]:
+    figures = (
+        Figure("latency_p50_ms", "latency p50 (ms)", False, _get("latency_p50_ms")),
+        Figure("latency_p99_ms", "latency p99 (ms)", False, _get("latency_p99_ms"), p99_target),
+    )
+    if with_max:
+        figures += (Figure("latency_max_ms", "latency max (ms)", False, _get("latency_max_ms")),)
+    return figures
+
+
+def _idle(connections: int, quick: int, total_target: float | None) -> Scenario:
+    figures = (
+        Figure("rss_per_connection_kib", "RSS per connection (KiB)", False,
+               _rss_per_connection_kib, 1.0),
+        Figure("rss_total_mib", "RSS total (MiB)", False, _rss_total_mib, total_target),
+    )
+    return Scenario(f"idle-{connections}", "idle", {"connections": connections},
+                    {"connections": quick}, figures,
+                    lambda p: f"{p['connections']} connections, each on its own private channel")
+
+
+SCENARIOS: tuple[Scenario, ...] = (
+    Scenario(
+        "fanout", "fanout",
+        {"subscribers": 1000, "seconds": 10, "inflight": 4, "maxEvents": 1_000_000},
+        {"subscribers": 500, "seconds": 2, "inflight": 4, "maxEvents": 1_000_000},
+        (
+            Figure("deliveries_per_s", "deliveries/s", True, _get("deliveries_per_s"), 1.3),
+            Figure("cpu_us_per_delivery", "server CPU µs/delivery", False, _per_delivery_us),
+            *_latency_figures(0.8, with_max=False),
+            *_cpu_figures(),
+        ),
+        lambda p: (f"{p['subscribers']} subscribers on one channel, HTTP triggers with "
+                   f"{p['inflight']} events in flight, {p['seconds']} s"),
+    ),
+    Scenario(
+        "latency", "latency",
+        {"subscribers": 1000, "rate": 20, "seconds": 10},
+        {"subscribers": 200, "rate": 20, "seconds": 2},
+        (*_latency_figures(0.8, with_max=True), *_cpu_figures()),
+        lambda p: f"{p['subscribers']} subscribers, {p['rate']} events/s for {p['seconds']} s",
+    ),
+    _idle(5000, 500, None),
+    _idle(10000, 1000, 0.6),
+    Scenario(
+        "handshakes", "handshakes",
+        {"connections": 2000, "connectConcurrency": 100},
+        {"connections": 300, "connectConcurrency": 100},
+        (Figure("connections_per_s", "connections/s", True, _get("connections_per_s"), 1.0),
+         *_cpu_figures()),
+        lambda p: (f"{p['connections']} connect + private subscribe, "
+                   f"{p['connectConcurrency']} at once"),
+    ),
+    Scenario(
+        "presence", "presence",
+        {"members": 500, "timeoutSeconds": 60},
+        {"members": 100, "timeoutSeconds": 30},
+        (
+            Figure("consistent_ms", "time to consistent lists (ms)", False,
+                   _get("consistent_ms")),
+            Figure("join_ms", "all joined (ms)", False, _get("join_ms")),
+            Figure("leave_ms", "half left (ms)", False, _get("leave_ms")),
+            *_cpu_figures(),
+        ),
+        lambda p: (f"{p['members']} members join one presence channel, then half leave; "
+                   "until every member list matches"),
+    ),
+)
+
+BY_NAME = {scenario.name: scenario for scenario in SCENARIOS}
