@@ -42,15 +42,15 @@ _ROUTES: tuple[tuple[re.Pattern[str], str, Endpoint], ...] = (
 
 
 def handle(server: Any, request: HttpRequest) -> HttpResponse:
-    """Answer one HTTP request. Never raises: every failure is a JSON error response."""
+    """Answer one HTTP request; every refusal is a JSON error naming what was wrong.
+
+    An unexpected exception propagates to the listener, which logs it and answers 500.
+    """
     try:
         return _route(server, request)
     except ApiError as exc:
         log.debug("%s %s -> %d: %s", request.method, request.path, exc.status, exc.reason)
         return error_response(exc.status, exc.reason)
-    except Exception:
-        log.exception("HTTP API failed on %s %s", request.method, request.path)
-        return error_response(500, "internal error while handling the request; see server log")
 
 
 def _route(server: Any, request: HttpRequest) -> HttpResponse:

@@ -1,0 +1,71 @@
+"""A broadcaster with non-default settings: ``REVERB_SERVER_PATH`` puts the API under a prefix
+(the signature covers the full path); the data and request size limits are configurable."""
+
+import http.client
+import json
+import urllib.request
+
+import pytest
+
+from shared.signatures import sign_request
+from tests.api.wire import post_json, signed_request
+from tests.servers import HOST, start_broadcaster
+
+PREFIX = "/realtime"
+MAX_DATA = 64
+MAX_REQUEST = 4096
+
+
+@pytest.fixture(scope="module")
+def prefixed():
+    broadcaster = start_broadcaster({
+        "REVERB_SERVER_PATH": PREFIX,
+        "REVERB_APP_MAX_MESSAGE_SIZE": str(MAX_DATA),
+        "RESOUND_MAX_REQUEST_SIZE": str(MAX_REQUEST),
+    })
+    yield broadcaster
+    broadcaster.stop()
+
+
+def test_api_answers_under_the_prefix_only(prefixed):
+    path = f"/apps/{prefixed.app_id}/channels"
+    assert signed_request(prefixed, "GET", PREFIX + path) == (200, {"channels": {}})
+    status, body = signed_request(prefixed, "GET", path)
+    assert status == 404
+    assert "no route" in body["error"]
+
+
+def test_signature_without_the_prefix_is_refused(prefixed):
+    path = f"/apps/{prefixed.app_id}/connections"
+    assert signed_request(prefixed, "GET", PREFIX + path) == (200, {"connections": 0})
+    query = sign_request(prefixed.key, prefixed.secret, "GET", path)
+    status, body = signed_request(prefixed, "GET", PREFIX + path, change=query)
+    assert status == 401
+    assert "auth_signature" in body["error"]
+
+
+@pytest.mark.parametrize("path", ["/up", f"{PREFIX}/up"])
+def test_health_answers_with_and_without_the_prefix(prefixed, path):
+    with urllib.request.urlopen(f"{prefixed.http_url}{path}", timeout=5) as response:
+        assert json.loads(response.read()) == {"health": "OK"}
+
+
+def test_data_limit_follows_reverb_app_max_message_size(prefixed):
+    path = f"{PREFIX}/apps/{prefixed.app_id}/events"
+    event = {"name": "e", "channel": "limited", "data": "x" * MAX_DATA}
+    assert post_json(prefixed, path, event) == (200, {})
+    status, body = post_json(prefixed, path, {**event, "data": "x" * (MAX_DATA + 1)})
+    assert status == 413
+    assert f"larger than {MAX_DATA} bytes" in body["error"]
+
+
+def test_chunked_body_over_the_request_limit_is_413(prefixed):
+    """Without a Content-Length the listener counts the body as it arrives."""
+    conn = http.client.HTTPConnection(HOST, prefixed.port, timeout=5)
+    chunks = iter([b"x" * 1000] * 10)
+    conn.request("POST", f"{PREFIX}/apps/{prefixed.app_id}/events", body=chunks,
+                 encode_chunked=True, headers={"Content-Type": "application/json"})
+    response = conn.getresponse()
+    assert response.status == 413
+    assert f"larger than {MAX_REQUEST} bytes" in json.loads(response.read())["error"]
+    conn.close()
