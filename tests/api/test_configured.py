@@ -3,6 +3,7 @@
 
 import http.client
 import json
+import socket
 import urllib.request
 
 import pytest
@@ -61,11 +62,15 @@ def test_data_limit_follows_reverb_app_max_message_size(prefixed):
 
 def test_chunked_body_over_the_request_limit_is_413(prefixed):
     """Without a Content-Length the listener counts the body as it arrives."""
-    conn = http.client.HTTPConnection(HOST, prefixed.port, timeout=5)
-    chunks = iter([b"x" * 1000] * 10)
-    conn.request("POST", f"{PREFIX}/apps/{prefixed.app_id}/events", body=chunks,
-                 encode_chunked=True, headers={"Content-Type": "application/json"})
-    response = conn.getresponse()
-    assert response.status == 413
-    assert f"larger than {MAX_REQUEST} bytes" in json.loads(response.read())["error"]
-    conn.close()
+    chunk = b"3e8\r\n" + b"x" * 1000 + b"\r\n"
+    request = (
+        f"POST {PREFIX}/apps/{prefixed.app_id}/events HTTP/1.1\r\nHost: {HOST}\r\n"
+        "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    ).encode() + chunk * 5 + b"0\r\n\r\n"
+    # One write, so the whole request is on its way before the server answers and closes.
+    with socket.create_connection((HOST, prefixed.port), timeout=5) as sock:
+        sock.sendall(request)
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        assert response.status == 413
+        assert f"larger than {MAX_REQUEST} bytes" in json.loads(response.read())["error"]
