@@ -149,3 +149,13 @@ def test_connections_counts_open_sockets(server, subscribers):
     assert status == 200
     subscribers(), subscribers()
     assert signed_request(server, "GET", path) == (200, {"connections": before["connections"] + 2})
+
+
+def test_terminate_under_apps_path_as_php_and_node_sdks_send_it(server, subscribers):
+    tab = subscribers()
+    tab.subscribe("presence-sdk-terminate-php", "jon")
+    path = f"/apps/{server.app_id}/users/jon/terminate_connections"
+    assert post_json(server, path, {}) == (200, {})
+    with pytest.raises(ConnectionClosed):
+        while True:
+            tab.next(timeout=TIMEOUT)
