@@ -1,6 +1,8 @@
 """The pure request parsing behind the HTTP API: every refusal names what was wrong."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from broadcaster.api_requests import (
     ApiError,
@@ -97,3 +99,45 @@ def test_parse_batch_validates_every_item():
     refused(413, r"batch\[1\]", parse_batch,
             {"batch": [good, {**good, "data": "x" * (LIMIT + 1)}]}, LIMIT)
     refused(400, r"batch\[0\]: an event must be a JSON object", parse_batch, {"batch": [1]}, LIMIT)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=10), inner,
+                                                                 max_size=5),
+    max_leaves=20,
+)
+event_fields = st.fixed_dictionaries({}, optional={
+    "name": json_values | st.text(max_size=30), "data": json_values | st.text(max_size=30),
+    "channel": json_values | st.text(max_size=30), "channels": json_values,
+    "socket_id": json_values | st.from_regex(r"\d+\.\d+", fullmatch=True), "info": json_values,
+})
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.one_of(json_values, event_fields))
+def test_parse_trigger_refuses_anything_malformed_with_an_api_error(fields):
+    try:
+        trigger = parse_trigger(fields, LIMIT)
+    except ApiError as exc:
+        assert exc.status in (400, 413) and exc.reason
+    else:
+        assert isinstance(trigger.data, str) and trigger.channels
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.one_of(json_values, st.fixed_dictionaries({"batch": st.lists(event_fields,
+                                                                        max_size=12)})))
+def test_parse_batch_refuses_anything_malformed_with_an_api_error(fields):
+    try:
+        parse_batch(fields if isinstance(fields, dict) else {"batch": fields}, LIMIT)
+    except ApiError as exc:
+        assert exc.status in (400, 413) and exc.reason
+
+
+@given(st.text(max_size=60))
+def test_parse_query_takes_any_text(query):
+    try:
+        assert isinstance(parse_query(query), dict)
+    except ApiError as exc:
+        assert exc.status == 400
