@@ -10,7 +10,7 @@ import json
 import os
 import secrets
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,12 +76,11 @@ def _origins(name: str, raw: object) -> tuple[str, ...]:
     return origins
 
 
-def _app(settings: Mapping[str, Any], where: str) -> AppConfig:
-    """Build an app from ``settings`` keyed by Reverb's app option names."""
+def _app(settings: Mapping[str, Any], name: Callable[[str], str]) -> AppConfig:
+    """Build an app from ``settings`` keyed by Reverb's app option names.
 
-    def name(option: str) -> str:
-        return f"{where}{option.upper()}" if where.startswith("REVERB") else f"{where}.{option}"
-
+    ``name(option)`` is how the option is spelled where it came from, for error messages.
+    """
     values: dict[str, Any] = {}
     for option in ("id", "key", "secret"):
         raw = settings.get(option)
@@ -108,31 +107,34 @@ def _app(settings: Mapping[str, Any], where: str) -> AppConfig:
     return AppConfig(**values)
 
 
-def _env_app(env: Mapping[str, str]) -> AppConfig | None:
-    options = ("id", "key", "secret", "ping_interval", "activity_timeout", "max_message_size",
-               "max_connections", "accept_client_events_from")
+def _env_name(option: str) -> str:
+    if option == "allowed_origins":
+        return "REVERB_ALLOWED_ORIGINS"
+    return f"REVERB_APP_{option.upper()}"
+
+
+_ENV_OPTIONS = ("id", "key", "secret", "ping_interval", "activity_timeout", "max_message_size",
+                "max_connections", "accept_client_events_from", "allowed_origins")
+
+
+def _env_app(env: Mapping[str, str], fallback: bool) -> AppConfig | None:
+    """The app the REVERB_* variables describe; with ``fallback``, a dev app fills the gaps.
+
+    The dev app has random credentials, so a bare start-up just works; the other REVERB_APP_*
+    settings still apply to it.
+    """
     settings: dict[str, Any] = {
-        option: env[f"REVERB_APP_{option.upper()}"]
-        for option in options
-        if f"REVERB_APP_{option.upper()}" in env
+        option: env[_env_name(option)] for option in _ENV_OPTIONS if _env_name(option) in env
     }
-    if "REVERB_ALLOWED_ORIGINS" in env:
-        settings["allowed_origins"] = env["REVERB_ALLOWED_ORIGINS"]
     if not any(settings.get(option) for option in ("id", "key", "secret")):
-        return None
-    return _app(settings, "REVERB_APP_")
-
-
-def _dev_app(env: Mapping[str, str]) -> AppConfig:
-    """A throwaway app with random credentials, so a bare start-up just works."""
-    settings: dict[str, Any] = {
-        "id": str(secrets.randbelow(900_000) + 100_000),
-        "key": secrets.token_hex(10),
-        "secret": secrets.token_hex(20),
-    }
-    if "REVERB_ALLOWED_ORIGINS" in env:
-        settings["allowed_origins"] = env["REVERB_ALLOWED_ORIGINS"]
-    return _app(settings, "REVERB_APP_")
+        if not fallback:
+            return None
+        settings.update({
+            "id": str(secrets.randbelow(900_000) + 100_000),
+            "key": secrets.token_hex(10),
+            "secret": secrets.token_hex(20),
+        })
+    return _app(settings, _env_name)
 
 
 def load_apps_file(path: str) -> tuple[AppConfig, ...]:
@@ -154,7 +156,7 @@ def load_apps_file(path: str) -> tuple[AppConfig, ...]:
     for index, entry in enumerate(entries):
         if not isinstance(entry, dict):
             raise ConfigError(f"apps file {path}: apps[{index}] must be a table of settings")
-        apps.append(_app(entry, f"{path}: apps[{index}]"))
+        apps.append(_app(entry, lambda option, i=index: f"{path}: apps[{i}].{option}"))
     return tuple(apps)
 
 
@@ -176,12 +178,10 @@ def load_config(
     env = os.environ if env is None else env
     apps_file = apps_file or env.get("REVERB_APPS_FILE") or None
     apps: tuple[AppConfig, ...] = load_apps_file(apps_file) if apps_file else ()
-    env_app = _env_app(env)
+    dev_app = not apps and not any(env.get(_env_name(o)) for o in ("id", "key", "secret"))
+    env_app = _env_app(env, fallback=dev_app)
     if env_app is not None:
         apps = (env_app, *apps)
-    dev_app = not apps
-    if dev_app:
-        apps = (_dev_app(env),)
     _check_unique(apps)
     path = env.get("REVERB_SERVER_PATH", "").strip().rstrip("/")
     if path and not path.startswith("/"):
