@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pusher
@@ -11,7 +13,8 @@ import pytest
 
 from tests.clients.auth_endpoint import AuthEndpoint
 from tests.clients.driver import ROOT, NodeDriver
-from tests.servers import HOST, Broadcaster, start_broadcaster
+from tests.clients.webapp_api import WebappApi
+from tests.servers import HOST, Broadcaster, free_port, start_broadcaster, wait_for_http
 
 NODE_PACKAGES = ("pusher-js", "laravel-echo", "playwright-core")
 
@@ -63,3 +66,22 @@ def pusher_api(broadcaster: Broadcaster) -> pusher.Pusher:
         host=HOST, port=broadcaster.port, ssl=False,
     )
 
+
+
+@pytest.fixture
+def api(broadcaster: Broadcaster, tmp_path) -> Iterator[WebappApi]:
+    """PROVISIONAL until tests/servers.start_webapp lands: web + worker on a seeded SQLite."""
+    port = free_port()
+    env = dict(os.environ, REVERB_APP_ID=broadcaster.app_id, REVERB_APP_KEY=broadcaster.key,
+               REVERB_APP_SECRET=broadcaster.secret, REVERB_HOST=HOST,
+               REVERB_PORT=str(broadcaster.port), REVERB_SCHEME="http",
+               SECRET_KEY="test", DATABASE_URL=f"sqlite:///{tmp_path}/web.sqlite3")
+    flask = [sys.executable, "-m", "flask", "--app", "webapp"]
+    subprocess.run([*flask, "seed"], env=env, check=True, capture_output=True)
+    web = subprocess.Popen([*flask, "run", "--host", HOST, "--port", str(port)], env=env)
+    worker = subprocess.Popen([*flask, "worker"], env=env)
+    wait_for_http(f"http://{HOST}:{port}/login", proc=web)
+    yield WebappApi(f"http://{HOST}:{port}")
+    for proc in (web, worker):
+        proc.terminate()
+        proc.wait()

@@ -82,7 +82,15 @@ function bareChannel(name, channelName) {
 
 const ops = {
   async echo({ client: name, options }) {
-    const echo = new Echo({ ...options, Pusher });
+    // Echo's default `auth` and `userAuthentication` objects are shared by every instance in one
+    // JavaScript realm, so a second client's bearerToken would overwrite the first's. Each
+    // browser page has its own realm; give each client here its own objects to match.
+    const echo = new Echo({
+      auth: { headers: {} },
+      userAuthentication: { endpoint: '/broadcasting/user-auth', headers: {} },
+      ...options,
+      Pusher,
+    });
     const { pusher } = echo.connector;
     clients.set(name, { echo, pusher, wired: new Set() });
     watchConnection(name, pusher);
