@@ -1,0 +1,289 @@
+"""The webapp against a real broadcaster, with a ``websockets`` client subscribed through the
+webapp's /broadcasting/auth: payloads, refusals, toOthers, and no event lost while it is down."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from tests.servers import Broadcaster, Webapp, start_broadcaster, start_webapp, start_worker
+from tests.webapp.conftest import ADMIN, ALICE, BOB, PASSWORD, login
+from tests.webapp.pusher_socket import Authorizer, PusherSocket
+from webapp.delivery import deliver_now
+from webapp.extensions import db
+from webapp.outbox import OutboxEvent
+
+ALICE_CHANNEL, BOB_CHANNEL, ADMIN_CHANNEL = (
+    "private-user.2.orders", "private-user.3.orders", "private-admin.orders")
+
+
+@pytest.fixture
+def broadcaster() -> Iterator[Broadcaster]:
+    server = start_broadcaster()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def live_app(make_app, broadcaster: Broadcaster) -> Flask:
+    """The app, delivering to the broadcaster right after each commit."""
+    return make_app(REVERB_PORT=broadcaster.port, OUTBOX_DELIVER_ON_COMMIT=True)
+
+
+@pytest.fixture
+def live(live_app: Flask) -> Iterator[FlaskClient]:
+    with live_app.test_client() as client:
+        yield client
+
+
+@pytest.fixture
+def sockets(broadcaster: Broadcaster) -> Iterator[list[PusherSocket]]:
+    opened: list[PusherSocket] = []
+    yield opened
+    for sock in opened:
+        sock.close()
+
+
+def open_socket(broadcaster: Broadcaster, opened: list[PusherSocket]) -> PusherSocket:
+    sock = PusherSocket(broadcaster.ws_url)
+    opened.append(sock)
+    return sock
+
+
+def authorizer(client: FlaskClient, headers: dict[str, str]) -> Authorizer:
+    def authorize(channel: str, socket_id: str) -> tuple[int, dict]:
+        answer = client.post("/broadcasting/auth", headers=headers,
+                             data={"socket_id": socket_id, "channel_name": channel})
+        return answer.status_code, answer.json
+
+    return authorize
+
+
+def subscribed(sock: PusherSocket, channel: str, authorize: Authorizer) -> PusherSocket:
+    answer = sock.subscribe(channel, authorize)
+    assert answer["event"] == "pusher_internal:subscription_succeeded", answer
+    return sock
+
+
+def test_admin_transition_reaches_customer_and_admin_with_the_exact_payload(
+        broadcaster, live, sockets):
+    admin, alice, bob = login(live, ADMIN), login(live, ALICE), login(live, BOB)
+    alice_ws = subscribed(open_socket(broadcaster, sockets), ALICE_CHANNEL,
+                          authorizer(live, alice))
+    admin_ws = subscribed(open_socket(broadcaster, sockets), ADMIN_CHANNEL,
+                          authorizer(live, admin))
+    bob_ws = subscribed(open_socket(broadcaster, sockets), BOB_CHANNEL, authorizer(live, bob))
+
+    answer = live.post("/api/orders/6/transition", headers=admin, json={"status": "paid"})
+    assert answer.status_code == 200
+    expected = {
+        "order_id": 6,
+        "order_number": answer.json["order"]["order_number"],
+        "current_status": "paid",
+        "current_status_label": "Paid",
+        "previous_status": "pending",
+        "changed_by": "Ada Admin",
+        "total": "103.99",
+        "updated_at": answer.json["order"]["updated_at"],
+        "user": {"id": 2, "name": "Alice Customer", "email": ALICE},
+        "items_count": 2,
+        "items_summary": [{"product_name": "Wireless Mouse", "quantity": 1},
+                          {"product_name": "USB-C Hub", "quantity": 2}],
+    }
+    assert expected["order_number"].endswith("-000006")
+    for sock, channel in ((alice_ws, ALICE_CHANNEL), (admin_ws, ADMIN_CHANNEL)):
+        event = sock.next_event()
+        assert event is not None, f"nothing arrived on {channel}"
+        assert (event["event"], event["channel"]) == ("order.status.updated", channel)
+        assert json.loads(event["data"]) == expected
+    assert bob_ws.next_event(0.3) is None
+
+
+def test_placing_an_order_reaches_both_channels(broadcaster, live, sockets):
+    admin, alice = login(live, ADMIN), login(live, ALICE)
+    alice_ws = subscribed(open_socket(broadcaster, sockets), ALICE_CHANNEL,
+                          authorizer(live, alice))
+    admin_ws = subscribed(open_socket(broadcaster, sockets), ADMIN_CHANNEL,
+                          authorizer(live, admin))
+    answer = live.post("/api/orders", headers=alice,
+                       json={"items": [{"product_id": 5, "quantity": 2}]})
+    assert answer.status_code == 201
+    for sock, channel in ((alice_ws, ALICE_CHANNEL), (admin_ws, ADMIN_CHANNEL)):
+        event = sock.next_event()
+        assert (event["event"], event["channel"]) == ("order.created", channel)
+        data = json.loads(event["data"])
+        assert (data["order_id"], data["current_status"], data["total"],
+                data["previous_status"]) == (answer.json["order"]["id"], "pending", "90.00", None)
+
+
+@pytest.mark.parametrize("channel", [BOB_CHANNEL, ADMIN_CHANNEL])
+def test_customer_cannot_subscribe_to_another_users_channel_or_admin_orders(
+        broadcaster, live, sockets, channel):
+    admin, alice, bob = login(live, ADMIN), login(live, ALICE), login(live, BOB)
+    alice_ws = open_socket(broadcaster, sockets)
+    status, answer = authorizer(live, alice)(channel, alice_ws.socket_id)
+    assert status == 403, answer
+    # A signature for her own channel does not open someone else's.
+    _, own = authorizer(live, alice)(ALICE_CHANNEL, alice_ws.socket_id)
+    refused = alice_ws.subscribe_with(channel, own["auth"])
+    assert refused["event"] == "pusher:error", refused
+    assert refused["data"]["code"] == 4009
+    # The event really goes out (the rightful subscriber gets it), but never to alice.
+    owner = authorizer(live, bob if channel == BOB_CHANNEL else admin)
+    owner_ws = subscribed(open_socket(broadcaster, sockets), channel, owner)
+    assert live.post("/api/orders/3/transition", headers=admin,  # bob's shipped order
+                     json={"status": "delivered"}).status_code == 200
+    assert owner_ws.next_event()["event"] == "order.status.updated"
+    assert alice_ws.next_event(0.3) is None
+
+
+def test_x_socket_id_excludes_the_requesting_socket(broadcaster, live, sockets):
+    admin, alice = login(live, ADMIN), login(live, ALICE)
+    alice_ws = subscribed(open_socket(broadcaster, sockets), ALICE_CHANNEL,
+                          authorizer(live, alice))
+    admin_ws = subscribed(open_socket(broadcaster, sockets), ADMIN_CHANNEL,
+                          authorizer(live, admin))
+    headers = {**admin, "X-Socket-ID": admin_ws.socket_id}
+    assert live.post("/api/orders/6/transition", headers=headers,
+                     json={"status": "cancelled"}).status_code == 200
+    assert alice_ws.next_event()["event"] == "order.status.updated"
+    assert admin_ws.next_event(0.3) is None
+
+
+def test_an_event_the_broadcaster_refuses_for_good_is_skipped_not_blocking(
+        broadcaster, make_app, sockets):
+    app = make_app(REVERB_PORT=broadcaster.port)  # delivery only when asked
+    client = app.test_client()
+    admin = login(client, ADMIN)
+    admin_ws = subscribed(open_socket(broadcaster, sockets), ADMIN_CHANNEL,
+                          authorizer(client, admin))
+    with app.app_context():
+        db.session.add(OutboxEvent(name="too.big", channels=json.dumps([ADMIN_CHANNEL]),
+                                   data=json.dumps({"blob": "x" * 20_000})))
+        db.session.commit()
+    assert client.post("/api/orders/6/transition", headers=admin,
+                       json={"status": "paid"}).status_code == 200
+
+    result = deliver_now(app)
+
+    assert (result.delivered, result.skipped, result.error) == (1, 1, None)
+    assert admin_ws.next_event()["event"] == "order.status.updated"
+    with app.app_context():
+        big = db.session.scalar(db.select(OutboxEvent).where(OutboxEvent.name == "too.big"))
+        assert big.failed_at is not None and big.delivered_at is None
+        assert "413" in big.last_error
+
+
+# --- real processes: the web process, the worker, and a broadcaster that goes away ----------
+
+
+def http_json(webapp: Webapp, method: str, path: str, body: dict | None = None,
+              token: str | None = None) -> dict:
+    request = urllib.request.Request(
+        webapp.url + path, method=method,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Content-Type": "application/json",
+                 **({"Authorization": f"Bearer {token}"} if token else {})})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
+
+
+def http_authorizer(webapp: Webapp, token: str) -> Authorizer:
+    def authorize(channel: str, socket_id: str) -> tuple[int, dict]:
+        request = urllib.request.Request(
+            f"{webapp.url}/broadcasting/auth", method="POST",
+            data=f"socket_id={socket_id}&channel_name={channel}".encode(),
+            headers={"Authorization": f"Bearer {token}",
+                     "Content-Type": "application/x-www-form-urlencoded"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.load(response)
+
+    return authorize
+
+
+def token_of(webapp: Webapp, email: str) -> str:
+    return http_json(webapp, "POST", "/api/login", {"email": email, "password": PASSWORD})["token"]
+
+
+@pytest.fixture
+def webapp(broadcaster: Broadcaster, tmp_path: Path) -> Iterator[Webapp]:
+    app = start_webapp(broadcaster.port, tmp_path / "web.sqlite3")
+    yield app
+    app.stop()
+
+
+def test_events_made_while_the_broadcaster_is_down_arrive_in_order_once_it_is_back(
+        broadcaster, webapp, sockets):
+    admin = token_of(webapp, ADMIN)
+    broadcaster.stop()
+    path = ["paid", "processing", "shipped"]
+    for status in path:  # the web process tries at once, fails, and keeps them
+        http_json(webapp, "POST", "/api/orders/6/transition", {"status": status}, admin)
+
+    down = start_worker(webapp, ["--once"])
+    assert down.wait() == 1  # nothing could be delivered
+
+    broadcaster.start()  # a new process on the SAME port
+    alice_ws = subscribed(open_socket(broadcaster, sockets), ALICE_CHANNEL,
+                          http_authorizer(webapp, token_of(webapp, ALICE)))
+    assert start_worker(webapp, ["--once"]).wait() == 0
+
+    received = [alice_ws.next_event() for _ in path]
+    assert [json.loads(e["data"])["current_status"] for e in received if e] == path
+    assert [json.loads(e["data"])["previous_status"] for e in received] == [
+        "pending", "paid", "processing"]
+    # Delivered means delivered once: another pass sends nothing again.
+    assert start_worker(webapp, ["--once"]).wait() == 0
+    assert alice_ws.next_event(0.5) is None
+
+
+def outbox_state(database: Path) -> list[tuple[int, bool]]:
+    """(attempts, delivered) of each outbox row, read straight from the SQLite file."""
+    with sqlite3.connect(database) as connection:
+        rows = connection.execute(
+            "SELECT attempts, delivered_at IS NOT NULL FROM outbox_events ORDER BY id")
+        return [(attempts, bool(done)) for attempts, done in rows]
+
+
+def wait_for(predicate, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.05)
+
+
+def test_running_worker_retries_with_backoff_until_the_broadcaster_is_back(
+        broadcaster, tmp_path, sockets):
+    database = tmp_path / "worker.sqlite3"
+    webapp = start_webapp(broadcaster.port, database, {"OUTBOX_DELIVER_ON_COMMIT": "0"})
+    worker = start_worker(webapp)
+    try:
+        admin = token_of(webapp, ADMIN)
+        broadcaster.stop()
+        http_json(webapp, "POST", "/api/orders/6/transition", {"status": "cancelled"}, admin)
+        http_json(webapp, "POST", "/api/orders/5/transition", {"status": "processing"}, admin)
+        # The worker keeps retrying the head event, and does not skip past it.
+        wait_for(lambda: outbox_state(database)[0][0] >= 3)
+        assert outbox_state(database)[1] == (0, False)
+
+        broadcaster.start()
+        wait_for(lambda: all(done for _, done in outbox_state(database)))
+
+        admin_ws = subscribed(open_socket(broadcaster, sockets), ADMIN_CHANNEL,
+                              http_authorizer(webapp, admin))
+        http_json(webapp, "POST", "/api/orders/5/transition", {"status": "shipped"}, admin)
+        event = admin_ws.next_event(10.0)
+        assert event is not None, "the running worker did not deliver a new event"
+        assert json.loads(event["data"])["current_status"] == "shipped"
+        assert worker.proc.poll() is None
+    finally:
+        worker.stop()
+        webapp.stop()
