@@ -1,0 +1,100 @@
+"""The HTTP side of the one port: keep-alive, pipelining, size limit, malformed requests."""
+
+import http.client
+import socket
+
+import pytest
+
+from tests.servers import HOST
+
+
+def raw_exchange(port, data, timeout=5.0):
+    """Send raw bytes, read until the server closes; everything it sent."""
+    with socket.create_connection((HOST, port), timeout=timeout) as sock:
+        sock.sendall(data)
+        chunks = []
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+
+
+def test_keep_alive_serves_several_requests_on_one_connection(server):
+    connection = http.client.HTTPConnection(HOST, server.port, timeout=5)
+    for _ in range(3):
+        connection.request("GET", "/up")
+        response = connection.getresponse()
+        assert response.status == 200
+        assert response.getheader("Content-Type") == "application/json"
+        assert response.read() == b'{"health":"OK"}'
+    connection.close()
+
+
+def test_pipelined_requests_are_answered_in_order(server):
+    request = b"GET /up HTTP/1.1\r\nHost: x\r\n\r\n"
+    last = b"GET /nowhere HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    reply = raw_exchange(server.port, request * 3 + last)
+    assert reply.count(b"HTTP/1.1 200 OK") == 3
+    assert reply.index(b"HTTP/1.1 404") > reply.rindex(b"HTTP/1.1 200")
+    assert reply.endswith(b'"}')
+
+
+def test_oversized_body_gets_413_before_the_body_is_sent(server):
+    with socket.create_connection((HOST, server.port), timeout=5) as sock:
+        sock.sendall(b"POST /apps/123456/events HTTP/1.1\r\nHost: x\r\n"
+                     b"Content-Length: 5000000\r\n\r\n")
+        reply = sock.recv(65536)
+    assert reply.startswith(b"HTTP/1.1 413")
+    assert b'{"error":"request body is larger than 1000000 bytes' in reply
+
+
+def test_oversized_chunked_body_gets_413(server):
+    chunk = b"%x\r\n%s\r\n" % (600_000, b"x" * 600_000)
+    head = b"POST /apps/123456/events HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    reply = raw_exchange(server.port, head + chunk * 2 + b"0\r\n\r\n")
+    assert reply.startswith(b"HTTP/1.1 413")
+
+
+@pytest.mark.parametrize("data", [
+    b"NONSENSE\r\n\r\n",
+    b"GET /up HTTP/1.1\r\nBad Header Line\r\n\r\n",
+    b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",  # a TLS hello on the plain port
+])
+def test_malformed_http_gets_400_and_close(server, data):
+    reply = raw_exchange(server.port, data)
+    assert reply.startswith(b"HTTP/1.1 400")
+    assert b'"error":"malformed HTTP request' in reply
+
+
+def test_plain_get_on_the_websocket_path_is_refused_cleanly(server):
+    connection = http.client.HTTPConnection(HOST, server.port, timeout=5)
+    connection.request("GET", "/app/test-key")
+    assert connection.getresponse().status == 404
+    connection.close()
+
+
+def test_upgrade_after_a_request_on_the_same_connection_is_refused(server):
+    upgrade = (b"GET /app/test-key HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+               b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+               b"Sec-WebSocket-Version: 13\r\n\r\n")
+    reply = raw_exchange(server.port, b"GET /up HTTP/1.1\r\nHost: x\r\n\r\n" + upgrade)
+    assert reply.startswith(b"HTTP/1.1 200")
+    assert b"101 Switching Protocols" not in reply
+    assert b"HTTP/1.1 404" in reply
+
+
+def test_bad_websocket_handshake_gets_an_http_error(server):
+    bad = (b"GET /app/test-key HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+           b"Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n")
+    reply = raw_exchange(server.port, bad)
+    assert reply.startswith(b"HTTP/1.1 400")
+    assert b"Sec-WebSocket-Key" in reply
+
+
+def test_idle_connection_that_sends_nothing_does_not_block_others(server):
+    with socket.create_connection((HOST, server.port), timeout=5):
+        connection = http.client.HTTPConnection(HOST, server.port, timeout=5)
+        connection.request("GET", "/up")
+        assert connection.getresponse().status == 200
+        connection.close()

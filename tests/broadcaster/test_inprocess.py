@@ -1,0 +1,99 @@
+"""Publishing, user termination and slow consumers, with the listener in this process."""
+
+import json
+import time
+
+import pytest
+
+from shared.signatures import sign_user
+from tests.broadcaster.inprocess import InProcessServer
+from tests.broadcaster.wsclient import Socket, error
+
+
+@pytest.fixture
+def live():
+    server = InProcessServer(write_buffer_limit=64_000)
+    yield server
+    server.stop()
+
+
+def wait_until(condition, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition never became true"
+        time.sleep(0.02)
+
+
+def test_publish_reaches_every_subscriber_but_the_excluded_one(live):
+    sockets = [Socket(live.ws_url) for _ in range(4)]
+    for socket in sockets:
+        socket.joined("orders")
+    other = Socket(live.ws_url)
+    other.joined("private-admin")
+    live.call(lambda: live.server.publish(
+        live.app, ["orders", "private-admin", "empty"], "order.created", '{"id":1}',
+        except_socket_id=sockets[0].socket_id,
+    ))
+    for socket in sockets[1:]:
+        assert socket.recv() == {"event": "order.created", "channel": "orders",
+                                 "data": '{"id":1}'}
+    assert other.recv()["channel"] == "private-admin"
+    assert sockets[0].silent()
+
+
+def test_publish_to_cache_channel_is_remembered(live):
+    live.call(lambda: live.server.publish(live.app, ["cache-rates"], "rate", '{"eur":1}'))
+    socket = Socket(live.ws_url)
+    socket.joined("cache-rates")
+    assert socket.recv() == {"event": "rate", "channel": "cache-rates", "data": '{"eur":1}'}
+
+
+def test_terminate_user_closes_every_socket_of_that_user(live):
+    def signed_in(user_id):
+        socket = Socket(live.ws_url)
+        user_data = json.dumps({"id": user_id})
+        auth = sign_user("test-key", "test-secret", socket.socket_id, user_data)
+        socket.send({"event": "pusher:signin", "data": {"auth": auth, "user_data": user_data}})
+        assert socket.recv()["event"] == "pusher:signin_success"
+        return socket
+
+    tab1, tab2, bystander = signed_in("u1"), signed_in("u1"), signed_in("u2")
+    member = Socket(live.ws_url)
+    member.joined("presence-room", json.dumps({"user_id": "u1"}))
+    closed = live.call(lambda: live.server.terminate_user(live.app, "u1"))
+    assert closed == 3
+    for socket in (tab1, tab2, member):
+        assert socket.closed_code() == 4009
+    bystander.send({"event": "pusher:ping"})
+    assert bystander.recv()["event"] == "pusher:pong"
+    wait_until(lambda: live.call(lambda: live.app.connection_count) == 1)
+
+
+def test_slow_consumer_is_closed_and_others_keep_receiving(live):
+    slow = Socket(live.ws_url, max_queue=1)
+    fast = Socket(live.ws_url)
+    slow.joined("feed")
+    fast.joined("feed")
+    payload = json.dumps("x" * 10_000)
+    received = 0
+
+    for _ in range(40):  # bounded: 40 x 50 x 10 KB at most
+        live.call(lambda: [live.server.publish(live.app, ["feed"], "tick", payload)
+                           for _ in range(50)])
+        for _ in range(50):
+            assert fast.recv()["event"] == "tick"
+            received += 1
+        if live.call(lambda: live.app.connection_count) == 1:
+            break
+    assert live.call(lambda: live.app.connection_count) == 1, "the slow socket was never closed"
+    assert slow.closed_code(timeout=10) in (4100, None)
+    live.call(lambda: live.server.publish(live.app, ["feed"], "after", "{}"))
+    assert fast.recv()["event"] == "after"
+    assert received >= 50
+
+
+def test_shutdown_tells_sockets_4200(live):
+    socket = Socket(live.ws_url)
+    live.run(live.server.shutdown)
+    assert error(socket.recv())[0] == 4200
+    assert socket.closed_code() == 4200
