@@ -1,0 +1,81 @@
+"""Configuration: Reverb's environment names, apps files, and one-line errors (pure, fast)."""
+
+import pytest
+
+from broadcaster.config import ConfigError, load_config
+
+CREDS = {"REVERB_APP_ID": "1", "REVERB_APP_KEY": "k", "REVERB_APP_SECRET": "s"}
+
+
+def test_defaults_follow_reverb():
+    config = load_config(CREDS)
+    [app] = config.apps
+    assert (config.host, config.port, config.path) == ("0.0.0.0", 8080, "")
+    assert (app.id, app.key, app.secret) == ("1", "k", "s")
+    assert app.activity_timeout == 30 and app.ping_interval == 60
+    assert app.max_message_size == 10_000 and app.max_connections is None
+    assert app.accept_client_events_from == "members" and app.allowed_origins == ("*",)
+    assert not config.dev_app
+
+
+def test_environment_settings_and_cli_overrides():
+    config = load_config({
+        **CREDS, "REVERB_SERVER_HOST": "10.0.0.1", "REVERB_SERVER_PORT": "9000",
+        "REVERB_SERVER_PATH": "/ws/", "REVERB_APP_PING_INTERVAL": "0.5",
+        "REVERB_APP_ACTIVITY_TIMEOUT": "12", "REVERB_APP_MAX_MESSAGE_SIZE": "2000",
+        "REVERB_APP_MAX_CONNECTIONS": "5", "REVERB_APP_ACCEPT_CLIENT_EVENTS_FROM": "all",
+        "REVERB_ALLOWED_ORIGINS": "*.example.com, localhost",
+    }, host="127.0.0.1")
+    [app] = config.apps
+    assert (config.host, config.port, config.path) == ("127.0.0.1", 9000, "/ws")
+    assert app.ping_interval == 0.5 and app.activity_timeout == 12
+    assert app.max_message_size == 2000 and app.max_connections == 5
+    assert app.accept_client_events_from == "all"
+    assert app.allowed_origins == ("*.example.com", "localhost")
+
+
+def test_no_configuration_gives_a_random_dev_app():
+    first, second = load_config({}), load_config({})
+    assert first.dev_app and len(first.apps) == 1
+    assert first.apps[0].key != second.apps[0].key
+    assert load_config({"REVERB_APP_ACTIVITY_TIMEOUT": "9"}).apps[0].activity_timeout == 9
+
+
+def test_json_apps_file_and_env_app_together(tmp_path):
+    file = tmp_path / "apps.json"
+    file.write_text('{"apps": [{"id": 2, "key": "two", "secret": "s2", '
+                    '"allowed_origins": ["a.test"], "max_connections": 3}]}')
+    config = load_config({**CREDS, "REVERB_APPS_FILE": str(file)})
+    assert [app.key for app in config.apps] == ["k", "two"]
+    assert config.apps[1].id == "2" and config.apps[1].allowed_origins == ("a.test",)
+
+
+@pytest.mark.parametrize("env, fragment", [
+    ({**CREDS, "REVERB_APP_PING_INTERVAL": "x"}, "REVERB_APP_PING_INTERVAL must be a number"),
+    ({**CREDS, "REVERB_APP_ACTIVITY_TIMEOUT": "0"}, "REVERB_APP_ACTIVITY_TIMEOUT must be at"),
+    ({**CREDS, "REVERB_SERVER_PORT": "http"}, "REVERB_SERVER_PORT"),
+    ({"REVERB_APP_ID": "1", "REVERB_APP_KEY": "k"}, "REVERB_APP_SECRET is missing"),
+    ({**CREDS, "REVERB_ALLOWED_ORIGINS": ","}, "REVERB_ALLOWED_ORIGINS is empty"),
+    ({**CREDS, "REVERB_APP_ACCEPT_CLIENT_EVENTS_FROM": "x"}, "one of members, all, none"),
+    ({**CREDS, "RESOUND_WRITE_BUFFER_LIMIT": "-1"}, "RESOUND_WRITE_BUFFER_LIMIT"),
+])
+def test_bad_settings_name_themselves(env, fragment):
+    with pytest.raises(ConfigError, match=fragment):
+        load_config(env)
+
+
+@pytest.mark.parametrize("text, suffix, fragment", [
+    ("{", ".json", "not valid JSON"),
+    ("apps = 3", ".toml", "non-empty list 'apps'"),
+    ('{"apps": [5]}', ".json", r"apps\[0\] must be a table"),
+    ('{"apps": [{"id": "1", "key": "k"}]}', ".json", r"apps\[0\].secret is missing"),
+    ('{"apps": [{"id": "1", "key": "k", "secret": "s", "ping_interval": "soon"}]}', ".json",
+     r"apps\[0\].ping_interval must be a number"),
+    ('[[apps]]\nid="1"\nkey="k"\nsecret="s"\n[[apps]]\nid="2"\nkey="k"\nsecret="t"\n', ".toml",
+     "app key 'k' is used by two apps"),
+])
+def test_bad_apps_files_name_the_entry(tmp_path, text, suffix, fragment):
+    file = tmp_path / f"apps{suffix}"
+    file.write_text(text)
+    with pytest.raises(ConfigError, match=fragment):
+        load_config({}, apps_file=str(file))
