@@ -29,6 +29,10 @@ RETRY_DELAY = 1.0  # seconds to wait after Redis fails before trying again
 CONNECT_TIMEOUT = 5.0
 
 
+class RedisUnavailable(Exception):
+    """Redis cannot be reached at start-up; the message says where and which settings to check."""
+
+
 def encode_publication(publication: Publication) -> bytes:
     return dumpb({
         "app_id": publication.app_id,
@@ -92,13 +96,14 @@ class RedisBus(Bus):
             confirmation = await pubsub.get_message(timeout=CONNECT_TIMEOUT)
         except (RedisError, OSError) as exc:
             await self._redis.aclose()
-            raise ConnectionError(
+            raise RedisUnavailable(
                 f"cannot subscribe to Redis at {redacted(self.url)}: {exc}; "
                 "check REDIS_URL / REDIS_HOST / REDIS_PORT or unset REVERB_SCALING_ENABLED"
             ) from None
         if confirmation is None or confirmation["type"] != "subscribe":
             await self._redis.aclose()
-            raise ConnectionError(f"Redis at {redacted(self.url)} did not confirm the subscription")
+            where = redacted(self.url)
+            raise RedisUnavailable(f"Redis at {where} did not confirm the subscription")
         self._tasks = [asyncio.create_task(self._read(pubsub)), asyncio.create_task(self._write())]
         logger.info("scaling through Redis at %s, channel %r", redacted(self.url), self.channel)
 

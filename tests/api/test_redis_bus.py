@@ -7,7 +7,13 @@ import pytest
 import redis
 
 from broadcaster.bus import Publication
-from broadcaster.redis_bus import RedisBus, decode_publication, encode_publication, redacted
+from broadcaster.redis_bus import (
+    RedisBus,
+    RedisUnavailable,
+    decode_publication,
+    encode_publication,
+    redacted,
+)
 from tests.api.redis_server import redis_server
 from tests.servers import HOST, free_port
 
@@ -74,7 +80,7 @@ def test_unreachable_redis_is_a_clear_start_up_error():
         bus.attach(lambda publication: None)
         await bus.start()
 
-    with pytest.raises(ConnectionError, match="REDIS_URL") as caught:
+    with pytest.raises(RedisUnavailable, match="REDIS_URL") as caught:
         asyncio.run(scenario())
     assert "secret" not in str(caught.value)
 
