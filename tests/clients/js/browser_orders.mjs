@@ -35,7 +35,8 @@ async function openPage(browser, label) {
   page.on('pageerror', (error) => errors.push({ page: label, kind: 'pageerror', text: String(error) }));
   page.on('console', (message) => {
     if (message.type() === 'error') {
-      errors.push({ page: label, kind: 'console', text: message.text(), url: page.url() });
+      const source = message.location().url;
+      errors.push({ page: label, kind: 'console', text: message.text(), page_url: page.url(), source });
     }
   });
   return page;
