@@ -182,6 +182,19 @@ def test_an_event_the_broadcaster_refuses_for_good_is_skipped_not_blocking(
         assert "413" in big.last_error
 
 
+def test_a_refused_signature_is_retried_not_skipped(broadcaster, make_app):
+    app = make_app(REVERB_PORT=broadcaster.port, REVERB_APP_SECRET="not-the-secret")
+    client = app.test_client()
+    assert client.post("/api/orders/6/transition", headers=login(client, ADMIN),
+                       json={"status": "paid"}).status_code == 200
+    result = deliver_now(app)
+    assert (result.delivered, result.skipped) == (0, 0)
+    assert "401" in result.error
+    with app.app_context():
+        row = db.session.scalar(db.select(OutboxEvent))
+        assert (row.delivered_at, row.failed_at, row.attempts) == (None, None, 1)
+
+
 # --- real processes: the web process, the worker, and a broadcaster that goes away ----------
 
 

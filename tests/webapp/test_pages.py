@@ -1,0 +1,146 @@
+"""The HTML pages: sign-in with CSRF, who sees what, the order page, and /vendor."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from flask.testing import FlaskClient
+
+from tests.webapp.conftest import ADMIN, ALICE, PASSWORD
+from webapp.pages import VENDOR_FILES
+
+CSRF_RE = re.compile(r'name="csrf-token" content="([^"]+)"')
+
+
+def csrf_token(client: FlaskClient, path: str = "/login") -> str:
+    return CSRF_RE.search(client.get(path).get_data(as_text=True)).group(1)
+
+
+def sign_in(client: FlaskClient, email: str) -> str:
+    """Sign in through the form; the CSRF token of the signed-in session."""
+    answer = client.post("/login", data={"email": email, "password": PASSWORD,
+                                         "csrf_token": csrf_token(client)})
+    assert answer.status_code == 302, answer.get_data(as_text=True)
+    return csrf_token(client, answer.headers["Location"])
+
+
+def test_anonymous_visitors_are_sent_to_the_login_page(client):
+    assert client.get("/").headers["Location"] == "/login"
+    assert client.get("/admin/orders").headers["Location"].startswith("/login")
+    assert "Sign in" in client.get("/login").get_data(as_text=True)
+
+
+def test_login_form_needs_its_csrf_token(client):
+    answer = client.post("/login", data={"email": ADMIN, "password": PASSWORD})
+    assert answer.status_code == 400
+    assert client.get("/admin/orders").status_code == 302  # still signed out
+
+
+def test_wrong_password_is_401_with_a_message(client):
+    answer = client.post("/login", data={"email": ADMIN, "password": "nope",
+                                         "csrf_token": csrf_token(client)})
+    assert answer.status_code == 401
+    assert "Wrong email or password" in answer.get_data(as_text=True)
+
+
+def test_admin_lands_on_the_live_dashboard_with_echo_configured(client, app):
+    answer = client.post("/login", data={"email": ADMIN, "password": PASSWORD,
+                                         "csrf_token": csrf_token(client)})
+    assert answer.headers["Location"] == "/admin/orders"
+    page = client.get("/admin/orders").get_data(as_text=True)
+    assert 'data-channel="admin.orders"' in page
+    assert page.count('<tr id="order-') == 6
+    for script in ("/vendor/pusher.js", "/vendor/echo.js", "/static/echo-setup.js",
+                   "/static/orders-list.js"):
+        assert f'src="{script}"' in page
+    assert f'"key": "{app.config["REVERB_APP_KEY"]}"' in page
+    assert f'"port": {app.config["REVERB_PORT"]}' in page
+
+
+def test_customer_lands_on_my_orders_and_cannot_see_the_dashboard(client):
+    sign_in(client, ALICE)
+    page = client.get("/orders").get_data(as_text=True)
+    assert 'data-channel="user.2.orders"' in page
+    assert page.count('<tr id="order-') == 3
+    assert "Bob Customer" not in page
+    assert client.get("/admin/orders").status_code == 403
+    assert client.get("/orders/1").status_code == 403  # bob's
+    assert client.get("/orders/6").status_code == 200
+
+
+def test_order_page_shows_next_statuses_history_and_joins_viewers(client):
+    sign_in(client, ADMIN)
+    page = client.get("/orders/5").get_data(as_text=True)  # alice's paid order
+    buttons = re.findall(r'<button type="submit" name="status" value="(\w+)">', page)
+    assert buttons == ["processing", "cancelled", "refunded"]
+    assert 'data-status="paid"' in page
+    assert page.count("<li data-to=") == 2
+    assert 'src="/static/order-page.js"' in page
+    assert client.get("/orders/999").status_code == 404
+
+
+def test_customer_order_page_has_no_status_buttons(client):
+    sign_in(client, ALICE)
+    page = client.get("/orders/5").get_data(as_text=True)
+    assert 'id="transitions"' not in page
+    assert 'data-channel="user.2.orders"' in page
+
+
+def test_status_form_changes_the_order_with_csrf(client):
+    token = sign_in(client, ADMIN)
+    answer = client.post("/orders/5/transition", data={"status": "processing",
+                                                       "csrf_token": token})
+    assert answer.headers["Location"] == "/orders/5"
+    assert 'data-status="processing"' in client.get("/orders/5").get_data(as_text=True)
+    refused = client.post("/orders/5/transition", data={"status": "delivered",
+                                                        "csrf_token": token})
+    assert "cannot change status from processing to delivered" in client.get(
+        refused.headers["Location"]).get_data(as_text=True)
+    assert client.post("/orders/5/transition", data={"status": "shipped"}).status_code == 400
+
+
+def test_customers_cannot_post_status_changes(client):
+    token = sign_in(client, ALICE)
+    answer = client.post("/orders/6/transition", data={"status": "paid", "csrf_token": token})
+    assert answer.status_code == 403
+
+
+def test_api_works_with_the_session_cookie_and_csrf_header(client):
+    token = sign_in(client, ADMIN)
+    assert client.get("/api/orders/6").status_code == 200
+    answer = client.post("/api/orders/6/transition", json={"status": "paid"},
+                         headers={"X-CSRF-TOKEN": token})
+    assert answer.status_code == 200
+    missing = client.post("/api/orders/6/transition", json={"status": "cancelled"})
+    assert missing.status_code == 400 and "CSRF" in missing.json["error"]
+
+
+def test_logout(client):
+    token = sign_in(client, ALICE)
+    assert client.post("/logout", data={"csrf_token": token}).status_code == 302
+    assert client.get("/orders").status_code == 302
+
+
+@pytest.mark.parametrize("name", sorted(VENDOR_FILES))
+def test_vendor_serves_the_builds_from_node_modules(client, app, name):
+    answer = client.get(f"/vendor/{name}")
+    assert answer.status_code == 200
+    assert answer.mimetype == "text/javascript"
+    with open(f"{app.config['NODE_MODULES']}/{VENDOR_FILES[name]}", "rb") as built:
+        assert answer.data == built.read()
+    answer.close()
+
+
+@pytest.mark.parametrize("name", ["pusher.min.js", "..%2Fpackage.json", "echo.common.js"])
+def test_vendor_serves_nothing_else(client, name):
+    answer = client.get(f"/vendor/{name}")
+    assert answer.status_code == 404
+    assert answer.json["error"]  # a short JSON reason, not a file
+
+
+def test_missing_node_modules_is_a_clear_404(make_app, tmp_path):
+    client = make_app(NODE_MODULES=str(tmp_path)).test_client()
+    answer = client.get("/vendor/echo.js")
+    assert answer.status_code == 404
+    assert "npm ci" in answer.json["error"]
