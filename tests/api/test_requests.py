@@ -75,6 +75,9 @@ def test_parse_trigger_single_and_many_channels():
         ({"name": "e", "data": "x", "channels": ["ok", "bad channel"]}, 400, "bad channel"),
         ({"name": "e", "data": "x", "channel": "c" * 201}, 400, "longer than 200"),
         ({"name": "e", "data": "x", "channel": 5}, 400, "non-empty string"),
+        ({"name": "e", "data": "x", "channel": "#server-to-user-"}, 400, "user id"),
+        ({"name": "e", "data": "x", "channel": "#server-to-user-a b"}, 400, "user id"),
+        ({"name": "e", "data": "x", "channel": "#other"}, 400, "only A-Z"),
         ({"name": "e", "data": "x", "channel": "a", "socket_id": "abc"}, 400, "socket_id"),
         ({"name": "e", "data": "x", "channel": "a", "socket_id": 12}, 400, "socket_id"),
         ({"name": "e", "data": "x", "channel": "a", "info": "occupied"}, 400, "unknown"),
@@ -82,6 +85,11 @@ def test_parse_trigger_single_and_many_channels():
 )
 def test_parse_trigger_refusals(fields, status, match):
     refused(status, match, parse_trigger, fields, LIMIT)
+
+
+def test_parse_trigger_accepts_a_users_personal_channel():
+    trigger = parse_trigger({"name": "e", "data": "x", "channel": "#server-to-user-42"}, LIMIT)
+    assert trigger.channels == ("#server-to-user-42",)
 
 
 def test_parse_trigger_exactly_at_limit_is_fine():

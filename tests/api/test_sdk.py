@@ -159,3 +159,27 @@ def test_terminate_under_apps_path_as_php_and_node_sdks_send_it(server, subscrib
     with pytest.raises(ConnectionClosed):
         while True:
             tab.next(timeout=TIMEOUT)
+
+
+def test_send_to_user_reaches_every_signed_in_socket_of_that_user(sdk, subscribers):
+    tabs = [subscribers(), subscribers()]
+    for tab in tabs:
+        tab.sign_in("kim")
+    other = subscribers()
+    other.sign_in("lee")
+    assert sdk.send_to_user("kim", "notice", {"hi": "kim"}) == {}
+    for tab in tabs:
+        event = tab.next_event()
+        assert (event["event"], event["channel"]) == ("notice", "#server-to-user-kim")
+        assert json.loads(event["data"]) == {"hi": "kim"}
+    sdk.send_to_user("lee", "notice", {"hi": "lee"})
+    assert json.loads(other.next_event()["data"]) == {"hi": "lee"}
+
+
+def test_terminate_closes_signed_in_sockets(sdk, subscribers):
+    tab = subscribers()
+    tab.sign_in("max")
+    sdk.terminate_user_connections("max")
+    with pytest.raises(ConnectionClosed):
+        while True:
+            tab.next(timeout=TIMEOUT)

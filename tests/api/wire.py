@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 
 from websockets.sync.client import ClientConnection, connect
 
-from shared.signatures import sign_channel, sign_request
+from shared.signatures import sign_channel, sign_request, sign_user
 from tests.servers import HOST, Broadcaster
 
 TIMEOUT = 5.0
@@ -56,6 +56,14 @@ class Subscriber:
                 return message
             assert message["event"] in ("pusher_internal:member_added",
                                          "pusher:cache_miss"), message
+
+    def sign_in(self, user_id: str) -> None:
+        """``pusher:signin`` as pusher-js sends it after asking the app's user-auth endpoint."""
+        user_data = json.dumps({"id": user_id})
+        auth = sign_user(self.server.key, self.server.secret, self.socket_id, user_data)
+        self.ws.send(json.dumps({"event": "pusher:signin",
+                                 "data": {"user_data": user_data, "auth": auth}}))
+        assert self.next()["event"] == "pusher:signin_success"
 
     def next_event(self, timeout: float = TIMEOUT) -> dict:
         """The next channel event, skipping presence bookkeeping."""
