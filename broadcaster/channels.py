@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from shared.channels import ChannelType, channel_type
+from shared.channels import SERVER_TO_USER_PREFIX, ChannelType, channel_type
 
 from .config import AppConfig
 from .frames import text_frame
@@ -139,8 +139,12 @@ class AppState:
         return self.channels.get(name)
 
     def occupied_channels(self) -> dict[str, Channel]:
-        """Every channel with at least one subscriber, by name."""
-        return self.channels
+        """Every channel with at least one subscriber, by name (not users' own channels)."""
+        return {
+            name: channel
+            for name, channel in self.channels.items()
+            if not name.startswith(SERVER_TO_USER_PREFIX)
+        }
 
     def open_channel(self, name: str) -> Channel:
         channel = self.channels.get(name)

@@ -17,6 +17,7 @@ from urllib.parse import unquote
 
 import httptools
 from websockets.frames import Frame, Opcode
+from websockets.http11 import Request
 from websockets.protocol import OPEN
 from websockets.server import ServerProtocol
 
@@ -132,6 +133,8 @@ class Connection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         if self.parser.should_upgrade():
             return  # feed_data raises HttpParserUpgrade next; _upgrade takes over
+        if self.transport.is_closing():
+            return  # pipelined after a "Connection: close" request: not answered
         self.raw = None  # an upgrade must be a connection's first request
         keep_alive = self.parser.should_keep_alive()
         response = self._api_response()
@@ -181,7 +184,8 @@ class Connection(asyncio.Protocol):
         if not keep_alive:
             lines.append("Connection: close")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-        self.transport.write(head + response.body)
+        head_only = self.parser is not None and self.parser.get_method() == b"HEAD"
+        self.transport.write(head if head_only else head + response.body)
         if self.debug:
             logger.debug("HTTP %s -> %d %s", self.url.decode("latin-1"), response.status,
                          response.body[:500])
@@ -206,6 +210,9 @@ class Connection(asyncio.Protocol):
         self.raw = None
         self.parser = None
         events = self.ws.events_received()
+        if not events or not isinstance(events[0], Request):
+            self._flush()  # websockets refused the request head; it has answered or closed
+            return
         response = self.ws.accept(events[0])
         self.ws.send_response(response)
         self._flush()

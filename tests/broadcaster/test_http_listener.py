@@ -98,3 +98,24 @@ def test_idle_connection_that_sends_nothing_does_not_block_others(server):
         connection.request("GET", "/up")
         assert connection.getresponse().status == 200
         connection.close()
+
+
+def test_head_request_gets_headers_without_a_body(server):
+    reply = raw_exchange(server.port, b"HEAD /up HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert reply.startswith(b"HTTP/1.1 200")
+    assert reply.endswith(b"\r\n\r\n") and b"Content-Length: 15" in reply
+
+
+def test_requests_pipelined_after_connection_close_are_not_answered(server):
+    close = b"GET /up HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    reply = raw_exchange(server.port, close + b"GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert reply.count(b"HTTP/1.1") == 1
+
+
+def test_http_10_upgrade_is_refused_and_the_server_keeps_serving(server):
+    upgrade = (b"GET /app/test-key HTTP/1.0\r\nHost: x\r\nUpgrade: websocket\r\n"
+               b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+               b"Sec-WebSocket-Version: 13\r\n\r\n")
+    reply = raw_exchange(server.port, upgrade)
+    assert b"101" not in reply
+    assert raw_exchange(server.port, b"GET /up HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.1 200")

@@ -314,3 +314,13 @@ def test_resubscribing_confirms_again_without_duplicating():
     session.handle_text(sub("news"))
     assert [m["event"] for m in client.take()] == ["pusher_internal:subscription_succeeded"] * 2
     assert app.channel("news").subscription_count == 1
+
+
+def test_users_own_channels_are_not_listed_as_occupied():
+    app = app_state()
+    session, client = open_session(app, "1.1")
+    user_data = '{"id":"u7"}'
+    session.handle_text(json.dumps({"event": "pusher:signin", "data": {
+        "auth": sign_user("key", "secret", "1.1", user_data), "user_data": user_data}}))
+    session.handle_text(sub("news"))
+    assert list(app.occupied_channels()) == ["news"]
