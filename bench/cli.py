@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     document: dict[str, Any] = {**meta, "runs": runs, "summary": rows}
     if args.profile:
         document["profile"] = profile.fanout(args.quick, out_dir, RUN_TIMEOUT)
-    table = report.markdown(rows, meta) if rows else ""
+    table = report.markdown(rows, meta, runs) if runs else ""
     if args.profile:
         table += "\n\n" + profile.markdown(document["profile"])
     (out_dir / "results.json").write_text(json.dumps(document, indent=2, default=str))

@@ -315,7 +315,9 @@ async function drain(deliveries, timeoutMs) {
 
 const CHANNEL = 'bench';
 
-// Closed loop: keep `inflight` events outstanding (triggered, not yet delivered to everyone).
+// As fast as the server takes them: `inflight` trigger requests outstanding, each answered once
+// the server has queued its frames. A cap on events not yet delivered to every subscriber
+// (`backlog`) keeps socket buffers bounded should the load generator fall behind.
 async function fanout() {
   const deliveries = new Deliveries(spec.subscribers);
   const clients = await connectMany(spec.subscribers, deliveries.record, () => CHANNEL, true);
@@ -325,15 +327,23 @@ async function fanout() {
   const stopAt = t0 + spec.seconds * 1000;
   let seq = 0;
   let expired = 0;
+  let requests = 0;
   let triggerError = null;
+  let wake = null;
+  const wakeUp = () => wake && wake();
+  deliveries.completed = wakeUp;
   while (nowMs() < stopAt && seq < spec.maxEvents && !triggerError) {
-    while (deliveries.pending() < spec.inflight && seq < spec.maxEvents) {
+    while (requests < spec.inflight && deliveries.pending() < spec.backlog
+      && seq < spec.maxEvents) {
       seq += 1;
+      requests += 1;
       deliveries.sent(seq, nowMs());
-      trigger(CHANNEL, 'bench', eventData(seq)).catch((err) => { triggerError = err; });
+      trigger(CHANNEL, 'bench', eventData(seq))
+        .catch((err) => { triggerError = err; })
+        .finally(() => { requests -= 1; wakeUp(); });
     }
     await new Promise((resolve) => {
-      deliveries.completed = resolve;
+      wake = resolve;
       setTimeout(resolve, 50);
     });
     expired += deliveries.expire(nowMs(), 5000);
@@ -349,6 +359,7 @@ async function fanout() {
     events: seq,
     deliveries: deliveries.total,
     incomplete_events: lost,
+    triggers_in_flight: spec.inflight,
     deliveries_per_s: (deliveries.total * 1000) / elapsedMs,
     ...deliveries.latency(),
     ...loadgen,

@@ -1,8 +1,9 @@
 """Profile Resound's fan-out hot path: py-spy samples the server during the measured window only.
 
 The profile is a separate run from the timed rounds (sampling costs CPU on a small machine). It
-keeps py-spy's raw collapsed stacks and summarizes the functions with the most samples, both
-where the time is spent (self) and what it is spent under (inclusive).
+samples native frames too, so time in system calls shows as such, keeps py-spy's raw collapsed
+stacks, and summarizes the functions with the most samples: where the time is spent (self) and
+which of the project's functions it is spent under (inclusive).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from .servers import resound
 
 SAMPLE_RATE = 250  # samples per second
 TOP = 15
+OWN_CODE = ("broadcaster/", "shared/")  # inclusive figures list only the project's functions
 FRAME = re.compile(r"^(?P<function>.*) \((?P<file>[^()]*?)(?::\d+)?\)$")
 
 
@@ -58,7 +60,8 @@ def summarize(raw: str) -> dict[str, Any]:
         total += count
         own[frames[-1]] += count
         for frame in set(frames):
-            under[frame] += count
+            if frame.startswith(OWN_CODE):
+                under[frame] += count
 
     def top(counter: Counter[str]) -> list[dict[str, Any]]:
         return [{"function": name, "samples": n, "pct": 100 * n / total}
@@ -80,7 +83,7 @@ def fanout(quick: bool, out_dir: Path, timeout: float) -> dict[str, Any]:
             if phase == "start":
                 sampler.append(subprocess.Popen(
                     [py_spy, "record", "--pid", str(server.pid), "--rate", str(SAMPLE_RATE),
-                     "--format", "raw", "--output", str(raw_path), "--nonblocking"],
+                     "--native", "--format", "raw", "--output", str(raw_path)],
                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
             elif sampler:
                 _stop(sampler[0])

@@ -92,7 +92,8 @@ def _row(scenario: str, figure: Figure, runs: list[dict[str, Any]]) -> dict[str,
     }
 
 
-def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
+def markdown(rows: list[dict[str, Any]], meta: dict[str, Any],
+             runs: list[dict[str, Any]]) -> str:
     """The table the README shows, with when, where and how it was measured."""
     info = meta["machine"]
     lines = [
@@ -113,4 +114,12 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         )
     lines.append("")
     lines.append("Medians over rounds; the ratio column is the median of the per-round ratios.")
+    params = {run["scenario"]: run["params"] for run in runs}
+    lines.append("")
+    lines.extend(f"- {name}: {BY_NAME[name].describe(p)}" for name, p in params.items())
+    failures = [run for run in runs if "error" in run]
+    if failures:
+        lines.append("")
+        lines.extend(f"- FAILED round {run['round']} {run['scenario']} on {run['server']}: "
+                     f"{run['error'][:300]}" for run in failures)
     return "\n".join(lines)

@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import psutil
 
-from tests.servers import HOST, Broadcaster, free_port, wait_for_http
+from tests.servers import HOST, free_port, wait_for_http
 
 APP_ID = "123456"
 APP_KEY = "app-key"
@@ -66,12 +67,16 @@ def resound(log_dir: Path) -> Iterator[RunningServer]:
     }]}))
     env = {key: value for key, value in os.environ.items() if not key.startswith("REVERB_")}
     env["REVERB_APPS_FILE"] = str(apps_file)
-    server = Broadcaster(port=free_port(), env=env, app_id=APP_ID, key=APP_KEY, secret=APP_SECRET)
-    server.start()
+    port = free_port()
+    with open(log_dir / "resound.log", "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "broadcaster", "start", "--host", HOST, "--port", str(port)],
+            env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        yield RunningServer("resound", server.port, server.proc.pid)
+        wait_for_http(f"http://{HOST}:{port}/up", proc=proc)
+        yield RunningServer("resound", port, proc.pid)
     finally:
-        server.stop()
+        _stop(proc.pid)
 
 
 @contextmanager
