@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pusher
 import pytest
@@ -14,7 +13,14 @@ import pytest
 from tests.clients.auth_endpoint import AuthEndpoint
 from tests.clients.driver import ROOT, NodeDriver
 from tests.clients.webapp_api import WebappApi
-from tests.servers import HOST, Broadcaster, free_port, start_broadcaster, wait_for_http
+from tests.servers import (
+    HOST,
+    Broadcaster,
+    Webapp,
+    start_broadcaster,
+    start_webapp,
+    start_worker,
+)
 
 NODE_PACKAGES = ("pusher-js", "laravel-echo", "playwright-core")
 
@@ -34,6 +40,15 @@ def node() -> str:
     absent = [p for p in NODE_PACKAGES if not (ROOT / "node_modules" / p).is_dir()]
     if absent:
         missing(f"node_modules lacks {', '.join(absent)}; run npm ci")
+    return path
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's chromium (scripts/setup.sh test installs it); never a downloaded browser."""
+    path = shutil.which("chromium")
+    if path is None:
+        missing("chromium is not installed")
     return path
 
 
@@ -69,19 +84,15 @@ def pusher_api(broadcaster: Broadcaster) -> pusher.Pusher:
 
 
 @pytest.fixture
-def api(broadcaster: Broadcaster, tmp_path) -> Iterator[WebappApi]:
-    """PROVISIONAL until tests/servers.start_webapp lands: web + worker on a seeded SQLite."""
-    port = free_port()
-    env = dict(os.environ, REVERB_APP_ID=broadcaster.app_id, REVERB_APP_KEY=broadcaster.key,
-               REVERB_APP_SECRET=broadcaster.secret, REVERB_HOST=HOST,
-               REVERB_PORT=str(broadcaster.port), REVERB_SCHEME="http",
-               SECRET_KEY="test", DATABASE_URL=f"sqlite:///{tmp_path}/web.sqlite3")
-    flask = [sys.executable, "-m", "flask", "--app", "webapp"]
-    subprocess.run([*flask, "seed"], env=env, check=True, capture_output=True)
-    web = subprocess.Popen([*flask, "run", "--host", HOST, "--port", str(port)], env=env)
-    worker = subprocess.Popen([*flask, "worker"], env=env)
-    wait_for_http(f"http://{HOST}:{port}/login", proc=web)
-    yield WebappApi(f"http://{HOST}:{port}")
-    for proc in (web, worker):
-        proc.terminate()
-        proc.wait()
+def webapp(broadcaster: Broadcaster, tmp_path: Path) -> Iterator[Webapp]:
+    """The Flask app (seeded SQLite) and its outbox worker, publishing to ``broadcaster``."""
+    web = start_webapp(broadcaster.port, tmp_path / "webapp.sqlite3")
+    worker = start_worker(web)
+    yield web
+    worker.stop()
+    web.stop()
+
+
+@pytest.fixture
+def api(webapp: Webapp) -> WebappApi:
+    return WebappApi(webapp.url)
