@@ -7,7 +7,9 @@ import asyncio
 import logging
 import sys
 
+from .bus import Bus
 from .config import ConfigError, ServerConfig, load_config
+from .redis_bus import RedisBus, RedisUnavailable
 from .server import Server
 
 logger = logging.getLogger("broadcaster")
@@ -45,8 +47,15 @@ def _announce(config: ServerConfig, port: int) -> None:
             logger.info("serving app %s (key %s)", app.id, app.key)
 
 
+def _bus(config: ServerConfig) -> Bus | None:
+    """The Redis bus when scaling is on; None means the server's local bus."""
+    if config.scaling_url is None:
+        return None
+    return RedisBus(config.scaling_url, config.scaling_channel)
+
+
 async def _serve(config: ServerConfig) -> None:
-    server = Server(config)
+    server = Server(config, _bus(config))
     await server.start()
     _announce(config, server.port)
     await server.serve_until_signalled()
@@ -71,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         _run(config)
+    except RedisUnavailable as error:
+        print(f"broadcaster: {error}", file=sys.stderr)
+        return 1
     except OSError as error:
         print(f"broadcaster: cannot listen on {config.host}:{config.port}: {error.strerror}",
               file=sys.stderr)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 CLIENT_EVENT_SOURCES = ("members", "all", "none")
 
@@ -51,6 +52,8 @@ class ServerConfig:
     max_request_size: int = 1_000_000
     write_buffer_limit: int = 4_000_000
     dev_app: bool = False
+    scaling_url: str | None = None  # Redis URL when REVERB_SCALING_ENABLED, else one process
+    scaling_channel: str = "reverb"
 
 
 def _number(name: str, raw: object, kind: type, minimum: float = 1) -> Any:
@@ -168,6 +171,25 @@ def _check_unique(apps: tuple[AppConfig, ...]) -> None:
             raise ConfigError(f"app {attribute} {sorted(duplicates)[0]!r} is used by two apps")
 
 
+def _scaling_url(env: Mapping[str, str]) -> str | None:
+    """The Redis URL to scale through (Reverb's REVERB_SCALING_ENABLED), or None."""
+    enabled = env.get("REVERB_SCALING_ENABLED", "false").strip().lower()
+    if enabled not in ("true", "false", "1", "0", "yes", "no", ""):
+        raise ConfigError(f"REVERB_SCALING_ENABLED must be true or false, got {enabled!r}")
+    if enabled not in ("true", "1", "yes"):
+        return None
+    if env.get("REDIS_URL"):
+        if not env["REDIS_URL"].startswith(("redis://", "rediss://", "unix://")):
+            raise ConfigError("REDIS_URL must start with redis://, rediss:// or unix://")
+        return env["REDIS_URL"]
+    host = env.get("REDIS_HOST") or "127.0.0.1"
+    port = _number("REDIS_PORT", env.get("REDIS_PORT") or "6379", int)
+    database = _number("REDIS_DB", env.get("REDIS_DB") or "0", int, 0)
+    user, password = env.get("REDIS_USERNAME", ""), env.get("REDIS_PASSWORD", "")
+    credentials = f"{quote(user)}:{quote(password)}@" if user or password else ""
+    return f"redis://{credentials}{host}:{port}/{database}"
+
+
 def load_config(
     env: Mapping[str, str] | None = None,
     host: str | None = None,
@@ -200,4 +222,6 @@ def load_config(
             "RESOUND_WRITE_BUFFER_LIMIT", env.get("RESOUND_WRITE_BUFFER_LIMIT", "4000000"), int
         ),
         dev_app=dev_app,
+        scaling_url=_scaling_url(env),
+        scaling_channel=env.get("REVERB_SCALING_CHANNEL") or "reverb",
     )

@@ -79,3 +79,26 @@ def test_bad_apps_files_name_the_entry(tmp_path, text, suffix, fragment):
     file.write_text(text)
     with pytest.raises(ConfigError, match=fragment):
         load_config({}, apps_file=str(file))
+
+
+@pytest.mark.parametrize("env, url", [
+    ({}, None),
+    ({"REVERB_SCALING_ENABLED": "false", "REDIS_URL": "redis://x:1/0"}, None),
+    ({"REVERB_SCALING_ENABLED": "true", "REDIS_URL": "redis://r.test:7000/2"},
+     "redis://r.test:7000/2"),
+    ({"REVERB_SCALING_ENABLED": "true"}, "redis://127.0.0.1:6379/0"),
+    ({"REVERB_SCALING_ENABLED": "1", "REDIS_HOST": "r.test", "REDIS_PORT": "7000",
+      "REDIS_PASSWORD": "p@ss", "REDIS_DB": "3"}, "redis://:p%40ss@r.test:7000/3"),
+])
+def test_scaling_through_redis_follows_reverb_settings(env, url):
+    assert load_config({**CREDS, **env}).scaling_url == url
+
+
+@pytest.mark.parametrize("env, fragment", [
+    ({"REVERB_SCALING_ENABLED": "maybe"}, "REVERB_SCALING_ENABLED must be true or false"),
+    ({"REVERB_SCALING_ENABLED": "true", "REDIS_PORT": "x"}, "REDIS_PORT must be a number"),
+    ({"REVERB_SCALING_ENABLED": "true", "REDIS_URL": "r.test:1"}, "REDIS_URL must start"),
+])
+def test_bad_scaling_settings_name_themselves(env, fragment):
+    with pytest.raises(ConfigError, match=fragment):
+        load_config({**CREDS, **env})
