@@ -26,7 +26,7 @@ def test_customer_sees_an_admins_status_change_live(node, chromium, api: WebappA
     )
 
     run = subprocess.run([node, str(SCENARIO)], cwd=ROOT, env=env, capture_output=True,
-                         text=True, timeout=120)
+                         text=True, timeout=90)
 
     assert run.returncode == 0, f"browser scenario failed:\n{run.stderr[-4000:]}"
     report = json.loads(run.stdout)
