@@ -9,7 +9,7 @@ from sqlalchemy.orm import selectinload
 
 from .auth import require_admin, require_user
 from .extensions import csrf, db
-from .models import Order, OrderItem, Product, User
+from .models import ConcurrentChange, Order, OrderItem, Product, User
 from .orders import OrderError, place_order
 from .outbox import SOCKET_ID_HEADER, socket_id_error
 from .serializers import order_dict, product_dict
@@ -110,6 +110,8 @@ def transition(order_id: int):
         abort(422, description=f"notes must be a string of at most {MAX_NOTES_LENGTH} characters")
     try:
         order.transition_to(OrderStatus.parse(body.get("status")), admin, notes or None)
+    except ConcurrentChange as exc:
+        abort(409, description=str(exc))
     except ValueError as exc:  # an unknown status or an InvalidTransition
         abort(422, description=str(exc))
     return jsonify(order=order_dict(order, detail=True))

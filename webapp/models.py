@@ -10,6 +10,7 @@ from datetime import datetime
 from flask_login import UserMixin
 from sqlalchemy import Boolean, Enum, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .events import OrderStatusChanged
@@ -20,6 +21,10 @@ from .status import InvalidTransition, OrderStatus
 _STATUS_TYPE = Enum(
     OrderStatus, native_enum=False, length=20, values_callable=lambda e: [s.value for s in e]
 )
+
+
+class ConcurrentChange(Exception):
+    """The order changed in another request since it was loaded; reload and decide again."""
 
 
 class User(UserMixin, db.Model):
@@ -60,6 +65,10 @@ class Order(db.Model):
     total_cents: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Optimistic locking: a change based on a stale read fails instead of overwriting.
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}
 
     user: Mapped[User] = relationship()
     items: Mapped[list[OrderItem]] = relationship(
@@ -79,7 +88,8 @@ class Order(db.Model):
         """Move to ``new_status``, record it and broadcast it, all in one commit.
 
         Returns False (and does nothing) for the current status; raises
-        :class:`InvalidTransition` for a change the status machine does not allow.
+        :class:`InvalidTransition` for a change the status machine does not allow, and
+        :class:`ConcurrentChange` when another request changed the order first.
         """
         if new_status == self.status:
             return False
@@ -88,6 +98,13 @@ class Order(db.Model):
         previous = self.status
         self.status = new_status
         self.updated_at = utcnow()
+        try:
+            db.session.flush()  # the version check: fails if another request moved it first
+        except StaleDataError:
+            db.session.rollback()
+            raise ConcurrentChange(
+                f"order {self.id} changed meanwhile; reload it and try again"
+            ) from None
         db.session.add(OrderStatusHistory(
             order=self, from_status=previous, to_status=new_status,
             changed_by=changed_by, notes=notes,

@@ -22,7 +22,7 @@ from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired
 
 from .extensions import db
-from .models import Order, User
+from .models import ConcurrentChange, Order, User
 from .serializers import order_dict
 from .status import OrderStatus
 
@@ -121,7 +121,7 @@ def transition(order_id: int):
     try:
         order.transition_to(OrderStatus.parse(request.form.get("status")), current_user,
                             request.form.get("notes") or None)
-    except ValueError as exc:  # an unknown status or an InvalidTransition
+    except (ValueError, ConcurrentChange) as exc:  # unknown status, InvalidTransition, race
         flash(str(exc))
     return redirect(url_for("pages.show_order", order_id=order_id))
 

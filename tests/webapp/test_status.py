@@ -9,7 +9,7 @@ from flask import Flask
 
 from shared.payloads import loads
 from webapp.extensions import db
-from webapp.models import Order, OrderStatusHistory, User
+from webapp.models import ConcurrentChange, Order, OrderStatusHistory, User
 from webapp.outbox import OutboxEvent
 from webapp.status import InvalidTransition, OrderStatus
 
@@ -109,3 +109,18 @@ def test_final_statuses_say_so_in_the_error(app: Flask):
         order = _order_in("refunded")
         with pytest.raises(InvalidTransition, match="none \\(final status\\)"):
             order.transition_to(OrderStatus.PAID)
+
+
+def test_a_concurrent_change_is_refused_not_overwritten(app: Flask):
+    with app.app_context():
+        stale = db.session.get(Order, 6)  # pending, as this admin's page saw it
+        with app.app_context():  # another request, its own session, moves it first
+            admin = db.session.scalar(db.select(User).where(User.is_admin))
+            assert db.session.get(Order, 6).transition_to(OrderStatus.PAID, admin)
+        with pytest.raises(ConcurrentChange, match="changed meanwhile"):
+            stale.transition_to(OrderStatus.CANCELLED)
+        db.session.expire_all()
+        order = db.session.get(Order, 6)
+        assert order.status is OrderStatus.PAID
+        assert [h.to_status.value for h in order.history] == ["pending", "paid"]
+        assert db.session.scalar(db.select(db.func.count(OutboxEvent.id))) == 1
