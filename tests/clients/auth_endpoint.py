@@ -3,7 +3,8 @@ against the bare broadcaster without the webapp.
 
 pusher-js POSTs the form fields ``socket_id`` and ``channel_name``; the test says who the user is
 with the ``X-User-Id`` / ``X-User-Name`` headers (set through pusher-js's ``auth.headers``).
-Channels whose name contains ``forbidden`` are refused with 403, like a Laravel rule that says no.
+Channels whose name contains ``forged`` get a signature made with the wrong secret, so the
+broadcaster, not this endpoint, must refuse them.
 """
 
 from __future__ import annotations
@@ -33,14 +34,13 @@ class AuthEndpoint:
     def url(self) -> str:
         return f"http://{HOST}:{self._server.server_address[1]}/broadcasting/auth"
 
-    def authorize(self, socket_id: str, channel: str, user_id: str, user_name: str) -> dict | None:
-        """The JSON body pusher-js expects, or None to refuse."""
-        if "forbidden" in channel:
-            return None
+    def authorize(self, socket_id: str, channel: str, user_id: str, user_name: str) -> dict:
+        """The JSON body pusher-js expects."""
+        secret = f"{self.secret}-wrong" if "forged" in channel else self.secret
         if not channel_type(channel).is_presence:
-            return {"auth": sign_channel(self.key, self.secret, socket_id, channel)}
+            return {"auth": sign_channel(self.key, secret, socket_id, channel)}
         channel_data = dumps({"user_id": user_id, "user_info": {"id": user_id, "name": user_name}})
-        auth = sign_channel(self.key, self.secret, socket_id, channel, channel_data)
+        auth = sign_channel(self.key, secret, socket_id, channel, channel_data)
         return {"auth": auth, "channel_data": channel_data}
 
     def stop(self) -> None:
@@ -55,13 +55,11 @@ def _handler_for(endpoint: AuthEndpoint) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
             endpoint.requests.append(form)
-            body = endpoint.authorize(
+            raw = dumps(endpoint.authorize(
                 form.get("socket_id", ""), form.get("channel_name", ""),
                 self.headers.get("X-User-Id", ""), self.headers.get("X-User-Name", ""),
-            )
-            status, payload = (200, body) if body else (403, {"error": "channel refused"})
-            raw = dumps(payload).encode()
-            self.send_response(status)
+            )).encode()
+            self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(raw)))
             self.end_headers()

@@ -153,9 +153,6 @@ class Client:
     def disconnect(self) -> None:
         self._call("disconnect")
 
-    def current_socket_id(self) -> str:
-        return self._call("socketId")
-
     def wait_for(self, count: int = 1, timeout: float = WAIT, **fields: Any) -> dict[str, Any]:
         return self.driver.wait_for(count=count, timeout=timeout, client=self.name, **fields)
 

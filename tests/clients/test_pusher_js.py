@@ -100,3 +100,20 @@ def test_client_events_reach_the_other_client_and_never_echo(driver, broadcaster
     assert (got["data"], got["metadata"]) == ({"from": "bob"}, {"user_id": "2"})
     assert [e["data"] for e in alice.seen(type="bound")] == [{"from": "bob"}]
     assert [e["data"] for e in bob.seen(type="bound")] == [{"from": "alice"}, {"from": "alice"}]
+
+
+def test_a_forged_signature_is_refused_and_the_connection_stays_usable(
+    driver, broadcaster, auth_endpoint, pusher_api: pusher.Pusher
+):
+    forged = "private-forged.7"
+    alice = connect(driver, broadcaster, auth_endpoint, "1", "alice")
+    alice.subscribe(forged)
+
+    assert alice.wait_for(type="connection_error")["data"]["code"] == 4009
+    alice.subscribe(PUBLIC)
+    alice.wait_for(channel=PUBLIC, name=SUCCEEDED)
+    pusher_api.trigger([forged, PUBLIC], "order.shipped", {"order_id": 7})
+
+    assert alice.wait_for(channel=PUBLIC, name="order.shipped")["data"] == {"order_id": 7}
+    assert alice.seen(channel=forged) == []
+    assert alice.seen(type="state")[-1]["current"] == "connected"

@@ -102,9 +102,6 @@ const ops = {
     watchConnection(name, pusher);
     return waitConnected(name, pusher);
   },
-  socketId({ client: name }) {
-    return client(name).pusher.connection.socket_id;
-  },
   subscribe({ client: name, kind, channel }) {
     const entry = client(name);
     if (entry.echo) return echoChannel(name, kind, channel).name;
