@@ -6,12 +6,17 @@ be closed); the state never does I/O itself beyond handing frames to them.
 
 from __future__ import annotations
 
+import logging
+from functools import partial
 from typing import Any, Protocol
 
 from shared.channels import SERVER_TO_USER_PREFIX, ChannelType, channel_type
 
 from .config import AppConfig
 from .frames import text_frame
+
+logger = logging.getLogger("broadcaster.channels")
+debug_enabled = partial(logger.isEnabledFor, logging.DEBUG)
 
 
 class Client(Protocol):
@@ -175,6 +180,9 @@ class AppState:
     ) -> None:
         """Frame ``message`` once and write it to the channel's subscribers."""
         if channel.subscribers:
+            if debug_enabled():
+                logger.debug("> %s (%d subscribers, except %s): %s", channel.name,
+                             len(channel.subscribers), except_socket_id, message[:2000])
             channel.broadcast(text_frame(message), except_socket_id)
 
     def deliver(self, name: str, message: bytes, except_socket_id: str | None = None) -> None:

@@ -280,14 +280,10 @@ class Connection(asyncio.Protocol):
     def send(self, message: bytes) -> None:
         if self.debug:
             logger.debug("> %s %s", self.socket_id, message[:2000])
-        self._write(text_frame(message))
+        self.send_frame(text_frame(message))
 
     def send_frame(self, frame: bytes) -> None:
-        if self.debug:
-            logger.debug("> %s frame %r", self.socket_id, frame[:2000])
-        self._write(frame)
-
-    def _write(self, frame: bytes) -> None:
+        """The fan-out hot path: write, then check this socket keeps up."""
         if self.closing:
             return
         transport = self.transport

@@ -176,3 +176,33 @@ def test_bad_configuration_stops_with_one_line_naming_the_setting(env, args, set
     assert proc.returncode == 2
     lines = stderr.strip().splitlines()
     assert len(lines) == 1 and setting in lines[0], stderr
+
+
+@pytest.mark.parametrize("debug", [True, False])
+def test_debug_logs_every_frame_and_default_is_quiet(debug):
+    env = bare_env(REVERB_APP_ID="1", REVERB_APP_KEY="k", REVERB_APP_SECRET="s")
+    port, proc = start_process(env, *(["--debug"] if debug else []))
+    try:
+        wait_for_http(f"http://{HOST}:{port}/up", proc=proc)
+        socket = Socket(f"ws://{HOST}:{port}/app/k", key="k", secret="s")
+        listener = Socket(f"ws://{HOST}:{port}/app/k", key="k", secret="s")
+        listener.joined("private-log")
+        socket.joined("private-log")
+        socket.send({"event": "pusher:ping"})
+        assert socket.recv()["event"] == "pusher:pong"
+        socket.send({"event": "client-hello", "channel": "private-log", "data": {}})
+        assert listener.recv()["event"] == "client-hello"
+        socket.close()
+        listener.close()
+    finally:
+        proc.terminate()
+        _, stderr = proc.communicate(timeout=10)
+    frame_lines = [line for line in stderr.splitlines() if "pusher:" in line or "client-" in line]
+    if debug:
+        assert any("< " in line and "pusher:ping" in line for line in frame_lines)
+        assert any("> " in line and "pusher:pong" in line for line in frame_lines)
+        assert any("> private-log (2 subscribers, except " in line and "client-hello" in line
+                   for line in frame_lines)
+    else:
+        assert frame_lines == []
+        assert len(stderr.splitlines()) <= 3, stderr
