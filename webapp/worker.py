@@ -1,13 +1,15 @@
 """``flask --app webapp worker``: the guarantee that every outbox event reaches the broadcaster.
 
 It delivers pending events in order, sleeps briefly when idle, and backs off exponentially
-(capped) while the broadcaster is down or busy elsewhere.
+(capped) while the broadcaster is down. SIGTERM (honcho, systemd) ends it between passes, so a
+send is never cut off between the broadcaster's answer and its record.
 """
 
 from __future__ import annotations
 
 import logging
-import time
+import signal
+import threading
 
 import click
 from flask import Flask, current_app
@@ -18,19 +20,20 @@ from .delivery import deliver_now
 log = logging.getLogger(__name__)
 
 
-def run_worker(app: Flask, idle: float, backoff_initial: float, backoff_max: float) -> None:
-    """Loop delivery passes forever."""
+def run_worker(app: Flask, idle: float, backoff_initial: float, backoff_max: float,
+               stop: threading.Event) -> None:
+    """Loop delivery passes until ``stop`` is set."""
     backoff = backoff_initial
-    while True:
+    while not stop.is_set():
         result = deliver_now(app)
         if result.error:
             log.info("broadcaster unavailable, retrying in %.1f s", backoff)
-            time.sleep(backoff)
+            stop.wait(backoff)
             backoff = min(backoff * 2, backoff_max)
             continue
         backoff = backoff_initial
         if not result.delivered and not result.skipped:
-            time.sleep(idle)
+            stop.wait(idle)
 
 
 @click.command("worker")
@@ -53,12 +56,14 @@ def worker_command(once: bool, idle: float | None, backoff_max: float | None,
         click.echo(f"delivered {result.delivered}, skipped {result.skipped}"
                    + (f", stopped: {result.error}" if result.error else ""))
         raise SystemExit(1 if result.error or result.busy else 0)
-    log.warning("delivering outbox events to %s://%s:%s",
-                config["REVERB_SCHEME"], config["REVERB_HOST"], config["REVERB_PORT"])
-    try:
-        run_worker(app,
-                   idle if idle is not None else config["OUTBOX_IDLE_SECONDS"],
-                   config["OUTBOX_BACKOFF_INITIAL"],
-                   backoff_max if backoff_max is not None else config["OUTBOX_BACKOFF_MAX"])
-    except KeyboardInterrupt:
-        log.info("worker stopped")
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    click.echo(f"worker: delivering outbox events to {config['REVERB_SCHEME']}://"
+               f"{config['REVERB_HOST']}:{config['REVERB_PORT']}")
+    run_worker(app,
+               idle if idle is not None else config["OUTBOX_IDLE_SECONDS"],
+               config["OUTBOX_BACKOFF_INITIAL"],
+               backoff_max if backoff_max is not None else config["OUTBOX_BACKOFF_MAX"],
+               stop)
+    click.echo("worker: stopped")

@@ -297,6 +297,8 @@ def test_running_worker_retries_with_backoff_until_the_broadcaster_is_back(
         assert event is not None, "the running worker did not deliver a new event"
         assert json.loads(event["data"])["current_status"] == "shipped"
         assert worker.proc.poll() is None
+        worker.stop()
+        assert worker.proc.returncode == 0  # SIGTERM ends it between passes, cleanly
     finally:
         worker.stop()
         webapp.stop()
