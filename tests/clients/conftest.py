@@ -6,6 +6,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pusher
 import pytest
@@ -25,7 +26,7 @@ from tests.servers import (
 NODE_PACKAGES = ("pusher-js", "laravel-echo", "playwright-core")
 
 
-def missing(reason: str) -> None:
+def missing(reason: str) -> NoReturn:
     """Under CI a missing tool is a broken install, so fail; on a dev machine, skip."""
     if os.environ.get("CI") == "true":
         pytest.fail(f"{reason} (run scripts/setup.sh test)")
@@ -80,7 +81,6 @@ def pusher_api(broadcaster: Broadcaster) -> pusher.Pusher:
         app_id=broadcaster.app_id, key=broadcaster.key, secret=broadcaster.secret,
         host=HOST, port=broadcaster.port, ssl=False,
     )
-
 
 
 @pytest.fixture

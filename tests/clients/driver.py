@@ -80,7 +80,7 @@ class NodeDriver:
 
     def matching(self, **fields: Any) -> list[dict[str, Any]]:
         """Every event so far whose fields equal ``fields``, in arrival order."""
-        with self._changed:
+        with self._changed:  # re-entrant: wait_for calls this while holding it
             return [e for e in self.events if all(e.get(k) == v for k, v in fields.items())]
 
     def wait_for(self, count: int = 1, timeout: float = WAIT, **fields: Any) -> dict[str, Any]:
@@ -88,7 +88,7 @@ class NodeDriver:
         deadline = time.monotonic() + timeout
         with self._changed:
             while True:
-                found = [e for e in self.events if all(e.get(k) == v for k, v in fields.items())]
+                found = self.matching(**fields)
                 if len(found) >= count:
                     return found[count - 1]
                 left = deadline - time.monotonic()
