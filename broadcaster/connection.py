@@ -53,7 +53,7 @@ class Connection(asyncio.Protocol):
 
     __slots__ = (
         "server", "transport", "socket_id", "session", "ws", "parser", "raw", "url", "headers",
-        "body", "last_seen", "pinged_at", "fragments", "closing", "abort_timer", "debug",
+        "body", "last_seen", "pinged_at", "fragments", "pending", "closing", "abort_timer", "debug",
     )
 
     def __init__(self, server: Server) -> None:
@@ -70,6 +70,7 @@ class Connection(asyncio.Protocol):
         self.last_seen = 0.0
         self.pinged_at: float | None = None
         self.fragments: list[bytes] | None = None
+        self.pending: list[bytes] | None = None  # frames queued for this loop pass
         self.closing = False
         self.abort_timer: asyncio.TimerHandle | None = None
         self.debug = logger.isEnabledFor(logging.DEBUG)
@@ -87,6 +88,8 @@ class Connection(asyncio.Protocol):
         if self.ws is not None:
             self._websocket_data(data)
             return
+        if self.closing:
+            return  # answered and half-closed: discard the rest
         if self.raw is not None:
             self.raw += data
         try:
@@ -94,12 +97,13 @@ class Connection(asyncio.Protocol):
         except httptools.HttpParserUpgrade:
             self._upgrade()
         except httptools.HttpParserCallbackError:
-            if not self.transport.is_closing():
+            if not self.closing:
                 raise
         except httptools.HttpParserError as exc:
             self._answer_and_close(error_response(400, f"malformed HTTP request: {exc}"))
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.closing = True
         self._end_session()
         if self.abort_timer is not None:
             self.abort_timer.cancel()
@@ -133,7 +137,7 @@ class Connection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         if self.parser.should_upgrade():
             return  # feed_data raises HttpParserUpgrade next; _upgrade takes over
-        if self.transport.is_closing():
+        if self.closing or self.transport.is_closing():
             return  # pipelined after a "Connection: close" request: not answered
         self.raw = None  # an upgrade must be a connection's first request
         keep_alive = self.parser.should_keep_alive()
@@ -191,8 +195,18 @@ class Connection(asyncio.Protocol):
                          response.body[:500])
 
     def _answer_and_close(self, response: HttpResponse) -> None:
+        """Answer, then linger: half-close and discard what the client still sends for a moment.
+
+        Closing outright with unread bytes makes the kernel reset the connection, and the
+        client may lose the answer (e.g. a 413 sent while it is still uploading).
+        """
         self._write_response(response, keep_alive=False)
-        self.transport.close()
+        self.closing = True
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+            self.abort_timer = self.server.loop.call_later(CLOSE_TIMEOUT, self.transport.close)
+        else:
+            self.transport.close()
 
     # --- WebSocket -------------------------------------------------------------------------
 
@@ -267,6 +281,8 @@ class Connection(asyncio.Protocol):
 
     def _flush(self) -> None:
         """Write what websockets has queued; its empty bytes mean 'close the TCP connection'."""
+        if self.pending:
+            self.write_pending()  # queued frames go first, in the order they were sent
         for data in self.ws.data_to_send():
             if data:
                 self.transport.write(data)
@@ -283,11 +299,26 @@ class Connection(asyncio.Protocol):
         self.send_frame(text_frame(message))
 
     def send_frame(self, frame: bytes) -> None:
-        """The fan-out hot path: write, then check this socket keeps up."""
+        """The fan-out hot path: queue the frame; the server writes queues once per loop pass.
+
+        Frames for one socket that pile up within a pass go out in one write (one syscall).
+        """
         if self.closing:
             return
+        pending = self.pending
+        if pending is None:
+            self.pending = [frame]
+            self.server.queue_write(self)
+        else:
+            pending.append(frame)
+
+    def write_pending(self) -> None:
+        """Write the queued frames, then check this socket keeps up."""
+        frames, self.pending = self.pending, None
+        if not frames or self.closing:
+            return
         transport = self.transport
-        transport.write(frame)
+        transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
         if transport.get_write_buffer_size() > self.server.config.write_buffer_limit:
             logger.info("closing %s: it reads too slowly", self.socket_id)
             self.close(SLOW_CONSUMER, "slow consumer: the write buffer is full; reconnect later")
@@ -296,6 +327,8 @@ class Connection(asyncio.Protocol):
         """Close the WebSocket with ``code``; the socket gets no more frames after this."""
         if self.closing:
             return
+        if self.pending:
+            self.write_pending()  # what the socket was sent before the close goes first
         self.closing = True
         # Leave the channels on the next loop pass, not in the middle of someone's broadcast.
         self.server.loop.call_soon(self._end_session)

@@ -40,6 +40,7 @@ class Server:
         self.clock = self.loop.time
         self._listener: asyncio.Server | None = None
         self._sweep_timer: asyncio.TimerHandle | None = None
+        self._write_queue: list[Connection] = []
         intervals = [app.ping_interval for app in config.apps]
         self.sweep_interval = min(1.0, max(0.05, min(intervals, default=60.0) / 4))
 
@@ -80,6 +81,17 @@ class Server:
         for name in publication.channels:
             message = encode_message(publication.event, publication.data, channel=name)
             app.deliver(name, message, publication.except_socket_id)
+
+    def queue_write(self, connection: Connection) -> None:
+        """Have ``connection``'s queued frames written at the end of this loop pass."""
+        if not self._write_queue:
+            self.loop.call_soon(self._write_queued)
+        self._write_queue.append(connection)
+
+    def _write_queued(self) -> None:
+        queue, self._write_queue = self._write_queue, []
+        for connection in queue:
+            connection.write_pending()
 
     # --- lifecycle -------------------------------------------------------------------------
 

@@ -97,3 +97,11 @@ def test_shutdown_tells_sockets_4200(live):
     live.run(live.server.shutdown)
     assert error(socket.recv())[0] == 4200
     assert socket.closed_code() == 4200
+
+
+def test_frames_queued_in_one_loop_pass_arrive_whole_and_in_order(live):
+    socket = Socket(live.ws_url)
+    socket.joined("seq")
+    live.call(lambda: [live.server.publish(live.app, ["seq"], "n", str(n)) for n in range(200)])
+    assert [socket.recv()["data"] for _ in range(200)] == [str(n) for n in range(200)]
+    assert socket.silent()
