@@ -135,8 +135,13 @@ const ops = {
   },
   leave({ client: name, channel }) {
     const entry = client(name);
-    if (entry.echo) entry.echo.leave(channel);
-    else entry.pusher.unsubscribe(channel);
+    if (entry.echo) {
+      entry.echo.leave(channel);
+      // Echo forgets its channel objects, so a later join gets fresh ones to wire up.
+      for (const prefix of ['', 'private-', 'presence-']) entry.wired.delete(prefix + channel);
+    } else {
+      entry.pusher.unsubscribe(channel);
+    }
     return true;
   },
   disconnect({ client: name }) {
