@@ -37,13 +37,15 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                         help="comma-separated, from: resound, soketi")
     parser.add_argument("--quick", action="store_true",
                         help="small sizes: the whole run finishes in about a minute")
-    parser.add_argument("--profile", action="store_true",
-                        help="after the rounds, profile Resound's fan-out with py-spy")
+    parser.add_argument("--profile", metavar="SCENARIOS", default="",
+                        help="after the rounds, profile Resound under these scenarios (py-spy), "
+                             "e.g. fanout,handshakes")
     parser.add_argument("--debug", action="store_true", help="log every step")
     args = parser.parse_args(argv)
     args.rounds = args.rounds if args.rounds is not None else (1 if args.quick else 3)
     args.scenario_list = _choose(parser, args.scenarios, BY_NAME, "scenario")
     args.server_list = _choose(parser, args.servers, LAUNCHERS, "server")
+    args.profile_list = _choose(parser, args.profile, BY_NAME, "scenario") if args.profile else []
     if args.rounds < 0 or (args.rounds == 0 and not args.profile):
         parser.error("--rounds must be at least 1 (or 0 with --profile)")
     return args
@@ -85,6 +87,15 @@ def run_one(scenario: Scenario, server_name: str, round_no: int, quick: bool,
     return record
 
 
+def _profile(name: str, quick: bool, out_dir: Path) -> dict[str, Any] | None:
+    log.info("profiling resound under %s", name)
+    try:
+        return profile.profile(name, quick, out_dir, RUN_TIMEOUT)
+    except Exception as exc:  # the measured rounds are already in hand; keep them
+        log.error("profiling %s failed: %s", name, exc)
+        return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO,
@@ -109,11 +120,11 @@ def main(argv: list[str] | None = None) -> int:
                                              in record["figures"].items() if value is not None))
     rows = report.summarize(runs)
     document: dict[str, Any] = {**meta, "runs": runs, "summary": rows}
-    if args.profile:
-        document["profile"] = profile.fanout(args.quick, out_dir, RUN_TIMEOUT)
-    table = report.markdown(rows, meta, runs) if runs else ""
-    if args.profile:
-        table += "\n\n" + profile.markdown(document["profile"])
+    document["profiles"] = [found for found in (_profile(name, args.quick, out_dir)
+                                                for name in args.profile_list) if found]
+    parts = [report.markdown(rows, meta, runs)] if runs else []
+    parts.extend(profile.markdown(found) for found in document["profiles"])
+    table = "\n\n".join(parts)
     (out_dir / "results.json").write_text(json.dumps(document, indent=2, default=str))
     (out_dir / "table.md").write_text(table + "\n")
     print(table)

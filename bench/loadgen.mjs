@@ -425,6 +425,9 @@ async function presence() {
   const lists = clients.map(() => null);
   clients.forEach((client, i) => {
     client.onPusherEvent = (msg) => {
+      if (msg.event === 'pusher:error' || msg.event === 'pusher:subscription_error') {
+        fail(`member ${i} was refused: ${msg.event} ${JSON.stringify(msg.data)}`);
+      }
       if (msg.channel !== channel) return;
       if (msg.event === 'pusher_internal:subscription_succeeded') {
         lists[i] = new Set(JSON.parse(msg.data).presence.ids.map(String));

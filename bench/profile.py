@@ -1,4 +1,4 @@
-"""Profile Resound's fan-out hot path: py-spy samples the server during the measured window only.
+"""Profile Resound under a scenario: py-spy samples the server during the measured window only.
 
 The profile is a separate run from the timed rounds (sampling costs CPU on a small machine). It
 samples native frames too, so time in system calls shows as such, keeps py-spy's raw collapsed
@@ -70,11 +70,11 @@ def summarize(raw: str) -> dict[str, Any]:
     return {"samples": total, "self": top(own), "inclusive": top(under)}
 
 
-def fanout(quick: bool, out_dir: Path, timeout: float) -> dict[str, Any]:
-    """Run the fan-out scenario on Resound with py-spy attached during the measured window."""
-    scenario = BY_NAME["fanout"]
+def profile(name: str, quick: bool, out_dir: Path, timeout: float) -> dict[str, Any]:
+    """Run scenario ``name`` on Resound with py-spy attached during the measured window."""
+    scenario = BY_NAME[name]
     params = scenario.quick if quick else scenario.full
-    raw_path = out_dir / "fanout-profile.raw"
+    raw_path = out_dir / f"{name}-profile.raw"
     py_spy = _py_spy()
     with resound(out_dir) as server:
         sampler: list[subprocess.Popen] = []
@@ -94,8 +94,10 @@ def fanout(quick: bool, out_dir: Path, timeout: float) -> dict[str, Any]:
             for process in sampler:
                 _stop(process)
     summary = summarize(raw_path.read_text() if raw_path.exists() else "")
-    return {"raw": str(raw_path), "deliveries_per_s": result.get("deliveries_per_s"),
-            "params": params, **summary}
+    figures = {figure.label: figure.compute(result) for figure in scenario.figures
+               if figure.ratio}
+    return {"scenario": name, "raw": str(raw_path), "figures": figures, "params": params,
+            **summary}
 
 
 def _stop(process: subprocess.Popen) -> None:
@@ -109,9 +111,11 @@ def _stop(process: subprocess.Popen) -> None:
 
 
 def markdown(profile: dict[str, Any]) -> str:
+    figures = ", ".join(f"{label} {value:,.4g}" for label, value in profile["figures"].items()
+                        if value is not None)
     lines = [
-        f"Resound fan-out profile (py-spy, {profile['samples']} samples while busy, "
-        f"{_rate(profile)} deliveries/s with the sampler attached)",
+        f"Resound {profile['scenario']} profile (py-spy, {profile['samples']} samples while busy; "
+        f"with the sampler attached: {figures})",
         "",
         "| Self % | Function | | Inclusive % | Function |",
         "|---:|---|---|---:|---|",
@@ -120,8 +124,3 @@ def markdown(profile: dict[str, Any]) -> str:
         lines.append(f"| {own['pct']:.1f} | `{own['function']}` | | "
                      f"{under['pct']:.1f} | `{under['function']}` |")
     return "\n".join(lines)
-
-
-def _rate(profile: dict[str, Any]) -> str:
-    rate = profile.get("deliveries_per_s")
-    return f"{rate:,.0f}" if rate else "—"

@@ -53,6 +53,10 @@ def _per_delivery_us(result: dict[str, Any]) -> float | None:
     return result["server_cpu_seconds"] * 1e6 / deliveries if deliveries else None
 
 
+def _per_connection_us(result: dict[str, Any]) -> float:
+    return result["server_cpu_seconds"] * 1e6 / result["connections"]
+
+
 def _rss_per_connection_kib(result: dict[str, Any]) -> float:
     grown = result["server_rss_loaded_bytes"] - result["server_rss_start_bytes"]
     return grown / result["connections"] / KIB
@@ -122,6 +126,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         {"connections": 2000, "connectConcurrency": 100},
         {"connections": 300, "connectConcurrency": 100},
         (Figure("connections_per_s", "connections/s", True, _get("connections_per_s"), 1.0),
+         Figure("cpu_us_per_connection", "server CPU µs/connection", False, _per_connection_us),
          *_cpu_figures()),
         lambda p: (f"{p['connections']} connect + private subscribe, "
                    f"{p['connectConcurrency']} at once"),
