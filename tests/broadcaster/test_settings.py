@@ -3,6 +3,7 @@
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -206,3 +207,31 @@ def test_debug_logs_every_frame_and_default_is_quiet(debug):
     else:
         assert frame_lines == []
         assert len(stderr.splitlines()) <= 3, stderr
+
+
+def test_console_script_starts_the_same_server():
+    script = os.path.join(os.path.dirname(sys.executable), "broadcaster")
+    port = free_port()
+    proc = subprocess.Popen([script, "start", "--host", HOST, "--port", str(port)],
+                            env=bare_env(REVERB_APP_ID="1", REVERB_APP_KEY="k",
+                                         REVERB_APP_SECRET="s"),
+                            stderr=subprocess.DEVNULL)
+    try:
+        wait_for_http(f"http://{HOST}:{port}/up", proc=proc)
+        socket = Socket(f"ws://{HOST}:{port}/app/k", key="k", secret="s")
+        assert socket.greeting["event"] == "pusher:connection_established"
+        socket.close()
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=10) == 0
+
+
+def test_port_in_use_stops_start_up_with_one_line():
+    with socket.socket() as taken:
+        taken.bind((HOST, 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        cmd = [sys.executable, "-m", "broadcaster", "start", "--host", HOST, "--port", str(port)]
+        result = subprocess.run(cmd, env=bare_env(), capture_output=True, text=True, timeout=20)
+    assert result.returncode == 1
+    assert f"cannot listen on {HOST}:{port}" in result.stderr
