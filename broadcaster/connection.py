@@ -17,9 +17,11 @@ from urllib.parse import unquote
 
 import httptools
 from websockets.frames import Frame, Opcode
-from websockets.http11 import Request
+from websockets.http11 import Request, Response
 from websockets.protocol import OPEN
 from websockets.server import ServerProtocol
+
+from shared.payloads import dumpb
 
 from . import api
 from .frames import text_frame
@@ -42,6 +44,15 @@ logger = logging.getLogger("broadcaster.connection")
 ws_logger = logging.getLogger("broadcaster.websockets")
 
 CLOSE_TIMEOUT = 2.0  # seconds a closing socket gets to answer our close frame
+
+
+def _as_json_error(response: Response) -> None:
+    """Turn websockets' plain-text handshake refusal into our ``{"error": ...}`` JSON."""
+    response.body = dumpb({"error": bytes(response.body).decode().strip()})
+    for name in ("Content-Type", "Content-Length"):
+        del response.headers[name]
+    response.headers["Content-Type"] = "application/json"
+    response.headers["Content-Length"] = str(len(response.body))
 
 
 class _StopParsing(Exception):
@@ -228,6 +239,8 @@ class Connection(asyncio.Protocol):
             self._flush()  # websockets refused the request head; it has answered or closed
             return
         response = self.ws.accept(events[0])
+        if response.status_code != 101:
+            _as_json_error(response)
         self.ws.send_response(response)
         self._flush()
         if self.ws.state is not OPEN:
@@ -277,7 +290,11 @@ class Connection(asyncio.Protocol):
     def _text(self, data: bytes) -> None:
         if self.debug:
             logger.debug("< %s %s", self.socket_id, data[:2000])
-        self.session.handle_text(data)
+        try:
+            self.session.handle_text(data)
+        except Exception:
+            logger.exception("handling a message from %s failed", self.socket_id)
+            self.send(error_message(GENERIC_RECONNECT, "internal error; see the server log"))
 
     def _flush(self) -> None:
         """Write what websockets has queued; its empty bytes mean 'close the TCP connection'."""

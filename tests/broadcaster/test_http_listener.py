@@ -89,7 +89,8 @@ def test_bad_websocket_handshake_gets_an_http_error(server):
            b"Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n")
     reply = raw_exchange(server.port, bad)
     assert reply.startswith(b"HTTP/1.1 400")
-    assert b"Sec-WebSocket-Key" in reply
+    assert b"Content-Type: application/json" in reply
+    assert b'{"error":"Failed to open a WebSocket connection: missing Sec-WebSocket-Key' in reply
 
 
 def test_idle_connection_that_sends_nothing_does_not_block_others(server):
