@@ -27,7 +27,7 @@ DEFAULTS: dict[str, Any] = {
     "API_TOKEN_MAX_AGE": 12 * 3600,
     # Outbox delivery: HTTP timeout, how long a deliverer owns the queue, worker sleeps.
     "OUTBOX_HTTP_TIMEOUT": 5.0,
-    "OUTBOX_LEASE_SECONDS": 30.0,
+    "OUTBOX_LEASE_SECONDS": 60.0,  # > HTTP timeout + SQLite busy timeout
     "OUTBOX_IDLE_SECONDS": 0.5,
     "OUTBOX_BACKOFF_INITIAL": 0.5,
     "OUTBOX_BACKOFF_MAX": 30.0,

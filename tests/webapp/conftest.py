@@ -6,6 +6,7 @@ test copies.
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -85,6 +86,22 @@ def login(client: FlaskClient, email: str) -> dict[str, str]:
     answer = client.post("/api/login", json={"email": email, "password": PASSWORD})
     assert answer.status_code == 200, answer.json
     return {"Authorization": f"Bearer {answer.json['token']}"}
+
+
+CSRF_RE = re.compile(r'name="csrf-token" content="([^"]+)"')
+
+
+def csrf_token(client: FlaskClient, path: str = "/login") -> str:
+    """The CSRF token a page carries in its ``csrf-token`` meta tag."""
+    return CSRF_RE.search(client.get(path).get_data(as_text=True)).group(1)
+
+
+def sign_in(client: FlaskClient, email: str) -> str:
+    """Sign in through the login form (cookie session); the session's CSRF token."""
+    answer = client.post("/login", data={"email": email, "password": PASSWORD,
+                                         "csrf_token": csrf_token(client)})
+    assert answer.status_code == 302, answer.get_data(as_text=True)
+    return csrf_token(client, answer.headers["Location"])
 
 
 @pytest.fixture

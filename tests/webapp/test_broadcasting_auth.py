@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-import re
-
 import pytest
 from flask.testing import FlaskClient
 
 from shared.payloads import loads
 from shared.signatures import verify_channel, verify_user
 from tests.servers import APP_KEY, APP_SECRET
-from tests.webapp.conftest import ALICE, PASSWORD
+from tests.webapp.conftest import ALICE, sign_in
 
 SOCKET = "1234.5678"
+
 
 def auth(client: FlaskClient, headers: dict | None, channel: str, socket_id: str = SOCKET):
     return client.post("/broadcasting/auth", headers=headers,
                        data={"socket_id": socket_id, "channel_name": channel})
+
 
 def test_customer_gets_a_valid_signature_for_their_own_channel(client, alice):
     channel = "private-user.2.orders"  # alice is the second seeded user
@@ -24,6 +24,7 @@ def test_customer_gets_a_valid_signature_for_their_own_channel(client, alice):
     assert answer.status_code == 200, answer.json
     assert set(answer.json) == {"auth"}
     assert verify_channel(answer.json["auth"], APP_KEY, APP_SECRET, SOCKET, channel)
+
 
 @pytest.mark.parametrize("channel", ["private-user.3.orders", "private-admin.orders",
                                      "private-nothing.registered", "presence-orders.1.viewers"])
@@ -33,11 +34,13 @@ def test_customer_is_refused_other_channels_with_403(client, alice, channel):
     assert answer.status_code == 403
     assert "may not subscribe" in answer.json["error"]
 
+
 def test_admin_gets_admin_orders(client, admin):
     answer = auth(client, admin, "private-admin.orders")
     assert answer.status_code == 200
     assert verify_channel(answer.json["auth"], APP_KEY, APP_SECRET, SOCKET,
                           "private-admin.orders")
+
 
 def test_presence_answer_carries_signed_channel_data(client, admin):
     channel = "presence-orders.1.viewers"
@@ -48,6 +51,7 @@ def test_presence_answer_carries_signed_channel_data(client, admin):
     assert verify_channel(answer.json["auth"], APP_KEY, APP_SECRET, SOCKET, channel,
                           channel_data)
 
+
 def test_signed_in_user_data(client, alice):
     answer = client.post("/broadcasting/user-auth", headers=alice, data={"socket_id": SOCKET})
     assert answer.status_code == 200
@@ -55,11 +59,13 @@ def test_signed_in_user_data(client, alice):
     assert loads(user_data) == {"id": "2", "user_info": {"name": "Alice Customer"}}
     assert verify_user(answer.json["auth"], APP_KEY, APP_SECRET, SOCKET, user_data)
 
+
 @pytest.mark.parametrize("path", ["/broadcasting/auth", "/broadcasting/user-auth"])
 def test_anonymous_callers_are_refused_with_403(client, path):
     answer = client.post(path, data={"socket_id": SOCKET, "channel_name": "private-admin.orders"})
     assert answer.status_code == 403
     assert "sign in" in answer.json["error"]
+
 
 @pytest.mark.parametrize("headers", [{"Authorization": "Bearer not-a-token"},
                                      {"Authorization": "Basic abc"}])
@@ -67,6 +73,7 @@ def test_bad_bearer_tokens_are_401(client, headers):
     answer = auth(client, headers, "private-admin.orders")
     assert answer.status_code == 401
     assert answer.json["error"]
+
 
 @pytest.mark.parametrize(
     ("form", "reason"),
@@ -85,34 +92,29 @@ def test_malformed_requests_are_400_with_a_reason(client, admin, form, reason):
     assert answer.status_code == 400
     assert reason in answer.json["error"]
 
+
 def test_encrypted_channels_are_refused(client, admin):
     answer = auth(client, admin, "private-encrypted-admin.orders")
     assert answer.status_code == 403
     assert "encrypted" in answer.json["error"]
+
 
 def test_json_bodies_are_accepted_too(client, admin):
     answer = client.post("/broadcasting/auth", headers=admin,
                          json={"socket_id": SOCKET, "channel_name": "private-admin.orders"})
     assert answer.status_code == 200
 
-def _cookie_login(client: FlaskClient, email: str) -> str:
-    """Sign in through the login page; return the page's CSRF token."""
-    page = client.get("/login").get_data(as_text=True)
-    token = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
-    answer = client.post("/login", data={"email": email, "password": PASSWORD,
-                                         "csrf_token": token})
-    assert answer.status_code == 302
-    return token
 
 def test_session_cookie_works_with_the_csrf_header(client):
-    token = _cookie_login(client, ALICE)
+    token = sign_in(client, ALICE)
     answer = auth(client, {"X-CSRF-TOKEN": token}, "private-user.2.orders")
     assert answer.status_code == 200
     assert verify_channel(answer.json["auth"], APP_KEY, APP_SECRET, SOCKET,
                           "private-user.2.orders")
 
+
 def test_session_cookie_without_csrf_header_is_refused(client):
-    _cookie_login(client, ALICE)
+    sign_in(client, ALICE)
     answer = auth(client, None, "private-user.2.orders")
     assert answer.status_code == 400
     assert "CSRF" in answer.json["error"]

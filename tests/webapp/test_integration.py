@@ -14,8 +14,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from tests.clients.webapp_api import WebappApi
 from tests.servers import Broadcaster, Webapp, start_broadcaster, start_webapp, start_worker
-from tests.webapp.conftest import ADMIN, ALICE, BOB, PASSWORD, login
+from tests.webapp.conftest import ADMIN, ALICE, BOB, login
 from tests.webapp.pusher_socket import Authorizer, PusherSocket
 from webapp.delivery import deliver_now
 from webapp.extensions import db
@@ -198,17 +199,6 @@ def test_a_refused_signature_is_retried_not_skipped(broadcaster, make_app):
 # --- real processes: the web process, the worker, and a broadcaster that goes away ----------
 
 
-def http_json(webapp: Webapp, method: str, path: str, body: dict | None = None,
-              token: str | None = None) -> dict:
-    request = urllib.request.Request(
-        webapp.url + path, method=method,
-        data=None if body is None else json.dumps(body).encode(),
-        headers={"Content-Type": "application/json",
-                 **({"Authorization": f"Bearer {token}"} if token else {})})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.load(response)
-
-
 def http_authorizer(webapp: Webapp, token: str) -> Authorizer:
     def authorize(channel: str, socket_id: str) -> tuple[int, dict]:
         request = urllib.request.Request(
@@ -223,7 +213,11 @@ def http_authorizer(webapp: Webapp, token: str) -> Authorizer:
 
 
 def token_of(webapp: Webapp, email: str) -> str:
-    return http_json(webapp, "POST", "/api/login", {"email": email, "password": PASSWORD})["token"]
+    return WebappApi(webapp.url).login(email)[0]
+
+
+def transition(webapp: Webapp, token: str, order_id: int, status: str) -> None:
+    WebappApi(webapp.url).transition(token, order_id, status)
 
 
 @pytest.fixture
@@ -239,7 +233,7 @@ def test_events_made_while_the_broadcaster_is_down_arrive_in_order_once_it_is_ba
     broadcaster.stop()
     path = ["paid", "processing", "shipped"]
     for status in path:  # the web process tries at once, fails, and keeps them
-        http_json(webapp, "POST", "/api/orders/6/transition", {"status": status}, admin)
+        transition(webapp, admin, 6, status)
 
     down = start_worker(webapp, ["--once"])
     assert down.wait() == 1  # nothing could be delivered
@@ -281,8 +275,8 @@ def test_running_worker_retries_with_backoff_until_the_broadcaster_is_back(
     try:
         admin = token_of(webapp, ADMIN)
         broadcaster.stop()
-        http_json(webapp, "POST", "/api/orders/6/transition", {"status": "cancelled"}, admin)
-        http_json(webapp, "POST", "/api/orders/5/transition", {"status": "processing"}, admin)
+        transition(webapp, admin, 6, "cancelled")
+        transition(webapp, admin, 5, "processing")
         # The worker keeps retrying the head event, and does not skip past it.
         wait_for(lambda: outbox_state(database)[0][0] >= 3)
         assert outbox_state(database)[1] == (0, False)
@@ -292,7 +286,7 @@ def test_running_worker_retries_with_backoff_until_the_broadcaster_is_back(
 
         admin_ws = subscribed(open_socket(broadcaster, sockets), ADMIN_CHANNEL,
                               http_authorizer(webapp, admin))
-        http_json(webapp, "POST", "/api/orders/5/transition", {"status": "shipped"}, admin)
+        transition(webapp, admin, 5, "shipped")
         event = admin_ws.next_event(10.0)
         assert event is not None, "the running worker did not deliver a new event"
         assert json.loads(event["data"])["current_status"] == "shipped"

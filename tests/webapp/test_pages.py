@@ -5,24 +5,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from flask.testing import FlaskClient
 
-from tests.webapp.conftest import ADMIN, ALICE, PASSWORD
+from tests.webapp.conftest import ADMIN, ALICE, PASSWORD, csrf_token, sign_in
 from webapp.pages import VENDOR_FILES
-
-CSRF_RE = re.compile(r'name="csrf-token" content="([^"]+)"')
-
-
-def csrf_token(client: FlaskClient, path: str = "/login") -> str:
-    return CSRF_RE.search(client.get(path).get_data(as_text=True)).group(1)
-
-
-def sign_in(client: FlaskClient, email: str) -> str:
-    """Sign in through the form; the CSRF token of the signed-in session."""
-    answer = client.post("/login", data={"email": email, "password": PASSWORD,
-                                         "csrf_token": csrf_token(client)})
-    assert answer.status_code == 302, answer.get_data(as_text=True)
-    return csrf_token(client, answer.headers["Location"])
 
 
 def test_anonymous_visitors_are_sent_to_the_login_page(client):
