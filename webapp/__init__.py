@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -18,6 +19,8 @@ from .extensions import csrf, db, login_manager
 from .seed import seed_command
 from .worker import worker_command
 
+log = logging.getLogger(__name__)
+
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """The app, configured from the environment and then from ``config``."""
@@ -26,6 +29,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(values)
     app.config["SQLALCHEMY_DATABASE_URI"] = app_config.database_uri(values, app.instance_path)
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # valid as long as the session
+    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    if app.config["SECRET_KEY"] == app_config.DEFAULTS["SECRET_KEY"] and not app.testing:
+        log.warning("SECRET_KEY is not set: sessions and API tokens can be forged; "
+                    "set SECRET_KEY (scripts/run.sh writes one to .env)")
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"connect_args": {"timeout": 15}})
 

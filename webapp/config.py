@@ -56,7 +56,7 @@ def load(environ: Mapping[str, str], overrides: Mapping[str, Any] | None) -> dic
             try:
                 values[key] = _convert(default, environ[key])
             except ValueError:
-                raise ValueError(f"environment variable {key}={environ[key]!r} is not a "
+                raise ValueError(f"environment variable {key}={environ[key]!r} is not a valid "
                                  f"{type(default).__name__}") from None
     values.update(overrides or {})
     return values
