@@ -242,9 +242,11 @@ class Connection(asyncio.Protocol):
         if response.status_code != 101:
             _as_json_error(response)
         self.ws.send_response(response)
-        self._flush()
         if self.ws.state is not OPEN:
+            self._flush()
             return
+        for data in self.ws.data_to_send():
+            self.send_frame(data)  # the 101 goes out with the greeting, in one write
         self.socket_id = new_socket_id()
         if app is None:
             self._refuse(UNKNOWN_APP, f"no app has key {key!r}; check REVERB_APP_KEY")
