@@ -8,7 +8,7 @@ import logging
 import sys
 
 from .bus import Bus
-from .config import ConfigError, ServerConfig, load_config
+from .config import SETTINGS_HELP, ConfigError, ServerConfig, load_config
 from .redis_bus import RedisBus, RedisUnavailable
 from .server import Server
 
@@ -18,7 +18,10 @@ logger = logging.getLogger("broadcaster")
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="broadcaster", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    start = commands.add_parser("start", help="serve WebSockets and the HTTP API on one port")
+    start = commands.add_parser(
+        "start", help="serve WebSockets and the HTTP API on one port",
+        epilog=SETTINGS_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     start.add_argument("--host", help="address to bind (REVERB_SERVER_HOST, default 0.0.0.0)")
     start.add_argument("--port", type=int, help="port to bind (REVERB_SERVER_PORT, default 8080)")
     start.add_argument("--apps", help="JSON or TOML file of apps (REVERB_APPS_FILE)")

@@ -2,6 +2,8 @@
 
 Every check happens here, before the server binds, so a bad setting stops start-up with one
 line naming it instead of failing later on a live socket.
+
+The settings, with defaults, are in :data:`SETTINGS_HELP` (shown by ``start --help``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
+
+SETTINGS_HELP = """\
+Server: REVERB_SERVER_HOST (0.0.0.0), REVERB_SERVER_PORT (8080), REVERB_SERVER_PATH ("").
+App: REVERB_APP_ID, REVERB_APP_KEY, REVERB_APP_SECRET (none: a random dev app, printed),
+REVERB_APP_PING_INTERVAL (60 s), REVERB_APP_ACTIVITY_TIMEOUT (30 s),
+REVERB_APP_MAX_MESSAGE_SIZE (10000 bytes), REVERB_APP_MAX_CONNECTIONS (unlimited),
+REVERB_APP_ACCEPT_CLIENT_EVENTS_FROM (members | all | none), REVERB_ALLOWED_ORIGINS (*).
+More apps: REVERB_APPS_FILE or --apps, JSON or TOML {"apps": [{"id", "key", "secret",
+"ping_interval", ..., "allowed_origins": [...]}]}.
+Scaling: REVERB_SCALING_ENABLED with REDIS_URL or REDIS_HOST/PORT/USERNAME/PASSWORD/DB,
+REVERB_SCALING_CHANNEL (reverb).
+Limits: RESOUND_MAX_REQUEST_SIZE (1000000 bytes of HTTP body),
+RESOUND_WRITE_BUFFER_LIMIT (4000000 bytes queued for one socket before it is closed with 4100).
+"""
 
 CLIENT_EVENT_SOURCES = ("members", "all", "none")
 
