@@ -129,6 +129,10 @@ class Client:
     def _call(self, op: str, **args: Any) -> Any:
         return self.driver.call(op, client=self.name, **args)
 
+    def signin(self) -> dict[str, Any]:
+        """``Echo.connector.signin()`` / ``pusher.signin()``; the signed-in ``user_data``."""
+        return self._call("signin")
+
     def subscribe(self, channel: str, kind: str = "channel") -> str:
         return self._call("subscribe", kind=kind, channel=channel)
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pusher
+
 from tests.clients.driver import Client, NodeDriver
 from tests.clients.options import reverb_options
 from tests.clients.webapp_api import ADMIN, ALICE, BOB, WebappApi, order_payload
@@ -30,8 +32,10 @@ def viewers(order: dict[str, Any]) -> str:
 def connect(driver: NodeDriver, name: str, server: Broadcaster, api: WebappApi,
             token: str) -> Client:
     """``new Echo({broadcaster: 'reverb', ..., authEndpoint, bearerToken})`` for one user."""
-    options = reverb_options(server, authEndpoint=f"{api.base_url}/broadcasting/auth",
-                             bearerToken=token)
+    options = reverb_options(
+        server, authEndpoint=f"{api.base_url}/broadcasting/auth", bearerToken=token,
+        userAuthentication={"endpoint": f"{api.base_url}/broadcasting/user-auth", "headers": {}},
+    )
     return Client.echo(driver, name, options)
 
 
@@ -198,3 +202,26 @@ def test_reconnects_and_resubscribes_after_a_broadcaster_restart(
     moved = api.transition(admin_token, order["id"], "paid")
     got = alice_echo.wait_for(channel=channel, name=UPDATED)["data"]
     assert (got["order_id"], got["current_status"]) == (moved["id"], "paid")
+
+
+def test_signed_in_user_gets_send_to_user_and_can_be_terminated(
+    driver, broadcaster, api: WebappApi, pusher_api: pusher.Pusher
+):
+    alice_token, alice = api.login(ALICE)
+    bob_token, bob = api.login(BOB)
+    alice_echo = connect(driver, "alice", broadcaster, api, alice_token)
+    bob_echo = connect(driver, "bob", broadcaster, api, bob_token)
+
+    user_data = alice_echo.signin()
+    assert user_data == {"id": str(alice["id"]), "user_info": {"name": alice["name"]}}
+    bob_echo.signin()
+    pusher_api.send_to_user(str(alice["id"]), "order.reminder", {"order_id": 7})
+    got = alice_echo.wait_for(type="user_event", name="order.reminder")
+    assert got["data"] == {"order_id": 7}
+
+    pusher_api.terminate_user_connections(str(alice["id"]))
+    alice_echo.wait_for(type="state", previous="connected")
+    pusher_api.send_to_user(str(bob["id"]), "order.reminder", {"order_id": 8})
+
+    assert bob_echo.wait_for(type="user_event", name="order.reminder")["data"] == {"order_id": 8}
+    assert bob_echo.seen(type="state")[-1]["current"] == "connected"

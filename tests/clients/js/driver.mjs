@@ -102,6 +102,28 @@ const ops = {
     watchConnection(name, pusher);
     return waitConnected(name, pusher);
   },
+  // User sign-in (pusher:signin); resolves once the user's #server-to-user channel is live.
+  async signin({ client: name }) {
+    const { echo, pusher } = client(name);
+    const { user } = pusher;
+    user.bind_global((event, data) => report(name, 'user_event', { name: event, data }));
+    const refused = new Promise((_, reject) =>
+      user.bind('pusher:signin_error', (error) =>
+        reject(new Error(`signin refused: ${JSON.stringify(error)}`))));
+    if (echo) echo.connector.signin();
+    else pusher.signin();
+    await Promise.race([user.signinDonePromise, refused]);
+    const channel = user.serverToUserChannel;
+    if (!channel.subscribed) {
+      await new Promise((resolve, reject) => {
+        channel.bind('pusher:subscription_succeeded', resolve);
+        pusher.connection.bind('error', (error) => reject(new Error(
+          `pusher-js subscribes to ${channel.name} after signin; the server answered ` +
+          JSON.stringify(error?.data ?? error))));
+      });
+    }
+    return user.user_data;
+  },
   subscribe({ client: name, kind, channel }) {
     const entry = client(name);
     if (entry.echo) return echoChannel(name, kind, channel).name;
