@@ -117,3 +117,18 @@ def test_a_forged_signature_is_refused_and_the_connection_stays_usable(
     assert alice.wait_for(channel=PUBLIC, name="order.shipped")["data"] == {"order_id": 7}
     assert alice.seen(channel=forged) == []
     assert alice.seen(type="state")[-1]["current"] == "connected"
+
+
+def test_cache_channels_replay_the_last_event_or_report_a_miss(
+    driver, broadcaster, auth_endpoint, pusher_api: pusher.Pusher
+):
+    warm, cold = "private-cache-orders.7", "cache-orders.8"
+    pusher_api.trigger([warm], "order.shipped", {"order_id": 7, "n": 1})
+    pusher_api.trigger([warm], "order.shipped", {"order_id": 7, "n": 2})
+    alice = connect(driver, broadcaster, auth_endpoint, "1", "alice")
+    alice.subscribe(warm)
+    alice.subscribe(cold)
+
+    assert alice.wait_for(channel=warm, name="order.shipped")["data"] == {"order_id": 7, "n": 2}
+    alice.wait_for(channel=cold, name="pusher:cache_miss")
+    assert [e["name"] for e in alice.seen(channel=warm)] == [SUCCEEDED, "order.shipped"]
