@@ -16,6 +16,7 @@ from sqlalchemy import event
 from . import api, broadcasting, delivery, errors, pages
 from . import config as app_config
 from .extensions import csrf, db, login_manager
+from .ids import IdConverter
 from .seed import seed_command
 from .worker import worker_command
 
@@ -29,7 +30,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(values)
     app.config["SQLALCHEMY_DATABASE_URI"] = app_config.database_uri(values, app.instance_path)
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # valid as long as the session
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    app.url_map.converters["id"] = IdConverter
     if app.config["SECRET_KEY"] == app_config.DEFAULTS["SECRET_KEY"] and not app.testing:
         log.warning("SECRET_KEY is not set: sessions and API tokens can be forged; "
                     "set SECRET_KEY (scripts/run.sh writes one to .env)")

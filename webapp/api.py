@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Blueprint, abort, jsonify, request
 from sqlalchemy.orm import selectinload
 
 from .auth import require_admin, require_user
+from .bodies import json_object
 from .extensions import csrf, db
 from .models import ConcurrentChange, Order, OrderItem, Product, User
 from .orders import OrderError, place_order
@@ -31,13 +30,6 @@ def check_socket_id() -> None:
             abort(400, description=problem)
 
 
-def json_body() -> dict[str, Any]:
-    body = request.get_json(force=True, silent=True)
-    if not isinstance(body, dict):
-        abort(400, description="request body must be a JSON object")
-    return body
-
-
 def _order_query():
     return db.select(Order).options(
         selectinload(Order.user), selectinload(Order.items).selectinload(OrderItem.product)
@@ -55,7 +47,7 @@ def _visible_order(user: User, order_id: int) -> Order:
 
 @bp.post("/login")
 def login():
-    body = json_body()
+    body = json_object()
     email, password = body.get("email"), body.get("password")
     if not isinstance(email, str) or not isinstance(password, str):
         abort(400, description="send {\"email\": \"...\", \"password\": \"...\"}")
@@ -81,7 +73,7 @@ def list_orders():
     return jsonify(orders=[order_dict(o) for o in db.session.scalars(query)])
 
 
-@bp.get("/orders/<int:order_id>")
+@bp.get("/orders/<id:order_id>")
 def show_order(order_id: int):
     user = require_user()
     return jsonify(order=order_dict(_visible_order(user, order_id), detail=True))
@@ -90,7 +82,7 @@ def show_order(order_id: int):
 @bp.post("/orders")
 def create_order():
     user = require_user()
-    body = json_body()
+    body = json_object()
     try:
         order = place_order(user, body.get("items"))
     except OrderError as exc:
@@ -98,13 +90,13 @@ def create_order():
     return jsonify(order=order_dict(order, detail=True)), 201
 
 
-@bp.post("/orders/<int:order_id>/transition")
+@bp.post("/orders/<id:order_id>/transition")
 def transition(order_id: int):
     admin = require_admin()
     order = db.session.get(Order, order_id)
     if order is None:
         abort(404, description=f"order {order_id} does not exist")
-    body = json_body()
+    body = json_object()
     notes = body.get("notes")
     if notes is not None and (not isinstance(notes, str) or len(notes) > MAX_NOTES_LENGTH):
         abort(422, description=f"notes must be a string of at most {MAX_NOTES_LENGTH} characters")

@@ -13,6 +13,7 @@ from shared.payloads import dumps
 from shared.signatures import sign_channel, sign_user
 
 from .auth import request_user
+from .bodies import json_object
 from .channels import rules
 from .extensions import csrf
 from .models import User
@@ -23,11 +24,7 @@ csrf.exempt(bp)  # checked in request_user() for cookie callers only
 
 
 def _field(name: str) -> str:
-    if request.is_json:
-        body = request.get_json()
-        value = body.get(name) if isinstance(body, dict) else None
-    else:
-        value = request.form.get(name)
+    value = (json_object() if request.is_json else request.form).get(name)
     if not isinstance(value, str) or not value:
         abort(400, description=f"{name} is required")
     return value

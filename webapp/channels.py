@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .channel_rules import ChannelRules
 from .extensions import db
+from .ids import parse_id
 from .models import Order, User
 
 rules = ChannelRules()
@@ -24,9 +25,8 @@ def admin_orders(user: User) -> bool:
 @rules.channel("orders.{order_id}.viewers")
 def order_viewers(user: User, order_id: str) -> dict | None:
     """Presence of people looking at an order page: its owner and admins."""
-    if not order_id.isdigit():
-        return None
-    order = db.session.get(Order, int(order_id))
+    order_pk = parse_id(order_id)
+    order = db.session.get(Order, order_pk) if order_pk is not None else None
     if order is None or not (user.is_admin or order.user_id == user.id):
         return None
     return {"id": user.id, "name": user.name}

@@ -33,6 +33,8 @@ DEFAULTS: dict[str, Any] = {
     "OUTBOX_BACKOFF_MAX": 30.0,
     # Try delivery from the web process right after commit (the worker is the guarantee).
     "OUTBOX_DELIVER_ON_COMMIT": True,
+    "MAX_CONTENT_LENGTH": 1024 * 1024,  # larger request bodies get 413
+    "SESSION_COOKIE_SAMESITE": "Lax",
     "NODE_MODULES": str(PROJECT_ROOT / "node_modules"),
     "WEB_PORT": 5000,  # the Procfile's web port, for the URL the seed prints
 }

@@ -8,6 +8,7 @@ from sqlalchemy import update
 
 from .events import OrderCreated
 from .extensions import db
+from .ids import is_valid_id
 from .models import Order, OrderItem, OrderStatusHistory, Product, User
 from .outbox import enqueue
 from .status import OrderStatus
@@ -31,8 +32,8 @@ def parse_lines(items: Any) -> dict[int, int]:
         if not isinstance(item, dict):
             raise OrderError(f"items[{index}] must be an object with product_id and quantity")
         product_id, quantity = item.get("product_id"), item.get("quantity")
-        if not isinstance(product_id, int) or isinstance(product_id, bool):
-            raise OrderError(f"items[{index}].product_id must be an integer")
+        if not is_valid_id(product_id):
+            raise OrderError(f"items[{index}].product_id must be a positive integer id")
         if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 1:
             raise OrderError(f"items[{index}].quantity must be a positive integer")
         lines[product_id] = lines.get(product_id, 0) + quantity

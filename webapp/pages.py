@@ -103,7 +103,7 @@ def my_orders():
                            show_customer=False)
 
 
-@bp.get("/orders/<int:order_id>")
+@bp.get("/orders/<id:order_id>")
 @login_required
 def show_order(order_id: int):
     order = _visible_order(order_id)
@@ -111,7 +111,7 @@ def show_order(order_id: int):
     return render_template("order.html", order=order_dict(order, detail=True), channel=channel)
 
 
-@bp.post("/orders/<int:order_id>/transition")
+@bp.post("/orders/<id:order_id>/transition")
 @login_required
 def transition(order_id: int):
     """The no-JavaScript path of the order page's status buttons."""

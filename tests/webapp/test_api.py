@@ -145,7 +145,7 @@ def test_unit_price_is_kept_at_purchase_time(app, client, alice):
         ([], "items must be a non-empty list"),
         ("1", "items must be a non-empty list"),
         ([1], "items[0] must be an object"),
-        ([{"product_id": "1", "quantity": 1}], "items[0].product_id must be an integer"),
+        ([{"product_id": "1", "quantity": 1}], "items[0].product_id must be a positive integer id"),
         ([{"product_id": 1, "quantity": 0}], "items[0].quantity must be a positive integer"),
         ([{"product_id": 1, "quantity": -3}], "items[0].quantity must be a positive integer"),
         ([{"product_id": 1, "quantity": 1.5}], "items[0].quantity must be a positive integer"),
@@ -258,3 +258,37 @@ def test_unknown_api_paths_and_methods_are_json(client, admin):
     assert answer.status_code == 404 and answer.json["error"]
     answer = client.delete("/api/orders", headers=admin)
     assert answer.status_code == 405 and answer.json["error"]
+
+
+HUGE_ID = 10**22  # beyond SQLite's 64-bit integers
+
+
+@pytest.mark.parametrize(("method", "path", "body"), [
+    ("GET", f"/api/orders/{HUGE_ID}", None),
+    ("POST", f"/api/orders/{HUGE_ID}/transition", {"status": "paid"}),
+])
+def test_out_of_range_order_ids_are_404_not_500(client, admin, method, path, body):
+    answer = client.open(path, method=method, headers=admin, json=body)
+    assert answer.status_code == 404
+    assert answer.json["error"]
+
+
+def test_out_of_range_product_ids_are_422(client, alice):
+    answer = client.post("/api/orders", headers=alice,
+                         json={"items": [{"product_id": HUGE_ID, "quantity": 1}]})
+    assert answer.status_code == 422
+    assert "product_id" in answer.json["error"]
+
+
+def test_oversized_bodies_are_413(client, alice):
+    answer = client.post("/api/orders", headers=alice, data=b"[" * 2_000_000,
+                         content_type="application/json")
+    assert answer.status_code == 413
+    assert answer.json["error"]
+
+
+def test_absurdly_nested_json_is_400(client, alice):
+    answer = client.post("/api/orders", headers=alice, data=b"[" * 200_000,
+                         content_type="application/json")
+    assert answer.status_code == 400
+    assert answer.json == {"error": "request body must be a JSON object"}

@@ -118,3 +118,15 @@ def test_session_cookie_without_csrf_header_is_refused(client):
     answer = auth(client, None, "private-user.2.orders")
     assert answer.status_code == 400
     assert "CSRF" in answer.json["error"]
+
+
+def test_out_of_range_ids_in_channel_names_are_refused_not_500(client, admin):
+    answer = auth(client, admin, f"presence-orders.{10**22}.viewers")
+    assert answer.status_code == 403
+
+
+def test_a_json_body_that_is_not_an_object_is_400(client, admin):
+    answer = client.post("/broadcasting/auth", headers=admin, data="[1]",
+                         content_type="application/json")
+    assert answer.status_code == 400
+    assert answer.json == {"error": "request body must be a JSON object"}

@@ -16,6 +16,13 @@ def test_anonymous_visitors_are_sent_to_the_login_page(client):
     assert "Sign in" in client.get("/login").get_data(as_text=True)
 
 
+def test_session_cookie_is_http_only_and_same_site(client):
+    answer = client.post("/login", data={"email": ADMIN, "password": PASSWORD,
+                                         "csrf_token": csrf_token(client)})
+    cookie = answer.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
 def test_login_form_needs_its_csrf_token(client):
     answer = client.post("/login", data={"email": ADMIN, "password": PASSWORD})
     assert answer.status_code == 400
@@ -129,3 +136,8 @@ def test_missing_node_modules_is_a_clear_404(make_app, tmp_path):
     answer = client.get("/vendor/echo.js")
     assert answer.status_code == 404
     assert "npm ci" in answer.json["error"]
+
+
+def test_out_of_range_order_page_is_404(client):
+    sign_in(client, ADMIN)
+    assert client.get(f"/orders/{10**22}").status_code == 404
