@@ -132,3 +132,12 @@ def test_cache_channels_replay_the_last_event_or_report_a_miss(
     assert alice.wait_for(channel=warm, name="order.shipped")["data"] == {"order_id": 7, "n": 2}
     alice.wait_for(channel=cold, name="pusher:cache_miss")
     assert [e["name"] for e in alice.seen(channel=warm)] == [SUCCEEDED, "order.shipped"]
+
+
+def test_pusher_js_pings_when_idle_and_the_broadcaster_pongs(driver, broadcaster, auth_endpoint):
+    options = pusher_options(broadcaster, auth_endpoint.url, {})
+    options.update(activityTimeout=300, pongTimeout=5000)
+    alice = Client.pusher(driver, "alice", broadcaster.key, options)
+
+    alice.wait_for(type="pong", count=2)
+    assert [e["current"] for e in alice.seen(type="state")] == ["connected"]

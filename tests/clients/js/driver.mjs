@@ -44,6 +44,9 @@ function watchConnection(name, pusher) {
     report(name, 'state', { previous, current }));
   pusher.connection.bind('error', (error) =>
     report(name, 'connection_error', { data: error?.data ?? null }));
+  pusher.connection.bind('message', ({ event }) => {
+    if (event === 'pusher:pong') report(name, 'pong');
+  });
 }
 
 function client(name) {
