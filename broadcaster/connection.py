@@ -105,8 +105,10 @@ class Connection(asyncio.Protocol):
             self.raw += data
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            self._upgrade()
+        except httptools.HttpParserUpgrade as upgrade:
+            # Where the request head ends in the bytes kept so far; frames may follow it.
+            head_end = len(self.raw) - len(data) + upgrade.args[0] if self.raw is not None else 0
+            self._upgrade(head_end)
         except httptools.HttpParserCallbackError:
             if not self.closing:
                 raise
@@ -221,7 +223,7 @@ class Connection(asyncio.Protocol):
 
     # --- WebSocket -------------------------------------------------------------------------
 
-    def _upgrade(self) -> None:
+    def _upgrade(self, head_end: int) -> None:
         request = self._request()
         prefix = self.server.ws_prefix
         key = request.path[len(prefix):] if request.path.startswith(prefix) else ""
@@ -231,7 +233,8 @@ class Connection(asyncio.Protocol):
         app = self.server.app_by_key(key)
         max_size = app.config.max_message_size if app is not None else 10_000
         self.ws = ServerProtocol(max_size=max_size, logger=ws_logger)
-        self.ws.receive_data(bytes(self.raw))
+        head, early_frames = bytes(self.raw[:head_end]), bytes(self.raw[head_end:])
+        self.ws.receive_data(head)
         self.raw = None
         self.parser = None
         events = self.ws.events_received()
@@ -257,8 +260,8 @@ class Connection(asyncio.Protocol):
         else:
             self.session = Session(app, self, self.server.clock)
             self.session.open()
-            self._frames(events[1:])
-            self._flush()
+            if early_frames:
+                self._websocket_data(early_frames)
 
     def _refuse(self, code: int, message: str) -> None:
         self.send(error_message(code, message))

@@ -120,3 +120,41 @@ def test_http_10_upgrade_is_refused_and_the_server_keeps_serving(server):
     reply = raw_exchange(server.port, upgrade)
     assert b"101" not in reply
     assert raw_exchange(server.port, b"GET /up HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.1 200")
+
+
+HANDSHAKE = (b"GET /app/test-key?protocol=7 HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+             b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+             b"Sec-WebSocket-Version: 13\r\n\r\n")
+
+
+def close_code_in(reply):
+    """The code of the close frame at the end of ``reply`` (a server frame: unmasked)."""
+    index = reply.rfind(b"\x88")
+    assert index >= 0, reply
+    return int.from_bytes(reply[index + 2:index + 4], "big")
+
+
+@pytest.mark.parametrize("frame, code", [
+    (b"\x81\x05hello", 1002),  # client frames must be masked
+    (b"\x83\x80\x00\x00\x00\x00", 1002),  # reserved opcode
+    (b"\x80\x80\x00\x00\x00\x00", 1002),  # continuation with nothing to continue
+    (b"\x89\xfe\x00\x80" + b"\x00" * 132, 1002),  # control frame longer than 125 bytes
+])
+def test_broken_frames_close_that_socket_only(server, frame, code):
+    reply = raw_exchange(server.port, HANDSHAKE + frame)
+    assert b"101 Switching Protocols" in reply and b"connection_established" in reply
+    assert close_code_in(reply) == code
+    assert raw_exchange(server.port, b"GET /up HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.1 200")
+
+
+def test_text_that_is_not_utf8_gets_4200_and_the_socket_stays_open(server):
+    ping = b'{"event":"pusher:ping"}'
+    masked_ping = b"\x81" + bytes([0x80 | len(ping)]) + b"\x00\x00\x00\x00" + ping
+    with socket.create_connection((HOST, server.port), timeout=5) as sock:
+        sock.sendall(HANDSHAKE + b"\x81\x82\x00\x00\x00\x00\xff\xfe" + masked_ping)
+        reply = b""
+        while b"pusher:pong" not in reply:
+            chunk = sock.recv(65536)
+            assert chunk, reply
+            reply += chunk
+    assert b'"code":4200' in reply
