@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, jsonify, request
 from sqlalchemy.orm import selectinload
 
-from .auth import require_admin, require_user
+from .auth import require_admin, require_user, visible_order
 from .bodies import json_object
 from .extensions import csrf, db
 from .models import ConcurrentChange, Order, OrderItem, Product, User
@@ -34,15 +34,6 @@ def _order_query():
     return db.select(Order).options(
         selectinload(Order.user), selectinload(Order.items).selectinload(OrderItem.product)
     )
-
-
-def _visible_order(user: User, order_id: int) -> Order:
-    order = db.session.get(Order, order_id)
-    if order is None:
-        abort(404, description=f"order {order_id} does not exist")
-    if not (user.is_admin or order.user_id == user.id):
-        abort(403, description=f"order {order_id} is not yours")
-    return order
 
 
 @bp.post("/login")
@@ -76,7 +67,7 @@ def list_orders():
 @bp.get("/orders/<id:order_id>")
 def show_order(order_id: int):
     user = require_user()
-    return jsonify(order=order_dict(_visible_order(user, order_id), detail=True))
+    return jsonify(order=order_dict(visible_order(user, order_id), detail=True))
 
 
 @bp.post("/orders")
@@ -93,9 +84,7 @@ def create_order():
 @bp.post("/orders/<id:order_id>/transition")
 def transition(order_id: int):
     admin = require_admin()
-    order = db.session.get(Order, order_id)
-    if order is None:
-        abort(404, description=f"order {order_id} does not exist")
+    order = visible_order(admin, order_id)
     body = json_object()
     notes = body.get("notes")
     if notes is not None and (not isinstance(notes, str) or len(notes) > MAX_NOTES_LENGTH):

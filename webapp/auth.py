@@ -10,7 +10,7 @@ from flask import abort, request
 from flask_login import current_user
 
 from .extensions import csrf, db, login_manager
-from .models import User
+from .models import Order, User
 from .tokens import TokenError, token_user_id
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -63,3 +63,13 @@ def require_admin() -> User:
     if not user.is_admin:
         abort(403, description="only admins may do this")
     return user
+
+
+def visible_order(user: User, order_id: int) -> Order:
+    """The order if ``user`` may see it (its owner or an admin); 404 or 403 otherwise."""
+    order = db.session.get(Order, order_id)
+    if order is None:
+        abort(404, description=f"order {order_id} does not exist")
+    if not (user.is_admin or order.user_id == user.id):
+        abort(403, description=f"order {order_id} is not yours")
+    return order

@@ -21,6 +21,7 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired
 
+from .auth import visible_order
 from .extensions import db
 from .models import ConcurrentChange, Order, User
 from .serializers import order_dict
@@ -42,15 +43,6 @@ class LoginForm(FlaskForm):
 
 def _home_for(user: User) -> str:
     return url_for("pages.dashboard") if user.is_admin else url_for("pages.my_orders")
-
-
-def _visible_order(order_id: int) -> Order:
-    order = db.session.get(Order, order_id)
-    if order is None:
-        abort(404, description=f"order {order_id} does not exist")
-    if not (current_user.is_admin or order.user_id == current_user.id):
-        abort(403, description="this order is not yours")
-    return order
 
 
 @bp.get("/")
@@ -106,7 +98,7 @@ def my_orders():
 @bp.get("/orders/<id:order_id>")
 @login_required
 def show_order(order_id: int):
-    order = _visible_order(order_id)
+    order = visible_order(current_user, order_id)
     channel = "admin.orders" if current_user.is_admin else f"user.{current_user.id}.orders"
     return render_template("order.html", order=order_dict(order, detail=True), channel=channel)
 
@@ -117,7 +109,7 @@ def transition(order_id: int):
     """The no-JavaScript path of the order page's status buttons."""
     if not current_user.is_admin:
         abort(403, description="only admins may change an order's status")
-    order = _visible_order(order_id)
+    order = visible_order(current_user, order_id)
     try:
         order.transition_to(OrderStatus.parse(request.form.get("status")), current_user,
                             request.form.get("notes") or None)
