@@ -18,6 +18,8 @@ from .extensions import db
 from .outbox import enqueue, utcnow
 from .status import InvalidTransition, OrderStatus
 
+MAX_NOTES_LENGTH = 1000
+
 _STATUS_TYPE = Enum(
     OrderStatus, native_enum=False, length=20, values_callable=lambda e: [s.value for s in e]
 )
@@ -91,6 +93,8 @@ class Order(db.Model):
         :class:`InvalidTransition` for a change the status machine does not allow, and
         :class:`ConcurrentChange` when another request changed the order first.
         """
+        if notes is not None and len(notes) > MAX_NOTES_LENGTH:
+            raise ValueError(f"notes must be at most {MAX_NOTES_LENGTH} characters")
         if new_status == self.status:
             return False
         if not self.status.can_transition_to(new_status):

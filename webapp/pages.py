@@ -111,8 +111,8 @@ def transition(order_id: int):
         abort(403, description="only admins may change an order's status")
     order = visible_order(current_user, order_id)
     try:
-        order.transition_to(OrderStatus.parse(request.form.get("status")), current_user,
-                            request.form.get("notes") or None)
+        order.transition_to(OrderStatus.parse(request.form.get("status")),
+                            current_user._get_current_object(), request.form.get("notes") or None)
     except (ValueError, ConcurrentChange) as exc:  # unknown status, InvalidTransition, race
         flash(str(exc))
     return redirect(url_for("pages.show_order", order_id=order_id))

@@ -213,7 +213,7 @@ def test_same_status_transition_is_200_and_queues_nothing(app, client, admin):
         (6, {"status": "teleported"}, 422, "unknown status 'teleported'"),
         (6, {}, 422, "unknown status None"),
         (6, {"status": "paid", "notes": 5}, 422, "notes must be a string"),
-        (6, {"status": "paid", "notes": "x" * 1001}, 422, "at most 1000"),
+        (6, {"status": "paid", "notes": "x" * 1001}, 422, "notes must be at most 1000"),
         (999, {"status": "paid"}, 404, "order 999 does not exist"),
     ],
 )

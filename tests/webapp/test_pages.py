@@ -90,6 +90,11 @@ def test_status_form_changes_the_order_with_csrf(client):
     assert "cannot change status from processing to delivered" in client.get(
         refused.headers["Location"]).get_data(as_text=True)
     assert client.post("/orders/5/transition", data={"status": "shipped"}).status_code == 400
+    too_long = client.post("/orders/5/transition", data={"status": "shipped", "notes": "x" * 1001,
+                                                         "csrf_token": token})
+    assert "notes must be at most 1000" in client.get(
+        too_long.headers["Location"]).get_data(as_text=True)
+    assert 'data-status="processing"' in client.get("/orders/5").get_data(as_text=True)
 
 
 def test_customers_cannot_post_status_changes(client):
