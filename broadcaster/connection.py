@@ -44,6 +44,7 @@ logger = logging.getLogger("broadcaster.connection")
 ws_logger = logging.getLogger("broadcaster.websockets")
 
 CLOSE_TIMEOUT = 2.0  # seconds a closing socket gets to answer our close frame
+MAX_HEAD_SIZE = 32_768  # bytes of request line and headers
 
 
 def _as_json_error(response: Response) -> None:
@@ -64,7 +65,8 @@ class Connection(asyncio.Protocol):
 
     __slots__ = (
         "server", "transport", "socket_id", "session", "ws", "parser", "raw", "url", "headers",
-        "body", "last_seen", "pinged_at", "fragments", "pending", "closing", "abort_timer", "debug",
+        "body", "head_size", "last_seen", "pinged_at", "fragments", "pending", "closing",
+        "abort_timer", "debug",
     )
 
     def __init__(self, server: Server) -> None:
@@ -78,6 +80,7 @@ class Connection(asyncio.Protocol):
         self.url = b""
         self.headers: dict[str, str] = {}
         self.body = bytearray()
+        self.head_size = 0
         self.last_seen = 0.0
         self.pinged_at: float | None = None
         self.fragments: list[bytes] | None = None
@@ -128,16 +131,29 @@ class Connection(asyncio.Protocol):
         self.url = b""
         self.headers = {}
         self.body = bytearray()
+        self.head_size = 0
 
     def on_url(self, url: bytes) -> None:
+        self._count_head(len(url))
         self.url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        self._count_head(len(name) + len(value))
         key = name.decode("latin-1").lower()
         text = value.decode("latin-1")
         self.headers[key] = f"{self.headers[key]}, {text}" if key in self.headers else text
 
+    def _count_head(self, size: int) -> None:
+        self.head_size += size
+        if self.head_size > MAX_HEAD_SIZE:
+            self._answer_and_close(error_response(
+                431, f"request line and headers are larger than {MAX_HEAD_SIZE} bytes"
+            ))
+            raise _StopParsing
+
     def on_headers_complete(self) -> None:
+        if not self.parser.should_upgrade():
+            self.raw = None  # only an upgrade needs its raw bytes, and only the first request
         length = self.headers.get("content-length", "0")
         if length.isdigit() and int(length) > self.server.config.max_request_size:
             self._too_large()

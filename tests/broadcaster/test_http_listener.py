@@ -158,3 +158,18 @@ def test_text_that_is_not_utf8_gets_4200_and_the_socket_stays_open(server):
             assert chunk, reply
             reply += chunk
     assert b'"code":4200' in reply
+
+
+def test_endless_headers_get_431_and_close(server):
+    with socket.create_connection((HOST, server.port), timeout=5) as sock:
+        sock.sendall(b"GET /up HTTP/1.1\r\nHost: x\r\n")
+        reply = b""
+        for _ in range(100):  # bounded: 100 x 1 KB of headers at most
+            try:
+                sock.sendall(b"X-Filler: " + b"y" * 1000 + b"\r\n")
+            except (BrokenPipeError, ConnectionResetError):
+                break
+        while chunk := sock.recv(65536):
+            reply += chunk
+    assert reply.startswith(b"HTTP/1.1 431")
+    assert b"larger than 32768 bytes" in reply
