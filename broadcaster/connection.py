@@ -45,6 +45,7 @@ ws_logger = logging.getLogger("broadcaster.websockets")
 
 CLOSE_TIMEOUT = 2.0  # seconds a closing socket gets to answer our close frame
 MAX_HEAD_SIZE = 32_768  # bytes of request line and headers
+MAX_FRAGMENTS = 1_000  # frames one message may be split into (empty ones cost memory too)
 
 
 def _as_json_error(response: Response) -> None:
@@ -301,6 +302,9 @@ class Connection(asyncio.Protocol):
                     self.fragments = [frame.data]
             elif opcode is Opcode.CONT and self.fragments is not None:
                 self.fragments.append(frame.data)
+                if len(self.fragments) > MAX_FRAGMENTS:
+                    self.close(1009, f"a message may come in at most {MAX_FRAGMENTS} fragments")
+                    return
                 if frame.fin:
                     data, self.fragments = b"".join(self.fragments), None
                     self._text(data)

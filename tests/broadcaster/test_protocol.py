@@ -215,3 +215,9 @@ def test_signin_success_and_failure(sockets, server):
     success = socket.recv()
     assert success["event"] == "pusher:signin_success"
     assert json.loads(success["data"]) == {"user_data": user_data}
+
+
+def test_message_in_too_many_fragments_closes_with_1009(sockets):
+    socket = sockets()
+    socket.ws.send(iter(['{"event":"pusher:ping"'] + [""] * 1_000 + ["}"]))
+    assert socket.closed_code() == 1009
