@@ -23,8 +23,10 @@ from wtforms.validators import DataRequired
 
 from .auth import visible_order
 from .extensions import db
-from .models import ConcurrentChange, Order, User
-from .serializers import order_dict
+from .ids import parse_id
+from .models import ConcurrentChange, Order, Product, User
+from .orders import OrderError, place_order
+from .serializers import order_dict, product_dict
 from .status import OrderStatus
 
 bp = Blueprint("pages", __name__)
@@ -90,9 +92,26 @@ def dashboard():
 def my_orders():
     orders = db.session.scalars(
         db.select(Order).where(Order.user_id == current_user.id).order_by(Order.id.desc()))
+    products = db.session.scalars(db.select(Product).order_by(Product.id))
     return render_template("orders.html", orders=[order_dict(o) for o in orders],
                            channel=f"user.{current_user.id}.orders", title="My orders",
-                           show_customer=False)
+                           show_customer=False, products=[product_dict(p) for p in products])
+
+
+@bp.post("/orders")
+@login_required
+def place():
+    """The no-JavaScript path of the "place an order" form."""
+    product_id = parse_id(request.form.get("product_id", ""))
+    quantity = request.form.get("quantity", "")
+    try:
+        place_order(current_user._get_current_object(), [{
+            "product_id": product_id,
+            "quantity": int(quantity) if quantity.isdecimal() and len(quantity) < 7 else None,
+        }])
+    except OrderError as exc:
+        flash(str(exc))
+    return redirect(url_for("pages.my_orders"))
 
 
 @bp.get("/orders/<id:order_id>")

@@ -146,3 +146,35 @@ def test_missing_node_modules_is_a_clear_404(make_app, tmp_path):
 def test_out_of_range_order_page_is_404(client):
     sign_in(client, ADMIN)
     assert client.get(f"/orders/{10**22}").status_code == 404
+
+
+def test_customers_place_orders_from_my_orders(app, client):
+    token = sign_in(client, ALICE)
+    page = client.get("/orders").get_data(as_text=True)
+    assert '<form id="new-order"' in page and "Wireless Mouse (24.99)" in page
+    answer = client.post("/orders", data={"product_id": "2", "quantity": "2", "csrf_token": token})
+    assert answer.headers["Location"] == "/orders"
+    page = client.get("/orders").get_data(as_text=True)
+    assert page.count('<tr id="order-') == 4
+    assert "178.00" in page
+
+
+@pytest.mark.parametrize(("form", "reason"), [
+    ({"product_id": "999", "quantity": "1"}, "unknown product id(s): 999"),
+    ({"product_id": "x", "quantity": "1"}, "product_id must be a positive integer id"),
+    ({"product_id": "1", "quantity": "0"}, "quantity must be a positive integer"),
+    ({"product_id": "1", "quantity": "-2"}, "quantity must be a positive integer"),
+    ({"product_id": "1", "quantity": "9" * 50}, "quantity must be a positive integer"),
+    ({"product_id": "4", "quantity": "26"}, "not enough stock"),
+])
+def test_order_form_errors_are_shown(client, form, reason):
+    token = sign_in(client, ALICE)
+    answer = client.post("/orders", data={**form, "csrf_token": token})
+    page = client.get(answer.headers["Location"]).get_data(as_text=True)
+    assert reason in page.replace("&#39;", "'")
+    assert page.count('<tr id="order-') == 3
+
+
+def test_the_dashboard_has_no_order_form(client):
+    sign_in(client, ADMIN)
+    assert 'id="new-order"' not in client.get("/admin/orders").get_data(as_text=True)

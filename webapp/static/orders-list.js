@@ -34,6 +34,30 @@
     fresh.classList.add('changed');
   }
 
+  // Our own new order comes back from the API, not as an event: the request carried our
+  // socket id, so the broadcast skips this socket (toOthers).
+  const form = document.getElementById('new-order');
+  if (form) {
+    form.addEventListener('submit', async function (event) {
+      event.preventDefault();
+      const item = {
+        product_id: Number(form.elements.product_id.value),
+        quantity: Number(form.elements.quantity.value),
+      };
+      try {
+        const order = (await window.Resound.api('/api/orders',
+                                                { method: 'POST', json: { items: [item] } })).order;
+        upsert({
+          order_id: order.id, order_number: order.order_number, user: order.user,
+          current_status: order.status, current_status_label: order.status_label,
+          items_count: order.items_count, total: order.total, updated_at: order.updated_at,
+        });
+      } catch (error) {
+        document.getElementById('live-status').textContent = 'Order not placed: ' + error.message;
+      }
+    });
+  }
+
   window.Resound.whenSubscribed(
     window.Echo.private(table.dataset.channel)
       .listen('.order.created', upsert)
