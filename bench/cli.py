@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import resource
 import shlex
 import sys
@@ -104,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     started = datetime.now(UTC)
     out_dir = RESULTS / started.strftime("%Y%m%dT%H%M%SZ")
     out_dir.mkdir(parents=True, exist_ok=True)
-    command = shlex.join([Path(sys.executable).name, "-m", "bench",
+    command = shlex.join([os.path.relpath(sys.executable), "-m", "bench",
                           *(sys.argv[1:] if argv is None else argv)])
     meta = {"machine": report.machine(), "rounds": args.rounds, "quick": args.quick,
             "command": command, "servers": args.server_list}
