@@ -265,7 +265,11 @@ class Connection(asyncio.Protocol):
         if self.ws.state is not OPEN:
             self._flush()
             return
-        for data in self.ws.data_to_send():
+        switching = self.ws.data_to_send()
+        # A fresh protocol for the frames: the handshake's keeps the parsed request alive.
+        self.ws = ServerProtocol(state=OPEN, max_size=max_size, logger=ws_logger)
+        self.url, self.headers, self.body = b"", {}, bytearray()
+        for data in switching:
             self.send_frame(data)  # the 101 goes out with the greeting, in one write
         self.socket_id = new_socket_id()
         if app is None:
