@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, jsonify, request
+from flask.typing import ResponseReturnValue
+from sqlalchemy import Select
 from sqlalchemy.orm import selectinload
 
 from .auth import require_admin, require_user, visible_order
@@ -27,14 +29,14 @@ def check_socket_id() -> None:
             abort(400, description=problem)
 
 
-def _order_query():
+def _order_query() -> Select:
     return db.select(Order).options(
         selectinload(Order.user), selectinload(Order.items).selectinload(OrderItem.product)
     )
 
 
 @bp.post("/login")
-def login():
+def login() -> ResponseReturnValue:
     body = json_object()
     email, password = body.get("email"), body.get("password")
     if not isinstance(email, str) or not isinstance(password, str):
@@ -46,14 +48,14 @@ def login():
 
 
 @bp.get("/products")
-def products():
+def products() -> ResponseReturnValue:
     require_user()
     rows = db.session.scalars(db.select(Product).order_by(Product.id))
     return jsonify(products=[product_dict(p) for p in rows])
 
 
 @bp.get("/orders")
-def list_orders():
+def list_orders() -> ResponseReturnValue:
     user = require_user()
     query = _order_query().order_by(Order.id.desc())
     if not user.is_admin:
@@ -62,13 +64,13 @@ def list_orders():
 
 
 @bp.get("/orders/<id:order_id>")
-def show_order(order_id: int):
+def show_order(order_id: int) -> ResponseReturnValue:
     user = require_user()
     return jsonify(order=order_dict(visible_order(user, order_id), detail=True))
 
 
 @bp.post("/orders")
-def create_order():
+def create_order() -> ResponseReturnValue:
     user = require_user()
     body = json_object()
     try:
@@ -79,7 +81,7 @@ def create_order():
 
 
 @bp.post("/orders/<id:order_id>/transition")
-def transition(order_id: int):
+def transition(order_id: int) -> ResponseReturnValue:
     admin = require_admin()
     order = visible_order(admin, order_id)
     body = json_object()

@@ -7,6 +7,7 @@ session cookie (with the CSRF header) or a bearer token. Denied means 403.
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, jsonify, request
+from flask.typing import ResponseReturnValue
 
 from shared.channels import Access, channel_name_error, channel_type
 from shared.payloads import dumps
@@ -45,7 +46,7 @@ def _caller() -> User:
 
 
 @bp.post("/auth")
-def auth():
+def auth() -> ResponseReturnValue:
     user = _caller()
     socket_id = _socket_id()
     channel = _field("channel_name")
@@ -70,7 +71,7 @@ def auth():
 
 
 @bp.post("/user-auth")
-def user_auth():
+def user_auth() -> ResponseReturnValue:
     user = _caller()
     socket_id = _socket_id()
     user_data = dumps({"id": str(user.id), "user_info": {"name": user.name}})

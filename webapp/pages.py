@@ -16,6 +16,7 @@ from flask import (
     send_file,
     url_for,
 )
+from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField
@@ -48,14 +49,14 @@ def _home_for(user: User) -> str:
 
 
 @bp.get("/")
-def index():
+def index() -> ResponseReturnValue:
     if current_user.is_authenticated:
         return redirect(_home_for(current_user))
     return redirect(url_for("pages.login"))
 
 
 @bp.route("/login", methods=["GET", "POST"])
-def login():
+def login() -> ResponseReturnValue:
     form = LoginForm()
     if request.method == "GET":
         return render_template("login.html", form=form)
@@ -72,14 +73,14 @@ def login():
 
 @bp.post("/logout")
 @login_required
-def logout():
+def logout() -> ResponseReturnValue:
     logout_user()
     return redirect(url_for("pages.login"))
 
 
 @bp.get("/admin/orders")
 @login_required
-def dashboard():
+def dashboard() -> ResponseReturnValue:
     if not current_user.is_admin:
         abort(403, description="the orders dashboard is for admins")
     orders = db.session.scalars(db.select(Order).order_by(Order.id.desc()))
@@ -89,7 +90,7 @@ def dashboard():
 
 @bp.get("/orders")
 @login_required
-def my_orders():
+def my_orders() -> ResponseReturnValue:
     orders = db.session.scalars(
         db.select(Order).where(Order.user_id == current_user.id).order_by(Order.id.desc()))
     products = db.session.scalars(db.select(Product).order_by(Product.id))
@@ -100,7 +101,7 @@ def my_orders():
 
 @bp.post("/orders")
 @login_required
-def place():
+def place() -> ResponseReturnValue:
     """The no-JavaScript path of the "place an order" form."""
     product_id = parse_id(request.form.get("product_id", ""))
     quantity = request.form.get("quantity", "")
@@ -116,7 +117,7 @@ def place():
 
 @bp.get("/orders/<id:order_id>")
 @login_required
-def show_order(order_id: int):
+def show_order(order_id: int) -> ResponseReturnValue:
     order = visible_order(current_user, order_id)
     channel = "admin.orders" if current_user.is_admin else f"user.{current_user.id}.orders"
     return render_template("order.html", order=order_dict(order, detail=True), channel=channel)
@@ -124,7 +125,7 @@ def show_order(order_id: int):
 
 @bp.post("/orders/<id:order_id>/transition")
 @login_required
-def transition(order_id: int):
+def transition(order_id: int) -> ResponseReturnValue:
     """The no-JavaScript path of the order page's status buttons."""
     if not current_user.is_admin:
         abort(403, description="only admins may change an order's status")
@@ -138,7 +139,7 @@ def transition(order_id: int):
 
 
 @bp.get("/vendor/<name>")
-def vendor(name: str):
+def vendor(name: str) -> ResponseReturnValue:
     relative = VENDOR_FILES.get(name)
     if relative is None:
         abort(404, description=f"/vendor serves only {', '.join(sorted(VENDOR_FILES))}")
