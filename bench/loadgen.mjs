@@ -77,8 +77,7 @@ class Client {
   handle(data) {
     const at = data.indexOf(SEQ_MARK);
     if (at >= 0) {
-      const start = at + SEQ_MARK.length;
-      this.onEvent(Number(data.toString('latin1', start, start + SEQ_DIGITS)), nowMs());
+      this.onEvent(readSeq(data, at + SEQ_MARK.length), nowMs());
       return;
     }
     const msg = JSON.parse(data);
@@ -102,16 +101,15 @@ class Client {
     const socket = this.ws._socket;
     socket.removeAllListeners('data');
     let carry = null;
-    const markLength = SEQ_MARK.length + SEQ_DIGITS;
     socket.on('data', (chunk) => {
       const buf = carry ? Buffer.concat([carry, chunk]) : chunk;
       const at = nowMs();
       let i = buf.indexOf(SEQ_MARK);
-      while (i >= 0 && i + markLength <= buf.length) {
-        this.onEvent(Number(buf.toString('latin1', i + SEQ_MARK.length, i + markLength)), at);
-        i = buf.indexOf(SEQ_MARK, i + markLength);
+      while (i >= 0 && i + MARK_LENGTH <= buf.length) {
+        this.onEvent(readSeq(buf, i + SEQ_MARK.length), at);
+        i = buf.indexOf(SEQ_MARK, i + MARK_LENGTH);
       }
-      carry = i >= 0 ? buf.subarray(i) : buf.subarray(Math.max(0, buf.length - SEQ_MARK.length));
+      carry = i >= 0 ? buf.subarray(i) : markPrefixAtEnd(buf);
     });
   }
 
@@ -153,6 +151,27 @@ class Client {
     this.closing = true;
     if (this.ws) this.ws.terminate();
   }
+}
+
+const MARK_LENGTH = SEQ_MARK.length + SEQ_DIGITS;
+
+function readSeq(buf, start) {
+  let seq = 0;
+  for (let j = start; j < start + SEQ_DIGITS; j += 1) seq = seq * 10 + buf[j] - 48;
+  return seq;
+}
+
+// The tail of `buf` when it is the start of a marker cut by the read ("s", "se", "seq"), else null.
+const MARK_BYTES = Buffer.from(SEQ_MARK, 'latin1');
+
+function markPrefixAtEnd(buf) {
+  for (let k = Math.min(MARK_BYTES.length - 1, buf.length); k > 0; k -= 1) {
+    const from = buf.length - k;
+    let j = 0;
+    while (j < k && buf[from + j] === MARK_BYTES[j]) j += 1;
+    if (j === k) return buf.subarray(from);
+  }
+  return null;
 }
 
 const noEvent = () => {};
