@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -296,3 +297,38 @@ def test_running_worker_retries_with_backoff_until_the_broadcaster_is_back(
     finally:
         worker.stop()
         webapp.stop()
+
+
+def test_web_and_worker_racing_send_each_event_once_in_per_order_order(
+        broadcaster, webapp, sockets):
+    paths = {  # seeded orders and the rest of their lives
+        6: ["paid", "processing", "shipped", "delivered", "refunded"],
+        5: ["processing", "shipped", "delivered", "refunded"],
+        4: ["shipped", "delivered", "refunded"],
+        3: ["delivered", "refunded"],
+    }
+    admin = token_of(webapp, ADMIN)
+    admin_ws = subscribed(open_socket(broadcaster, sockets), ADMIN_CHANNEL,
+                          http_authorizer(webapp, admin))
+    worker = start_worker(webapp)
+    try:
+        def walk(order_id: int) -> None:
+            for status in paths[order_id]:
+                transition(webapp, admin, order_id, status)
+
+        threads = [threading.Thread(target=walk, args=(order_id,)) for order_id in paths]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        expected = sum(len(path) for path in paths.values())
+        received = [admin_ws.next_event(10.0) for _ in range(expected)]
+        assert None not in received, "some events never arrived"
+        assert admin_ws.next_event(1.0) is None, "an event arrived twice"
+    finally:
+        worker.stop()
+    seen: dict[int, list[str]] = {order_id: [] for order_id in paths}
+    for event in received:
+        data = json.loads(event["data"])
+        seen[data["order_id"]].append(data["current_status"])
+    assert seen == paths
