@@ -41,7 +41,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "pages.login"
-    delivery.init_app(app)
+    delivery.deliver_after_commits()
     errors.init_app(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(broadcasting.bp)

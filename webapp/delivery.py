@@ -188,8 +188,8 @@ def _forget_after_rollback(session: Any, _transaction: Any) -> None:
     session.info.pop(PENDING_FLAG, None)
 
 
-def init_app(app: Flask) -> None:
-    """Deliver right after a commit that wrote outbox rows, for low latency."""
+def deliver_after_commits() -> None:
+    """Deliver right after each commit that wrote outbox rows, for low latency (idempotent)."""
     session_class = db.session.session_factory.class_
     if not event.contains(session_class, "after_commit", _deliver_after_commit):
         event.listen(session_class, "after_commit", _deliver_after_commit)
