@@ -141,6 +141,11 @@ class Session:
 
     def _join(self, command: Subscribe) -> Channel:
         name = command.channel
+        if name.startswith(SERVER_TO_USER_PREFIX):
+            # Sign-in already joined the user's own channel; any other user's is off limits.
+            raise ProtocolError(
+                UNAUTHORIZED, f"{name} is for its signed-in user only; send pusher:signin first"
+            )
         kind = channel_type(name)
         config = self.app.config
         if kind.requires_auth:

@@ -72,7 +72,7 @@ def test_auth_for_another_socket_is_refused_and_not_subscribed(sockets, server):
     assert socket.silent()
 
 
-@pytest.mark.parametrize("channel", ["bad channel", "x" * 201, "", "ümlaut", "#server-to-user-1"])
+@pytest.mark.parametrize("channel", ["bad channel", "x" * 201, "", "ümlaut", "#other"])
 def test_invalid_channel_names_get_4200(sockets, channel):
     socket = sockets()
     socket.subscribe(channel)
@@ -221,3 +221,16 @@ def test_message_in_too_many_fragments_closes_with_1009(sockets):
     socket = sockets()
     socket.ws.send(iter(['{"event":"pusher:ping"'] + [""] * 1_000 + ["}"]))
     assert socket.closed_code() == 1009
+
+
+def test_signed_in_socket_may_join_only_its_own_user_channel(sockets, server):
+    socket = sockets()
+    socket.subscribe("#server-to-user-u1")
+    assert error(socket.recv())[0] == 4009
+    user_data = json.dumps({"id": "u1"})
+    auth = sign_user(server.key, server.secret, socket.socket_id, user_data)
+    socket.send({"event": "pusher:signin", "data": {"auth": auth, "user_data": user_data}})
+    assert socket.recv()["event"] == "pusher:signin_success"
+    assert socket.joined("#server-to-user-u1")["data"] == "{}"
+    socket.subscribe("#server-to-user-u2")
+    assert error(socket.recv())[0] == 4009
