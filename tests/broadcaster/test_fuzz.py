@@ -25,6 +25,7 @@ json_values = st.recursive(
     max_leaves=12,
 )
 channels = st.sampled_from(["news", "private-a", "presence-a", "cache-a", "private-encrypted-a",
+                            "#server-to-user-x",
                             "presence-cache-a", "", "bad name", "x" * 201]) | st.text(max_size=30)
 events = st.sampled_from(["pusher:subscribe", "pusher:unsubscribe", "pusher:ping",
                           "pusher:pong", "pusher:signin", "pusher_internal:member_added",
