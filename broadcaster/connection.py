@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from http import HTTPStatus
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
@@ -25,7 +24,7 @@ from shared.payloads import dumpb
 
 from . import api
 from .frames import text_frame
-from .http import HttpRequest, HttpResponse, error_response
+from .http import HttpRequest, HttpResponse, error_response, serialize_response
 from .messages import (
     GENERIC_RECONNECT,
     OVER_QUOTA,
@@ -205,21 +204,8 @@ class Connection(asyncio.Protocol):
             return error_response(500, "internal error while handling the request; see the log")
 
     def _write_response(self, response: HttpResponse, keep_alive: bool) -> None:
-        try:
-            reason = HTTPStatus(response.status).phrase
-        except ValueError:
-            reason = "Unknown"
-        lines = [
-            f"HTTP/1.1 {response.status} {reason}",
-            f"Content-Type: {response.content_type}",
-            f"Content-Length: {len(response.body)}",
-            *(f"{name}: {value}" for name, value in response.headers),
-        ]
-        if not keep_alive:
-            lines.append("Connection: close")
-        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         head_only = self.parser is not None and self.parser.get_method() == b"HEAD"
-        self.transport.write(head if head_only else head + response.body)
+        self.transport.write(serialize_response(response, keep_alive, head_only))
         if self.debug:
             logger.debug("HTTP %s -> %d %s", self.url.decode("latin-1"), response.status,
                          response.body[:500])

@@ -7,6 +7,7 @@ The listener parses bytes into an :class:`HttpRequest` (with httptools) and seri
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Any
 
 from shared.payloads import dumpb
@@ -36,3 +37,21 @@ def json_response(status: int, value: Any) -> HttpResponse:
 
 def error_response(status: int, reason: str) -> HttpResponse:
     return json_response(status, {"error": reason})
+
+
+def serialize_response(response: HttpResponse, keep_alive: bool, head_only: bool = False) -> bytes:
+    """The HTTP/1.1 bytes of ``response``; ``head_only`` for HEAD requests (no body)."""
+    try:
+        reason = HTTPStatus(response.status).phrase
+    except ValueError:
+        reason = "Unknown"
+    lines = [
+        f"HTTP/1.1 {response.status} {reason}",
+        f"Content-Type: {response.content_type}",
+        f"Content-Length: {len(response.body)}",
+        *(f"{name}: {value}" for name, value in response.headers),
+    ]
+    if not keep_alive:
+        lines.append("Connection: close")
+    head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    return head if head_only else head + response.body
