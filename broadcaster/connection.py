@@ -367,7 +367,8 @@ class Connection(asyncio.Protocol):
         if self.ws is None or self.ws.state is not OPEN:
             self.transport.close()
             return
-        self.ws.send_close(code, reason[:120])
+        # A close reason may hold 123 bytes of UTF-8 at most.
+        self.ws.send_close(code, reason.encode()[:123].decode(errors="ignore"))
         self._flush()
 
     # --- timers and shutdown (called by the server's sweep) --------------------------------

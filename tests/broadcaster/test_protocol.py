@@ -234,3 +234,9 @@ def test_signed_in_socket_may_join_only_its_own_user_channel(sockets, server):
     assert socket.joined("#server-to-user-u1")["data"] == "{}"
     socket.subscribe("#server-to-user-u2")
     assert error(socket.recv())[0] == 4009
+
+
+def test_unknown_long_non_ascii_key_still_gets_a_clean_4001(server):
+    socket = Socket(server.ws_url.replace("/app/test-key", "/app/" + "%C3%A9" * 100))
+    assert error(socket.greeting)[0] == 4001
+    assert socket.closed_code() == 4001
