@@ -29,7 +29,8 @@ More apps: REVERB_APPS_FILE or --apps, JSON or TOML {"apps": [{"id", "key", "sec
 Scaling: REVERB_SCALING_ENABLED with REDIS_URL or REDIS_HOST/PORT/USERNAME/PASSWORD/DB,
 REVERB_SCALING_CHANNEL (reverb).
 Limits: RESOUND_MAX_REQUEST_SIZE (1000000 bytes of HTTP body),
-RESOUND_WRITE_BUFFER_LIMIT (4000000 bytes queued for one socket before it is closed with 4100).
+RESOUND_WRITE_BUFFER_LIMIT (4000000 bytes queued for one socket before it is closed with 4100),
+RESOUND_HTTP_IDLE_TIMEOUT (60 s an HTTP or unfinished connection may sit idle).
 """
 
 CLIENT_EVENT_SOURCES = ("members", "all", "none")
@@ -67,6 +68,7 @@ class ServerConfig:
     apps: tuple[AppConfig, ...] = ()
     max_request_size: int = 1_000_000
     write_buffer_limit: int = 4_000_000
+    http_idle_timeout: float = 60.0  # seconds before an idle non-WebSocket connection is closed
     dev_app: bool = False
     scaling_url: str | None = None  # Redis URL when REVERB_SCALING_ENABLED, else one process
     scaling_channel: str = "reverb"
@@ -236,6 +238,9 @@ def load_config(
         ),
         write_buffer_limit=_number(
             "RESOUND_WRITE_BUFFER_LIMIT", env.get("RESOUND_WRITE_BUFFER_LIMIT", "4000000"), int
+        ),
+        http_idle_timeout=_number(
+            "RESOUND_HTTP_IDLE_TIMEOUT", env.get("RESOUND_HTTP_IDLE_TIMEOUT", "60"), float, 0.1
         ),
         dev_app=dev_app,
         scaling_url=_scaling_url(env),

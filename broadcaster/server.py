@@ -21,7 +21,6 @@ from .messages import GENERIC_RECONNECT, UNAUTHORIZED
 
 logger = logging.getLogger("broadcaster")
 
-HTTP_IDLE_TIMEOUT = 60.0  # seconds an HTTP connection may sit idle between requests
 SHUTDOWN_GRACE = 2.0  # seconds sockets get to finish their closing handshake at shutdown
 
 
@@ -41,8 +40,8 @@ class Server:
         self._listener: asyncio.Server | None = None
         self._sweep_timer: asyncio.TimerHandle | None = None
         self._write_queue: list[Connection] = []
-        intervals = [app.ping_interval for app in config.apps]
-        self.sweep_interval = min(1.0, max(0.05, min(intervals, default=60.0) / 4))
+        shortest = min([config.http_idle_timeout, *(app.ping_interval for app in config.apps)])
+        self.sweep_interval = min(1.0, max(0.05, shortest / 4))
 
     # --- what the HTTP API uses ------------------------------------------------------------
 
@@ -116,7 +115,7 @@ class Server:
         now = self.clock()
         for connection in list(self.connections):
             try:
-                connection.sweep(now, HTTP_IDLE_TIMEOUT)
+                connection.sweep(now, self.config.http_idle_timeout)
             except Exception:
                 logger.exception("sweep failed on a connection; closing it")
                 connection.transport.abort()

@@ -58,6 +58,7 @@ def test_json_apps_file_and_env_app_together(tmp_path):
     ({**CREDS, "REVERB_ALLOWED_ORIGINS": ","}, "REVERB_ALLOWED_ORIGINS is empty"),
     ({**CREDS, "REVERB_APP_ACCEPT_CLIENT_EVENTS_FROM": "x"}, "one of members, all, none"),
     ({**CREDS, "RESOUND_WRITE_BUFFER_LIMIT": "-1"}, "RESOUND_WRITE_BUFFER_LIMIT"),
+    ({**CREDS, "RESOUND_HTTP_IDLE_TIMEOUT": "0"}, "RESOUND_HTTP_IDLE_TIMEOUT must be at"),
 ])
 def test_bad_settings_name_themselves(env, fragment):
     with pytest.raises(ConfigError, match=fragment):

@@ -2,6 +2,7 @@
 
 import json
 import time
+from socket import create_connection
 
 import pytest
 
@@ -105,3 +106,24 @@ def test_frames_queued_in_one_loop_pass_arrive_whole_and_in_order(live):
     live.call(lambda: [live.server.publish(live.app, ["seq"], "n", str(n)) for n in range(200)])
     assert [socket.recv()["data"] for _ in range(200)] == [str(n) for n in range(200)]
     assert socket.silent()
+
+
+def test_idle_http_and_unfinished_connections_are_closed():
+    server = InProcessServer(http_idle_timeout=0.3)
+    try:
+        silent = create_connection(("127.0.0.1", server.port), timeout=5)
+        partial = create_connection(("127.0.0.1", server.port), timeout=5)
+        partial.sendall(b"GET /app/test-key HTTP/1.1\r\nHost: x\r\n")
+        kept_alive = create_connection(("127.0.0.1", server.port), timeout=5)
+        kept_alive.sendall(b"GET /up HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert kept_alive.recv(65536).startswith(b"HTTP/1.1 200")
+        for sock in (silent, partial, kept_alive):
+            assert sock.recv(65536) == b""  # closed by the server, well within the timeout
+            sock.close()
+        websocket = Socket(server.ws_url)
+        time.sleep(0.6)
+        websocket.send({"event": "pusher:ping"})
+        assert websocket.recv()["event"] == "pusher:pong"  # WebSockets follow ping_interval
+        websocket.close()
+    finally:
+        server.stop()
