@@ -1,5 +1,8 @@
 // Load generator for the Resound benchmarks: holds thousands of Pusher-protocol connections in one
 // Node process (the `ws` client), triggers events through the signed HTTP API, and measures.
+// Fan-out and latency subscribers live in worker threads (one per core by default), so reading
+// 1,000 sockets is not one thread's serial job; threads share delivery counts and the latency
+// histogram through shared memory.
 //
 //   node bench/loadgen.mjs '<json spec>'
 //
@@ -12,28 +15,36 @@
 
 import crypto from 'node:crypto';
 import http from 'node:http';
+import os from 'node:os';
 import readline from 'node:readline';
+import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import WebSocket from 'ws';
 
-const spec = JSON.parse(process.argv[2]);
+const spec = isMainThread ? JSON.parse(process.argv[2]) : workerData.spec;
 const WATCHDOG_S = spec.watchdogSeconds ?? 300;
 const SEQ_MARK = 'seq:';
 const SEQ_DIGITS = 9;
 const HIST_RES_US = 10; // latency histogram resolution
 const HIST_MAX_US = 20_000_000; // latencies above this land in the last bucket (max stays exact)
+const HIST_LENGTH = HIST_MAX_US / HIST_RES_US + 1;
 
-setTimeout(() => fail(`watchdog: still running after ${WATCHDOG_S} s`), WATCHDOG_S * 1000).unref();
+if (isMainThread) {
+  setTimeout(() => fail(`watchdog: still running after ${WATCHDOG_S} s`), WATCHDOG_S * 1000)
+    .unref();
+}
 
 function emit(obj) {
   process.stdout.write(`${JSON.stringify(obj)}\n`);
 }
 
 function fail(message) {
+  if (!isMainThread) throw new Error(message); // the main thread reports it and exits
   process.stderr.write(`loadgen: ${message}\n`);
   process.exit(1);
 }
 
-const nowMs = () => performance.now();
+// Milliseconds on a clock every thread shares (each thread has its own performance.timeOrigin).
+const nowMs = () => performance.timeOrigin + performance.now();
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const hmacHex = (message) =>
   crypto.createHmac('sha256', spec.secret).update(message).digest('hex');
@@ -239,79 +250,177 @@ function trigger(channel, name, data) {
 const PAD = 'x'.repeat(spec.padBytes ?? 64);
 const eventData = (seq) => `${SEQ_MARK}${String(seq).padStart(SEQ_DIGITS, '0')}|${PAD}`;
 
-// --- Delivery bookkeeping (latency histogram, per-event completion) --------------------------
+// --- Delivery bookkeeping (shared by the trigger thread and the subscriber threads) ----------
 
 class Deliveries {
-  constructor(subscribers) {
-    this.subscribers = subscribers;
-    this.sentAt = new Map(); // seq -> ms
-    this.received = new Map(); // seq -> count
-    this.total = 0;
-    this.unknown = 0;
-    this.lastAt = 0;
-    this.maxUs = 0;
-    this.hist = new Uint32Array(HIST_MAX_US / HIST_RES_US + 1);
-    this.completed = null; // resolve when an event reaches every subscriber
+  static shared(subscribers, maxEvents) {
+    return {
+      subscribers,
+      sentAt: new SharedArrayBuffer(8 * (maxEvents + 1)), // seq -> ms, written before triggering
+      received: new SharedArrayBuffer(4 * (maxEvents + 1)), // seq -> subscribers reached
+      hist: new SharedArrayBuffer(4 * HIST_LENGTH), // latency buckets
+      total: new SharedArrayBuffer(4),
+    };
+  }
+
+  constructor(shared) {
+    this.subscribers = shared.subscribers;
+    this.sentAt = new Float64Array(shared.sentAt);
+    this.received = new Int32Array(shared.received);
+    this.hist = new Uint32Array(shared.hist);
+    this.totalCount = new Int32Array(shared.total);
+    this.lastAt = 0; // this thread's latest delivery
+    this.maxUs = 0; // this thread's slowest delivery
+    this.onComplete = null; // (seq) when this thread delivers an event's last frame
   }
 
   sent(seq, at) {
-    this.sentAt.set(seq, at);
-    this.received.set(seq, 0);
+    this.sentAt[seq] = at;
   }
 
   record = (seq, at) => {
-    const sentAt = this.sentAt.get(seq);
-    if (sentAt === undefined) {
-      this.unknown += 1;
-      return;
-    }
-    const us = (at - sentAt) * 1000;
-    this.hist[Math.min(Math.floor(us / HIST_RES_US), this.hist.length - 1)] += 1;
+    const us = (at - this.sentAt[seq]) * 1000;
+    Atomics.add(this.hist, Math.min(Math.floor(us / HIST_RES_US), HIST_LENGTH - 1), 1);
+    Atomics.add(this.totalCount, 0, 1);
     if (us > this.maxUs) this.maxUs = us;
-    this.total += 1;
     this.lastAt = at;
-    const count = (this.received.get(seq) ?? -Infinity) + 1; // -Infinity: expired, late
-    if (count >= this.subscribers) {
-      this.received.delete(seq);
-      if (this.completed) this.completed();
-    } else {
-      this.received.set(seq, count);
-    }
+    if (Atomics.add(this.received, seq, 1) + 1 === this.subscribers) this.onComplete(seq);
   };
 
-  pending() {
-    return this.received.size;
+  total() {
+    return Atomics.load(this.totalCount, 0);
+  }
+
+  percentileMs(p) {
+    const rank = Math.ceil((p / 100) * this.total());
+    let seen = 0;
+    for (let i = 0; rank > 0 && i < HIST_LENGTH; i += 1) {
+      seen += Atomics.load(this.hist, i);
+      if (seen >= rank) return ((i + 0.5) * HIST_RES_US) / 1000;
+    }
+    return null;
+  }
+}
+
+// Subscribers on `CHANNEL`, spread over worker threads that count deliveries in `deliveries`.
+class SubscriberThreads {
+  constructor(deliveries, shared, count) {
+    this.deliveries = deliveries;
+    this.outstanding = new Set(); // seqs sent and not yet delivered to every subscriber
+    this.wake = null;
+    this.finishing = false;
+    const threads = Math.max(1, Math.min(spec.threads ?? os.availableParallelism(), count));
+    this.workers = Array.from({ length: threads }, (_, i) => {
+      const share = Math.floor(count / threads) + (i < count % threads ? 1 : 0);
+      const worker = new Worker(new URL(import.meta.url),
+        { workerData: { spec, shared, count: share } });
+      worker.on('error', (err) => fail(`subscriber thread: ${err.stack || err}`));
+      worker.on('exit', (code) => {
+        if (code !== 0 && !this.finishing) fail(`subscriber thread exited with ${code}`);
+      });
+      worker.on('message', (message) => {
+        if (message.completed !== undefined) {
+          this.outstanding.delete(message.completed);
+          if (this.wake) this.wake();
+        }
+      });
+      return worker;
+    });
+  }
+
+  ready() {
+    return Promise.all(this.workers.map((worker) => once(worker, 'ready')));
+  }
+
+  sent(seq) {
+    this.deliveries.sent(seq, nowMs());
+    this.outstanding.add(seq);
+  }
+
+  // Resolves when an event completes or after `ms`.
+  nap(ms) {
+    return new Promise((resolve) => {
+      this.wake = resolve;
+      setTimeout(resolve, ms);
+    });
   }
 
   // Forgets events older than `maxAgeMs` that never reached everyone; returns how many.
-  expire(now, maxAgeMs) {
+  expire(maxAgeMs) {
+    const now = nowMs();
     let expired = 0;
-    for (const seq of this.received.keys()) {
-      if (now - this.sentAt.get(seq) > maxAgeMs) {
-        this.received.delete(seq);
+    for (const seq of this.outstanding) {
+      if (now - this.deliveries.sentAt[seq] > maxAgeMs) {
+        this.outstanding.delete(seq);
         expired += 1;
       }
     }
     return expired;
   }
 
-  percentileMs(p) {
-    const rank = Math.ceil((p / 100) * this.total);
-    let seen = 0;
-    for (let i = 0; i < this.hist.length; i += 1) {
-      seen += this.hist[i];
-      if (seen >= rank && rank > 0) return ((i + 0.5) * HIST_RES_US) / 1000;
-    }
-    return null;
+  // Waits until every sent event reached every subscriber, or until `timeoutMs`; how many did not.
+  async drain(timeoutMs) {
+    const deadline = nowMs() + timeoutMs;
+    while (this.outstanding.size > 0 && nowMs() < deadline) await this.nap(20);
+    return this.outstanding.size;
   }
 
-  latency() {
+  // Closes every subscriber; the threads' figures combined.
+  async finish() {
+    this.finishing = true;
+    const reports = await Promise.all(this.workers.map((worker) => {
+      const report = once(worker, 'report');
+      worker.postMessage('finish');
+      return report;
+    }));
     return {
-      latency_p50_ms: this.percentileMs(50),
-      latency_p99_ms: this.percentileMs(99),
-      latency_max_ms: this.maxUs / 1000,
+      lastAt: Math.max(...reports.map((r) => r.lastAt)),
+      maxUs: Math.max(...reports.map((r) => r.maxUs)),
+      closes: reports.flatMap((r) => r.closes),
     };
   }
+}
+
+function once(worker, key) {
+  return new Promise((resolve) => {
+    const listener = (message) => {
+      if (message[key] !== undefined) {
+        worker.off('message', listener);
+        resolve(message[key]);
+      }
+    };
+    worker.on('message', listener);
+  });
+}
+
+// A subscriber thread: connect, subscribe, count raw deliveries, report when told to finish.
+async function subscriberThread() {
+  const deliveries = new Deliveries(workerData.shared);
+  deliveries.onComplete = (seq) => parentPort.postMessage({ completed: seq });
+  const clients = await connectMany(workerData.count, deliveries.record, () => CHANNEL, true);
+  parentPort.postMessage({ ready: true });
+  parentPort.once('message', () => {
+    closeAll(clients);
+    parentPort.postMessage({ report: { lastAt: deliveries.lastAt, maxUs: deliveries.maxUs,
+      closes: serverCloses } });
+    parentPort.close();
+  });
+}
+
+async function startSubscribers(maxEvents) {
+  const shared = Deliveries.shared(spec.subscribers, maxEvents);
+  const deliveries = new Deliveries(shared);
+  const threads = new SubscriberThreads(deliveries, shared, spec.subscribers);
+  await threads.ready();
+  return { deliveries, threads };
+}
+
+function latencyFigures(deliveries, maxUs) {
+  return {
+    latency_p50_ms: deliveries.percentileMs(50),
+    latency_p99_ms: deliveries.percentileMs(99),
+    latency_max_ms: maxUs / 1000,
+  };
 }
 
 function cpuTracker() {
@@ -323,13 +432,6 @@ function cpuTracker() {
   };
 }
 
-// Waits until every sent event reached every subscriber, or until `timeoutMs`.
-async function drain(deliveries, timeoutMs) {
-  const deadline = nowMs() + timeoutMs;
-  while (deliveries.pending() > 0 && nowMs() < deadline) await sleep(5);
-  return deliveries.pending();
-}
-
 // --- Scenarios -------------------------------------------------------------------------------
 
 const CHANNEL = 'bench';
@@ -338,8 +440,7 @@ const CHANNEL = 'bench';
 // the server has queued its frames. A cap on events not yet delivered to every subscriber
 // (`backlog`) keeps socket buffers bounded should the load generator fall behind.
 async function fanout() {
-  const deliveries = new Deliveries(spec.subscribers);
-  const clients = await connectMany(spec.subscribers, deliveries.record, () => CHANNEL, true);
+  const { deliveries, threads } = await startSubscribers(spec.maxEvents);
   emit({ phase: 'start' });
   const cpu = cpuTracker();
   const t0 = nowMs();
@@ -348,66 +449,60 @@ async function fanout() {
   let expired = 0;
   let requests = 0;
   let triggerError = null;
-  let wake = null;
-  const wakeUp = () => wake && wake();
-  deliveries.completed = wakeUp;
   while (nowMs() < stopAt && seq < spec.maxEvents && !triggerError) {
-    while (requests < spec.inflight && deliveries.pending() < spec.backlog
+    while (requests < spec.inflight && threads.outstanding.size < spec.backlog
       && seq < spec.maxEvents) {
       seq += 1;
       requests += 1;
-      deliveries.sent(seq, nowMs());
+      threads.sent(seq);
       trigger(CHANNEL, 'bench', eventData(seq))
         .catch((err) => { triggerError = err; })
-        .finally(() => { requests -= 1; wakeUp(); });
+        .finally(() => { requests -= 1; if (threads.wake) threads.wake(); });
     }
-    await new Promise((resolve) => {
-      wake = resolve;
-      setTimeout(resolve, 50);
-    });
-    expired += deliveries.expire(nowMs(), 5000);
+    await threads.nap(50);
+    expired += threads.expire(5000);
   }
-  deliveries.completed = null;
-  const lost = (await drain(deliveries, 5000)) + expired;
-  const elapsedMs = deliveries.lastAt - t0;
+  const lost = (await threads.drain(5000)) + expired;
   const loadgen = cpu();
   emit({ phase: 'end' });
-  closeAll(clients);
+  const { lastAt, maxUs, closes } = await threads.finish();
+  serverCloses.push(...closes);
   if (triggerError) fail(triggerError.message);
   return {
     events: seq,
-    deliveries: deliveries.total,
+    deliveries: deliveries.total(),
     incomplete_events: lost,
     triggers_in_flight: spec.inflight,
-    deliveries_per_s: (deliveries.total * 1000) / elapsedMs,
-    ...deliveries.latency(),
+    subscriber_threads: threads.workers.length,
+    deliveries_per_s: (deliveries.total() * 1000) / (lastAt - t0),
+    ...latencyFigures(deliveries, maxUs),
     ...loadgen,
   };
 }
 
 // Open loop at a fixed rate: every 1/rate s one event, whatever the server is doing.
 async function latency() {
-  const deliveries = new Deliveries(spec.subscribers);
-  const clients = await connectMany(spec.subscribers, deliveries.record, () => CHANNEL, true);
+  const count = Math.round(spec.rate * spec.seconds);
+  const { deliveries, threads } = await startSubscribers(count);
   emit({ phase: 'start' });
   const cpu = cpuTracker();
   const t0 = nowMs();
-  const count = Math.round(spec.rate * spec.seconds);
   const triggers = [];
   for (let seq = 1; seq <= count; seq += 1) {
     const due = t0 + ((seq - 1) * 1000) / spec.rate;
     const wait = due - nowMs();
     if (wait > 0) await sleep(wait);
-    deliveries.sent(seq, nowMs());
+    threads.sent(seq);
     triggers.push(trigger(CHANNEL, 'bench', eventData(seq)));
   }
   await Promise.all(triggers);
-  const lost = await drain(deliveries, 5000);
+  const lost = await threads.drain(5000);
   const loadgen = cpu();
   emit({ phase: 'end' });
-  closeAll(clients);
-  return { events: count, deliveries: deliveries.total, incomplete_events: lost,
-    ...deliveries.latency(), ...loadgen };
+  const { maxUs, closes } = await threads.finish();
+  serverCloses.push(...closes);
+  return { events: count, deliveries: deliveries.total(), incomplete_events: lost,
+    subscriber_threads: threads.workers.length, ...latencyFigures(deliveries, maxUs), ...loadgen };
 }
 
 // Connections each subscribed to their own private channel, then held idle for the harness.
@@ -497,13 +592,17 @@ async function presence() {
 
 const scenarios = { fanout, latency, idle, handshakes, presence };
 const run = scenarios[spec.scenario];
-if (!run) fail(`unknown scenario ${spec.scenario}; expected one of ${Object.keys(scenarios)}`);
-try {
-  const result = await run();
-  emit({ result: { ...result, server_closes: serverCloses.length,
-    server_close_codes: [...new Set(serverCloses)] } });
-  agent.destroy();
-  process.exit(0);
-} catch (err) {
-  fail(err.stack || String(err));
+if (!isMainThread) {
+  await subscriberThread();
+} else {
+  if (!run) fail(`unknown scenario ${spec.scenario}; expected one of ${Object.keys(scenarios)}`);
+  try {
+    const result = await run();
+    emit({ result: { ...result, server_closes: serverCloses.length,
+      server_close_codes: [...new Set(serverCloses)] } });
+    agent.destroy();
+    process.exit(0);
+  } catch (err) {
+    fail(err.stack || String(err));
+  }
 }

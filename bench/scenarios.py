@@ -67,11 +67,11 @@ def _rss_total_mib(result: dict[str, Any]) -> float:
 
 
 def _cpu_figures() -> tuple[Figure, ...]:
-    """How busy both sides were: a load generator near 100 % would be the bottleneck."""
+    """How busy both sides were: a load generator using every core would be the bottleneck."""
     return (
         Figure("server_cpu_pct", "server CPU (% of a core)", False, _get("server_cpu_pct"),
                ratio=False),
-        Figure("loadgen_cpu_pct", "load generator CPU (% of a core)", False,
+        Figure("loadgen_cpu_pct", "load generator CPU (% of a core, all threads)", False,
                _get("loadgen_cpu_pct"), ratio=False),
     )
 
