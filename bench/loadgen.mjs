@@ -200,15 +200,21 @@ async function pool(count, limit, task) {
   await Promise.all(Array.from({ length: Math.min(limit, count) }, worker));
 }
 
-async function connectMany(count, onEvent, subscribeTo, raw = false) {
+// Connects `count` clients, each subscribed to subscribeTo(i) if that names a channel, at most
+// `concurrency` at once; `raw` switches them to counting (countRaw); `durations` receives each
+// client's connect-to-subscribed time in ms.
+async function connectMany(count, onEvent, subscribeTo,
+  { raw = false, durations = null, concurrency = spec.connectConcurrency ?? 100 } = {}) {
   const clients = new Array(count);
-  await pool(count, spec.connectConcurrency ?? 100, async (i) => {
+  await pool(count, concurrency, async (i) => {
+    const started = nowMs();
     const client = new Client(onEvent);
     clients[i] = client;
     await client.connect(15000);
     const channel = subscribeTo(i);
     if (channel) await client.subscribe(channel, 15000);
     if (raw) client.countRaw();
+    if (durations) durations.push(nowMs() - started);
   });
   return clients;
 }
@@ -303,29 +309,60 @@ class Deliveries {
 }
 
 // Subscribers on `CHANNEL`, spread over worker threads that count deliveries in `deliveries`.
+// Worker threads running `role` on `count` clients between them, one thread per core by default;
+// thread i gets clients [offset, offset + count) in workerData.
+const threadCount = (count) =>
+  Math.max(1, Math.min(spec.threads ?? os.availableParallelism(), count));
+
+function spawnThreads(role, count, data, finishing) {
+  const threads = threadCount(count);
+  let offset = 0;
+  return Array.from({ length: threads }, (_, i) => {
+    const share = Math.floor(count / threads) + (i < count % threads ? 1 : 0);
+    const worker = new Worker(new URL(import.meta.url),
+      { workerData: { ...data, spec, role, offset, count: share } });
+    offset += share;
+    worker.on('error', (err) => fail(`${role} thread: ${err.stack || err}`));
+    worker.on('exit', (code) => {
+      if (code !== 0 && !finishing()) fail(`${role} thread exited with ${code}`);
+    });
+    return worker;
+  });
+}
+
+// Asks every thread to close its clients; their reports.
+function finishThreads(workers) {
+  return Promise.all(workers.map((worker) => {
+    const report = once(worker, 'report');
+    worker.postMessage('finish');
+    return report;
+  }));
+}
+
+// Closes `clients` when the main thread says 'finish', after sending `report()`.
+function closeOnFinish(clients, report) {
+  parentPort.once('message', () => {
+    closeAll(clients);
+    parentPort.postMessage({ report: { ...report(), closes: serverCloses } });
+    parentPort.close();
+  });
+}
+
 class SubscriberThreads {
   constructor(deliveries, shared, count) {
     this.deliveries = deliveries;
     this.outstanding = new Set(); // seqs sent and not yet delivered to every subscriber
     this.wake = null;
     this.finishing = false;
-    const threads = Math.max(1, Math.min(spec.threads ?? os.availableParallelism(), count));
-    this.workers = Array.from({ length: threads }, (_, i) => {
-      const share = Math.floor(count / threads) + (i < count % threads ? 1 : 0);
-      const worker = new Worker(new URL(import.meta.url),
-        { workerData: { spec, shared, count: share } });
-      worker.on('error', (err) => fail(`subscriber thread: ${err.stack || err}`));
-      worker.on('exit', (code) => {
-        if (code !== 0 && !this.finishing) fail(`subscriber thread exited with ${code}`);
-      });
+    this.workers = spawnThreads('subscribers', count, { shared }, () => this.finishing);
+    for (const worker of this.workers) {
       worker.on('message', (message) => {
         if (message.completed !== undefined) {
           this.outstanding.delete(message.completed);
           if (this.wake) this.wake();
         }
       });
-      return worker;
-    });
+    }
   }
 
   ready() {
@@ -368,11 +405,7 @@ class SubscriberThreads {
   // Closes every subscriber; the threads' figures combined.
   async finish() {
     this.finishing = true;
-    const reports = await Promise.all(this.workers.map((worker) => {
-      const report = once(worker, 'report');
-      worker.postMessage('finish');
-      return report;
-    }));
+    const reports = await finishThreads(this.workers);
     return {
       lastAt: Math.max(...reports.map((r) => r.lastAt)),
       maxUs: Math.max(...reports.map((r) => r.maxUs)),
@@ -397,14 +430,22 @@ function once(worker, key) {
 async function subscriberThread() {
   const deliveries = new Deliveries(workerData.shared);
   deliveries.onComplete = (seq) => parentPort.postMessage({ completed: seq });
-  const clients = await connectMany(workerData.count, deliveries.record, () => CHANNEL, true);
+  const clients = await connectMany(workerData.count, deliveries.record, () => CHANNEL,
+    { raw: true });
   parentPort.postMessage({ ready: true });
-  parentPort.once('message', () => {
-    closeAll(clients);
-    parentPort.postMessage({ report: { lastAt: deliveries.lastAt, maxUs: deliveries.maxUs,
-      closes: serverCloses } });
-    parentPort.close();
-  });
+  closeOnFinish(clients, () => ({ lastAt: deliveries.lastAt, maxUs: deliveries.maxUs }));
+}
+
+// A handshake thread: on 'go', connect and subscribe its share; report when each was done.
+async function handshakeThread() {
+  const { offset, count } = workerData;
+  parentPort.postMessage({ ready: true });
+  await new Promise((resolve) => parentPort.once('message', resolve));
+  const durations = [];
+  const clients = await connectMany(count, noEvent, (i) => `private-hs-${offset + i}`,
+    { durations, concurrency: workerData.concurrency });
+  parentPort.postMessage({ connected: { doneAt: nowMs(), durations } });
+  closeOnFinish(clients, () => ({}));
 }
 
 async function startSubscribers(maxEvents) {
@@ -516,18 +557,33 @@ async function idle() {
   return { connections: clients.length };
 }
 
-// Connect + private subscribe as fast as the server takes them (a bounded number at once).
+// Connect + private subscribe as fast as the server takes them: `connectConcurrency` at once,
+// spread over the threads.
 async function handshakes() {
+  let finishing = false;
+  const perThread = Math.ceil(spec.connectConcurrency / threadCount(spec.connections));
+  const workers = spawnThreads('handshakes', spec.connections, { concurrency: perThread },
+    () => finishing);
+  await Promise.all(workers.map((worker) => once(worker, 'ready')));
   emit({ phase: 'start' });
   const cpu = cpuTracker();
   const t0 = nowMs();
-  const clients = await connectMany(spec.connections, noEvent, (i) => `private-hs-${i}`);
-  const elapsedMs = nowMs() - t0;
+  const connected = await Promise.all(workers.map((worker) => {
+    const done = once(worker, 'connected');
+    worker.postMessage('go');
+    return done;
+  }));
+  const elapsedMs = Math.max(...connected.map((c) => c.doneAt)) - t0;
   const loadgen = cpu();
   emit({ phase: 'end' });
-  closeAll(clients);
-  return { connections: clients.length, connections_per_s: (clients.length * 1000) / elapsedMs,
-    ...loadgen };
+  finishing = true;
+  for (const { closes } of await finishThreads(workers)) serverCloses.push(...closes);
+  const durations = connected.flatMap((c) => c.durations).sort((a, b) => a - b);
+  const at = (p) => durations[Math.min(durations.length - 1,
+    Math.floor((p / 100) * durations.length))];
+  return { connections: durations.length, threads: workers.length,
+    connections_per_s: (durations.length * 1000) / elapsedMs,
+    handshake_p50_ms: at(50), handshake_p99_ms: at(99), handshake_max_ms: at(100), ...loadgen };
 }
 
 // Every client keeps its own member list from subscription_succeeded, member_added and
@@ -593,7 +649,7 @@ async function presence() {
 const scenarios = { fanout, latency, idle, handshakes, presence };
 const run = scenarios[spec.scenario];
 if (!isMainThread) {
-  await subscriberThread();
+  await { subscribers: subscriberThread, handshakes: handshakeThread }[workerData.role]();
 } else {
   if (!run) fail(`unknown scenario ${spec.scenario}; expected one of ${Object.keys(scenarios)}`);
   try {

@@ -127,6 +127,10 @@ SCENARIOS: tuple[Scenario, ...] = (
         {"connections": 300, "connectConcurrency": 100},
         (Figure("connections_per_s", "connections/s", True, _get("connections_per_s"), 1.0),
          Figure("cpu_us_per_connection", "server CPU µs/connection", False, _per_connection_us),
+         Figure("handshake_p50_ms", "connect to subscribed p50 (ms)", False,
+                _get("handshake_p50_ms")),
+         Figure("handshake_p99_ms", "connect to subscribed p99 (ms)", False,
+                _get("handshake_p99_ms")),
          *_cpu_figures()),
         lambda p: (f"{p['connections']} connect + private subscribe, "
                    f"{p['connectConcurrency']} at once"),
