@@ -84,7 +84,7 @@ class Connection(asyncio.Protocol):
         self.last_seen = 0.0
         self.pinged_at: float | None = None
         self.fragments: list[bytes] | None = None
-        self.pending: list[bytes] | None = None  # frames queued for this loop pass
+        self.pending: bytes | list[bytes] | None = None  # frames queued for this loop pass
         self.closing = False
         self.abort_timer: asyncio.TimerHandle | None = None
         self.debug = logger.isEnabledFor(logging.DEBUG)
@@ -339,8 +339,12 @@ class Connection(asyncio.Protocol):
             return
         pending = self.pending
         if pending is None:
-            self.pending = [frame]
+            # One frame stays plain bytes: no list per delivery, so fan-out creates nothing
+            # the garbage collector tracks, and it does not trigger collections.
+            self.pending = frame
             self.server.queue_write(self)
+        elif type(pending) is bytes:
+            self.pending = [pending, frame]
         else:
             pending.append(frame)
 
@@ -350,7 +354,7 @@ class Connection(asyncio.Protocol):
         if not frames or self.closing:
             return
         transport = self.transport
-        transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
+        transport.write(frames if type(frames) is bytes else b"".join(frames))
         if transport.get_write_buffer_size() > self.server.config.write_buffer_limit:
             logger.info("closing %s: it reads too slowly", self.socket_id)
             self.close(SLOW_CONSUMER, "slow consumer: the write buffer is full; reconnect later")
