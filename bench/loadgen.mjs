@@ -440,7 +440,7 @@ async function subscriberThread() {
 async function handshakeThread() {
   const { offset, count } = workerData;
   parentPort.postMessage({ ready: true });
-  await new Promise((resolve) => parentPort.once('message', resolve));
+  await nextMessage();
   const durations = [];
   const clients = await connectMany(count, noEvent, (i) => `private-hs-${offset + i}`,
     { durations, concurrency: workerData.concurrency });
@@ -586,17 +586,23 @@ async function handshakes() {
     handshake_p50_ms: at(50), handshake_p99_ms: at(99), handshake_max_ms: at(100), ...loadgen };
 }
 
-// Every client keeps its own member list from subscription_succeeded, member_added and
-// member_removed; the phase ends when every list equals the expected membership.
-async function presence() {
-  const channel = 'presence-bench';
-  const count = spec.members;
+const PRESENCE_CHANNEL = 'presence-bench';
+const userId = (i) => `u${i}`;
+const nextMessage = () => new Promise((resolve) => parentPort.once('message', resolve));
+
+// A presence thread holds members [offset, offset + count) of spec.members. Every client keeps
+// its own member list from subscription_succeeded, member_added and member_removed. On 'join'
+// all subscribe; on 'leave' those past the first half unsubscribe; after each, the thread
+// reports when every list it holds equals the membership.
+async function presenceThread() {
+  const { offset, count } = workerData;
+  const channel = PRESENCE_CHANNEL;
   const clients = await connectMany(count, noEvent, () => null);
   const lists = clients.map(() => null);
   clients.forEach((client, i) => {
     client.onPusherEvent = (msg) => {
       if (msg.event === 'pusher:error' || msg.event === 'pusher:subscription_error') {
-        fail(`member ${i} was refused: ${msg.event} ${JSON.stringify(msg.data)}`);
+        fail(`member ${offset + i} was refused: ${msg.event} ${JSON.stringify(msg.data)}`);
       }
       if (msg.channel !== channel) return;
       if (msg.event === 'pusher_internal:subscription_succeeded') {
@@ -608,48 +614,79 @@ async function presence() {
       }
     };
   });
-  const consistent = (members, expected) => members.every((i) => lists[i] !== null
-    && lists[i].size === expected.size && [...expected].every((id) => lists[i].has(id)));
-  const untilConsistent = async (members, expected, t0) => {
-    const deadline = t0 + spec.timeoutSeconds * 1000;
+  const untilConsistent = async (mine, expected) => {
+    const deadline = nowMs() + spec.timeoutSeconds * 1000;
+    const matches = (i) => lists[i] !== null && lists[i].size === expected.size
+      && [...expected].every((id) => lists[i].has(id));
     while (nowMs() < deadline) {
       // A cheap size check first; the full comparison only once sizes agree.
-      if (members.every((i) => lists[i] !== null && lists[i].size === expected.size)
-        && consistent(members, expected)) return nowMs() - t0;
+      if (mine.every((i) => lists[i] !== null && lists[i].size === expected.size)
+        && mine.every(matches)) return nowMs();
       await sleep(2);
     }
-    fail(`presence lists not consistent within ${spec.timeoutSeconds} s`);
-    return null;
+    return fail(`presence lists not consistent within ${spec.timeoutSeconds} s`);
   };
-  const all = clients.map((_, i) => i);
-  const stay = all.slice(0, Math.ceil(count / 2));
-  const leave = all.slice(stay.length);
-  const userId = (i) => `u${i}`;
+  const stayCount = Math.ceil(spec.members / 2);
+  const mine = clients.map((_, i) => i);
+  const staying = mine.filter((i) => offset + i < stayCount);
+  const range = (n) => Array.from({ length: n }, (_, i) => userId(i));
+  parentPort.postMessage({ ready: true });
 
-  emit({ phase: 'start' });
-  const cpu = cpuTracker();
-  const joinT0 = nowMs();
+  await nextMessage();
   clients.forEach((client, i) => {
-    const channelData = JSON.stringify({ user_id: userId(i), user_info: { n: i } });
+    const member = offset + i;
+    const channelData = JSON.stringify({ user_id: userId(member), user_info: { n: member } });
     const signed = `${client.socketId}:${channel}:${channelData}`;
     client.send({ event: 'pusher:subscribe', data: { channel, channel_data: channelData,
       auth: `${spec.key}:${hmacHex(signed)}` } });
   });
-  const joinMs = await untilConsistent(all, new Set(all.map(userId)), joinT0);
+  parentPort.postMessage({ joined: await untilConsistent(mine, new Set(range(spec.members))) });
+
+  await nextMessage();
+  for (const i of mine) {
+    if (offset + i >= stayCount) {
+      clients[i].send({ event: 'pusher:unsubscribe', data: { channel } });
+    }
+  }
+  parentPort.postMessage({ left: await untilConsistent(staying, new Set(range(stayCount))) });
+  closeOnFinish(clients, () => ({}));
+}
+
+// Tells every thread `command`; resolves when the last one reports `key` (a time).
+async function everyThread(workers, command, key) {
+  const times = await Promise.all(workers.map((worker) => {
+    const done = once(worker, key);
+    worker.postMessage(command);
+    return done;
+  }));
+  return Math.max(...times);
+}
+
+// Members join one presence channel, then half leave: how long until every list is right.
+async function presence() {
+  let finishing = false;
+  const workers = spawnThreads('presence', spec.members, {}, () => finishing);
+  await Promise.all(workers.map((worker) => once(worker, 'ready')));
+  emit({ phase: 'start' });
+  const cpu = cpuTracker();
+  const joinT0 = nowMs();
+  const joinMs = (await everyThread(workers, 'join', 'joined')) - joinT0;
   const leaveT0 = nowMs();
-  for (const i of leave) clients[i].send({ event: 'pusher:unsubscribe', data: { channel } });
-  const leaveMs = await untilConsistent(stay, new Set(stay.map(userId)), leaveT0);
+  const leaveMs = (await everyThread(workers, 'leave', 'left')) - leaveT0;
   const loadgen = cpu();
   emit({ phase: 'end' });
-  closeAll(clients);
-  return { members: count, join_ms: joinMs, leave_ms: leaveMs, consistent_ms: joinMs + leaveMs,
-    ...loadgen };
+  finishing = true;
+  for (const { closes } of await finishThreads(workers)) serverCloses.push(...closes);
+  return { members: spec.members, threads: workers.length, join_ms: joinMs, leave_ms: leaveMs,
+    consistent_ms: joinMs + leaveMs, ...loadgen };
 }
 
 const scenarios = { fanout, latency, idle, handshakes, presence };
 const run = scenarios[spec.scenario];
 if (!isMainThread) {
-  await { subscribers: subscriberThread, handshakes: handshakeThread }[workerData.role]();
+  const roles = { subscribers: subscriberThread, handshakes: handshakeThread,
+    presence: presenceThread };
+  await roles[workerData.role]();
 } else {
   if (!run) fail(`unknown scenario ${spec.scenario}; expected one of ${Object.keys(scenarios)}`);
   try {
