@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import sys
 
@@ -60,6 +61,8 @@ def _bus(config: ServerConfig) -> Bus | None:
 async def _serve(config: ServerConfig) -> None:
     server = Server(config, _bus(config))
     await server.start()
+    # What start-up built (modules, config) lives forever: keep full collections off it.
+    gc.freeze()
     _announce(config, server.port)
     await server.serve_until_signalled()
 
