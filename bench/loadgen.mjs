@@ -1,7 +1,7 @@
 // Load generator for the Resound benchmarks: holds thousands of Pusher-protocol connections in one
 // Node process (the `ws` client), triggers events through the signed HTTP API, and measures.
-// Fan-out and latency subscribers live in worker threads (one per core by default), so reading
-// 1,000 sockets is not one thread's serial job; threads share delivery counts and the latency
+// Clients live in worker threads (one per core by default), so reading 1,000 sockets or opening
+// 2,000 is not one thread's serial job; subscriber threads share delivery counts and the latency
 // histogram through shared memory.
 //
 //   node bench/loadgen.mjs '<json spec>'
@@ -48,6 +48,16 @@ const nowMs = () => performance.timeOrigin + performance.now();
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const hmacHex = (message) =>
   crypto.createHmac('sha256', spec.secret).update(message).digest('hex');
+
+// This process's CPU (every thread) from now until the returned function is called.
+function cpuTracker() {
+  const cpu0 = process.cpuUsage();
+  const t0 = nowMs();
+  return () => {
+    const cpu = process.cpuUsage(cpu0);
+    return { loadgen_cpu_pct: (100 * (cpu.user + cpu.system)) / 1000 / (nowMs() - t0) };
+  };
+}
 
 // --- Pusher connections ----------------------------------------------------------------------
 
@@ -145,7 +155,8 @@ class Client {
     });
   }
 
-  subscribe(channel, timeoutMs, channelData) {
+  // Sends pusher:subscribe, signed for private and presence channels.
+  sendSubscribe(channel, channelData) {
     const data = { channel };
     if (channel.startsWith('private-') || channel.startsWith('presence-')) {
       const signed = channelData === undefined
@@ -153,8 +164,12 @@ class Client {
       data.auth = `${spec.key}:${hmacHex(signed)}`;
       if (channelData !== undefined) data.channel_data = channelData;
     }
-    const done = this.expect('pusher_internal:subscription_succeeded', timeoutMs);
     this.send({ event: 'pusher:subscribe', data });
+  }
+
+  subscribe(channel, timeoutMs) {
+    const done = this.expect('pusher_internal:subscription_succeeded', timeoutMs);
+    this.sendSubscribe(channel);
     return done;
   }
 
@@ -172,9 +187,9 @@ function readSeq(buf, start) {
   return seq;
 }
 
-// The tail of `buf` when it is the start of a marker cut by the read ("s", "se", "seq"), else null.
 const MARK_BYTES = Buffer.from(SEQ_MARK, 'latin1');
 
+// The tail of `buf` when it is the start of a marker cut by the read ("s", "se", "seq"), else null.
 function markPrefixAtEnd(buf) {
   for (let k = Math.min(MARK_BYTES.length - 1, buf.length); k > 0; k -= 1) {
     const from = buf.length - k;
@@ -256,6 +271,78 @@ function trigger(channel, name, data) {
 const PAD = 'x'.repeat(spec.padBytes ?? 64);
 const eventData = (seq) => `${SEQ_MARK}${String(seq).padStart(SEQ_DIGITS, '0')}|${PAD}`;
 
+// --- Worker threads --------------------------------------------------------------------------
+
+const threadCount = (count) =>
+  Math.max(1, Math.min(spec.threads ?? os.availableParallelism(), count));
+
+// Resolves with the payload of the next message from `worker` that carries `key`.
+function once(worker, key) {
+  return new Promise((resolve) => {
+    const listener = (message) => {
+      if (message[key] !== undefined) {
+        worker.off('message', listener);
+        resolve(message[key]);
+      }
+    };
+    worker.on('message', listener);
+  });
+}
+
+// Threads running `role` on `count` clients between them; thread i gets clients
+// [offset, offset + count) in workerData, plus `data`.
+class Threads {
+  constructor(role, count, data = {}) {
+    this.finishing = false;
+    const threads = threadCount(count);
+    let offset = 0;
+    this.workers = Array.from({ length: threads }, (_, i) => {
+      const share = Math.floor(count / threads) + (i < count % threads ? 1 : 0);
+      const worker = new Worker(new URL(import.meta.url),
+        { workerData: { ...data, spec, role, offset, count: share } });
+      offset += share;
+      worker.on('error', (err) => fail(`${role} thread: ${err.stack || err}`));
+      worker.on('exit', (code) => {
+        if (code !== 0 && !this.finishing) fail(`${role} thread exited with ${code}`);
+      });
+      return worker;
+    });
+  }
+
+  ready() {
+    return Promise.all(this.workers.map((worker) => once(worker, 'ready')));
+  }
+
+  // Sends `command` to every thread; resolves with each thread's `key` payload.
+  tell(command, key) {
+    return Promise.all(this.workers.map((worker) => {
+      const answer = once(worker, key);
+      worker.postMessage(command);
+      return answer;
+    }));
+  }
+
+  // Every thread closes its clients; their reports, with the server's close codes collected.
+  async finish() {
+    this.finishing = true;
+    const reports = await this.tell('finish', 'report');
+    for (const report of reports) serverCloses.push(...report.closes);
+    return reports;
+  }
+}
+
+// In a thread: the next command from the main thread.
+const nextMessage = () => new Promise((resolve) => parentPort.once('message', resolve));
+
+// In a thread: on 'finish', close `clients` and send `report()`.
+function closeOnFinish(clients, report) {
+  parentPort.once('message', () => {
+    closeAll(clients);
+    parentPort.postMessage({ report: { ...report(), closes: serverCloses } });
+    parentPort.close();
+  });
+}
+
 // --- Delivery bookkeeping (shared by the trigger thread and the subscriber threads) ----------
 
 class Deliveries {
@@ -308,53 +395,13 @@ class Deliveries {
   }
 }
 
-// Subscribers on `CHANNEL`, spread over worker threads that count deliveries in `deliveries`.
-// Worker threads running `role` on `count` clients between them, one thread per core by default;
-// thread i gets clients [offset, offset + count) in workerData.
-const threadCount = (count) =>
-  Math.max(1, Math.min(spec.threads ?? os.availableParallelism(), count));
-
-function spawnThreads(role, count, data, finishing) {
-  const threads = threadCount(count);
-  let offset = 0;
-  return Array.from({ length: threads }, (_, i) => {
-    const share = Math.floor(count / threads) + (i < count % threads ? 1 : 0);
-    const worker = new Worker(new URL(import.meta.url),
-      { workerData: { ...data, spec, role, offset, count: share } });
-    offset += share;
-    worker.on('error', (err) => fail(`${role} thread: ${err.stack || err}`));
-    worker.on('exit', (code) => {
-      if (code !== 0 && !finishing()) fail(`${role} thread exited with ${code}`);
-    });
-    return worker;
-  });
-}
-
-// Asks every thread to close its clients; their reports.
-function finishThreads(workers) {
-  return Promise.all(workers.map((worker) => {
-    const report = once(worker, 'report');
-    worker.postMessage('finish');
-    return report;
-  }));
-}
-
-// Closes `clients` when the main thread says 'finish', after sending `report()`.
-function closeOnFinish(clients, report) {
-  parentPort.once('message', () => {
-    closeAll(clients);
-    parentPort.postMessage({ report: { ...report(), closes: serverCloses } });
-    parentPort.close();
-  });
-}
-
-class SubscriberThreads {
+// Subscribers on `CHANNEL` spread over threads; the main thread's view of delivery progress.
+class SubscriberThreads extends Threads {
   constructor(deliveries, shared, count) {
+    super('subscribers', count, { shared });
     this.deliveries = deliveries;
     this.outstanding = new Set(); // seqs sent and not yet delivered to every subscriber
     this.wake = null;
-    this.finishing = false;
-    this.workers = spawnThreads('subscribers', count, { shared }, () => this.finishing);
     for (const worker of this.workers) {
       worker.on('message', (message) => {
         if (message.completed !== undefined) {
@@ -363,10 +410,6 @@ class SubscriberThreads {
         }
       });
     }
-  }
-
-  ready() {
-    return Promise.all(this.workers.map((worker) => once(worker, 'ready')));
   }
 
   sent(seq) {
@@ -402,28 +445,14 @@ class SubscriberThreads {
     return this.outstanding.size;
   }
 
-  // Closes every subscriber; the threads' figures combined.
+  // Closes every subscriber; the latest delivery and the slowest, over all threads.
   async finish() {
-    this.finishing = true;
-    const reports = await finishThreads(this.workers);
+    const reports = await super.finish();
     return {
       lastAt: Math.max(...reports.map((r) => r.lastAt)),
       maxUs: Math.max(...reports.map((r) => r.maxUs)),
-      closes: reports.flatMap((r) => r.closes),
     };
   }
-}
-
-function once(worker, key) {
-  return new Promise((resolve) => {
-    const listener = (message) => {
-      if (message[key] !== undefined) {
-        worker.off('message', listener);
-        resolve(message[key]);
-      }
-    };
-    worker.on('message', listener);
-  });
 }
 
 // A subscriber thread: connect, subscribe, count raw deliveries, report when told to finish.
@@ -434,18 +463,6 @@ async function subscriberThread() {
     { raw: true });
   parentPort.postMessage({ ready: true });
   closeOnFinish(clients, () => ({ lastAt: deliveries.lastAt, maxUs: deliveries.maxUs }));
-}
-
-// A handshake thread: on 'go', connect and subscribe its share; report when each was done.
-async function handshakeThread() {
-  const { offset, count } = workerData;
-  parentPort.postMessage({ ready: true });
-  await nextMessage();
-  const durations = [];
-  const clients = await connectMany(count, noEvent, (i) => `private-hs-${offset + i}`,
-    { durations, concurrency: workerData.concurrency });
-  parentPort.postMessage({ connected: { doneAt: nowMs(), durations } });
-  closeOnFinish(clients, () => ({}));
 }
 
 async function startSubscribers(maxEvents) {
@@ -461,15 +478,6 @@ function latencyFigures(deliveries, maxUs) {
     latency_p50_ms: deliveries.percentileMs(50),
     latency_p99_ms: deliveries.percentileMs(99),
     latency_max_ms: maxUs / 1000,
-  };
-}
-
-function cpuTracker() {
-  const cpu0 = process.cpuUsage();
-  const t0 = nowMs();
-  return () => {
-    const cpu = process.cpuUsage(cpu0);
-    return { loadgen_cpu_pct: (100 * (cpu.user + cpu.system)) / 1000 / (nowMs() - t0) };
   };
 }
 
@@ -506,8 +514,7 @@ async function fanout() {
   const lost = (await threads.drain(5000)) + expired;
   const loadgen = cpu();
   emit({ phase: 'end' });
-  const { lastAt, maxUs, closes } = await threads.finish();
-  serverCloses.push(...closes);
+  const { lastAt, maxUs } = await threads.finish();
   if (triggerError) fail(triggerError.message);
   return {
     events: seq,
@@ -540,8 +547,7 @@ async function latency() {
   const lost = await threads.drain(5000);
   const loadgen = cpu();
   emit({ phase: 'end' });
-  const { maxUs, closes } = await threads.finish();
-  serverCloses.push(...closes);
+  const { maxUs } = await threads.finish();
   return { events: count, deliveries: deliveries.total(), incomplete_events: lost,
     subscriber_threads: threads.workers.length, ...latencyFigures(deliveries, maxUs), ...loadgen };
 }
@@ -557,38 +563,42 @@ async function idle() {
   return { connections: clients.length };
 }
 
+// A handshake thread: on 'go', connect and subscribe its share; report when each was done.
+async function handshakeThread() {
+  const { offset, count } = workerData;
+  parentPort.postMessage({ ready: true });
+  await nextMessage();
+  const durations = [];
+  const clients = await connectMany(count, noEvent, (i) => `private-hs-${offset + i}`,
+    { durations, concurrency: workerData.concurrency });
+  parentPort.postMessage({ connected: { doneAt: nowMs(), durations } });
+  closeOnFinish(clients, () => ({}));
+}
+
 // Connect + private subscribe as fast as the server takes them: `connectConcurrency` at once,
 // spread over the threads.
 async function handshakes() {
-  let finishing = false;
   const perThread = Math.ceil(spec.connectConcurrency / threadCount(spec.connections));
-  const workers = spawnThreads('handshakes', spec.connections, { concurrency: perThread },
-    () => finishing);
-  await Promise.all(workers.map((worker) => once(worker, 'ready')));
+  const threads = new Threads('handshakes', spec.connections, { concurrency: perThread });
+  await threads.ready();
   emit({ phase: 'start' });
   const cpu = cpuTracker();
   const t0 = nowMs();
-  const connected = await Promise.all(workers.map((worker) => {
-    const done = once(worker, 'connected');
-    worker.postMessage('go');
-    return done;
-  }));
+  const connected = await threads.tell('go', 'connected');
   const elapsedMs = Math.max(...connected.map((c) => c.doneAt)) - t0;
   const loadgen = cpu();
   emit({ phase: 'end' });
-  finishing = true;
-  for (const { closes } of await finishThreads(workers)) serverCloses.push(...closes);
+  await threads.finish();
   const durations = connected.flatMap((c) => c.durations).sort((a, b) => a - b);
   const at = (p) => durations[Math.min(durations.length - 1,
     Math.floor((p / 100) * durations.length))];
-  return { connections: durations.length, threads: workers.length,
+  return { connections: durations.length, threads: threads.workers.length,
     connections_per_s: (durations.length * 1000) / elapsedMs,
     handshake_p50_ms: at(50), handshake_p99_ms: at(99), handshake_max_ms: at(100), ...loadgen };
 }
 
 const PRESENCE_CHANNEL = 'presence-bench';
 const userId = (i) => `u${i}`;
-const nextMessage = () => new Promise((resolve) => parentPort.once('message', resolve));
 
 // A presence thread holds members [offset, offset + count) of spec.members. Every client keeps
 // its own member list from subscription_succeeded, member_added and member_removed. On 'join'
@@ -635,10 +645,8 @@ async function presenceThread() {
   await nextMessage();
   clients.forEach((client, i) => {
     const member = offset + i;
-    const channelData = JSON.stringify({ user_id: userId(member), user_info: { n: member } });
-    const signed = `${client.socketId}:${channel}:${channelData}`;
-    client.send({ event: 'pusher:subscribe', data: { channel, channel_data: channelData,
-      auth: `${spec.key}:${hmacHex(signed)}` } });
+    client.sendSubscribe(channel,
+      JSON.stringify({ user_id: userId(member), user_info: { n: member } }));
   });
   parentPort.postMessage({ joined: await untilConsistent(mine, new Set(range(spec.members))) });
 
@@ -652,33 +660,21 @@ async function presenceThread() {
   closeOnFinish(clients, () => ({}));
 }
 
-// Tells every thread `command`; resolves when the last one reports `key` (a time).
-async function everyThread(workers, command, key) {
-  const times = await Promise.all(workers.map((worker) => {
-    const done = once(worker, key);
-    worker.postMessage(command);
-    return done;
-  }));
-  return Math.max(...times);
-}
-
 // Members join one presence channel, then half leave: how long until every list is right.
 async function presence() {
-  let finishing = false;
-  const workers = spawnThreads('presence', spec.members, {}, () => finishing);
-  await Promise.all(workers.map((worker) => once(worker, 'ready')));
+  const threads = new Threads('presence', spec.members);
+  await threads.ready();
   emit({ phase: 'start' });
   const cpu = cpuTracker();
   const joinT0 = nowMs();
-  const joinMs = (await everyThread(workers, 'join', 'joined')) - joinT0;
+  const joinMs = Math.max(...await threads.tell('join', 'joined')) - joinT0;
   const leaveT0 = nowMs();
-  const leaveMs = (await everyThread(workers, 'leave', 'left')) - leaveT0;
+  const leaveMs = Math.max(...await threads.tell('leave', 'left')) - leaveT0;
   const loadgen = cpu();
   emit({ phase: 'end' });
-  finishing = true;
-  for (const { closes } of await finishThreads(workers)) serverCloses.push(...closes);
-  return { members: spec.members, threads: workers.length, join_ms: joinMs, leave_ms: leaveMs,
-    consistent_ms: joinMs + leaveMs, ...loadgen };
+  await threads.finish();
+  return { members: spec.members, threads: threads.workers.length, join_ms: joinMs,
+    leave_ms: leaveMs, consistent_ms: joinMs + leaveMs, ...loadgen };
 }
 
 const scenarios = { fanout, latency, idle, handshakes, presence };
