@@ -7,7 +7,7 @@ bound on the Resound/soketi ratio.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 KIB = 1024
@@ -16,6 +16,8 @@ MIB = 1024 * 1024
 
 @dataclass(frozen=True)
 class Figure:
+    """One reported number, computed from a run's result (load generator plus server figures)."""
+
     key: str
     label: str
     higher_is_better: bool
@@ -41,7 +43,7 @@ class Scenario:
     full: dict[str, Any]
     quick: dict[str, Any]
     figures: tuple[Figure, ...]
-    describe: Callable[[dict[str, Any]], str] = field(default=lambda params: "")
+    describe: Callable[[dict[str, Any]], str]  # the sizes in words, for the report
 
 
 def _get(key: str) -> Callable[[dict[str, Any]], float | None]:
