@@ -240,3 +240,19 @@ def test_unknown_long_non_ascii_key_still_gets_a_clean_4001(server):
     socket = Socket(server.ws_url.replace("/app/test-key", "/app/" + "%C3%A9" * 100))
     assert error(socket.greeting)[0] == 4001
     assert socket.closed_code() == 4001
+
+
+def test_presence_channel_holds_100_members(sockets):
+    members = [sockets(max_queue=None) for _ in range(100)]  # they get many member_added
+    for n, member in enumerate(members):
+        member.subscribe("presence-full", presence(f"u{n}"))
+    last = members[-1]
+    while (message := last.recv())["event"] != "pusher_internal:subscription_succeeded":
+        pass
+    assert json.loads(message["data"])["presence"]["count"] == 100
+    extra = sockets()
+    extra.subscribe("presence-full", presence("u100"))
+    code, text = error(extra.recv())
+    assert code == 4004 and "100 members" in text
+    another_tab = sockets()
+    assert another_tab.joined("presence-full", presence("u7"))
