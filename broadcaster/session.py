@@ -91,7 +91,7 @@ class Session:
         self.channels: dict[str, Channel] = {}
         self.user_id: str | None = None  # from pusher:signin
         self.clock = clock
-        self.limiter = TokenBucket(app.config.client_events_per_second, clock())
+        self.limiter: TokenBucket | None = None  # made on the first client event
 
     @property
     def socket_id(self) -> str:
@@ -255,7 +255,10 @@ class Session:
             raise ProtocolError(
                 UNAUTHORIZED, f"subscribe to {name} before sending client events on it"
             )
-        if not self.limiter.allow(self.clock()):
+        now = self.clock()
+        if self.limiter is None:
+            self.limiter = TokenBucket(config.client_events_per_second, now)
+        if not self.limiter.allow(now):
             raise ProtocolError(
                 CLIENT_EVENT_RATE_LIMIT,
                 f"client events are limited to {config.client_events_per_second} per second",
