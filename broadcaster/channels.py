@@ -122,6 +122,10 @@ class AppState:
         return self.config.key
 
     @property
+    def secret(self) -> str:
+        return self.config.secret
+
+    @property
     def connection_count(self) -> int:
         return len(self.connections)
 
