@@ -31,6 +31,7 @@ const HIST_LENGTH = HIST_MAX_US / HIST_RES_US + 1;
 if (isMainThread) {
   setTimeout(() => fail(`watchdog: still running after ${WATCHDOG_S} s`), WATCHDOG_S * 1000)
     .unref();
+  process.on('unhandledRejection', (err) => fail(err.message || String(err)));
 }
 
 function emit(obj) {
@@ -301,7 +302,7 @@ class Threads {
       const worker = new Worker(new URL(import.meta.url),
         { workerData: { ...data, spec, role, offset, count: share } });
       offset += share;
-      worker.on('error', (err) => fail(`${role} thread: ${err.stack || err}`));
+      worker.on('error', (err) => fail(`${role} thread: ${err.message || err}`));
       worker.on('exit', (code) => {
         if (code !== 0 && !this.finishing) fail(`${role} thread exited with ${code}`);
       });
@@ -692,6 +693,6 @@ if (!isMainThread) {
     agent.destroy();
     process.exit(0);
   } catch (err) {
-    fail(err.stack || String(err));
+    fail(err.message || String(err));
   }
 }

@@ -45,8 +45,14 @@ def run(server: RunningServer, scenario: str, params: dict[str, Any], timeout: f
             proc.wait()
     if proc.returncode != 0 or result is None:
         raise LoadgenError(f"{scenario} on {server.name}: load generator exited with "
-                           f"{proc.returncode}: {proc.stderr.read().strip()[-2000:]}")
+                           f"{proc.returncode}: {_reason(proc.stderr.read())}")
     return {**result, **figures}
+
+
+def _reason(stderr: str) -> str:
+    """The generator's own "loadgen: ..." line, else the end of whatever it printed."""
+    lines = [line for line in stderr.splitlines() if line.startswith("loadgen: ")]
+    return lines[-1].removeprefix("loadgen: ") if lines else stderr.strip()[-500:]
 
 
 def _follow(proc: subprocess.Popen, server: RunningServer, figures: dict[str, Any],

@@ -29,6 +29,7 @@ def machine() -> dict[str, Any]:
     node = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
     return {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "resound": _revision(),
         "nproc": os.cpu_count(),
         "cpu": cpu_model,
         "kernel": platform.release(),
@@ -36,6 +37,16 @@ def machine() -> dict[str, Any]:
         "node": node,
         "load_average": os.getloadavg(),
     }
+
+
+def _revision() -> str:
+    """The commit measured, and whether the server's code had uncommitted changes."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], capture_output=True, text=True).stdout.strip()
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    dirty = git("status", "--porcelain", "--", "broadcaster", "shared")
+    return f"{commit} + uncommitted changes" if dirty else commit
 
 
 def _median(values: list[float]) -> float | None:
@@ -98,7 +109,8 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any],
     info = meta["machine"]
     lines = [
         f"Measured {info['date']} on {info['nproc']} × {info['cpu']} (Linux {info['kernel']}), "
-        f"Python {info['python']}, Node {info['node']}; {meta['rounds']} round(s)"
+        f"Python {info['python']}, Node {info['node']}; Resound at {info['resound']}; "
+        f"{meta['rounds']} round(s)"
         f"{', quick sizes' if meta['quick'] else ''}. Command: `{meta['command']}`",
         "",
         "| Scenario | Figure | Resound | soketi | Resound/soketi | Per round | Target | Met |",
