@@ -7,6 +7,7 @@ a fresh process for every measurement, so one scenario's leftovers never count i
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -27,6 +28,8 @@ PRESENCE_MEMBERS = 1000  # both servers default to 100 members per presence chan
 SOKETI_SCRIPT = Path(os.environ.get("SOKETI_SH", "/work/shared/tools/soketi.sh"))
 SOKETI_DIR = os.environ.get("BENCH_SOKETI_DIR", "/tmp/resound-bench-soketi")
 SERVERS = ("resound", "soketi")
+
+log = logging.getLogger("bench")
 
 
 @dataclass
@@ -89,6 +92,8 @@ def soketi(log_dir: Path) -> Iterator[RunningServer]:
     started = subprocess.run(["bash", str(SOKETI_SCRIPT), "start", str(port)], env=env,
                              capture_output=True, text=True, timeout=300, check=True)
     pid = int(started.stdout.split()[-1])
+    if started.stderr.strip():  # e.g. not on its native uWebSockets build: numbers would be off
+        log.warning("soketi.sh: %s", started.stderr.strip())
     try:
         wait_for_http(f"http://{HOST}:{port}/ready")
         yield RunningServer("soketi", port, pid)
