@@ -8,6 +8,7 @@ the generator close its connections.
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import time
 from collections.abc import Callable
@@ -18,6 +19,8 @@ from .servers import APP_ID, APP_KEY, APP_SECRET, RunningServer
 
 LOADGEN = Path(__file__).with_name("loadgen.mjs")
 SETTLE_SECONDS = 2.0  # let the server finish allocating before RSS is read
+
+log = logging.getLogger("bench")
 
 
 class LoadgenError(RuntimeError):
@@ -34,6 +37,7 @@ def run(server: RunningServer, scenario: str, params: dict[str, Any], timeout: f
             "appId": APP_ID, "key": APP_KEY, "secret": APP_SECRET,
             "watchdogSeconds": timeout, **params}
     figures: dict[str, Any] = {"server_rss_start_bytes": server.rss_bytes()}
+    log.debug("load generator: %s", json.dumps(spec))
     proc = subprocess.Popen(["node", str(LOADGEN), json.dumps(spec)], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -60,6 +64,7 @@ def _follow(proc: subprocess.Popen, server: RunningServer, figures: dict[str, An
     marks: dict[str, tuple[float, float]] = {}
     for line in proc.stdout:
         message = json.loads(line)
+        log.debug("load generator says %s", line.strip()[:500])
         phase = message.get("phase")
         if phase in ("start", "end"):
             marks[phase] = (time.monotonic(), server.cpu_seconds())

@@ -71,12 +71,13 @@ def resound(log_dir: Path) -> Iterator[RunningServer]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("REVERB_")}
     env["REVERB_APPS_FILE"] = str(apps_file)
     port = free_port()
-    with open(log_dir / "resound.log", "ab") as log:
+    with open(log_dir / "resound.log", "ab") as log_file:
         proc = subprocess.Popen(
             [sys.executable, "-m", "broadcaster", "start", "--host", HOST, "--port", str(port)],
-            env=env, stdout=log, stderr=subprocess.STDOUT)
+            env=env, stdout=log_file, stderr=subprocess.STDOUT)
     try:
         wait_for_http(f"http://{HOST}:{port}/up", proc=proc)
+        log.debug("resound is pid %d on port %d", proc.pid, port)
         yield RunningServer("resound", port, proc.pid)
     finally:
         _stop(proc.pid)
@@ -96,12 +97,14 @@ def soketi(log_dir: Path) -> Iterator[RunningServer]:
         log.warning("soketi.sh: %s", started.stderr.strip())
     try:
         wait_for_http(f"http://{HOST}:{port}/ready")
+        log.debug("soketi is pid %d on port %d", pid, port)
         yield RunningServer("soketi", port, pid)
     finally:
         _stop(pid)
 
 
 def _stop(pid: int) -> None:
+    log.debug("stopping pid %d", pid)
     try:
         process = psutil.Process(pid)
         process.send_signal(signal.SIGTERM)
