@@ -99,6 +99,19 @@ def _idle(connections: int, quick: int, total_target: float | None) -> Scenario:
                     lambda p: f"{p['connections']} connections, each on its own private channel")
 
 
+def _presence(name: str, members: int, quick: int) -> Scenario:
+    figures = (
+        Figure("consistent_ms", "time to consistent lists (ms)", False, _get("consistent_ms")),
+        Figure("join_ms", "all joined (ms)", False, _get("join_ms")),
+        Figure("leave_ms", "half left (ms)", False, _get("leave_ms")),
+        *_cpu_figures(),
+    )
+    return Scenario(name, "presence", {"members": members, "timeoutSeconds": 60},
+                    {"members": quick, "timeoutSeconds": 30}, figures,
+                    lambda p: (f"{p['members']} members join one presence channel, then half "
+                               "leave; until every member list matches"))
+
+
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario(
         "fanout", "fanout",
@@ -137,20 +150,8 @@ SCENARIOS: tuple[Scenario, ...] = (
         lambda p: (f"{p['connections']} connect + private subscribe, "
                    f"{p['connectConcurrency']} at once"),
     ),
-    Scenario(
-        "presence", "presence",
-        {"members": 500, "timeoutSeconds": 60},
-        {"members": 100, "timeoutSeconds": 30},
-        (
-            Figure("consistent_ms", "time to consistent lists (ms)", False,
-                   _get("consistent_ms")),
-            Figure("join_ms", "all joined (ms)", False, _get("join_ms")),
-            Figure("leave_ms", "half left (ms)", False, _get("leave_ms")),
-            *_cpu_figures(),
-        ),
-        lambda p: (f"{p['members']} members join one presence channel, then half leave; "
-                   "until every member list matches"),
-    ),
+    _presence("presence", 500, 100),
+    _presence("presence-100", 100, 50),  # within both servers' default of 100 members
 )
 
 BY_NAME = {scenario.name: scenario for scenario in SCENARIOS}
