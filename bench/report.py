@@ -129,9 +129,21 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any],
     params = {run["scenario"]: run["params"] for run in runs}
     lines.append("")
     lines.extend(f"- {name}: {BY_NAME[name].describe(p)}" for name, p in params.items())
-    failures = [run for run in runs if "error" in run]
-    if failures:
+    notes = [note for run in runs if (note := _trouble(run))]
+    if notes:
         lines.append("")
-        lines.extend(f"- FAILED round {run['round']} {run['scenario']} on {run['server']}: "
-                     f"{run['error'][:300]}" for run in failures)
+        lines.extend(notes)
     return "\n".join(lines)
+
+
+def _trouble(run: dict[str, Any]) -> str:
+    """A line for a run that failed, lost deliveries, or had connections closed by the server."""
+    where = f"round {run['round']} {run['scenario']} on {run['server']}"
+    if "error" in run:
+        return f"- FAILED {where}: {run['error'][:300]}"
+    result = run["result"]
+    lost, closes = result.get("incomplete_events", 0), result.get("server_closes", 0)
+    if lost or closes:
+        return (f"- WARNING {where}: {lost} events did not reach every subscriber; the server "
+                f"closed {closes} connections (codes {result.get('server_close_codes')})")
+    return ""
