@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+export PATH="$PWD/.tools/node/node_modules/.bin:$PATH"  # Node 20, where setup had to add it
 if [ ! -f .env ]; then
     # Shared credentials for the three processes; honcho loads .env into each of them.
     .venv/bin/python - > .env <<'PY'

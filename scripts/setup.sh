@@ -31,6 +31,13 @@ if [ "$mode" = test ]; then
 fi
 [ ${#packages[@]} -eq 0 ] || apt_install "${packages[@]}"
 
+# laravel-echo 2 and playwright-core want Node 20 or newer; Debian 12 ships 18. The npm registry's
+# `node` package carries an official Node 20 build: install it beside the project when needed.
+if [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ] && [ ! -x .tools/node/node_modules/.bin/node ]; then
+    echo "setup: system Node is $(node --version); installing Node 20 into .tools/node"
+    npm install --no-audit --no-fund --loglevel=error --prefix .tools/node node@20
+fi
+
 [ -x .venv/bin/python ] || python3 -m venv .venv
 extras=""
 [ "$mode" = test ] && extras="[test,bench]"
