@@ -164,6 +164,7 @@ def start_webapp(
         "OUTBOX_IDLE_SECONDS": "0.1",
         "OUTBOX_BACKOFF_INITIAL": "0.1",
         "OUTBOX_BACKOFF_MAX": "1.0",
+        "FLASK_SKIP_DOTENV": "1",  # a developer's .env (scripts/run.sh) must not leak in
     })
     env.update(extra_env or {})
     return Webapp(port=port or free_port(), env=env).start()
