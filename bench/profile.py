@@ -24,6 +24,7 @@ from .servers import resound
 SAMPLE_RATE = 250  # samples per second
 TOP = 15
 OWN_CODE = ("broadcaster/", "shared/")  # inclusive figures list only the project's functions
+REPO = f"{Path(__file__).resolve().parent.parent}/"
 FRAME = re.compile(r"^(?P<function>.*) \((?P<file>[^()]*?)(?::\d+)?\)$")
 
 
@@ -40,7 +41,7 @@ def _short(frame: str) -> str:
     if not match:
         return frame
     path = match["file"]
-    for marker in ("site-packages/", "/work/main/", "lib/python3"):
+    for marker in ("site-packages/", REPO, "lib/python3"):
         if marker in path:
             path = path.split(marker, 1)[1]
     return f"{path}:{match['function']}"
@@ -50,6 +51,7 @@ def summarize(raw: str) -> dict[str, Any]:
     """Top functions by self and inclusive samples from py-spy's ``--format raw`` output."""
     own: Counter[str] = Counter()
     under: Counter[str] = Counter()
+    libraries: Counter[str] = Counter()  # self samples by package, C source or shared object
     total = 0
     for line in raw.splitlines():
         stack, _, count_text = line.rpartition(" ")
@@ -59,6 +61,7 @@ def summarize(raw: str) -> dict[str, Any]:
         frames = [_short(frame) for frame in stack.split(";") if frame]
         total += count
         own[frames[-1]] += count
+        libraries[frames[-1].split("/", 1)[0].split(":", 1)[0]] += count
         for frame in set(frames):
             if frame.startswith(OWN_CODE):
                 under[frame] += count
@@ -67,7 +70,8 @@ def summarize(raw: str) -> dict[str, Any]:
         return [{"function": name, "samples": n, "pct": 100 * n / total}
                 for name, n in counter.most_common(TOP)] if total else []
 
-    return {"samples": total, "self": top(own), "inclusive": top(under)}
+    return {"samples": total, "self": top(own), "inclusive": top(under),
+            "libraries": top(libraries)[:8]}
 
 
 def profile(name: str, quick: bool, out_dir: Path, timeout: float) -> dict[str, Any]:
@@ -116,6 +120,9 @@ def markdown(profile: dict[str, Any]) -> str:
     lines = [
         f"Resound {profile['scenario']} profile (py-spy, {profile['samples']} samples while busy; "
         f"with the sampler attached: {figures})",
+        "",
+        "Self time by library: " + ", ".join(
+            f"{lib['function']} {lib['pct']:.0f} %" for lib in profile["libraries"]),
         "",
         "| Self % | Function | | Inclusive % | Function |",
         "|---:|---|---|---:|---|",
