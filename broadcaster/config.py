@@ -23,9 +23,10 @@ Server: REVERB_SERVER_HOST (0.0.0.0), REVERB_SERVER_PORT (8080), REVERB_SERVER_P
 App: REVERB_APP_ID, REVERB_APP_KEY, REVERB_APP_SECRET (none: a random dev app, printed),
 REVERB_APP_PING_INTERVAL (60 s), REVERB_APP_ACTIVITY_TIMEOUT (30 s),
 REVERB_APP_MAX_MESSAGE_SIZE (10000 bytes), REVERB_APP_MAX_CONNECTIONS (unlimited),
+REVERB_APP_MAX_PRESENCE_MEMBERS (100 users per presence channel),
 REVERB_APP_ACCEPT_CLIENT_EVENTS_FROM (members | all | none), REVERB_ALLOWED_ORIGINS (*).
 More apps: REVERB_APPS_FILE or --apps, JSON or TOML {"apps": [{"id", "key", "secret",
-"ping_interval", ..., "allowed_origins": [...]}]}.
+"ping_interval", ..., "max_presence_members", "allowed_origins": [...]}]}.
 Scaling: REVERB_SCALING_ENABLED with REDIS_URL or REDIS_HOST/PORT/USERNAME/PASSWORD/DB,
 REVERB_SCALING_CHANNEL (reverb).
 Limits: RESOUND_MAX_REQUEST_SIZE (1000000 bytes of HTTP body),
@@ -112,7 +113,8 @@ def _app(settings: Mapping[str, Any], name: Callable[[str], str]) -> AppConfig:
         values["ping_interval"] = _number(
             name("ping_interval"), settings["ping_interval"], float, 0.05
         )
-    for option in ("activity_timeout", "max_message_size", "max_connections"):
+    for option in ("activity_timeout", "max_message_size", "max_connections",
+                   "max_presence_members"):
         if settings.get(option) not in (None, ""):
             values[option] = _number(name(option), settings[option], int)
     source = settings.get("accept_client_events_from")
@@ -135,7 +137,8 @@ def _env_name(option: str) -> str:
 
 
 _ENV_OPTIONS = ("id", "key", "secret", "ping_interval", "activity_timeout", "max_message_size",
-                "max_connections", "accept_client_events_from", "allowed_origins")
+                "max_connections", "max_presence_members", "accept_client_events_from",
+                "allowed_origins")
 
 
 def _env_app(env: Mapping[str, str], fallback: bool) -> AppConfig | None:

@@ -2,6 +2,7 @@
 
 import pytest
 
+from broadcaster.cli import main
 from broadcaster.config import ConfigError, load_config
 
 CREDS = {"REVERB_APP_ID": "1", "REVERB_APP_KEY": "k", "REVERB_APP_SECRET": "s"}
@@ -15,6 +16,7 @@ def test_defaults_follow_reverb():
     assert app.activity_timeout == 30 and app.ping_interval == 60
     assert app.max_message_size == 10_000 and app.max_connections is None
     assert app.accept_client_events_from == "members" and app.allowed_origins == ("*",)
+    assert app.max_presence_members == 100
     assert not config.dev_app
 
 
@@ -25,6 +27,7 @@ def test_environment_settings_and_cli_overrides():
         "REVERB_APP_ACTIVITY_TIMEOUT": "12", "REVERB_APP_MAX_MESSAGE_SIZE": "2000",
         "REVERB_APP_MAX_CONNECTIONS": "5", "REVERB_APP_ACCEPT_CLIENT_EVENTS_FROM": "all",
         "REVERB_ALLOWED_ORIGINS": "*.example.com, localhost",
+        "REVERB_APP_MAX_PRESENCE_MEMBERS": "500",
     }, host="127.0.0.1")
     [app] = config.apps
     assert (config.host, config.port, config.path) == ("127.0.0.1", 9000, "/ws")
@@ -32,6 +35,7 @@ def test_environment_settings_and_cli_overrides():
     assert app.max_message_size == 2000 and app.max_connections == 5
     assert app.accept_client_events_from == "all"
     assert app.allowed_origins == ("*.example.com", "localhost")
+    assert app.max_presence_members == 500
 
 
 def test_no_configuration_gives_a_random_dev_app():
@@ -44,10 +48,13 @@ def test_no_configuration_gives_a_random_dev_app():
 def test_json_apps_file_and_env_app_together(tmp_path):
     file = tmp_path / "apps.json"
     file.write_text('{"apps": [{"id": 2, "key": "two", "secret": "s2", '
-                    '"allowed_origins": ["a.test"], "max_connections": 3}]}')
+                    '"allowed_origins": ["a.test"], "max_connections": 3, '
+                    '"max_presence_members": 1000}]}')
     config = load_config({**CREDS, "REVERB_APPS_FILE": str(file)})
     assert [app.key for app in config.apps] == ["k", "two"]
     assert config.apps[1].id == "2" and config.apps[1].allowed_origins == ("a.test",)
+    assert config.apps[1].max_presence_members == 1000
+    assert config.apps[0].max_presence_members == 100
 
 
 @pytest.mark.parametrize("env, fragment", [
@@ -57,6 +64,10 @@ def test_json_apps_file_and_env_app_together(tmp_path):
     ({"REVERB_APP_ID": "1", "REVERB_APP_KEY": "k"}, "REVERB_APP_SECRET is missing"),
     ({**CREDS, "REVERB_ALLOWED_ORIGINS": ","}, "REVERB_ALLOWED_ORIGINS is empty"),
     ({**CREDS, "REVERB_APP_ACCEPT_CLIENT_EVENTS_FROM": "x"}, "one of members, all, none"),
+    ({**CREDS, "REVERB_APP_MAX_PRESENCE_MEMBERS": "0"},
+     "REVERB_APP_MAX_PRESENCE_MEMBERS must be at least 1"),
+    ({**CREDS, "REVERB_APP_MAX_PRESENCE_MEMBERS": "many"},
+     "REVERB_APP_MAX_PRESENCE_MEMBERS must be a number"),
     ({**CREDS, "RESOUND_WRITE_BUFFER_LIMIT": "-1"}, "RESOUND_WRITE_BUFFER_LIMIT"),
     ({**CREDS, "RESOUND_HTTP_IDLE_TIMEOUT": "0"}, "RESOUND_HTTP_IDLE_TIMEOUT must be at"),
 ])
@@ -72,6 +83,8 @@ def test_bad_settings_name_themselves(env, fragment):
     ('{"apps": [{"id": "1", "key": "k"}]}', ".json", r"apps\[0\].secret is missing"),
     ('{"apps": [{"id": "1", "key": "k", "secret": "s", "ping_interval": "soon"}]}', ".json",
      r"apps\[0\].ping_interval must be a number"),
+    ('{"apps": [{"id": "1", "key": "k", "secret": "s", "max_presence_members": -5}]}', ".json",
+     r"apps\[0\].max_presence_members must be at least 1"),
     ('[[apps]]\nid="1"\nkey="k"\nsecret="s"\n[[apps]]\nid="2"\nkey="k"\nsecret="t"\n', ".toml",
      "app key 'k' is used by two apps"),
 ])
@@ -103,3 +116,11 @@ def test_scaling_through_redis_follows_reverb_settings(env, url):
 def test_bad_scaling_settings_name_themselves(env, fragment):
     with pytest.raises(ConfigError, match=fragment):
         load_config({**CREDS, **env})
+
+
+def test_start_help_lists_the_settings(capsys):
+    with pytest.raises(SystemExit):
+        main(["start", "--help"])
+    help_text = capsys.readouterr().out
+    assert "REVERB_APP_MAX_PRESENCE_MEMBERS (100" in help_text
+    assert "max_presence_members" in help_text

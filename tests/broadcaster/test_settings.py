@@ -64,6 +64,20 @@ def test_app_settings_from_the_environment():
         assert socket.closed_code() == 1009
 
 
+def test_max_presence_members_sets_the_member_cap():
+    with running({"REVERB_APP_MAX_PRESENCE_MEMBERS": "2"}) as server:
+        first, second, third = (Socket(server.ws_url, max_queue=None) for _ in range(3))
+        first.joined("presence-room", member("u1"))
+        second.joined("presence-room", member("u2"))
+        third.subscribe("presence-room", member("u3"))
+        assert error(third.recv()) == (4004, "presence-room already has 2 members")
+        assert Socket(server.ws_url).joined("presence-room", member("u1"))
+
+
+def member(user_id):
+    return json.dumps({"user_id": user_id, "user_info": None})
+
+
 def test_allowed_origins_with_wildcards():
     with running({"REVERB_ALLOWED_ORIGINS": "*.example.com, localhost"}) as server:
         for origin in ("https://shop.example.com", "http://localhost:5173"):
