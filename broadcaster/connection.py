@@ -15,8 +15,10 @@ from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 import httptools
+from websockets.datastructures import Headers
 from websockets.frames import Frame, Opcode
-from websockets.http11 import Request, Response
+from websockets.http11 import Request as HandshakeRequest
+from websockets.http11 import Response
 from websockets.protocol import OPEN
 from websockets.server import ServerProtocol
 
@@ -64,7 +66,7 @@ class Connection(asyncio.Protocol):
     """A socket on the one port: first HTTP, and a WebSocket once upgraded."""
 
     __slots__ = (
-        "server", "transport", "socket_id", "session", "ws", "parser", "raw", "url", "headers",
+        "server", "transport", "socket_id", "session", "ws", "parser", "first", "url", "headers",
         "body", "head_size", "last_seen", "pinged_at", "fragments", "pending", "closing",
         "abort_timer", "debug",
     )
@@ -76,7 +78,7 @@ class Connection(asyncio.Protocol):
         self.session: Session | None = None
         self.ws: ServerProtocol | None = None
         self.parser: httptools.HttpRequestParser | None = httptools.HttpRequestParser(self)
-        self.raw: bytearray | None = bytearray()  # bytes of the first request, for an upgrade
+        self.first = True  # still on the first request, the only one that may upgrade
         self.url = b""
         self.headers: dict[str, str] = {}
         self.body = bytearray()
@@ -104,14 +106,11 @@ class Connection(asyncio.Protocol):
             return
         if self.closing:
             return  # answered and half-closed: discard the rest
-        if self.raw is not None:
-            self.raw += data
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as upgrade:
-            # Where the request head ends in the bytes kept so far; frames may follow it.
-            head_end = len(self.raw) - len(data) + upgrade.args[0] if self.raw is not None else 0
-            self._upgrade(head_end)
+            # Where the request head ends in this chunk; frames may follow it.
+            self._upgrade(data[upgrade.args[0]:])
         except httptools.HttpParserCallbackError:
             if not self.closing:
                 raise
@@ -152,8 +151,6 @@ class Connection(asyncio.Protocol):
             raise _StopParsing
 
     def on_headers_complete(self) -> None:
-        if not self.parser.should_upgrade():
-            self.raw = None  # only an upgrade needs its raw bytes, and only the first request
         length = self.headers.get("content-length", "0")
         if length.isdigit() and int(length) > self.server.config.max_request_size:
             self._too_large()
@@ -168,7 +165,7 @@ class Connection(asyncio.Protocol):
             return  # feed_data raises HttpParserUpgrade next; _upgrade takes over
         if self.closing or self.transport.is_closing():
             return  # pipelined after a "Connection: close" request: not answered
-        self.raw = None  # an upgrade must be a connection's first request
+        self.first = False  # an upgrade must be a connection's first request
         keep_alive = self.parser.should_keep_alive()
         response = self._api_response()
         self._write_response(response, keep_alive)
@@ -226,37 +223,32 @@ class Connection(asyncio.Protocol):
 
     # --- WebSocket -------------------------------------------------------------------------
 
-    def _upgrade(self, head_end: int) -> None:
+    def _upgrade(self, early_frames: bytes) -> None:
         request = self._request()
         prefix = self.server.ws_prefix
         key = request.path[len(prefix):] if request.path.startswith(prefix) else ""
-        if self.raw is None or not key or "/" in key:
+        if not self.first or not key or "/" in key:
             self._answer_and_close(self._api_response())
             return
         app = self.server.app_by_key(key)
         max_size = app.config.max_message_size if app is not None else 10_000
-        self.ws = ServerProtocol(max_size=max_size, logger=ws_logger)
-        head, early_frames = bytes(self.raw[:head_end]), bytes(self.raw[head_end:])
-        self.ws.receive_data(head)
-        self.raw = None
+        # httptools has parsed the head: websockets checks the handshake from those headers,
+        # and its one protocol object starts OPEN, parsing frames from the first byte after.
+        ws = ServerProtocol(state=OPEN, max_size=max_size, logger=ws_logger)
+        version = self.parser.get_http_version()
+        response = ws.accept(HandshakeRequest(
+            self.url.decode("latin-1"), Headers(self.headers), request.method, f"HTTP/{version}"
+        ))
         self.parser = None
-        events = self.ws.events_received()
-        if not events or not isinstance(events[0], Request):
-            self._flush()  # websockets refused the request head; it has answered or closed
-            return
-        response = self.ws.accept(events[0])
+        self.url, self.headers, self.body = b"", {}, bytearray()
         if response.status_code != 101:
             _as_json_error(response)
-        self.ws.send_response(response)
-        if self.ws.state is not OPEN:
-            self._flush()
+            self.transport.write(response.serialize())
+            self.closing = True
+            self.transport.close()
             return
-        switching = self.ws.data_to_send()
-        # A fresh protocol for the frames: the handshake's keeps the parsed request alive.
-        self.ws = ServerProtocol(state=OPEN, max_size=max_size, logger=ws_logger)
-        self.url, self.headers, self.body = b"", {}, bytearray()
-        for data in switching:
-            self.send_frame(data)  # the 101 goes out with the greeting, in one write
+        self.ws = ws
+        self.send_frame(response.serialize())  # the 101 goes out with the greeting, in one write
         self.socket_id = new_socket_id()
         if app is None:
             self._refuse(UNKNOWN_APP, f"no app has key {key!r}; check REVERB_APP_KEY")

@@ -2,8 +2,10 @@
 
 import http.client
 import socket
+import time
 
 import pytest
+from websockets.frames import Frame, Opcode
 
 from tests.servers import HOST
 
@@ -173,3 +175,18 @@ def test_endless_headers_get_431_and_close(server):
             reply += chunk
     assert reply.startswith(b"HTTP/1.1 431")
     assert b"larger than 32768 bytes" in reply
+
+
+def test_frames_in_the_packet_that_ends_a_split_handshake_are_read(server):
+    ping = Frame(Opcode.TEXT, b'{"event":"pusher:ping","data":{}}').serialize(
+        mask=True, extensions=[])
+    with socket.create_connection((HOST, server.port), timeout=5) as sock:
+        sock.sendall(HANDSHAKE[:30])
+        time.sleep(0.05)  # two TCP segments: the head ends in the second, a frame follows it
+        sock.sendall(HANDSHAKE[30:] + ping)
+        reply = b""
+        while b"pusher:pong" not in reply:
+            chunk = sock.recv(65536)
+            assert chunk, reply
+            reply += chunk
+    assert reply.startswith(b"HTTP/1.1 101") and b"connection_established" in reply
