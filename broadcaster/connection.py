@@ -19,7 +19,7 @@ from websockets.datastructures import Headers
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Request as HandshakeRequest
 from websockets.http11 import Response
-from websockets.protocol import OPEN
+from websockets.protocol import OPEN, SERVER, Protocol
 from websockets.server import ServerProtocol
 
 from shared.payloads import dumpb
@@ -47,6 +47,14 @@ ws_logger = logging.getLogger("broadcaster.websockets")
 CLOSE_TIMEOUT = 2.0  # seconds a closing socket gets to answer our close frame
 MAX_HEAD_SIZE = 32_768  # bytes of request line and headers
 MAX_FRAGMENTS = 1_000  # frames one message may be split into (empty ones cost memory too)
+# The request headers websockets reads to accept a handshake (others it ignores).
+HANDSHAKE_HEADERS = (
+    "connection", "upgrade", "sec-websocket-key", "sec-websocket-version",
+    "sec-websocket-extensions", "sec-websocket-protocol",
+)
+# websockets' handshake check, shared by every socket: accept() keeps nothing a later call
+# needs, and each socket then holds only a frame-level Protocol (no handshake state).
+HANDSHAKE_CHECK = ServerProtocol(logger=ws_logger)
 
 
 def _as_json_error(response: Response) -> None:
@@ -76,12 +84,13 @@ class Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.socket_id = ""
         self.session: Session | None = None
-        self.ws: ServerProtocol | None = None
+        self.ws: Protocol | None = None
         self.parser: httptools.HttpRequestParser | None = httptools.HttpRequestParser(self)
         self.first = True  # still on the first request, the only one that may upgrade
         self.url = b""
-        self.headers: dict[str, str] = {}
-        self.body = bytearray()
+        # Made per request (on_message_begin) and dropped on upgrade: a socket keeps neither.
+        self.headers: dict[str, str] | None = None
+        self.body: bytearray | None = None
         self.head_size = 0
         self.last_seen = 0.0
         self.pinged_at: float | None = None
@@ -232,22 +241,23 @@ class Connection(asyncio.Protocol):
             return
         app = self.server.app_by_key(key)
         max_size = app.config.max_message_size if app is not None else 10_000
-        # httptools has parsed the head: websockets checks the handshake from those headers,
-        # and its one protocol object starts OPEN, parsing frames from the first byte after.
-        ws = ServerProtocol(state=OPEN, max_size=max_size, logger=ws_logger)
-        version = self.parser.get_http_version()
-        response = ws.accept(HandshakeRequest(
-            self.url.decode("latin-1"), Headers(self.headers), request.method, f"HTTP/{version}"
+        # httptools has parsed the head: websockets checks the handshake from those headers.
+        headers = self.headers
+        response = HANDSHAKE_CHECK.accept(HandshakeRequest(
+            self.url.decode("latin-1"),
+            Headers([(name, headers[name]) for name in HANDSHAKE_HEADERS if name in headers]),
+            request.method,
+            f"HTTP/{self.parser.get_http_version()}",
         ))
-        self.parser = None
-        self.url, self.headers, self.body = b"", {}, bytearray()
+        self.parser = self.headers = self.body = None
+        self.url = b""
         if response.status_code != 101:
             _as_json_error(response)
             self.transport.write(response.serialize())
             self.closing = True
             self.transport.close()
             return
-        self.ws = ws
+        self.ws = Protocol(SERVER, state=OPEN, max_size=max_size, logger=ws_logger)
         self.send_frame(response.serialize())  # the 101 goes out with the greeting, in one write
         self.socket_id = new_socket_id()
         if app is None:

@@ -38,7 +38,8 @@ PING = encode_message("pusher:ping", "{}")
 
 def new_socket_id() -> str:
     """A fresh ``\\d+.\\d+`` socket id, as server SDKs expect."""
-    return f"{secrets.randbelow(10**9) + 1}.{secrets.randbelow(10**9) + 1}"
+    high, low = divmod(secrets.randbelow(10**18), 10**9)  # one draw from the OS, not two
+    return f"{high + 1}.{low + 1}"
 
 
 def error_message(code: int, message: str) -> bytes:
