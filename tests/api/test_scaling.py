@@ -1,0 +1,70 @@
+"""Two broadcaster processes sharing a real redis-server (Reverb's ``REVERB_SCALING_ENABLED``):
+an event triggered on one reaches subscribers on both, ``socket_id`` exclusion included."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pusher
+import pytest
+
+from tests.api.redis_server import redis_server
+from tests.api.wire import Subscriber
+from tests.servers import HOST, free_port, start_broadcaster
+
+
+@pytest.fixture(scope="module")
+def redis_url():
+    with redis_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def pair(redis_url):
+    env = {"REVERB_SCALING_ENABLED": "true", "REDIS_URL": redis_url}
+    first = start_broadcaster(env)
+    try:
+        host, port = redis_url.removeprefix("redis://").removesuffix("/0").split(":")
+        second = start_broadcaster({"REVERB_SCALING_ENABLED": "true",
+                                    "REDIS_HOST": host, "REDIS_PORT": port})
+    except Exception:
+        first.stop()
+        raise
+    yield first, second
+    first.stop()
+    second.stop()
+
+
+def sdk_for(server):
+    return pusher.Pusher(app_id=server.app_id, key=server.key, secret=server.secret,
+                         host=HOST, port=server.port, ssl=False)
+
+
+def test_trigger_on_one_process_reaches_subscribers_on_both(pair):
+    first, second = pair
+    here, there, excluded = Subscriber(first), Subscriber(second), Subscriber(second)
+    try:
+        for subscriber in (here, there, excluded):
+            subscriber.subscribe("scaled-news")
+        sdk = sdk_for(first)
+        sdk.trigger("scaled-news", "first", {"n": 1}, socket_id=excluded.socket_id)
+        sdk_for(second).trigger("scaled-news", "second", {"n": 2})
+        for subscriber in (here, there):
+            assert [subscriber.next_event()["event"] for _ in range(2)] == ["first", "second"]
+        # The excluded socket, on the other process, never got the first event.
+        assert json.loads(excluded.next_event()["data"]) == {"n": 2}
+    finally:
+        for subscriber in (here, there, excluded):
+            subscriber.close()
+
+
+def test_unreachable_redis_stops_start_up_with_a_clear_message():
+    env = {**os.environ, "REVERB_APP_ID": "1", "REVERB_APP_KEY": "k", "REVERB_APP_SECRET": "s",
+           "REVERB_SCALING_ENABLED": "true", "REDIS_URL": f"redis://{HOST}:{free_port()}/0"}
+    result = subprocess.run(
+        [sys.executable, "-m", "broadcaster", "start", "--host", HOST, "--port", str(free_port())],
+        env=env, capture_output=True, text=True, timeout=30,
+    )
+    assert result.returncode != 0
+    assert "Redis" in result.stderr and "REDIS_URL" in result.stderr
