@@ -13,9 +13,9 @@ from tests.servers import HOST, free_port
 
 
 @contextmanager
-def redis_server(timeout: float = 10.0) -> Iterator[str]:
-    """Run redis-server; yield its URL."""
-    port = free_port()
+def redis_server(port: int | None = None, timeout: float = 10.0) -> Iterator[str]:
+    """Run redis-server (on ``port`` or a free one); yield its URL."""
+    port = port or free_port()
     proc = subprocess.Popen(
         ["redis-server", "--port", str(port), "--bind", HOST, "--save", "", "--appendonly", "no"],
         stdout=subprocess.DEVNULL,

@@ -97,3 +97,25 @@ def test_publication_codec():
 def test_redacted_hides_the_password():
     assert redacted("redis://user:pw@host:6380/1") == "redis://user:***@host:6380/1"
     assert redacted("redis://host:6379/0") == "redis://host:6379/0"
+
+
+def test_bus_recovers_when_redis_restarts():
+    port = free_port()
+
+    async def scenario():
+        with redis_server(port) as url:
+            bus, received = await started(url, "t-restart")
+            bus.publish(Publication("1", ("a",), "before", "{}"))
+            await wait_for(lambda: len(received) == 1)
+        with redis_server(port):
+            # Publications keep trying until the restarted Redis is back and resubscribed.
+            deadline = asyncio.get_running_loop().time() + 15
+            while len(received) < 2:
+                assert asyncio.get_running_loop().time() < deadline, "no delivery after restart"
+                bus.publish(Publication("1", ("a",), "after", "{}"))
+                await asyncio.sleep(0.2)
+            await bus.stop()
+        return received
+
+    received = asyncio.run(scenario())
+    assert [publication.event for publication in received][:2] == ["before", "after"]
