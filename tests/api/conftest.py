@@ -1,7 +1,7 @@
 import pusher
 import pytest
 
-from tests.api.wire import Subscriber
+from tests.pusher_socket import PusherSocket
 from tests.servers import HOST, start_broadcaster
 
 
@@ -22,10 +22,10 @@ def sdk(server):
 @pytest.fixture
 def subscribers(server):
     """Make subscribers on demand; all are closed after the test."""
-    made: list[Subscriber] = []
+    made: list[PusherSocket] = []
 
-    def make() -> Subscriber:
-        made.append(Subscriber(server))
+    def make() -> PusherSocket:
+        made.append(PusherSocket.to(server))
         return made[-1]
 
     yield make

@@ -124,7 +124,7 @@ def assert_nothing_then(subscriber, sdk, channel):
 )
 def test_refused_request_delivers_nothing(server, sdk, subscribers, path_suffix, body):
     watcher = subscribers()
-    watcher.subscribe("err-watch")
+    watcher.joined("err-watch")
     status, answer = post_json(server, f"/apps/{server.app_id}/{path_suffix}", body)
     assert status in (400, 413), answer
     assert answer["error"]

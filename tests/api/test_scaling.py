@@ -10,7 +10,7 @@ import pusher
 import pytest
 
 from tests.api.redis_server import redis_server
-from tests.api.wire import Subscriber
+from tests.pusher_socket import PusherSocket
 from tests.servers import HOST, free_port, start_broadcaster
 
 
@@ -43,10 +43,11 @@ def sdk_for(server):
 
 def test_trigger_on_one_process_reaches_subscribers_on_both(pair):
     first, second = pair
-    here, there, excluded = Subscriber(first), Subscriber(second), Subscriber(second)
+    here, there, excluded = (PusherSocket.to(first), PusherSocket.to(second),
+                             PusherSocket.to(second))
     try:
         for subscriber in (here, there, excluded):
-            subscriber.subscribe("scaled-news")
+            subscriber.joined("scaled-news")
         sdk = sdk_for(first)
         sdk.trigger("scaled-news", "first", {"n": 1}, socket_id=excluded.socket_id)
         sdk_for(second).trigger("scaled-news", "second", {"n": 2})

@@ -6,12 +6,13 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from tests.api.wire import TIMEOUT, post_json, signed_request
+from tests.pusher_socket import member
 
 
 def test_trigger_reaches_public_and_private_subscribers(sdk, subscribers):
     public, private = subscribers(), subscribers()
-    public.subscribe("sdk-news")
-    private.subscribe("private-sdk-orders")
+    public.joined("sdk-news")
+    private.joined("private-sdk-orders")
     assert sdk.trigger(["sdk-news", "private-sdk-orders"], "order.created", {"id": 7}) == {}
     for subscriber, channel in ((public, "sdk-news"), (private, "private-sdk-orders")):
         event = subscriber.next_event()
@@ -22,15 +23,15 @@ def test_trigger_reaches_public_and_private_subscribers(sdk, subscribers):
 
 def test_trigger_keeps_string_data_as_sent(sdk, subscribers):
     subscriber = subscribers()
-    subscriber.subscribe("sdk-raw")
+    subscriber.joined("sdk-raw")
     sdk.trigger("sdk-raw", "raw", "plain text, not JSON")
     assert subscriber.next_event()["data"] == "plain text, not JSON"
 
 
 def test_trigger_socket_id_excludes_that_socket_only(sdk, subscribers):
     sender, other = subscribers(), subscribers()
-    sender.subscribe("sdk-chat")
-    other.subscribe("sdk-chat")
+    sender.joined("sdk-chat")
+    other.joined("sdk-chat")
     sdk.trigger("sdk-chat", "said", {"n": 1}, socket_id=sender.socket_id)
     sdk.trigger("sdk-chat", "said", {"n": 2})
     assert [json.loads(other.next_event()["data"])["n"] for _ in range(2)] == [1, 2]
@@ -40,8 +41,8 @@ def test_trigger_socket_id_excludes_that_socket_only(sdk, subscribers):
 
 def test_trigger_batch_delivers_each_event_to_its_channel(sdk, subscribers):
     first, second = subscribers(), subscribers()
-    first.subscribe("sdk-batch-a")
-    second.subscribe("private-sdk-batch-b")
+    first.joined("sdk-batch-a")
+    second.joined("private-sdk-batch-b")
     result = sdk.trigger_batch([
         {"channel": "sdk-batch-a", "name": "one", "data": {"n": 1}},
         {"channel": "private-sdk-batch-b", "name": "two", "data": {"n": 2}},
@@ -52,8 +53,8 @@ def test_trigger_batch_delivers_each_event_to_its_channel(sdk, subscribers):
 
 def test_trigger_info_reports_counts(server, subscribers):
     for user in ("ann", "ann", "bob"):
-        subscribers().subscribe("presence-sdk-info", user)
-    subscribers().subscribe("sdk-info")
+        subscribers().joined("presence-sdk-info", member(user))
+    subscribers().joined("sdk-info")
     status, body = post_json(server, f"/apps/{server.app_id}/events", {
         "name": "hello", "data": "{}", "channels": ["presence-sdk-info", "sdk-info", "sdk-empty"],
         "info": "subscription_count,user_count",
@@ -67,7 +68,7 @@ def test_trigger_info_reports_counts(server, subscribers):
 
 
 def test_batch_info_reports_counts_per_item(server, subscribers):
-    subscribers().subscribe("sdk-batch-info")
+    subscribers().joined("sdk-batch-info")
     status, body = post_json(server, f"/apps/{server.app_id}/batch_events", {"batch": [
         {"channel": "sdk-batch-info", "name": "a", "data": "1", "info": "subscription_count"},
         {"channel": "sdk-batch-info", "name": "b", "data": "2"},
@@ -76,8 +77,8 @@ def test_batch_info_reports_counts_per_item(server, subscribers):
 
 
 def test_channels_info_lists_occupied_channels_only(sdk, subscribers):
-    subscribers().subscribe("sdk-list-one")
-    subscribers().subscribe("presence-sdk-list", "carl")
+    subscribers().joined("sdk-list-one")
+    subscribers().joined("presence-sdk-list", member("carl"))
     sdk.trigger("sdk-list-never-subscribed", "e", "x")
     listed = sdk.channels_info()["channels"]
     assert {"sdk-list-one", "presence-sdk-list"} <= set(listed)
@@ -89,18 +90,18 @@ def test_channels_info_lists_occupied_channels_only(sdk, subscribers):
 
 def test_channels_info_forgets_a_channel_when_its_last_subscriber_leaves(sdk, subscribers):
     subscriber = subscribers()
-    subscriber.subscribe("sdk-leaving")
+    subscriber.joined("sdk-leaving")
     assert "sdk-leaving" in sdk.channels_info(prefix_filter="sdk-leaving")["channels"]
     subscriber.ws.send(json.dumps({"event": "pusher:unsubscribe",
                                    "data": {"channel": "sdk-leaving"}}))
     subscriber.ws.send('{"event":"pusher:ping","data":{}}')
-    assert subscriber.next()["event"] == "pusher:pong"  # the unsubscribe has been handled
+    assert subscriber.next_message()["event"] == "pusher:pong"  # the unsubscribe has been handled
     assert sdk.channels_info(prefix_filter="sdk-leaving") == {"channels": {}}
 
 
 def test_channel_info_counts(sdk, subscribers):
     for user in ("dee", "dee", "eve"):
-        subscribers().subscribe("presence-sdk-one", user)
+        subscribers().joined("presence-sdk-one", member(user))
     assert sdk.channel_info("presence-sdk-one", ["user_count", "subscription_count"]) == {
         "occupied": True, "user_count": 2, "subscription_count": 3,
     }
@@ -111,7 +112,7 @@ def test_channel_info_counts(sdk, subscribers):
 
 
 def test_channel_info_cache_gives_the_last_event(sdk, subscribers):
-    subscribers().subscribe("cache-sdk-price")
+    subscribers().joined("cache-sdk-price")
     sdk.trigger("cache-sdk-price", "price", {"eur": 1})
     sdk.trigger("cache-sdk-price", "price", {"eur": 2})
     info = sdk.channel_info("cache-sdk-price", ["cache", "subscription_count"])
@@ -123,7 +124,7 @@ def test_channel_info_cache_gives_the_last_event(sdk, subscribers):
 
 def test_users_info_lists_each_member_once(sdk, subscribers):
     for user in ("fay", "gus", "fay"):
-        subscribers().subscribe("presence-sdk-users", user)
+        subscribers().joined("presence-sdk-users", member(user))
     users = sdk.users_info("presence-sdk-users")["users"]
     assert sorted(user["id"] for user in users) == ["fay", "gus"]
 
@@ -131,14 +132,14 @@ def test_users_info_lists_each_member_once(sdk, subscribers):
 def test_terminate_user_connections_closes_only_that_users_sockets(sdk, subscribers):
     hal_tabs = [subscribers(), subscribers()]
     for tab in hal_tabs:
-        tab.subscribe("presence-sdk-terminate", "hal")
+        tab.joined("presence-sdk-terminate", member("hal"))
     ida = subscribers()
-    ida.subscribe("presence-sdk-terminate", "ida")
+    ida.joined("presence-sdk-terminate", member("ida"))
     assert sdk.terminate_user_connections("hal") == {}
     for tab in hal_tabs:
         with pytest.raises(ConnectionClosed):
             while True:
-                tab.next(timeout=TIMEOUT)
+                tab.recv(TIMEOUT)
     sdk.trigger("presence-sdk-terminate", "still-here", "{}")
     assert ida.next_event()["event"] == "still-here"
 
@@ -153,12 +154,12 @@ def test_connections_counts_open_sockets(server, subscribers):
 
 def test_terminate_under_apps_path_as_php_and_node_sdks_send_it(server, subscribers):
     tab = subscribers()
-    tab.subscribe("presence-sdk-terminate-php", "jon")
+    tab.joined("presence-sdk-terminate-php", member("jon"))
     path = f"/apps/{server.app_id}/users/jon/terminate_connections"
     assert post_json(server, path, {}) == (200, {})
     with pytest.raises(ConnectionClosed):
         while True:
-            tab.next(timeout=TIMEOUT)
+            tab.recv(TIMEOUT)
 
 
 def test_send_to_user_reaches_every_signed_in_socket_of_that_user(sdk, subscribers):
@@ -182,4 +183,4 @@ def test_terminate_closes_signed_in_sockets(sdk, subscribers):
     sdk.terminate_user_connections("max")
     with pytest.raises(ConnectionClosed):
         while True:
-            tab.next(timeout=TIMEOUT)
+            tab.recv(TIMEOUT)

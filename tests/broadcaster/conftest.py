@@ -1,6 +1,6 @@
 import pytest
 
-from tests.broadcaster.wsclient import Socket
+from tests.pusher_socket import PusherSocket
 from tests.servers import start_broadcaster
 
 
@@ -14,10 +14,10 @@ def server():
 @pytest.fixture
 def sockets(server):
     """Open sockets on the module's server on demand; all are closed after the test."""
-    opened: list[Socket] = []
+    opened: list[PusherSocket] = []
 
-    def open_socket(**options) -> Socket:
-        opened.append(Socket(server.ws_url, **options))
+    def open_socket(**options) -> PusherSocket:
+        opened.append(PusherSocket(server.ws_url, **options))
         return opened[-1]
 
     yield open_socket

@@ -8,7 +8,7 @@ import pytest
 
 from shared.signatures import sign_user
 from tests.broadcaster.inprocess import InProcessServer
-from tests.broadcaster.wsclient import Socket, error
+from tests.pusher_socket import PusherSocket, error
 
 
 @pytest.fixture
@@ -26,10 +26,10 @@ def wait_until(condition, timeout=5.0):
 
 
 def test_publish_reaches_every_subscriber_but_the_excluded_one(live):
-    sockets = [Socket(live.ws_url) for _ in range(4)]
+    sockets = [PusherSocket(live.ws_url) for _ in range(4)]
     for socket in sockets:
         socket.joined("orders")
-    other = Socket(live.ws_url)
+    other = PusherSocket(live.ws_url)
     other.joined("private-admin")
     live.call(lambda: live.server.publish(
         live.app, ["orders", "private-admin", "empty"], "order.created", '{"id":1}',
@@ -44,14 +44,14 @@ def test_publish_reaches_every_subscriber_but_the_excluded_one(live):
 
 def test_publish_to_cache_channel_is_remembered(live):
     live.call(lambda: live.server.publish(live.app, ["cache-rates"], "rate", '{"eur":1}'))
-    socket = Socket(live.ws_url)
+    socket = PusherSocket(live.ws_url)
     socket.joined("cache-rates")
     assert socket.recv() == {"event": "rate", "channel": "cache-rates", "data": '{"eur":1}'}
 
 
 def test_terminate_user_closes_every_socket_of_that_user(live):
     def signed_in(user_id):
-        socket = Socket(live.ws_url)
+        socket = PusherSocket(live.ws_url)
         user_data = json.dumps({"id": user_id})
         auth = sign_user("test-key", "test-secret", socket.socket_id, user_data)
         socket.send({"event": "pusher:signin", "data": {"auth": auth, "user_data": user_data}})
@@ -59,7 +59,7 @@ def test_terminate_user_closes_every_socket_of_that_user(live):
         return socket
 
     tab1, tab2, bystander = signed_in("u1"), signed_in("u1"), signed_in("u2")
-    member = Socket(live.ws_url)
+    member = PusherSocket(live.ws_url)
     member.joined("presence-room", json.dumps({"user_id": "u1"}))
     closed = live.call(lambda: live.server.terminate_user(live.app, "u1"))
     assert closed == 3
@@ -71,8 +71,8 @@ def test_terminate_user_closes_every_socket_of_that_user(live):
 
 
 def test_slow_consumer_is_closed_and_others_keep_receiving(live):
-    slow = Socket(live.ws_url, max_queue=1)
-    fast = Socket(live.ws_url)
+    slow = PusherSocket(live.ws_url, max_queue=1)
+    fast = PusherSocket(live.ws_url)
     slow.joined("feed")
     fast.joined("feed")
     payload = json.dumps("x" * 10_000)
@@ -94,14 +94,14 @@ def test_slow_consumer_is_closed_and_others_keep_receiving(live):
 
 
 def test_shutdown_tells_sockets_4200(live):
-    socket = Socket(live.ws_url)
+    socket = PusherSocket(live.ws_url)
     live.run(live.server.shutdown)
     assert error(socket.recv())[0] == 4200
     assert socket.closed_code() == 4200
 
 
 def test_frames_queued_in_one_loop_pass_arrive_whole_and_in_order(live):
-    socket = Socket(live.ws_url)
+    socket = PusherSocket(live.ws_url)
     socket.joined("seq")
     live.call(lambda: [live.server.publish(live.app, ["seq"], "n", str(n)) for n in range(200)])
     assert [socket.recv()["data"] for _ in range(200)] == [str(n) for n in range(200)]
@@ -120,7 +120,7 @@ def test_idle_http_and_unfinished_connections_are_closed():
         for sock in (silent, partial, kept_alive):
             assert sock.recv(65536) == b""  # closed by the server, well within the timeout
             sock.close()
-        websocket = Socket(server.ws_url)
+        websocket = PusherSocket(server.ws_url)
         time.sleep(0.6)
         websocket.send({"event": "pusher:ping"})
         assert websocket.recv()["event"] == "pusher:pong"  # WebSockets follow ping_interval

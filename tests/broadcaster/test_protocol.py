@@ -6,7 +6,7 @@ import re
 import pytest
 
 from shared.signatures import sign_channel, sign_user
-from tests.broadcaster.wsclient import Socket, error
+from tests.pusher_socket import PusherSocket, error
 
 
 def test_connection_established_carries_socket_id_and_activity_timeout(sockets):
@@ -34,7 +34,7 @@ def test_websocket_ping_frame_gets_a_pong(sockets):
 
 
 def test_unknown_app_key_gets_4001(server):
-    socket = Socket(server.ws_url.replace("/app/test-key", "/app/nobody"))
+    socket = PusherSocket(server.ws_url.replace("/app/test-key", "/app/nobody"))
     assert error(socket.greeting)[0] == 4001
     assert socket.closed_code() == 4001
 
@@ -237,7 +237,7 @@ def test_signed_in_socket_may_join_only_its_own_user_channel(sockets, server):
 
 
 def test_unknown_long_non_ascii_key_still_gets_a_clean_4001(server):
-    socket = Socket(server.ws_url.replace("/app/test-key", "/app/" + "%C3%A9" * 100))
+    socket = PusherSocket(server.ws_url.replace("/app/test-key", "/app/" + "%C3%A9" * 100))
     assert error(socket.greeting)[0] == 4001
     assert socket.closed_code() == 4001
 

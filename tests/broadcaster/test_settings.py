@@ -12,7 +12,7 @@ from contextlib import contextmanager
 import pytest
 from websockets.exceptions import InvalidStatus
 
-from tests.broadcaster.wsclient import Socket, error
+from tests.pusher_socket import PusherSocket, error
 from tests.servers import HOST, free_port, start_broadcaster, wait_for_http
 
 
@@ -27,8 +27,8 @@ def running(env=None, args=None):
 
 def test_silent_sockets_are_pinged_then_closed_with_4201():
     with running({"REVERB_APP_PING_INTERVAL": "0.4"}) as server:
-        idle = Socket(server.ws_url)
-        subscribed = Socket(server.ws_url)
+        idle = PusherSocket(server.ws_url)
+        subscribed = PusherSocket(server.ws_url)
         subscribed.joined("news")
         for socket in (idle, subscribed):
             assert socket.recv(timeout=3) == {"event": "pusher:ping", "data": "{}"}
@@ -39,7 +39,7 @@ def test_silent_sockets_are_pinged_then_closed_with_4201():
 
 def test_sockets_that_answer_pings_stay_open():
     with running({"REVERB_APP_PING_INTERVAL": "0.3"}) as server:
-        socket = Socket(server.ws_url)
+        socket = PusherSocket(server.ws_url)
         deadline = time.monotonic() + 1.5
         pings = 0
         while time.monotonic() < deadline:
@@ -55,7 +55,7 @@ def test_app_settings_from_the_environment():
     env = {"REVERB_APP_ACTIVITY_TIMEOUT": "7", "REVERB_APP_MAX_MESSAGE_SIZE": "300",
            "REVERB_APP_ACCEPT_CLIENT_EVENTS_FROM": "none"}
     with running(env) as server:
-        socket = Socket(server.ws_url)
+        socket = PusherSocket(server.ws_url)
         assert json.loads(socket.greeting["data"])["activity_timeout"] == 7
         socket.joined("private-a")
         socket.send({"event": "client-x", "channel": "private-a", "data": {}})
@@ -66,12 +66,12 @@ def test_app_settings_from_the_environment():
 
 def test_max_presence_members_sets_the_member_cap():
     with running({"REVERB_APP_MAX_PRESENCE_MEMBERS": "2"}) as server:
-        first, second, third = (Socket(server.ws_url, max_queue=None) for _ in range(3))
+        first, second, third = (PusherSocket(server.ws_url, max_queue=None) for _ in range(3))
         first.joined("presence-room", member("u1"))
         second.joined("presence-room", member("u2"))
         third.subscribe("presence-room", member("u3"))
         assert error(third.recv()) == (4004, "presence-room already has 2 members")
-        assert Socket(server.ws_url).joined("presence-room", member("u1"))
+        assert PusherSocket(server.ws_url).joined("presence-room", member("u1"))
 
 
 def member(user_id):
@@ -81,25 +81,25 @@ def member(user_id):
 def test_allowed_origins_with_wildcards():
     with running({"REVERB_ALLOWED_ORIGINS": "*.example.com, localhost"}) as server:
         for origin in ("https://shop.example.com", "http://localhost:5173"):
-            socket = Socket(server.ws_url, origin=origin)
+            socket = PusherSocket(server.ws_url, origin=origin)
             assert socket.greeting["event"] == "pusher:connection_established"
             socket.close()
         for origin in ("https://evil.test", "https://example.com.evil.test", None):
-            socket = Socket(server.ws_url, origin=origin)
+            socket = PusherSocket(server.ws_url, origin=origin)
             assert error(socket.greeting)[0] == 4009
             assert socket.closed_code() == 4009
 
 
 def test_max_connections_refuses_with_4004():
     with running({"REVERB_APP_MAX_CONNECTIONS": "2"}) as server:
-        first, second = Socket(server.ws_url), Socket(server.ws_url)
-        third = Socket(server.ws_url)
+        first, second = PusherSocket(server.ws_url), PusherSocket(server.ws_url)
+        third = PusherSocket(server.ws_url)
         assert error(third.greeting)[0] == 4004
         assert third.closed_code() == 4004
         first.close()
         deadline = time.monotonic() + 5
         while True:
-            fourth = Socket(server.ws_url)
+            fourth = PusherSocket(server.ws_url)
             if fourth.greeting["event"] == "pusher:connection_established":
                 break
             assert time.monotonic() < deadline, "a freed slot was never reused"
@@ -111,7 +111,7 @@ def test_max_connections_refuses_with_4004():
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_shutdown_closes_every_socket_with_4200(signum):
     with running() as server:
-        sockets = [Socket(server.ws_url) for _ in range(3)]
+        sockets = [PusherSocket(server.ws_url) for _ in range(3)]
         sockets[0].joined("news")
         server.proc.send_signal(signum)
         for socket in sockets:
@@ -123,10 +123,10 @@ def test_shutdown_closes_every_socket_with_4200(signum):
 def test_server_path_prefixes_the_websocket_endpoint():
     with running({"REVERB_SERVER_PATH": "/ws"}) as server:
         wait_for_http(f"{server.http_url}/ws/up")
-        socket = Socket(server.ws_url.replace("/app/", "/ws/app/"))
+        socket = PusherSocket(server.ws_url.replace("/app/", "/ws/app/"))
         assert socket.greeting["event"] == "pusher:connection_established"
         with pytest.raises(InvalidStatus) as refused:
-            Socket(server.ws_url)
+            PusherSocket(server.ws_url)
         assert refused.value.response.status_code == 404
 
 
@@ -138,7 +138,7 @@ def test_apps_file_serves_several_apps(tmp_path):
     )
     with running(args=["--apps", str(apps)]) as server:
         for key, timeout in (("one", 9), ("two", 30), ("test-key", 30)):
-            socket = Socket(server.ws_url.replace("test-key", key))
+            socket = PusherSocket(server.ws_url.replace("test-key", key))
             assert json.loads(socket.greeting["data"])["activity_timeout"] == timeout
             socket.close()
 
@@ -166,7 +166,7 @@ def test_without_configuration_a_dev_app_is_printed_and_works():
             assert line, "the dev app's credentials were never printed"
         settings = dict(part.split("=", 1) for part in line.split() if part.startswith("REVERB_"))
         assert settings.keys() == {"REVERB_APP_ID", "REVERB_APP_KEY", "REVERB_APP_SECRET"}
-        socket = Socket(f"ws://{HOST}:{port}/app/{settings['REVERB_APP_KEY']}",
+        socket = PusherSocket(f"ws://{HOST}:{port}/app/{settings['REVERB_APP_KEY']}",
                         key=settings["REVERB_APP_KEY"], secret=settings["REVERB_APP_SECRET"])
         socket.joined("private-dev")
         socket.close()
@@ -199,8 +199,8 @@ def test_debug_logs_every_frame_and_default_is_quiet(debug):
     port, proc = start_process(env, *(["--debug"] if debug else []))
     try:
         wait_for_http(f"http://{HOST}:{port}/up", proc=proc)
-        socket = Socket(f"ws://{HOST}:{port}/app/k", key="k", secret="s")
-        listener = Socket(f"ws://{HOST}:{port}/app/k", key="k", secret="s")
+        socket = PusherSocket(f"ws://{HOST}:{port}/app/k", key="k", secret="s")
+        listener = PusherSocket(f"ws://{HOST}:{port}/app/k", key="k", secret="s")
         listener.joined("private-log")
         socket.joined("private-log")
         socket.send({"event": "pusher:ping"})
@@ -232,7 +232,7 @@ def test_console_script_starts_the_same_server():
                             stderr=subprocess.DEVNULL)
     try:
         wait_for_http(f"http://{HOST}:{port}/up", proc=proc)
-        socket = Socket(f"ws://{HOST}:{port}/app/k", key="k", secret="s")
+        socket = PusherSocket(f"ws://{HOST}:{port}/app/k", key="k", secret="s")
         assert socket.greeting["event"] == "pusher:connection_established"
         socket.close()
     finally:

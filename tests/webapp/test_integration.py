@@ -16,9 +16,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.clients.webapp_api import WebappApi
+from tests.pusher_socket import Authorizer, PusherSocket
 from tests.servers import Broadcaster, Webapp, start_broadcaster, start_webapp, start_worker
 from tests.webapp.conftest import ADMIN, ALICE, BOB, login
-from tests.webapp.pusher_socket import Authorizer, PusherSocket
 from webapp.delivery import deliver_now
 from webapp.extensions import db
 from webapp.outbox import OutboxEvent
@@ -55,7 +55,7 @@ def sockets(broadcaster: Broadcaster) -> Iterator[list[PusherSocket]]:
 
 
 def open_socket(broadcaster: Broadcaster, opened: list[PusherSocket]) -> PusherSocket:
-    sock = PusherSocket(broadcaster.ws_url)
+    sock = PusherSocket.to(broadcaster)
     opened.append(sock)
     return sock
 
@@ -70,7 +70,7 @@ def authorizer(client: FlaskClient, headers: dict[str, str]) -> Authorizer:
 
 
 def subscribed(sock: PusherSocket, channel: str, authorize: Authorizer) -> PusherSocket:
-    answer = sock.subscribe(channel, authorize)
+    answer = sock.subscribe_via(channel, authorize)
     assert answer["event"] == "pusher_internal:subscription_succeeded", answer
     return sock
 
@@ -135,7 +135,8 @@ def test_customer_cannot_subscribe_to_another_users_channel_or_admin_orders(
     assert status == 403, answer
     # A signature for her own channel does not open someone else's.
     _, own = authorizer(live, alice)(ALICE_CHANNEL, alice_ws.socket_id)
-    refused = alice_ws.subscribe_with(channel, own["auth"])
+    alice_ws.subscribe(channel, auth=own["auth"])
+    refused = alice_ws.outcome(channel)
     assert refused["event"] == "pusher:error", refused
     assert refused["data"]["code"] == 4009
     # The event really goes out (the rightful subscriber gets it), but never to alice.
