@@ -2,14 +2,7 @@ import pusher
 import pytest
 
 from tests.pusher_socket import PusherSocket
-from tests.servers import HOST, start_broadcaster
-
-
-@pytest.fixture(scope="module")
-def server():
-    broadcaster = start_broadcaster()
-    yield broadcaster
-    broadcaster.stop()
+from tests.servers import HOST
 
 
 @pytest.fixture

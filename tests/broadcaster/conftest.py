@@ -1,14 +1,6 @@
 import pytest
 
 from tests.pusher_socket import PusherSocket
-from tests.servers import start_broadcaster
-
-
-@pytest.fixture(scope="module")
-def server():
-    broadcaster = start_broadcaster()
-    yield broadcaster
-    broadcaster.stop()
 
 
 @pytest.fixture

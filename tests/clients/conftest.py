@@ -18,7 +18,6 @@ from tests.servers import (
     HOST,
     Broadcaster,
     Webapp,
-    start_broadcaster,
     start_webapp,
     start_worker,
 )
@@ -58,13 +57,6 @@ def driver(node: str) -> Iterator[NodeDriver]:
     running = NodeDriver(node)
     yield running
     running.close()
-
-
-@pytest.fixture
-def broadcaster() -> Iterator[Broadcaster]:
-    server = start_broadcaster()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from flask.testing import FlaskClient
 
 from tests.clients.webapp_api import WebappApi
 from tests.pusher_socket import Authorizer, PusherSocket
-from tests.servers import Broadcaster, Webapp, start_broadcaster, start_webapp, start_worker
+from tests.servers import Broadcaster, Webapp, start_webapp, start_worker
 from tests.webapp.conftest import ADMIN, ALICE, BOB, login
 from webapp.delivery import deliver_now
 from webapp.extensions import db
@@ -25,13 +25,6 @@ from webapp.outbox import OutboxEvent
 
 ALICE_CHANNEL, BOB_CHANNEL, ADMIN_CHANNEL = (
     "private-user.2.orders", "private-user.3.orders", "private-admin.orders")
-
-
-@pytest.fixture
-def broadcaster() -> Iterator[Broadcaster]:
-    server = start_broadcaster()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
