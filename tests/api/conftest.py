@@ -1,15 +1,13 @@
-import pusher
 import pytest
 
 from tests.pusher_socket import PusherSocket
-from tests.servers import HOST
+from tests.sdk import sdk_for
 
 
 @pytest.fixture
 def sdk(server):
     """The official Pusher Python SDK, pointed at our server (keywords: its order differs)."""
-    return pusher.Pusher(app_id=server.app_id, key=server.key, secret=server.secret,
-                         host=HOST, port=server.port, ssl=False)
+    return sdk_for(server)
 
 
 @pytest.fixture

@@ -6,11 +6,11 @@ import os
 import subprocess
 import sys
 
-import pusher
 import pytest
 
 from tests.api.redis_server import redis_server
 from tests.pusher_socket import PusherSocket
+from tests.sdk import sdk_for
 from tests.servers import HOST, free_port, start_broadcaster
 
 
@@ -34,11 +34,6 @@ def pair(redis_url):
     yield first, second
     first.stop()
     second.stop()
-
-
-def sdk_for(server):
-    return pusher.Pusher(app_id=server.app_id, key=server.key, secret=server.secret,
-                         host=HOST, port=server.port, ssl=False)
 
 
 def test_trigger_on_one_process_reaches_subscribers_on_both(pair):

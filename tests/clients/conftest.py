@@ -14,8 +14,8 @@ import pytest
 from tests.clients.auth_endpoint import AuthEndpoint
 from tests.clients.driver import ROOT, NodeDriver
 from tests.clients.webapp_api import WebappApi
+from tests.sdk import sdk_for
 from tests.servers import (
-    HOST,
     Broadcaster,
     Webapp,
     start_webapp,
@@ -69,10 +69,7 @@ def auth_endpoint(broadcaster: Broadcaster) -> Iterator[AuthEndpoint]:
 @pytest.fixture
 def pusher_api(broadcaster: Broadcaster) -> pusher.Pusher:
     """The official Pusher server SDK, pointed at the broadcaster's HTTP API."""
-    return pusher.Pusher(
-        app_id=broadcaster.app_id, key=broadcaster.key, secret=broadcaster.secret,
-        host=HOST, port=broadcaster.port, ssl=False,
-    )
+    return sdk_for(broadcaster)
 
 
 @pytest.fixture
