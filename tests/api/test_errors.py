@@ -122,8 +122,8 @@ def assert_nothing_then(subscriber, sdk, channel):
         ("batch_events", {"batch": [{"name": "e", "data": "x", "channel": "err-watch"}] * 11}),
     ],
 )
-def test_refused_request_delivers_nothing(server, sdk, subscribers, path_suffix, body):
-    watcher = subscribers()
+def test_refused_request_delivers_nothing(server, sdk, sockets, path_suffix, body):
+    watcher = sockets()
     watcher.joined("err-watch")
     status, answer = post_json(server, f"/apps/{server.app_id}/{path_suffix}", body)
     assert status in (400, 413), answer

@@ -40,17 +40,9 @@ def live(live_app: Flask) -> Iterator[FlaskClient]:
 
 
 @pytest.fixture
-def sockets(broadcaster: Broadcaster) -> Iterator[list[PusherSocket]]:
-    opened: list[PusherSocket] = []
-    yield opened
-    for sock in opened:
-        sock.close()
-
-
-def open_socket(broadcaster: Broadcaster, opened: list[PusherSocket]) -> PusherSocket:
-    sock = PusherSocket.to(broadcaster)
-    opened.append(sock)
-    return sock
+def server(broadcaster: Broadcaster) -> Broadcaster:
+    """Here ``sockets`` open on the test's own broadcaster, which it may stop and start."""
+    return broadcaster
 
 
 def authorizer(client: FlaskClient, headers: dict[str, str]) -> Authorizer:
@@ -71,11 +63,11 @@ def subscribed(sock: PusherSocket, channel: str, authorize: Authorizer) -> Pushe
 def test_admin_transition_reaches_customer_and_admin_with_the_exact_payload(
         broadcaster, live, sockets):
     admin, alice, bob = login(live, ADMIN), login(live, ALICE), login(live, BOB)
-    alice_ws = subscribed(open_socket(broadcaster, sockets), ALICE_CHANNEL,
+    alice_ws = subscribed(sockets(), ALICE_CHANNEL,
                           authorizer(live, alice))
-    admin_ws = subscribed(open_socket(broadcaster, sockets), ADMIN_CHANNEL,
+    admin_ws = subscribed(sockets(), ADMIN_CHANNEL,
                           authorizer(live, admin))
-    bob_ws = subscribed(open_socket(broadcaster, sockets), BOB_CHANNEL, authorizer(live, bob))
+    bob_ws = subscribed(sockets(), BOB_CHANNEL, authorizer(live, bob))
 
     answer = live.post("/api/orders/6/transition", headers=admin, json={"status": "paid"})
     assert answer.status_code == 200
@@ -104,9 +96,9 @@ def test_admin_transition_reaches_customer_and_admin_with_the_exact_payload(
 
 def test_placing_an_order_reaches_both_channels(broadcaster, live, sockets):
     admin, alice = login(live, ADMIN), login(live, ALICE)
-    alice_ws = subscribed(open_socket(broadcaster, sockets), ALICE_CHANNEL,
+    alice_ws = subscribed(sockets(), ALICE_CHANNEL,
                           authorizer(live, alice))
-    admin_ws = subscribed(open_socket(broadcaster, sockets), ADMIN_CHANNEL,
+    admin_ws = subscribed(sockets(), ADMIN_CHANNEL,
                           authorizer(live, admin))
     answer = live.post("/api/orders", headers=alice,
                        json={"items": [{"product_id": 5, "quantity": 2}]})
@@ -123,7 +115,7 @@ def test_placing_an_order_reaches_both_channels(broadcaster, live, sockets):
 def test_customer_cannot_subscribe_to_another_users_channel_or_admin_orders(
         broadcaster, live, sockets, channel):
     admin, alice, bob = login(live, ADMIN), login(live, ALICE), login(live, BOB)
-    alice_ws = open_socket(broadcaster, sockets)
+    alice_ws = sockets()
     status, answer = authorizer(live, alice)(channel, alice_ws.socket_id)
     assert status == 403, answer
     # A signature for her own channel does not open someone else's.
@@ -134,7 +126,7 @@ def test_customer_cannot_subscribe_to_another_users_channel_or_admin_orders(
     assert refused["data"]["code"] == 4009
     # The event really goes out (the rightful subscriber gets it), but never to alice.
     owner = authorizer(live, bob if channel == BOB_CHANNEL else admin)
-    owner_ws = subscribed(open_socket(broadcaster, sockets), channel, owner)
+    owner_ws = subscribed(sockets(), channel, owner)
     assert live.post("/api/orders/3/transition", headers=admin,  # bob's shipped order
                      json={"status": "delivered"}).status_code == 200
     assert owner_ws.next_event()["event"] == "order.status.updated"
@@ -143,9 +135,9 @@ def test_customer_cannot_subscribe_to_another_users_channel_or_admin_orders(
 
 def test_x_socket_id_excludes_the_requesting_socket(broadcaster, live, sockets):
     admin, alice = login(live, ADMIN), login(live, ALICE)
-    alice_ws = subscribed(open_socket(broadcaster, sockets), ALICE_CHANNEL,
+    alice_ws = subscribed(sockets(), ALICE_CHANNEL,
                           authorizer(live, alice))
-    admin_ws = subscribed(open_socket(broadcaster, sockets), ADMIN_CHANNEL,
+    admin_ws = subscribed(sockets(), ADMIN_CHANNEL,
                           authorizer(live, admin))
     headers = {**admin, "X-Socket-ID": admin_ws.socket_id}
     assert live.post("/api/orders/6/transition", headers=headers,
@@ -159,7 +151,7 @@ def test_an_event_the_broadcaster_refuses_for_good_is_skipped_not_blocking(
     app = make_app(REVERB_PORT=broadcaster.port)  # delivery only when asked
     client = app.test_client()
     admin = login(client, ADMIN)
-    admin_ws = subscribed(open_socket(broadcaster, sockets), ADMIN_CHANNEL,
+    admin_ws = subscribed(sockets(), ADMIN_CHANNEL,
                           authorizer(client, admin))
     with app.app_context():
         db.session.add(OutboxEvent(name="too.big", channels=json.dumps([ADMIN_CHANNEL]),
@@ -234,7 +226,7 @@ def test_events_made_while_the_broadcaster_is_down_arrive_in_order_once_it_is_ba
     assert down.wait() == 1  # nothing could be delivered
 
     broadcaster.start()  # a new process on the SAME port
-    alice_ws = subscribed(open_socket(broadcaster, sockets), ALICE_CHANNEL,
+    alice_ws = subscribed(sockets(), ALICE_CHANNEL,
                           http_authorizer(webapp, token_of(webapp, ALICE)))
     assert start_worker(webapp, ["--once"]).wait() == 0
 
@@ -279,7 +271,7 @@ def test_running_worker_retries_with_backoff_until_the_broadcaster_is_back(
         broadcaster.start()
         wait_for(lambda: all(done for _, done in outbox_state(database)))
 
-        admin_ws = subscribed(open_socket(broadcaster, sockets), ADMIN_CHANNEL,
+        admin_ws = subscribed(sockets(), ADMIN_CHANNEL,
                               http_authorizer(webapp, admin))
         transition(webapp, admin, 5, "shipped")
         event = admin_ws.next_event(10.0)
@@ -302,7 +294,7 @@ def test_web_and_worker_racing_send_each_event_once_in_per_order_order(
         3: ["delivered", "refunded"],
     }
     admin = token_of(webapp, ADMIN)
-    admin_ws = subscribed(open_socket(broadcaster, sockets), ADMIN_CHANNEL,
+    admin_ws = subscribed(sockets(), ADMIN_CHANNEL,
                           http_authorizer(webapp, admin))
     worker = start_worker(webapp)
     try:
