@@ -17,7 +17,7 @@ MAX_TIMESTAMP_SKEW = 600
 
 def hmac_sha256_hex(secret: str, message: str) -> str:
     """Hex HMAC-SHA256 of ``message`` keyed with ``secret`` (both UTF-8)."""
-    return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
+    return hmac.digest(secret.encode(), message.encode(), "sha256").hex()
 
 
 def channel_string(socket_id: str, channel: str, channel_data: str | None = None) -> str:
