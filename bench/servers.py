@@ -25,7 +25,10 @@ APP_ID = "123456"
 APP_KEY = "app-key"
 APP_SECRET = "app-secret"
 PRESENCE_MEMBERS = 1000  # both servers default to 100 members per presence channel
-SOKETI_SCRIPT = Path(os.environ.get("SOKETI_SH", "/work/shared/tools/soketi.sh"))
+# The team's soketi.sh lives in the shared/ folder beside the checkout (not the shared package).
+SOKETI_SCRIPT = Path(os.environ.get(
+    "SOKETI_SH", Path(__file__).resolve().parents[2] / "shared" / "tools" / "soketi.sh"
+))
 SOKETI_DIR = os.environ.get("BENCH_SOKETI_DIR", "/tmp/resound-bench-soketi")
 SERVERS = ("resound", "soketi")
 
