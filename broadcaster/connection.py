@@ -233,9 +233,12 @@ class Connection(asyncio.Protocol):
     # --- WebSocket -------------------------------------------------------------------------
 
     def _upgrade(self, early_frames: bytes) -> None:
-        request = self._request()
+        try:
+            request = self._request()
+        except httptools.HttpParserInvalidURLError:
+            request = None  # the API's answer below says what was wrong
         prefix = self.server.ws_prefix
-        key = request.path[len(prefix):] if request.path.startswith(prefix) else ""
+        key = request.path[len(prefix):] if request and request.path.startswith(prefix) else ""
         if not self.first or not key or "/" in key:
             self._answer_and_close(self._api_response())
             return

@@ -190,3 +190,13 @@ def test_frames_in_the_packet_that_ends_a_split_handshake_are_read(server):
             assert chunk, reply
             reply += chunk
     assert reply.startswith(b"HTTP/1.1 101") and b"connection_established" in reply
+
+
+def test_upgrade_with_a_malformed_target_gets_400_and_the_server_keeps_serving(server):
+    upgrade = (b"GET http:// HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+    reply = raw_exchange(server.port, upgrade)
+    assert reply.startswith(b"HTTP/1.1 400")
+    assert b"malformed request target" in reply
+    assert raw_exchange(server.port, b"GET /up HTTP/1.1\r\nConnection: close\r\n\r\n").startswith(
+        b"HTTP/1.1 200")
