@@ -7,7 +7,8 @@ be closed); the state never does I/O itself beyond handing frames to them.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from functools import partial
 from types import MappingProxyType
 from typing import Any, Protocol
@@ -17,6 +18,7 @@ from shared.channels import SERVER_TO_USER_PREFIX, ChannelType, channel_type
 from .config import AppConfig
 from .frames import text_frame
 
+CACHE_TTL = 1800.0  # seconds Pusher keeps a cache channel's last event
 logger = logging.getLogger("broadcaster.channels")
 debug_enabled = partial(logger.isEnabledFor, logging.DEBUG)
 # What a channel without presence has for members: one read-only empty mapping shared by all,
@@ -113,14 +115,16 @@ class Channel:
 class AppState:
     """Everything live for one app: its sockets, channels, users and cached last events."""
 
-    __slots__ = ("config", "connections", "channels", "users", "last_events")
+    __slots__ = ("config", "clock", "connections", "channels", "users", "last_events")
 
-    def __init__(self, config: AppConfig) -> None:
+    def __init__(self, config: AppConfig, clock: Callable[[], float] = time.monotonic) -> None:
         self.config = config
+        self.clock = clock
         self.connections: dict[str, Client] = {}
         self.channels: dict[str, Channel] = {}
         self.users: dict[str, dict[str, Client]] = {}  # user_id -> socket id -> client
-        self.last_events: dict[str, bytes] = {}  # cache channel -> last message JSON
+        # cache channel -> (expiry on ``clock``, last message JSON)
+        self.last_events: dict[str, tuple[float, bytes]] = {}
 
     @property
     def id(self) -> str:
@@ -199,11 +203,20 @@ class AppState:
         channel = self.channels.get(name)
         if channel is not None:
             if channel.type.cached:
-                self.last_events[name] = message
+                self.last_events[name] = (self.clock() + CACHE_TTL, message)
             self.send_to_channel(channel, message, except_socket_id)
         elif channel_type(name).cached:
-            self.last_events[name] = message
+            self.last_events[name] = (self.clock() + CACHE_TTL, message)
 
     def cached_event(self, channel: str) -> bytes | None:
-        """The last event published on cache channel ``channel`` (message JSON), if any."""
-        return self.last_events.get(channel)
+        """The last event published on cache channel ``channel`` (message JSON), if fresh."""
+        entry = self.last_events.get(channel)
+        if entry is None or entry[0] <= self.clock():
+            return None
+        return entry[1]
+
+    def prune_cache(self) -> None:
+        """Forget expired cache entries, so channels nobody uses again do not hold memory."""
+        now = self.clock()
+        for name in [name for name, (expiry, _) in self.last_events.items() if expiry <= now]:
+            del self.last_events[name]

@@ -119,6 +119,8 @@ class Server:
             except Exception:
                 logger.exception("sweep failed on a connection; closing it")
                 connection.transport.abort()
+        for app in self.apps.values():
+            app.prune_cache()
         self._schedule_sweep()
 
     async def shutdown(self) -> None:

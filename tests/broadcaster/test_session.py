@@ -2,6 +2,8 @@
 
 import json
 
+from broadcaster.channels import AppState
+from broadcaster.config import AppConfig
 from broadcaster.session import Session
 from shared.payloads import encode_message
 from shared.signatures import sign_channel, sign_user
@@ -174,6 +176,22 @@ def test_cache_remembers_events_published_before_anyone_subscribed():
     app.deliver("plain", encode_message("e", "1", channel="plain"))
     assert app.cached_event("private-cache-x") is not None
     assert app.cached_event("plain") is None
+
+
+def test_cached_events_expire_after_30_minutes_as_on_pusher():
+    clock = Clock()
+    app = AppState(AppConfig(id="1", key="key", secret="secret"), clock)
+    app.deliver("cache-a", encode_message("e", "1", channel="cache-a"))
+    clock.now += 1799
+    app.deliver("cache-b", encode_message("e", "2", channel="cache-b"))
+    assert app.cached_event("cache-a") is not None
+    clock.now += 2
+    assert app.cached_event("cache-a") is None
+    app.prune_cache()
+    assert set(app.last_events) == {"cache-b"}
+    clock.now += 1800
+    app.prune_cache()
+    assert app.last_events == {}
 
 
 def test_deliver_skips_the_excluded_socket():
