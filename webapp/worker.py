@@ -22,10 +22,16 @@ log = logging.getLogger(__name__)
 
 def run_worker(app: Flask, idle: float, backoff_initial: float, backoff_max: float,
                stop: threading.Event) -> None:
-    """Loop delivery passes until ``stop`` is set."""
+    """Loop delivery passes until ``stop`` is set; a pass that raises is logged and retried."""
     backoff = backoff_initial
     while not stop.is_set():
-        result = deliver_now(app)
+        try:
+            result = deliver_now(app)
+        except Exception:  # a locked or broken database must not end the guarantee
+            log.exception("delivery pass failed, retrying in %.1f s", backoff)
+            stop.wait(backoff)
+            backoff = min(backoff * 2, backoff_max)
+            continue
         if result.error:
             log.info("broadcaster unavailable, retrying in %.1f s", backoff)
             stop.wait(backoff)
