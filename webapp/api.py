@@ -7,10 +7,10 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import Select
 from sqlalchemy.orm import selectinload
 
-from .auth import require_admin, require_user, visible_order
+from .auth import authenticate, require_admin, require_user, visible_order
 from .bodies import json_object
 from .extensions import csrf, db
-from .models import ConcurrentChange, Order, OrderItem, Product, User
+from .models import ConcurrentChange, Order, OrderItem, Product
 from .orders import OrderError, place_order
 from .outbox import SOCKET_ID_HEADER, socket_id_error
 from .serializers import order_dict, product_dict
@@ -41,8 +41,8 @@ def login() -> ResponseReturnValue:
     email, password = body.get("email"), body.get("password")
     if not isinstance(email, str) or not isinstance(password, str):
         abort(400, description="send {\"email\": \"...\", \"password\": \"...\"}")
-    user = db.session.scalar(db.select(User).where(User.email == email.strip().lower()))
-    if user is None or not user.check_password(password):
+    user = authenticate(email, password)
+    if user is None:
         abort(401, description="wrong email or password")
     return jsonify(token=issue_token(user.id), user=user.to_dict())
 

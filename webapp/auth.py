@@ -6,8 +6,11 @@ a browser never attaches that header on its own.
 
 from __future__ import annotations
 
+from functools import cache
+
 from flask import abort, request
 from flask_login import current_user
+from werkzeug.security import check_password_hash, generate_password_hash
 
 from .extensions import csrf, db, login_manager
 from .models import Order, User
@@ -19,6 +22,22 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
     return db.session.get(User, int(user_id)) if user_id.isdigit() else None
+
+
+@cache
+def _unknown_user_hash() -> str:
+    """A hash of no one's password, made like the real ones so checking it costs the same."""
+    return generate_password_hash("no such user")
+
+
+def authenticate(email: str, password: str) -> User | None:
+    """The user with these credentials, or None. An unknown email still checks a password
+    hash, so the answer's timing does not reveal which emails have accounts."""
+    user = db.session.scalar(db.select(User).where(User.email == email.strip().lower()))
+    password_hash = user.password_hash if user is not None else _unknown_user_hash()
+    if check_password_hash(password_hash, password) and user is not None:
+        return user
+    return None
 
 
 def bearer_token() -> str | None:

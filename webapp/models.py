@@ -11,7 +11,7 @@ from flask_login import UserMixin
 from sqlalchemy import Boolean, Enum, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.orm.exc import StaleDataError
-from werkzeug.security import check_password_hash, generate_password_hash
+from werkzeug.security import generate_password_hash
 
 from .events import OrderStatusChanged
 from .extensions import db
@@ -40,9 +40,6 @@ class User(UserMixin, db.Model):
 
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password)
-
-    def check_password(self, password: str) -> bool:
-        return check_password_hash(self.password_hash, password)
 
     def to_dict(self) -> dict:
         return {"id": self.id, "name": self.name, "email": self.email, "is_admin": self.is_admin}

@@ -22,7 +22,7 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired
 
-from .auth import visible_order
+from .auth import authenticate, visible_order
 from .extensions import db
 from .ids import parse_id
 from .models import ConcurrentChange, Order, Product, User
@@ -62,9 +62,8 @@ def login() -> ResponseReturnValue:
         return render_template("login.html", form=form)
     if not form.validate_on_submit():
         return render_template("login.html", form=form), 400
-    email = form.email.data.strip().lower()
-    user = db.session.scalar(db.select(User).where(User.email == email))
-    if user is None or not user.check_password(form.password.data):
+    user = authenticate(form.email.data, form.password.data)
+    if user is None:
         flash("Wrong email or password.")
         return render_template("login.html", form=form), 401
     login_user(user)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 from flask import Flask
+from werkzeug.security import check_password_hash
 
+import webapp.auth
 from shared.payloads import loads
-from tests.webapp.conftest import ADMIN, ALICE, PASSWORD, login
+from tests.webapp.conftest import ADMIN, ALICE, PASSWORD, csrf_token, login
 from webapp.extensions import db
 from webapp.models import Product
 from webapp.outbox import OutboxEvent
@@ -292,3 +294,19 @@ def test_absurdly_nested_json_is_400(client, alice):
                          content_type="application/json")
     assert answer.status_code == 400
     assert answer.json == {"error": "request body must be a JSON object"}
+
+
+def test_an_unknown_email_costs_a_password_check_on_both_logins(client, monkeypatch):
+    """No timing test: an unknown email must run the same hash check as a wrong password."""
+    checked: list[str] = []
+
+    def spy(password_hash: str, password: str) -> bool:
+        checked.append(password_hash)
+        return check_password_hash(password_hash, password)
+
+    monkeypatch.setattr(webapp.auth, "check_password_hash", spy, raising=False)
+    unknown = {"email": "nobody@example.com", "password": PASSWORD}
+    assert client.post("/api/login", json=unknown).status_code == 401
+    assert client.post("/login", data={**unknown, "csrf_token": csrf_token(client)}
+                       ).status_code == 401
+    assert len(checked) == 2 and all(h.startswith(("scrypt:", "pbkdf2:")) for h in checked)
