@@ -76,21 +76,20 @@ def test_slow_consumer_is_closed_and_others_keep_receiving(live):
     slow.joined("feed")
     fast.joined("feed")
     payload = json.dumps("x" * 10_000)
-    received = 0
 
     for _ in range(40):  # bounded: 40 x 50 x 10 KB at most
         live.call(lambda: [live.server.publish(live.app, ["feed"], "tick", payload)
                            for _ in range(50)])
         for _ in range(50):
             assert fast.recv()["event"] == "tick"
-            received += 1
         if live.call(lambda: live.app.connection_count) == 1:
             break
     assert live.call(lambda: live.app.connection_count) == 1, "the slow socket was never closed"
+    # 4100 when the close frame gets through; a socket this far behind may instead be aborted
+    # once the close cannot be flushed, and then it sees no code at all.
     assert slow.closed_code(timeout=10) in (4100, None)
     live.call(lambda: live.server.publish(live.app, ["feed"], "after", "{}"))
     assert fast.recv()["event"] == "after"
-    assert received >= 50
 
 
 def test_shutdown_tells_sockets_4200(live):

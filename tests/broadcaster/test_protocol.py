@@ -58,7 +58,6 @@ def test_bad_or_missing_auth_gets_4009_and_the_socket_stays_open(sockets, auth):
     socket = sockets()
     socket.send({"event": "pusher:subscribe", "data": {"channel": "private-x", "auth": auth}})
     code, message = error(socket.recv())
-    assert code in (4009, 4200)
     assert code == (4200 if auth == 17 else 4009), message
     socket.send({"event": "pusher:ping"})
     assert socket.recv()["event"] == "pusher:pong"
@@ -186,11 +185,18 @@ def test_client_event_rate_limit_answers_4301(sockets):
     receiver.joined("private-fast")
     for n in range(15):
         sender.send({"event": "client-n", "channel": "private-fast", "data": {"n": n}})
-    codes = [error(sender.recv())[0] for _ in range(5)]
-    assert codes == [4301] * 5
-    received = [receiver.recv() for _ in range(10)]
-    assert [json.loads(m["data"])["n"] for m in received] == list(range(10))
-    assert receiver.silent()
+    # The exact count is tested with a fixed clock in test_session; over a real socket a slow
+    # moment may refill a token mid-burst, so count what was refused and what went through.
+    refused = 0
+    while (message := sender.next_message(0.5)) is not None:
+        assert error(message)[0] == 4301
+        refused += 1
+    delivered = []
+    while (event := receiver.next_event(0.5)) is not None:
+        delivered.append(json.loads(event["data"])["n"])
+    assert refused >= 1
+    assert len(delivered) + refused == 15
+    assert delivered[:10] == list(range(10)) and delivered == sorted(delivered)
 
 
 def test_cache_channel_miss_then_last_event(sockets):
