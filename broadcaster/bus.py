@@ -1,4 +1,4 @@
-"""Publishing goes through a bus, so a Redis pub/sub bus can replace the local one later.
+"""Publishing goes through a bus, so a Redis pub/sub bus can replace the local one.
 
 The HTTP API (and anything else in the process) calls :meth:`Bus.publish`; whatever the bus,
 publications end up in the server's local delivery function, which fans them out to sockets.
@@ -10,16 +10,26 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 
+EVENT = "event"  # deliver ``event`` on ``channels``
+TERMINATE_USER = "terminate_user"  # close every socket of ``user_id``
+KINDS = (EVENT, TERMINATE_USER)
+
 
 @dataclass(frozen=True, slots=True)
 class Publication:
-    """One event for one app on one or more channels."""
+    """What every process must do for one app: by default, deliver an event on channels.
+
+    A client event carries the sender's ``user_id`` on presence channels; a
+    :data:`TERMINATE_USER` publication names the user whose sockets every process closes.
+    """
 
     app_id: str
     channels: tuple[str, ...]
     event: str
-    data: str  # already a JSON-encoded string, as Pusher carries it
+    data: str | None  # already a JSON-encoded string, as Pusher carries it; None: no data
     except_socket_id: str | None = None
+    user_id: str | None = None
+    kind: str = EVENT
 
 
 Deliver = Callable[[Publication], None]

@@ -270,7 +270,7 @@ class Connection(asyncio.Protocol):
         elif app.is_full():
             self._refuse(OVER_QUOTA, f"app {app.id} is at its connection limit")
         else:
-            self.session = Session(app, self, self.server.clock)
+            self.session = Session(app, self, self.server.clock, self.server.bus.publish)
             self.session.open()
             if early_frames:
                 self._websocket_data(early_frames)

@@ -19,7 +19,7 @@ from redis.exceptions import RedisError
 
 from shared.payloads import JSONDecodeError, dumpb, loads
 
-from .bus import Bus, Deliver, Publication
+from .bus import EVENT, KINDS, Bus, Deliver, Publication
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +40,8 @@ def encode_publication(publication: Publication) -> bytes:
         "event": publication.event,
         "data": publication.data,
         "except_socket_id": publication.except_socket_id,
+        "user_id": publication.user_id,
+        "kind": publication.kind,
     })
 
 
@@ -51,14 +53,17 @@ def decode_publication(payload: bytes) -> Publication:
         raise ValueError("not JSON") from None
     if not isinstance(fields, dict):
         raise ValueError("not a JSON object")
-    app_id, channels, event, data = (fields.get(name) for name in
-                                     ("app_id", "channels", "event", "data"))
-    except_socket_id = fields.get("except_socket_id")
-    strings_ok = all(isinstance(value, str) for value in (app_id, event, data))
+    app_id, channels, event = (fields.get(name) for name in ("app_id", "channels", "event"))
+    data, except_socket_id, user_id = (fields.get(name) for name in
+                                       ("data", "except_socket_id", "user_id"))
+    kind = fields.get("kind", EVENT)
+    strings_ok = isinstance(app_id, str) and isinstance(event, str)
+    optionals_ok = all(isinstance(value, str | None) for value in
+                       (data, except_socket_id, user_id))
     channels_ok = isinstance(channels, list) and all(isinstance(c, str) for c in channels)
-    if not (strings_ok and channels_ok) or not isinstance(except_socket_id, str | None):
+    if not (strings_ok and optionals_ok and channels_ok) or kind not in KINDS:
         raise ValueError("fields missing or of the wrong type")
-    return Publication(app_id, tuple(channels), event, data, except_socket_id)
+    return Publication(app_id, tuple(channels), event, data, except_socket_id, user_id, kind)
 
 
 def redacted(url: str) -> str:

@@ -11,13 +11,12 @@ import logging
 import signal
 from collections.abc import Iterable
 
-from shared.payloads import encode_message
-
-from .bus import Bus, LocalBus, Publication
+from .bus import TERMINATE_USER, Bus, LocalBus, Publication
 from .channels import AppState
 from .config import ServerConfig
 from .connection import Connection
-from .messages import GENERIC_RECONNECT, UNAUTHORIZED
+from .delivery import deliver
+from .messages import GENERIC_RECONNECT
 
 logger = logging.getLogger("broadcaster")
 
@@ -62,24 +61,19 @@ class Server:
         """Send ``event`` with ``data`` (a JSON string) on ``channels``, through the bus."""
         self.bus.publish(Publication(app.id, tuple(channels), event, data, except_socket_id))
 
-    def terminate_user(self, app: AppState, user_id: str) -> int:
-        """Close every socket of ``user_id`` (signed in or a presence member); how many."""
-        sockets = app.user_sockets(user_id)
-        for client in sockets:
-            client.close(UNAUTHORIZED, "connection terminated by the server for this user")
-        return len(sockets)
+    def terminate_user(self, app: AppState, user_id: str) -> None:
+        """Close every socket of ``user_id`` (signed in or a presence member) on every process."""
+        self.bus.publish(Publication(app.id, (), "", None, user_id=user_id, kind=TERMINATE_USER))
 
     # --- delivery (what the bus calls) -----------------------------------------------------
 
     def deliver(self, publication: Publication) -> None:
-        """Fan a publication out to this process's sockets: one encoding per channel."""
+        """Carry out a publication on this process's sockets of its app."""
         app = self.apps.get(publication.app_id)
         if app is None:
             logger.warning("dropped a publication for unknown app %s", publication.app_id)
             return
-        for name in publication.channels:
-            message = encode_message(publication.event, publication.data, channel=name)
-            app.deliver(name, message, publication.except_socket_id)
+        deliver(app, publication)
 
     def queue_write(self, connection: Connection) -> None:
         """Have ``connection``'s queued frames written at the end of this loop pass."""

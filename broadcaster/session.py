@@ -12,9 +12,10 @@ from collections.abc import Callable
 from typing import Any
 
 from shared.channels import SERVER_TO_USER_PREFIX, channel_type
-from shared.payloads import JSONDecodeError, dumpb, encode_message, loads
+from shared.payloads import JSONDecodeError, dumpb, dumps, encode_message, loads
 from shared.signatures import verify_channel, verify_user
 
+from .bus import Publication
 from .channels import AppState, Channel, Client
 from .messages import (
     CLIENT_EVENT_RATE_LIMIT,
@@ -84,11 +85,13 @@ def _presence_member(channel_data: str | None, max_info_size: int) -> tuple[str,
 class Session:
     """One socket's protocol state and its handling of every client command."""
 
-    __slots__ = ("app", "client", "channels", "user_id", "limiter", "clock")
+    __slots__ = ("app", "client", "channels", "user_id", "limiter", "clock", "publish")
 
-    def __init__(self, app: AppState, client: Client, clock: Callable[[], float]) -> None:
+    def __init__(self, app: AppState, client: Client, clock: Callable[[], float],
+                 publish: Callable[[Publication], None]) -> None:
         self.app = app
         self.client = client
+        self.publish = publish  # the bus: client events reach other processes' sockets too
         self.channels: dict[str, Channel] = {}
         self.user_id: str | None = None  # from pusher:signin
         self.clock = clock
@@ -265,8 +268,11 @@ class Session:
                 f"client events are limited to {config.client_events_per_second} per second",
             )
         user_id = channel.user_of(self.socket_id) if channel is not None else None
-        message = encode_message(command.event, command.data, channel=name, user_id=user_id)
-        self.app.deliver(name, message, except_socket_id=self.socket_id)
+        data = command.data
+        if data is not None and not isinstance(data, str):
+            data = dumps(data)  # once here, as encode_message would on every process
+        self.publish(Publication(self.app.id, (name,), command.event, data,
+                                 except_socket_id=self.socket_id, user_id=user_id))
 
     # --- end -------------------------------------------------------------------------------
 

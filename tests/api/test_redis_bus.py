@@ -6,7 +6,7 @@ import asyncio
 import pytest
 import redis
 
-from broadcaster.bus import Publication
+from broadcaster.bus import TERMINATE_USER, Publication
 from broadcaster.redis_bus import (
     RedisBus,
     RedisUnavailable,
@@ -86,10 +86,14 @@ def test_unreachable_redis_is_a_clear_start_up_error():
 
 
 def test_publication_codec():
-    publication = Publication("7", ("x", "y"), "e", '{"a":1}', "3.4")
-    assert decode_publication(encode_publication(publication)) == publication
+    for publication in (Publication("7", ("x", "y"), "e", '{"a":1}', "3.4"),
+                        Publication("7", ("presence-x",), "client-e", None, "3.4", "u1"),
+                        Publication("7", (), "", None, user_id="u1", kind=TERMINATE_USER)):
+        assert decode_publication(encode_publication(publication)) == publication
     for bad in (b"", b"nope", b"[]", b'{"app_id":"1","channels":"x","event":"e","data":"d"}',
-                b'{"app_id":"1","channels":["x"],"event":"e","data":{}}'):
+                b'{"app_id":"1","channels":["x"],"event":"e","data":{}}',
+                b'{"app_id":"1","channels":["x"],"event":"e","data":"d","user_id":7}',
+                b'{"app_id":"1","channels":["x"],"event":"e","data":"d","kind":"explode"}'):
         with pytest.raises(ValueError):
             decode_publication(bad)
 

@@ -1,5 +1,6 @@
 """Two broadcaster processes sharing a real redis-server (Reverb's ``REVERB_SCALING_ENABLED``):
-an event triggered on one reaches subscribers on both, ``socket_id`` exclusion included."""
+an event triggered on one reaches subscribers on both, ``socket_id`` exclusion included; client
+events and terminated users cross between them too."""
 
 import json
 import os
@@ -9,7 +10,7 @@ import sys
 import pytest
 
 from tests.api.redis_server import redis_server
-from tests.pusher_socket import PusherSocket
+from tests.pusher_socket import PusherSocket, member
 from tests.sdk import sdk_for
 from tests.servers import HOST, free_port, start_broadcaster
 
@@ -53,6 +54,56 @@ def test_trigger_on_one_process_reaches_subscribers_on_both(pair):
     finally:
         for subscriber in (here, there, excluded):
             subscriber.close()
+
+
+def test_whisper_on_one_process_reaches_the_other_but_not_its_sender(pair):
+    first, second = pair
+    sender, receiver = PusherSocket.to(first), PusherSocket.to(second)
+    try:
+        for socket in (sender, receiver):
+            socket.joined("private-scaled-chat")
+        sender.send({"event": "client-typing", "channel": "private-scaled-chat",
+                     "data": {"who": "ann"}})
+        whisper = receiver.next_event()
+        assert whisper is not None, "the whisper never reached the other process"
+        assert whisper["event"] == "client-typing"
+        assert whisper["channel"] == "private-scaled-chat"
+        assert json.loads(whisper["data"]) == {"who": "ann"}
+        assert "user_id" not in whisper
+        assert sender.silent()
+    finally:
+        sender.close()
+        receiver.close()
+
+
+def test_presence_whisper_on_another_process_carries_the_senders_user_id(pair):
+    first, second = pair
+    sender, receiver = PusherSocket.to(first), PusherSocket.to(second)
+    try:
+        sender.joined("presence-scaled-room", member("ann"))
+        receiver.joined("presence-scaled-room", member("bob"))
+        sender.send({"event": "client-wave", "channel": "presence-scaled-room", "data": "{}"})
+        whisper = receiver.next_event()
+        assert whisper is not None, "the whisper never reached the other process"
+        assert (whisper["event"], whisper["user_id"]) == ("client-wave", "ann")
+    finally:
+        sender.close()
+        receiver.close()
+
+
+def test_terminate_user_on_one_process_closes_the_users_socket_on_the_other(pair):
+    first, second = pair
+    target, bystander = PusherSocket.to(second), PusherSocket.to(second)
+    try:
+        target.sign_in("scaled-user")
+        bystander.sign_in("someone-else")
+        assert sdk_for(first).terminate_user_connections("scaled-user") == {}
+        assert target.closed_code() == 4009
+        bystander.send({"event": "pusher:ping", "data": {}})
+        assert bystander.recv()["event"] == "pusher:pong"
+    finally:
+        target.close()
+        bystander.close()
 
 
 def test_unreachable_redis_stops_start_up_with_a_clear_message():

@@ -13,6 +13,7 @@ from websockets.streams import StreamReader
 
 from broadcaster.channels import AppState
 from broadcaster.config import AppConfig
+from broadcaster.delivery import deliver
 from broadcaster.session import Session
 from shared.payloads import loads
 
@@ -63,11 +64,16 @@ def app_state(**settings: Any) -> AppState:
     return AppState(AppConfig(id="1", key="key", secret="secret", **settings))
 
 
+def new_session(app: AppState, client: RecordingClient, clock: Clock | None = None) -> Session:
+    """A session whose publications are delivered in place, as the single-process bus does."""
+    return Session(app, client, clock or Clock(), lambda publication: deliver(app, publication))
+
+
 def open_session(app: AppState, socket_id: str, clock: Clock | None = None) -> tuple[
     Session, RecordingClient
 ]:
     client = RecordingClient(socket_id)
-    session = Session(app, client, clock or Clock())
+    session = new_session(app, client, clock)
     session.open()
     client.take()
     return session, client

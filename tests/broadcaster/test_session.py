@@ -4,10 +4,15 @@ import json
 
 from broadcaster.channels import AppState
 from broadcaster.config import AppConfig
-from broadcaster.session import Session
 from shared.payloads import encode_message
 from shared.signatures import sign_channel, sign_user
-from tests.broadcaster.recording import Clock, RecordingClient, app_state, open_session
+from tests.broadcaster.recording import (
+    Clock,
+    RecordingClient,
+    app_state,
+    new_session,
+    open_session,
+)
 
 
 def sub(channel, auth=None, channel_data=None):
@@ -33,7 +38,7 @@ def error_of(message):
 def test_open_registers_and_greets_with_socket_id_and_timeout():
     app = app_state(activity_timeout=12)
     client = RecordingClient("1.2")
-    Session(app, client, Clock()).open()
+    new_session(app, client).open()
     [greeting] = client.messages
     assert greeting["event"] == "pusher:connection_established"
     assert json.loads(greeting["data"]) == {"socket_id": "1.2", "activity_timeout": 12}

@@ -1,0 +1,22 @@
+"""What one publication does to one app's sockets in this process, whichever bus carried it."""
+
+from __future__ import annotations
+
+from shared.payloads import encode_message
+
+from .bus import TERMINATE_USER, Publication
+from .channels import AppState
+from .messages import UNAUTHORIZED
+
+
+def deliver(app: AppState, publication: Publication) -> None:
+    """Fan an event out (one encoding per channel), or close a terminated user's sockets."""
+    if publication.kind == TERMINATE_USER:
+        if publication.user_id is not None:
+            for client in app.user_sockets(publication.user_id):
+                client.close(UNAUTHORIZED, "connection terminated by the server for this user")
+        return
+    for name in publication.channels:
+        message = encode_message(publication.event, publication.data, channel=name,
+                                 user_id=publication.user_id)
+        app.deliver(name, message, publication.except_socket_id)
