@@ -17,6 +17,7 @@ from flask.testing import FlaskClient
 
 from tests.clients.webapp_api import WebappApi
 from tests.pusher_socket import Authorizer, PusherSocket
+from tests.sdk import assert_nothing_then
 from tests.servers import Broadcaster, Webapp, start_webapp, start_worker
 from tests.webapp.conftest import ADMIN, ALICE, BOB, login
 from webapp.delivery import deliver_now
@@ -91,7 +92,7 @@ def test_admin_transition_reaches_customer_and_admin_with_the_exact_payload(
         assert event is not None, f"nothing arrived on {channel}"
         assert (event["event"], event["channel"]) == ("order.status.updated", channel)
         assert json.loads(event["data"]) == expected
-    assert bob_ws.next_event(0.3) is None
+    assert_nothing_then(bob_ws, broadcaster, BOB_CHANNEL)
 
 
 def test_placing_an_order_reaches_both_channels(broadcaster, live, sockets):
@@ -236,7 +237,7 @@ def test_events_made_while_the_broadcaster_is_down_arrive_in_order_once_it_is_ba
         "pending", "paid", "processing"]
     # Delivered means delivered once: another pass sends nothing again.
     assert start_worker(webapp, ["--once"]).wait() == 0
-    assert alice_ws.next_event(0.5) is None
+    assert_nothing_then(alice_ws, broadcaster, ALICE_CHANNEL)
 
 
 def outbox_state(database: Path) -> list[tuple[int, bool]]:
