@@ -7,7 +7,6 @@ wrong and what to do, so the router answers every bad request the same way. A wh
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +19,7 @@ from shared.channels import (
     event_name_error,
 )
 from shared.payloads import JSONDecodeError, loads
+from shared.sockets import socket_id_error
 
 MAX_CHANNELS_PER_EVENT = 100
 MAX_BATCH_EVENTS = 10
@@ -27,8 +27,6 @@ SUBSCRIPTION_COUNT = "subscription_count"
 USER_COUNT = "user_count"
 CACHE = "cache"
 TRIGGER_INFO = frozenset({SUBSCRIPTION_COUNT, USER_COUNT})
-
-_SOCKET_ID_RE = re.compile(r"\d+\.\d+")
 
 
 class ApiError(Exception):
@@ -151,8 +149,9 @@ def _socket_id_of(fields: dict[str, Any], where: str) -> str | None:
     socket_id = fields.get("socket_id")
     if socket_id is None:
         return None
-    if not isinstance(socket_id, str) or not _SOCKET_ID_RE.fullmatch(socket_id):
-        raise ApiError(400, f"{where}'socket_id' must look like '1234.5678'")
+    problem = socket_id_error(socket_id, "'socket_id'")
+    if problem:
+        raise ApiError(400, where + problem)
     return socket_id
 
 

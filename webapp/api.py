@@ -7,12 +7,14 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import Select
 from sqlalchemy.orm import selectinload
 
+from shared.sockets import socket_id_error
+
 from .auth import authenticate, require_admin, require_user, visible_order
 from .bodies import json_object
 from .extensions import csrf, db
 from .models import ConcurrentChange, Order, OrderItem, Product
 from .orders import OrderError, place_order
-from .outbox import SOCKET_ID_HEADER, socket_id_error
+from .outbox import SOCKET_ID_HEADER
 from .serializers import order_dict, product_dict
 from .status import OrderStatus
 from .tokens import issue_token
@@ -24,7 +26,7 @@ csrf.exempt(bp)  # checked in request_user() for cookie callers only
 def check_socket_id() -> None:
     value = request.headers.get(SOCKET_ID_HEADER)
     if value is not None:
-        problem = socket_id_error(value)
+        problem = socket_id_error(value, SOCKET_ID_HEADER)
         if problem:
             abort(400, description=problem)
 

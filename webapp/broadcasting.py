@@ -12,13 +12,13 @@ from flask.typing import ResponseReturnValue
 from shared.channels import Access, channel_name_error, channel_type
 from shared.payloads import dumps
 from shared.signatures import sign_channel, sign_user
+from shared.sockets import socket_id_error
 
 from .auth import request_user
 from .bodies import json_object
 from .channels import rules
 from .extensions import csrf
 from .models import User
-from .outbox import SOCKET_ID_RE
 
 bp = Blueprint("broadcasting", __name__, url_prefix="/broadcasting")
 csrf.exempt(bp)  # checked in request_user() for cookie callers only
@@ -33,8 +33,9 @@ def _field(name: str) -> str:
 
 def _socket_id() -> str:
     socket_id = _field("socket_id")
-    if not SOCKET_ID_RE.fullmatch(socket_id):
-        abort(400, description="socket_id must look like 1234.5678")
+    problem = socket_id_error(socket_id)
+    if problem:
+        abort(400, description=problem)
     return socket_id
 
 

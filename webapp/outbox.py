@@ -6,7 +6,6 @@ the head row with a lease so that concurrent deliverers never send a row twice.
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 
 from flask import has_request_context, request
@@ -14,12 +13,12 @@ from sqlalchemy import Float, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.payloads import dumps
+from shared.sockets import socket_id_error
 
 from .events import BroadcastEvent
 from .extensions import db
 
 SOCKET_ID_HEADER = "X-Socket-ID"
-SOCKET_ID_RE = re.compile(r"\d+\.\d+")
 PENDING_FLAG = "outbox_pending"
 
 
@@ -45,19 +44,12 @@ class OutboxEvent(db.Model):
     lease_until: Mapped[float | None] = mapped_column(Float)  # unix time
 
 
-def socket_id_error(value: str) -> str | None:
-    """Why an ``X-Socket-ID`` value is unusable, or None when it is fine."""
-    if SOCKET_ID_RE.fullmatch(value):
-        return None
-    return f"{SOCKET_ID_HEADER} must be a socket id like 1234.5678 (got {value[:40]!r})"
-
-
 def request_socket_id() -> str | None:
     """The socket to exclude (Laravel's ``toOthers()``): the current request's X-Socket-ID."""
     if not has_request_context():
         return None
     value = request.headers.get(SOCKET_ID_HEADER)
-    if value and socket_id_error(value) is None:
+    if value and socket_id_error(value, SOCKET_ID_HEADER) is None:
         return value
     return None
 

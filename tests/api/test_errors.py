@@ -84,6 +84,7 @@ def test_unknown_route_is_404(server):
         (json.dumps({"name": "e", "data": "x", "channels": [f"c{i}" for i in range(101)]})
          .encode(), "at most 100"),
         (json.dumps({**GOOD_EVENT, "socket_id": "nope"}).encode(), "socket_id"),
+        (json.dumps({**GOOD_EVENT, "socket_id": "1" * 21 + ".2"}).encode(), "socket_id"),
         (json.dumps({**GOOD_EVENT, "info": "everything"}).encode(), "unknown attribute"),
     ],
 )

@@ -80,6 +80,8 @@ def test_parse_trigger_single_and_many_channels():
         ({"name": "e", "data": "x", "channel": "#other"}, 400, "only A-Z"),
         ({"name": "e", "data": "x", "channel": "a", "socket_id": "abc"}, 400, "socket_id"),
         ({"name": "e", "data": "x", "channel": "a", "socket_id": 12}, 400, "socket_id"),
+        ({"name": "e", "data": "x", "channel": "a", "socket_id": "1." + "2" * 21}, 400,
+         "socket_id"),
         ({"name": "e", "data": "x", "channel": "a", "info": "occupied"}, 400, "unknown"),
     ],
 )

@@ -246,7 +246,8 @@ def test_x_socket_id_is_kept_to_exclude_that_socket(app, client, admin):
     assert [r.socket_id for r in outbox_rows(app)] == ["123.456"]
 
 
-@pytest.mark.parametrize("socket_id", ["abc", "1.2.3", "12", ".5", "1.5 "])
+@pytest.mark.parametrize("socket_id", ["abc", "1.2.3", "12", ".5", "1.5 ", "1" * 21 + ".5",
+                                       "1." + "5" * 70, "١.٢"])
 def test_malformed_x_socket_id_is_400_before_any_change(app, client, admin, socket_id):
     answer = client.post("/api/orders/6/transition", headers={**admin, "X-Socket-ID": socket_id},
                          json={"status": "paid"})

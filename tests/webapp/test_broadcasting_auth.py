@@ -81,6 +81,8 @@ def test_bad_bearer_tokens_are_401(client, headers):
         ({"channel_name": "private-admin.orders"}, "socket_id is required"),
         ({"socket_id": "abc", "channel_name": "private-admin.orders"}, "socket_id must look"),
         ({"socket_id": "1.2.3", "channel_name": "private-admin.orders"}, "socket_id must look"),
+        ({"socket_id": "1" * 21 + ".2", "channel_name": "private-admin.orders"},
+         "socket_id must look"),
         ({"socket_id": SOCKET}, "channel_name is required"),
         ({"socket_id": SOCKET, "channel_name": "private-bad name"}, "channel name may contain"),
         ({"socket_id": SOCKET, "channel_name": "private-" + "x" * 200}, "longer than 200"),
