@@ -35,6 +35,7 @@ def test_customer_sees_an_admins_status_change_live(node, chromium, api: WebappA
     assert report["dashboard"] == f"{api.base_url}/admin/orders"
     assert (report["before"], report["after"]) == (LABELS["pending"], LABELS["paid"])
     assert report["notReloaded"] is True
+    assert report["afterReconnect"] == report["offlineStatus"] != "paid"
     assert [Path(p).name for p in report["screenshots"]] == [
         "customer-my-orders-before.png", "admin-dashboard.png", "admin-order-before.png",
         "admin-order-after.png", "customer-my-orders-after.png",

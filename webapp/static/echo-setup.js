@@ -36,10 +36,15 @@
     showState(states.current);
   });
 
-  // Mark the page once a channel is subscribed, so people (and tests) know it is live.
-  function whenSubscribed(channel) {
+  // Mark the page once a channel is subscribed, so people (and tests) know it is live. Every
+  // later subscription follows a lost connection, whose events were missed: then reload
+  // (the page's own refetch), now that nothing published from here on can be missed.
+  function whenSubscribed(channel, reload) {
+    let subscriptions = 0;
     channel.subscribed(function () {
+      subscriptions += 1;
       if (liveStatus) liveStatus.dataset.subscribed = 'true';
+      if (subscriptions > 1 && reload) reload();
     });
     channel.error(function (error) {
       if (liveStatus) liveStatus.textContent = 'Live updates refused: ' + JSON.stringify(error);

@@ -68,7 +68,8 @@
   window.Resound.whenSubscribed(
     window.Echo.private(article.dataset.channel).listen('.order.status.updated', function (e) {
       if (e.order_id === orderId) refresh();
-    })
+    }),
+    refresh
   );
 
   const viewers = document.getElementById('viewers');

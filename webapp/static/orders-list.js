@@ -23,6 +23,26 @@
     return tr;
   }
 
+  // An order as the API answers it, in the shape of the broadcast events.
+  function asEvent(order) {
+    return {
+      order_id: order.id, order_number: order.order_number, user: order.user,
+      current_status: order.status, current_status_label: order.status_label,
+      items_count: order.items_count, total: order.total, updated_at: order.updated_at,
+    };
+  }
+
+  // After a reconnect: the whole list again, newest first as the page first showed it.
+  async function reload() {
+    try {
+      const orders = (await window.Resound.api('/api/orders')).orders;
+      body.replaceChildren(...orders.map(function (order) { return row(asEvent(order)); }));
+    } catch (error) {
+      document.getElementById('live-status').textContent =
+        'Could not reload the orders: ' + error.message;
+    }
+  }
+
   function upsert(order) {
     const fresh = row(order);
     const existing = document.getElementById('order-' + order.order_id);
@@ -47,11 +67,7 @@
       try {
         const order = (await window.Resound.api('/api/orders',
                                                 { method: 'POST', json: { items: [item] } })).order;
-        upsert({
-          order_id: order.id, order_number: order.order_number, user: order.user,
-          current_status: order.status, current_status_label: order.status_label,
-          items_count: order.items_count, total: order.total, updated_at: order.updated_at,
-        });
+        upsert(asEvent(order));
       } catch (error) {
         document.getElementById('live-status').textContent = 'Order not placed: ' + error.message;
       }
@@ -61,6 +77,7 @@
   window.Resound.whenSubscribed(
     window.Echo.private(table.dataset.channel)
       .listen('.order.created', upsert)
-      .listen('.order.status.updated', upsert)
+      .listen('.order.status.updated', upsert),
+    reload
   );
 })();

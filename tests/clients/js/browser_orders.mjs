@@ -1,6 +1,7 @@
 // Issue 5, browser suite: in headless Chromium an admin signs in, opens the dashboard and an
 // order, and changes its status; in a second browser context the customer's "my orders" page
-// shows the new status without a reload.
+// shows the new status without a reload, and a change made while it was disconnected once its
+// connection is back.
 //
 // Input (env): WEB_URL, ADMIN_EMAIL, CUSTOMER_EMAIL, PASSWORD, ORDER_ID, NEW_STATUS,
 // SCREENSHOT_DIR, CHROMIUM. Output: one JSON object on stdout (what each page showed, every
@@ -91,9 +92,20 @@ async function main() {
     const notReloaded = await customer.evaluate(() => window.notReloaded === true);
     await shoot(customer, 'customer-my-orders-after');
 
+    // A change made while the customer is offline is missed as an event; once the connection
+    // is back the page reloads its orders, so it shows anyway.
+    const offlineStatus = await admin.getAttribute('#transition-buttons button', 'value');
+    await customer.evaluate(() => window.Echo.connector.pusher.disconnect());
+    await customer.waitForSelector('#live-status[data-state="disconnected"]');
+    await admin.click(`#transition-buttons button[value="${offlineStatus}"]`);
+    await admin.waitForSelector(`#order-status[data-status="${offlineStatus}"]`);
+    await customer.evaluate(() => window.Echo.connector.pusher.connect());
+    await customer.waitForSelector(`${row}[data-status="${offlineStatus}"]`);
+    const afterReconnect = await customer.getAttribute(row, 'data-status');
 
     process.stdout.write(`${JSON.stringify({
-      myOrders, dashboard, before, after, notReloaded, errors, screenshots,
+      myOrders, dashboard, before, after, notReloaded, offlineStatus, afterReconnect, errors,
+      screenshots,
     })}\n`);
   } finally {
     await browser.close();
