@@ -8,6 +8,7 @@ import time
 import pytest
 
 from tests.api.wire import TIMEOUT, post_json, signed_request
+from tests.sdk import assert_nothing_then
 from tests.servers import HOST
 
 
@@ -101,12 +102,6 @@ def test_oversized_data_is_413(server):
     assert "10000 bytes" in body["error"]
 
 
-def assert_nothing_then(subscriber, sdk, channel):
-    """Nothing was delivered: the next event the subscriber sees is a marker sent afterwards."""
-    sdk.trigger(channel, "marker", "{}")
-    assert subscriber.next_event()["event"] == "marker"
-
-
 @pytest.mark.parametrize(
     ("path_suffix", "body"),
     [
@@ -123,13 +118,13 @@ def assert_nothing_then(subscriber, sdk, channel):
         ("batch_events", {"batch": [{"name": "e", "data": "x", "channel": "err-watch"}] * 11}),
     ],
 )
-def test_refused_request_delivers_nothing(server, sdk, sockets, path_suffix, body):
+def test_refused_request_delivers_nothing(server, sockets, path_suffix, body):
     watcher = sockets()
     watcher.joined("err-watch")
     status, answer = post_json(server, f"/apps/{server.app_id}/{path_suffix}", body)
     assert status in (400, 413), answer
     assert answer["error"]
-    assert_nothing_then(watcher, sdk, "err-watch")
+    assert_nothing_then(watcher, server, "err-watch")
 
 
 def test_query_info_rules(server):
