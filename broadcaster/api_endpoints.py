@@ -25,7 +25,6 @@ from .api_requests import (
 from .channels import AppState
 from .http import HttpResponse, json_response
 
-PRESENCE_PREFIX = "presence-"
 Params = dict[str, str]  # the decoded query string
 
 
@@ -71,7 +70,7 @@ def channels(server: Any, state: AppState, params: Params, body: bytes) -> HttpR
     """``GET channels``: occupied channels only, optionally by prefix, with counts on request."""
     prefix = params.get("filter_by_prefix", "")
     info = parse_info(params.get("info"), {USER_COUNT, SUBSCRIPTION_COUNT})
-    if USER_COUNT in info and not prefix.startswith(PRESENCE_PREFIX):
+    if USER_COUNT in info and not channel_type(prefix).is_presence:
         raise ApiError(400, "info=user_count needs filter_by_prefix=presence- (presence only)")
     return json_response(200, {"channels": {
         name: _counts(state, name, info)

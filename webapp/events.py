@@ -20,11 +20,6 @@ def private_channel(name: str) -> str:
     return f"private-{name}"
 
 
-def presence_channel(name: str) -> str:
-    """Laravel's ``new PresenceChannel(name)``."""
-    return f"presence-{name}"
-
-
 def iso8601(moment: datetime) -> str:
     """``2026-11-23T10:00:00+00:00``; naive datetimes from the database are UTC."""
     if moment.tzinfo is None:

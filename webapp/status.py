@@ -24,10 +24,6 @@ class OrderStatus(enum.StrEnum):
     def allowed_transitions(self) -> tuple[OrderStatus, ...]:
         return _TRANSITIONS[self]
 
-    @property
-    def is_final(self) -> bool:
-        return not _TRANSITIONS[self]
-
     def can_transition_to(self, other: OrderStatus) -> bool:
         return other in _TRANSITIONS[self]
 
