@@ -18,7 +18,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from shared.signatures import sign_channel, sign_user
-from tests.servers import Broadcaster
+from tests.servers import APP_KEY, APP_SECRET, Broadcaster
 
 TIMEOUT = 5.0
 
@@ -30,7 +30,7 @@ Authorizer = Callable[[str, str], tuple[int, Message]]
 class PusherSocket:
     """One connection; ``greeting`` is the first message, ``socket_id`` set once established."""
 
-    def __init__(self, url: str, key: str = "test-key", secret: str = "test-secret",
+    def __init__(self, url: str, key: str = APP_KEY, secret: str = APP_SECRET,
                  **options: Any) -> None:
         options.setdefault("open_timeout", TIMEOUT)
         options.setdefault("close_timeout", 2)

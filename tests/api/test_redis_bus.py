@@ -18,12 +18,6 @@ from tests.api.redis_server import redis_server
 from tests.servers import HOST, free_port
 
 
-@pytest.fixture(scope="module")
-def redis_url():
-    with redis_server() as url:
-        yield url
-
-
 async def wait_for(condition, timeout: float = 5.0) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while not condition():

@@ -9,16 +9,9 @@ import sys
 
 import pytest
 
-from tests.api.redis_server import redis_server
 from tests.pusher_socket import PusherSocket, member
 from tests.sdk import sdk_for
 from tests.servers import HOST, free_port, start_broadcaster
-
-
-@pytest.fixture(scope="module")
-def redis_url():
-    with redis_server() as url:
-        yield url
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from shared.signatures import sign_channel, sign_user
-from tests.pusher_socket import PusherSocket, error
+from tests.pusher_socket import PusherSocket, error, member
 
 
 def test_connection_established_carries_socket_id_and_activity_timeout(sockets):
@@ -125,19 +125,15 @@ def test_message_just_under_the_limit_is_handled(sockets):
     assert error(socket.recv())[0] == 4009  # judged on its content, not its size
 
 
-def presence(user_id):
-    return json.dumps({"user_id": user_id, "user_info": {"name": user_id}})
-
-
 def test_presence_member_added_and_removed_per_user_not_per_socket(sockets):
     watcher = sockets()
-    watcher.joined("presence-r", presence("w"))
+    watcher.joined("presence-r", member("w"))
     tab1, tab2 = sockets(), sockets()
-    tab1.joined("presence-r", presence("ann"))
+    tab1.joined("presence-r", member("ann"))
     added = watcher.recv()
     assert added["event"] == "pusher_internal:member_added"
     assert json.loads(added["data"]) == {"user_id": "ann", "user_info": {"name": "ann"}}
-    succeeded = tab2.joined("presence-r", presence("ann"))
+    succeeded = tab2.joined("presence-r", member("ann"))
     assert json.loads(succeeded["data"])["presence"]["count"] == 2
     assert watcher.silent()
     tab1.close()
@@ -163,8 +159,8 @@ def test_client_events_between_subscribers(sockets):
 
 def test_client_events_on_presence_carry_user_id(sockets):
     ann, bob = sockets(), sockets()
-    ann.joined("presence-room", presence("ann"))
-    bob.joined("presence-room", presence("bob"))
+    ann.joined("presence-room", member("ann"))
+    bob.joined("presence-room", member("bob"))
     ann.recv()  # member_added for bob
     ann.send({"event": "client-wave", "channel": "presence-room", "data": {}})
     assert bob.recv()["user_id"] == "ann"
@@ -254,15 +250,15 @@ def test_unknown_long_non_ascii_key_still_gets_a_clean_4001(server):
 
 def test_presence_channel_holds_100_members(sockets):
     members = [sockets(max_queue=None) for _ in range(100)]  # they get many member_added
-    for n, member in enumerate(members):
-        member.subscribe("presence-full", presence(f"u{n}"))
+    for n, socket in enumerate(members):
+        socket.subscribe("presence-full", member(f"u{n}"))
     last = members[-1]
     while (message := last.recv())["event"] != "pusher_internal:subscription_succeeded":
         pass
     assert json.loads(message["data"])["presence"]["count"] == 100
     extra = sockets()
-    extra.subscribe("presence-full", presence("u100"))
+    extra.subscribe("presence-full", member("u100"))
     code, text = error(extra.recv())
     assert code == 4004 and "100 members" in text
     another_tab = sockets()
-    assert another_tab.joined("presence-full", presence("u7"))
+    assert another_tab.joined("presence-full", member("u7"))

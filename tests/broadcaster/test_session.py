@@ -13,6 +13,7 @@ from tests.broadcaster.recording import (
     new_session,
     open_session,
 )
+from tests.pusher_socket import error
 
 
 def sub(channel, auth=None, channel_data=None):
@@ -28,11 +29,6 @@ def presence_sub(session, channel, user_id, info=None):
     channel_data = json.dumps({"user_id": user_id, "user_info": info})
     auth = sign_channel("key", "secret", session.socket_id, channel, channel_data)
     session.handle_text(sub(channel, auth, channel_data))
-
-
-def error_of(message):
-    assert message["event"] == "pusher:error"
-    return message["data"]["code"], message["data"]["message"]
 
 
 def test_open_registers_and_greets_with_socket_id_and_timeout():
@@ -70,12 +66,12 @@ def test_private_and_encrypted_need_a_valid_signature():
     session, client = open_session(app, "1.1")
     for channel in ("private-a", "private-encrypted-a"):
         session.handle_text(sub(channel))
-        code, message = error_of(client.take()[0])
+        code, message = error(client.take()[0])
         assert code == 4009 and channel in message
         session.handle_text(sub(channel, sign_channel("key", "wrong", "1.1", channel)))
-        assert error_of(client.take()[0])[0] == 4009
+        assert error(client.take()[0])[0] == 4009
         session.handle_text(sub(channel, sign_channel("key", "secret", "9.9", channel)))
-        assert error_of(client.take()[0])[0] == 4009
+        assert error(client.take()[0])[0] == 4009
         assert app.channel(channel) is None
         session.handle_text(sub(channel, sign_channel("key", "secret", "1.1", channel)))
         assert client.take()[0]["event"] == "pusher_internal:subscription_succeeded"
@@ -87,7 +83,7 @@ def test_presence_signs_channel_data_exactly_as_received():
     channel_data = '{"user_id":"7",  "user_info":{"name":"Ann"}}'
     auth = sign_channel("key", "secret", "1.1", "presence-room", channel_data)
     session.handle_text(sub("presence-room", auth, json.dumps(json.loads(channel_data))))
-    assert error_of(client.take()[0])[0] == 4009
+    assert error(client.take()[0])[0] == 4009
     session.handle_text(sub("presence-room", auth, channel_data))
     [succeeded] = client.take()
     assert json.loads(succeeded["data"]) == {
@@ -138,9 +134,9 @@ def test_presence_rejects_bad_channel_data_and_oversized_info():
                          '{"user_id":true}', json.dumps({"user_id": "u", "user_info": "x" * 60})):
         auth = sign_channel("key", "secret", "1.1", "presence-r", channel_data)
         session.handle_text(sub("presence-r", auth, channel_data))
-        assert error_of(client.take()[0])[0] == 4200
+        assert error(client.take()[0])[0] == 4200
     session.handle_text(sub("presence-r", sign_channel("key", "secret", "1.1", "presence-r")))
-    code, message = error_of(client.take()[0])
+    code, message = error(client.take()[0])
     assert code == 4200 and "need channel_data" in message
     assert session.app.channel("presence-r") is None
 
@@ -152,7 +148,7 @@ def test_presence_holds_at_most_the_member_limit():
         presence_sub(session, "presence-r", f"u{n}")
     fourth, c4 = sessions[3]
     presence_sub(fourth, "presence-r", "u3")
-    code, message = error_of(c4.take()[0])
+    code, message = error(c4.take()[0])
     assert code == 4004 and "3 members" in message
     fifth, c5 = sessions[4]
     presence_sub(fifth, "presence-r", "u0")  # an existing member's new tab is fine
@@ -251,14 +247,14 @@ def test_client_events_refused_off_private_channels_and_from_non_members():
     ca.take()
     for channel in ("news", "private-encrypted-x", "private-other"):
         a.handle_text(client_event(channel))
-        code, message = error_of(ca.take()[0])
+        code, message = error(ca.take()[0])
         assert code == 4009, message
 
 
 def test_accept_client_events_from_none_and_all():
     _, [(a, ca), (_, cb)] = private_pair(accept_client_events_from="none")
     a.handle_text(client_event("private-chat"))
-    assert error_of(ca.take()[0]) == (4009, "this app does not accept client events")
+    assert error(ca.take()[0]) == (4009, "this app does not accept client events")
     assert cb.take() == []
     app, [(_, _), (_, cb)] = private_pair(accept_client_events_from="all")
     outsider, co = open_session(app, "1.9")
@@ -280,7 +276,7 @@ def test_client_events_rate_limited_to_10_per_second():
         a.handle_text(client_event("private-chat"))
     assert len(cb.take()) == 10
     errors = ca.take()
-    assert [error_of(m)[0] for m in errors] == [4301, 4301]
+    assert [error(m)[0] for m in errors] == [4301, 4301]
     clock.now += 1.0
     a.handle_text(client_event("private-chat"))
     assert len(cb.take()) == 1
@@ -294,7 +290,7 @@ def test_signin_verifies_user_data_and_tracks_the_user():
     bad = json.dumps({"event": "pusher:signin", "data": {
         "auth": sign_user("key", "nope", "1.1", user_data), "user_data": user_data}})
     session.handle_text(bad)
-    assert error_of(client.take()[0])[0] == 4009
+    assert error(client.take()[0])[0] == 4009
     assert app.user_sockets("u7") == []
     good = json.dumps({"event": "pusher:signin", "data": {
         "auth": sign_user("key", "secret", "1.1", user_data), "user_data": user_data}})
@@ -315,7 +311,7 @@ def test_signin_needs_an_id_in_user_data():
     for user_data in ("{}", "[]", "nope", '{"id":5}'):
         session.handle_text(json.dumps({"event": "pusher:signin", "data": {
             "auth": sign_user("key", "secret", "1.1", user_data), "user_data": user_data}}))
-        assert error_of(client.take()[0])[0] == 4200
+        assert error(client.take()[0])[0] == 4200
 
 
 def test_presence_members_count_as_users_until_they_leave():
