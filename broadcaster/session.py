@@ -143,6 +143,13 @@ class Session:
             else:
                 self.client.send(cached)
 
+    def _enter(self, name: str) -> Channel:
+        """Subscribe this socket to a channel that has no members (anything but presence)."""
+        channel = self.app.open_channel(name)
+        channel.subscribe(self.client)
+        self.channels[name] = channel
+        return channel
+
     def _join(self, command: Subscribe) -> Channel:
         name = command.channel
         if name.startswith(SERVER_TO_USER_PREFIX):
@@ -163,10 +170,7 @@ class Session:
                     f"'socket_id:channel{':channel_data' if kind.is_presence else ''}'",
                 )
         if not kind.is_presence:
-            channel = self.app.open_channel(name)
-            channel.subscribe(self.client)
-            self.channels[name] = channel
-            return channel
+            return self._enter(name)
         user_id, user_info = _presence_member(command.channel_data, config.max_user_info_size)
         existing = self.app.channel(name)
         if (
@@ -236,9 +240,7 @@ class Session:
         self.app.add_user(user_id, self.client)
         personal = SERVER_TO_USER_PREFIX + user_id
         if personal not in self.channels:
-            channel = self.app.open_channel(personal)
-            channel.subscribe(self.client)
-            self.channels[personal] = channel
+            self._enter(personal)
         self.client.send(
             encode_message("pusher:signin_success", {"user_data": command.user_data})
         )
