@@ -14,7 +14,6 @@ from urllib.parse import parse_qsl
 
 from shared.channels import (
     RESERVED_EVENT_PREFIXES,
-    SERVER_TO_USER_PREFIX,
     channel_name_error,
     event_name_error,
 )
@@ -88,18 +87,6 @@ class Trigger:
     info: frozenset[str]
 
 
-def trigger_channel_error(name: object) -> str | None:
-    """Why ``name`` cannot be triggered on, or None.
-
-    Besides ordinary channels, the server may publish to a signed-in user's
-    ``#server-to-user-{id}`` channel (the SDKs' ``send_to_user``); clients may not subscribe to it.
-    """
-    if isinstance(name, str) and name.startswith(SERVER_TO_USER_PREFIX):
-        error = channel_name_error(name[len(SERVER_TO_USER_PREFIX):])
-        return error and f"after {SERVER_TO_USER_PREFIX}, the user id: {error}"
-    return channel_name_error(name)
-
-
 def _channels_of(fields: dict[str, Any], where: str) -> tuple[str, ...]:
     if "channel" in fields and "channels" in fields:
         raise ApiError(400, f"{where}give either 'channel' or 'channels', not both")
@@ -115,7 +102,7 @@ def _channels_of(fields: dict[str, Any], where: str) -> tuple[str, ...]:
         limit = MAX_CHANNELS_PER_EVENT
         raise ApiError(400, f"{where}{len(channels)} channels given; at most {limit} per event")
     for channel in channels:
-        error = trigger_channel_error(channel)
+        error = channel_name_error(channel)
         if error:
             raise ApiError(400, f"{where}bad channel {channel!r}: {error}")
     return tuple(dict.fromkeys(channels))

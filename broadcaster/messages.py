@@ -11,9 +11,7 @@ from typing import Any
 
 from shared.channels import (
     CLIENT_EVENT_PREFIX,
-    MAX_CHANNEL_NAME_LENGTH,
     RESERVED_EVENT_PREFIXES,
-    SERVER_TO_USER_PREFIX,
     channel_name_error,
     event_name_error,
 )
@@ -103,8 +101,6 @@ def _string_field(event: str, data: dict[str, Any], name: str, required: bool = 
 
 def _channel(event: str, data: dict[str, Any]) -> str:
     channel = _string_field(event, data, "channel")
-    if channel.startswith(SERVER_TO_USER_PREFIX) and len(channel) <= MAX_CHANNEL_NAME_LENGTH:
-        return channel  # a user's own channel (pusher-js joins it after sign-in): any user id
     error = channel_name_error(channel)
     if error:
         raise _bad(f"{event}: {error}")

@@ -11,7 +11,7 @@ import secrets
 from collections.abc import Callable
 from typing import Any
 
-from shared.channels import SERVER_TO_USER_PREFIX, channel_type
+from shared.channels import SERVER_TO_USER_PREFIX, channel_name_error, channel_type
 from shared.payloads import JSONDecodeError, dumpb, dumps, encode_message, loads
 from shared.signatures import verify_channel, verify_user
 
@@ -230,6 +230,9 @@ class Session:
         user_id = user.get("id") if isinstance(user, dict) else None
         if not isinstance(user_id, str) or not user_id:
             raise ProtocolError(GENERIC_RECONNECT, "user_data must be a JSON object with an 'id'")
+        error = channel_name_error(SERVER_TO_USER_PREFIX + user_id)
+        if error:  # the id names the user's own channel, which the HTTP API must reach too
+            raise ProtocolError(GENERIC_RECONNECT, f"user_data id: {error}")
         if self.user_id is not None and self.user_id != user_id:
             previous = self.user_id
             self.user_id = None

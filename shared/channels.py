@@ -76,6 +76,11 @@ def channel_name_error(name: object) -> str | None:
         return "channel name must be a non-empty string"
     if len(name) > MAX_CHANNEL_NAME_LENGTH:
         return f"channel name is longer than {MAX_CHANNEL_NAME_LENGTH} characters"
+    if name.startswith(SERVER_TO_USER_PREFIX):  # a signed-in user's own channel
+        if not _NAME_RE.fullmatch(name[len(SERVER_TO_USER_PREFIX):]):
+            return (f"after {SERVER_TO_USER_PREFIX}, the user id must be non-empty and contain "
+                    "only A-Z a-z 0-9 _ - = @ , . ;")
+        return None
     if not _NAME_RE.fullmatch(name):
         return "channel name may contain only A-Z a-z 0-9 _ - = @ , . ;"
     return None

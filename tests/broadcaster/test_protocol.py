@@ -229,6 +229,15 @@ def test_message_in_too_many_fragments_closes_with_1009(sockets):
     assert socket.closed_code() == 1009
 
 
+def test_sign_in_refuses_a_user_id_that_cannot_name_its_own_channel(sockets, server):
+    socket = sockets()
+    user_data = json.dumps({"id": "a b"})  # "#server-to-user-a b" is no channel name
+    auth = sign_user(server.key, server.secret, socket.socket_id, user_data)
+    socket.send({"event": "pusher:signin", "data": {"auth": auth, "user_data": user_data}})
+    code, text = error(socket.recv())
+    assert code == 4200 and "user id" in text
+
+
 def test_signed_in_socket_may_join_only_its_own_user_channel(sockets, server):
     socket = sockets()
     socket.subscribe("#server-to-user-u1")

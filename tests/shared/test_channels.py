@@ -32,11 +32,12 @@ def test_client_events_only_on_private_and_presence():
     assert not channel_type("private-encrypted-a").accepts_client_events
 
 
-@pytest.mark.parametrize("name", ["a", "A-z_0=9@,.;", "x" * 200])
+@pytest.mark.parametrize("name", ["a", "A-z_0=9@,.;", "x" * 200, "#server-to-user-u1"])
 def test_valid_names(name):
     assert channel_name_error(name) is None
 
 
-@pytest.mark.parametrize("name", ["", "x" * 201, "has space", "slash/", "é", None, 5, "#x"])
+@pytest.mark.parametrize("name", ["", "x" * 201, "has space", "slash/", "é", None, 5, "#x",
+                                  "#server-to-user-", "#server-to-user-a b"])
 def test_invalid_names(name):
     assert channel_name_error(name)
