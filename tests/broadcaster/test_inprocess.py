@@ -9,6 +9,7 @@ import pytest
 from shared.signatures import sign_user
 from tests.broadcaster.inprocess import InProcessServer
 from tests.pusher_socket import PusherSocket, error
+from tests.waiting import eventually
 
 
 @pytest.fixture
@@ -16,13 +17,6 @@ def live():
     server = InProcessServer(write_buffer_limit=64_000)
     yield server
     server.stop()
-
-
-def wait_until(condition, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition never became true"
-        time.sleep(0.02)
 
 
 def test_publish_reaches_every_subscriber_but_the_excluded_one(live):
@@ -66,7 +60,8 @@ def test_terminate_user_closes_every_socket_of_that_user(live):
         assert socket.closed_code() == 4009
     bystander.send({"event": "pusher:ping"})
     assert bystander.recv()["event"] == "pusher:pong"
-    wait_until(lambda: live.call(lambda: live.app.connection_count) == 1)
+    eventually(lambda: live.call(lambda: live.app.connection_count) == 1, 5.0,
+               "the server forgetting the closed sockets")
 
 
 def test_slow_consumer_is_closed_and_others_keep_receiving(live):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +18,7 @@ from tests.clients.webapp_api import WebappApi
 from tests.pusher_socket import Authorizer, PusherSocket
 from tests.sdk import assert_nothing_then
 from tests.servers import Broadcaster, Webapp, start_webapp, start_worker
+from tests.waiting import eventually
 from tests.webapp.conftest import ADMIN, ALICE, BOB, login
 from webapp.delivery import deliver_now
 from webapp.extensions import db
@@ -248,13 +248,6 @@ def outbox_state(database: Path) -> list[tuple[int, bool]]:
         return [(attempts, bool(done)) for attempts, done in rows]
 
 
-def wait_for(predicate, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.05)
-
-
 def test_running_worker_retries_with_backoff_until_the_broadcaster_is_back(
         broadcaster, tmp_path, sockets):
     database = tmp_path / "worker.sqlite3"
@@ -266,11 +259,12 @@ def test_running_worker_retries_with_backoff_until_the_broadcaster_is_back(
         transition(webapp, admin, 6, "cancelled")
         transition(webapp, admin, 5, "processing")
         # The worker keeps retrying the head event, and does not skip past it.
-        wait_for(lambda: outbox_state(database)[0][0] >= 3)
+        eventually(lambda: outbox_state(database)[0][0] >= 3, 15.0, "three delivery attempts")
         assert outbox_state(database)[1] == (0, False)
 
         broadcaster.start()
-        wait_for(lambda: all(done for _, done in outbox_state(database)))
+        eventually(lambda: all(done for _, done in outbox_state(database)), 15.0,
+                   "delivery of every event")
 
         admin_ws = subscribed(sockets(), ADMIN_CHANNEL,
                               http_authorizer(webapp, admin))

@@ -10,6 +10,7 @@ import time
 
 from flask import Flask
 
+from tests.waiting import eventually
 from webapp.delivery import ReverbClient, deliver_pending
 from webapp.events import OrderStatusChanged
 from webapp.extensions import db
@@ -90,10 +91,9 @@ def test_delivery_stops_at_the_first_failure(app: Flask):
 def test_the_web_process_tries_at_once_after_commit(make_app):
     app = make_app(OUTBOX_DELIVER_ON_COMMIT=True)
     transition(app, 6, "paid")
-    deadline = time.monotonic() + 10
-    while not (found := rows(app)) or found[0].last_error is None:
-        assert time.monotonic() < deadline, "no delivery attempt after commit"
-        time.sleep(0.05)
+    eventually(lambda: (found := rows(app)) and found[0].last_error is not None, 10.0,
+               "a delivery attempt after commit")
+    found = rows(app)
     assert found[0].attempts == 1 and "unreachable" in found[0].last_error
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
 from shared.payloads import dumps
 from tests.servers import start_broadcaster
+from tests.waiting import eventually
 from tests.webapp.conftest import app_config
 from webapp import create_app
 from webapp.extensions import db
@@ -27,21 +27,21 @@ def test_a_database_error_is_logged_and_retried_until_delivery(
     try:
         with caplog.at_level(logging.ERROR, logger="webapp.worker"):
             worker.start()
-            deadline = time.monotonic() + 10
-            while not any("no such table" in r.exc_text for r in caplog.records if r.exc_text):
+            def logged_database_error() -> bool:
                 assert worker.is_alive(), "the worker died on a missing table"
-                assert time.monotonic() < deadline, "no logged database error"
-                time.sleep(0.05)
+                return any("no such table" in r.exc_text for r in caplog.records if r.exc_text)
+
+            eventually(logged_database_error, 10.0, "a logged database error")
         assert worker.is_alive()
         with app.app_context():
             db.create_all()
             db.session.add(OutboxEvent(name="ping", channels=dumps(["orders"]), data="{}"))
             db.session.commit()
-            deadline = time.monotonic() + 10
-            while db.session.scalar(db.select(OutboxEvent.delivered_at)) is None:
-                assert time.monotonic() < deadline, "the worker never delivered the event"
-                time.sleep(0.05)
-                db.session.rollback()
+            def delivered() -> bool:
+                db.session.rollback()  # see the worker's commits
+                return db.session.scalar(db.select(OutboxEvent.delivered_at)) is not None
+
+            eventually(delivered, 10.0, "delivery of the event")
     finally:
         stop.set()
         worker.join(5)
