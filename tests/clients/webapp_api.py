@@ -11,6 +11,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+# The demo logins and the status labels, as DESIGN.md gives them: the tests' oracle.
 PASSWORD = "password"
 ADMIN, ALICE, BOB = "admin@example.com", "alice@example.com", "bob@example.com"
 LABELS = {

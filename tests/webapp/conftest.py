@@ -16,13 +16,11 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from tests.clients.webapp_api import ADMIN, ALICE, BOB, PASSWORD
 from tests.servers import APP_ID, APP_KEY, APP_SECRET, free_port
 from webapp import create_app
 from webapp.extensions import db
 from webapp.seed import seed_database
-
-PASSWORD = "password"
-ADMIN, ALICE, BOB = "admin@example.com", "alice@example.com", "bob@example.com"
 
 
 def app_config(db_path: Path, **overrides: Any) -> dict[str, Any]:

@@ -8,6 +8,7 @@ import pytest
 from flask import Flask
 
 from shared.payloads import loads
+from tests.clients.webapp_api import LABELS
 from webapp.extensions import db
 from webapp.models import ConcurrentChange, Order, OrderStatusHistory, User
 from webapp.outbox import OutboxEvent
@@ -20,11 +21,6 @@ ALLOWED = {
     ("processing", "shipped"), ("processing", "cancelled"),
     ("shipped", "delivered"),
     ("delivered", "refunded"),
-}
-LABELS = {
-    "pending": "Pending Payment", "paid": "Paid", "processing": "Processing",
-    "shipped": "Shipped", "delivered": "Delivered", "cancelled": "Cancelled",
-    "refunded": "Refunded",
 }
 PAIRS = list(itertools.product(LABELS, LABELS))
 
