@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 SETTINGS_HELP = """\
 Server: REVERB_SERVER_HOST (0.0.0.0), REVERB_SERVER_PORT (8080), REVERB_SERVER_PATH ("").
@@ -249,3 +249,13 @@ def load_config(
         scaling_url=_scaling_url(env),
         scaling_channel=env.get("REVERB_SCALING_CHANNEL") or "reverb",
     )
+
+
+def redacted(url: str) -> str:
+    """``url`` without its password, for logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))

@@ -6,14 +6,14 @@ import asyncio
 import pytest
 import redis
 
-from broadcaster.bus import TERMINATE_USER, Publication
-from broadcaster.redis_bus import (
+from broadcaster.cluster.redis_bus import (
     RedisBus,
     RedisUnavailable,
     decode_publication,
     encode_publication,
-    redacted,
 )
+from broadcaster.config import redacted
+from broadcaster.protocol.publication import TERMINATE_USER, Publication
 from tests.api.redis_server import redis_server
 from tests.servers import HOST, free_port
 

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from broadcaster.api_requests import (
+from broadcaster.api.validation import (
     ApiError,
     Trigger,
     parse_batch,

@@ -13,7 +13,7 @@ from concurrent.futures import Future
 from typing import Any, TypeVar
 
 from broadcaster.config import AppConfig, ServerConfig
-from broadcaster.server import Server
+from broadcaster.server.listener import Server
 from tests.servers import APP_ID, APP_KEY, APP_SECRET, HOST
 
 T = TypeVar("T")

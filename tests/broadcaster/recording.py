@@ -11,10 +11,10 @@ from typing import Any
 from websockets.frames import Frame, Opcode
 from websockets.streams import StreamReader
 
-from broadcaster.channels import AppState
 from broadcaster.config import AppConfig
-from broadcaster.delivery import deliver
-from broadcaster.session import Session
+from broadcaster.protocol.fanout import deliver
+from broadcaster.protocol.session import Session
+from broadcaster.protocol.state import AppState
 from shared.payloads import loads
 
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from broadcaster.cli import main
 from broadcaster.config import ConfigError, load_config
+from broadcaster.server.cli import main
 
 CREDS = {"REVERB_APP_ID": "1", "REVERB_APP_KEY": "k", "REVERB_APP_SECRET": "s"}
 

@@ -9,7 +9,7 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from broadcaster.messages import (
+from broadcaster.protocol.messages import (
     CLIENT_EVENT_RATE_LIMIT,
     GENERIC_RECONNECT,
     OVER_QUOTA,

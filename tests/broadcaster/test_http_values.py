@@ -1,6 +1,6 @@
 """Serializing HttpResponse values (pure, fast)."""
 
-from broadcaster.http import HttpResponse, json_response, serialize_response
+from broadcaster.api.http import HttpResponse, json_response, serialize_response
 
 
 def test_response_bytes_carry_type_length_and_extra_headers():

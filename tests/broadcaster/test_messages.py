@@ -2,7 +2,7 @@
 
 import pytest
 
-from broadcaster.messages import (
+from broadcaster.protocol.messages import (
     ClientEvent,
     Ping,
     Pong,

@@ -2,8 +2,8 @@
 
 import json
 
-from broadcaster.channels import AppState
 from broadcaster.config import AppConfig
+from broadcaster.protocol.state import AppState
 from shared.payloads import encode_message
 from shared.signatures import sign_channel, sign_user
 from tests.broadcaster.recording import (

@@ -2,8 +2,8 @@
 
 import pytest
 
-from broadcaster.origins import origin_allowed
-from broadcaster.ratelimit import TokenBucket
+from broadcaster.protocol.origins import origin_allowed
+from broadcaster.protocol.ratelimit import TokenBucket
 
 
 @pytest.mark.parametrize("origin, patterns, allowed", [

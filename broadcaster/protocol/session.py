@@ -15,8 +15,6 @@ from shared.channels import SERVER_TO_USER_PREFIX, channel_name_error, channel_t
 from shared.payloads import JSONDecodeError, dumpb, dumps, encode_message, loads
 from shared.signatures import verify_channel, verify_user
 
-from .bus import Publication
-from .channels import AppState, Channel, Client
 from .messages import (
     CLIENT_EVENT_RATE_LIMIT,
     GENERIC_RECONNECT,
@@ -31,7 +29,9 @@ from .messages import (
     Unsubscribe,
     parse_message,
 )
+from .publication import Publication
 from .ratelimit import TokenBucket
+from .state import AppState, Channel, Client
 
 PONG = encode_message("pusher:pong", "{}")
 PING = encode_message("pusher:ping", "{}")

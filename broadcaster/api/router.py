@@ -1,7 +1,8 @@
 """The HTTP API router: ``/up``, and the signed Pusher API under ``/apps/{app_id}``.
 
 The listener calls :func:`handle` for every request that is not a WebSocket upgrade. The router
-finds the route, the app and checks the signature; :mod:`broadcaster.api_endpoints` does the work.
+finds the route, the app and checks the signature; :mod:`~broadcaster.api.endpoints`
+does the work.
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ from typing import Any
 
 from shared.signatures import RequestAuthError, verify_request
 
-from . import api_endpoints as endpoints
-from .api_requests import ApiError, parse_query
-from .channels import AppState
+from ..protocol.state import AppState
+from . import endpoints
 from .http import HttpRequest, HttpResponse, error_response, json_response
+from .validation import ApiError, parse_query
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,9 @@ from typing import Any
 from shared.channels import channel_name_error, channel_type
 from shared.payloads import loads
 
-from .api_requests import (
+from ..protocol.state import AppState
+from .http import HttpResponse, json_response
+from .validation import (
     CACHE,
     SUBSCRIPTION_COUNT,
     USER_COUNT,
@@ -22,8 +24,6 @@ from .api_requests import (
     parse_json_object,
     parse_trigger,
 )
-from .channels import AppState
-from .http import HttpResponse, json_response
 
 Params = dict[str, str]  # the decoded query string
 

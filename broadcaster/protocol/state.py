@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from shared.channels import SERVER_TO_USER_PREFIX, ChannelType, channel_type
 
-from .config import AppConfig
+from ..config import AppConfig
 from .frames import text_frame
 
 CACHE_TTL = 1800.0  # seconds Pusher keeps a cache channel's last event

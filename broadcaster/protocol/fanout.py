@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from shared.payloads import encode_message
 
-from .bus import TERMINATE_USER, Publication
-from .channels import AppState
 from .messages import UNAUTHORIZED
+from .publication import TERMINATE_USER, Publication
+from .state import AppState
 
 
 def deliver(app: AppState, publication: Publication) -> None:

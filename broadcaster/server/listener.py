@@ -11,12 +11,14 @@ import logging
 import signal
 from collections.abc import Iterable
 
-from .bus import TERMINATE_USER, Bus, LocalBus, Publication
-from .channels import AppState
-from .config import ServerConfig
+from ..cluster.base import Bus
+from ..cluster.local import LocalBus
+from ..config import ServerConfig
+from ..protocol.fanout import deliver
+from ..protocol.messages import GENERIC_RECONNECT
+from ..protocol.publication import TERMINATE_USER, Publication
+from ..protocol.state import AppState
 from .connection import Connection
-from .delivery import deliver
-from .messages import GENERIC_RECONNECT
 
 logger = logging.getLogger("broadcaster")
 

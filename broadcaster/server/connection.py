@@ -2,8 +2,8 @@
 
 The request head is parsed with httptools. A WebSocket upgrade to ``{path}/app/{key}`` hands
 the raw bytes to websockets' Sans-I/O ``ServerProtocol`` for the handshake and framing, and the
-frames to a :class:`~broadcaster.session.Session`. Anything else becomes an
-:class:`~broadcaster.http.HttpRequest` for ``api.handle``. No task per connection: the loop
+frames to a :class:`~broadcaster.protocol.session.Session`. Anything else becomes an
+:class:`~broadcaster.api.http.HttpRequest` for ``router.handle``. No task per connection: the loop
 calls us back, and the server's sweep does timeouts.
 """
 
@@ -24,10 +24,10 @@ from websockets.server import ServerProtocol
 
 from shared.payloads import dumpb
 
-from . import api
-from .frames import text_frame
-from .http import HttpRequest, HttpResponse, error_response, serialize_response
-from .messages import (
+from ..api import router
+from ..api.http import HttpRequest, HttpResponse, error_response, serialize_response
+from ..protocol.frames import text_frame
+from ..protocol.messages import (
     GENERIC_RECONNECT,
     OVER_QUOTA,
     PONG_TIMEOUT,
@@ -35,11 +35,11 @@ from .messages import (
     UNAUTHORIZED,
     UNKNOWN_APP,
 )
-from .origins import origin_allowed
-from .session import PING, Session, error_message, new_socket_id
+from ..protocol.origins import origin_allowed
+from ..protocol.session import PING, Session, error_message, new_socket_id
 
 if TYPE_CHECKING:
-    from .server import Server
+    from .listener import Server
 
 logger = logging.getLogger("broadcaster.connection")
 ws_logger = logging.getLogger("broadcaster.websockets")
@@ -204,7 +204,7 @@ class Connection(asyncio.Protocol):
         except httptools.HttpParserInvalidURLError:
             return error_response(400, "malformed request target")
         try:
-            return api.handle(self.server, request)
+            return router.handle(self.server, request)
         except Exception:
             logger.exception("the HTTP API failed on %s %s", request.method, request.path)
             return error_response(500, "internal error while handling the request; see the log")

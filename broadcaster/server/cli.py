@@ -8,10 +8,10 @@ import gc
 import logging
 import sys
 
-from .bus import Bus
-from .config import SETTINGS_HELP, ConfigError, ServerConfig, load_config
-from .redis_bus import RedisBus, RedisUnavailable
-from .server import Server
+from ..cluster.base import Bus
+from ..cluster.redis_bus import RedisBus, RedisUnavailable
+from ..config import SETTINGS_HELP, ConfigError, ServerConfig, load_config
+from .listener import Server
 
 logger = logging.getLogger("broadcaster")
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from urllib.parse import urlsplit, urlunsplit
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
@@ -19,7 +18,9 @@ from redis.exceptions import RedisError
 
 from shared.payloads import JSONDecodeError, dumpb, loads
 
-from .bus import EVENT, KINDS, Bus, Deliver, Publication
+from ..config import redacted
+from ..protocol.publication import EVENT, KINDS, Publication
+from .base import Bus, Deliver
 
 logger = logging.getLogger(__name__)
 
@@ -64,16 +65,6 @@ def decode_publication(payload: bytes) -> Publication:
     if not (strings_ok and optionals_ok and channels_ok) or kind not in KINDS:
         raise ValueError("fields missing or of the wrong type")
     return Publication(app_id, tuple(channels), event, data, except_socket_id, user_id, kind)
-
-
-def redacted(url: str) -> str:
-    """``url`` without its password, for logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 class RedisBus(Bus):
