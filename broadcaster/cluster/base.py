@@ -1,17 +1,35 @@
-"""Publishing goes through a bus, so a Redis pub/sub bus can replace the local one.
+"""The cluster's two interfaces: the bus that carries publications, and the shared state.
 
-The HTTP API (and anything else in the process) calls :meth:`Bus.publish`; whatever the bus,
-publications end up in the server's local delivery function, which fans them out to sockets.
+Each has an in-memory twin for one process (:mod:`.local`) and a Redis twin for several
+(:mod:`.redis_bus`, :mod:`.redis_state`). Nothing outside ``server/factory`` knows which is in
+use: the single-process default answers at once and pays nothing for the cluster path.
 """
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from ..protocol.publication import Publication
+from ..protocol.requests import (
+    Answer,
+    Cached,
+    ChannelCounts,
+    FetchCache,
+    Full,
+    Joined,
+    JoinPresence,
+    LeavePresence,
+    Left,
+    Request,
+    Unavailable,
+)
+from ..protocol.state import AppState
 
 Deliver = Callable[[Publication], None]
+Reply = Callable[[Answer], None]
 
 
 class Bus(ABC):
@@ -25,6 +43,10 @@ class Bus(ABC):
     def publish(self, publication: Publication) -> None:
         """Send a publication to every attached server (this one included)."""
 
+    def unavailable(self) -> str | None:
+        """Why a publication could not reach every node now (an HTTP 503), or None when it can."""
+        return None
+
     @abstractmethod
     async def start(self) -> None:
         """Connect to whatever carries the bus."""
@@ -32,3 +54,80 @@ class Bus(ABC):
     @abstractmethod
     async def stop(self) -> None:
         """Disconnect from whatever carries the bus."""
+
+
+class ClusterState(ABC):
+    """What must be the same on every node: presence rosters, counts, caps, and node liveness.
+
+    Methods are named for the decision they make and answer with values from
+    :mod:`broadcaster.protocol.requests`; a backend outage is an :class:`Unavailable` answer,
+    never an exception. :meth:`attach` gives the state this node's apps (its local sockets and
+    channels) and the bus's ``publish`` (member events go out through it, or atomically from
+    Redis, never announced by the caller).
+    """
+
+    def __init__(self, node_id: str) -> None:
+        self.node_id = node_id
+        self.apps: Mapping[str, AppState] = {}
+        self.publish: Deliver | None = None
+        self._tasks: set[asyncio.Task[None]] = set()  # requests in flight on an async backend
+
+    def attach(self, apps: Mapping[str, AppState], publish: Deliver) -> None:
+        """Give the state this node's live apps and the bus's publish; call before start()."""
+        self.apps = apps
+        self.publish = publish
+
+    @abstractmethod
+    async def start(self) -> None:
+        """Connect, register this node, start heartbeats (the local twin has nothing to do)."""
+
+    @abstractmethod
+    async def stop(self) -> None:
+        """Unregister this node and disconnect."""
+
+    def submit(self, request: Request, reply: Reply) -> None:
+        """Run ``request`` and call ``reply(answer)``: later, from a task, on an async backend.
+
+        The local twin overrides this to reply before returning (no task, no suspension).
+        """
+        task = asyncio.get_running_loop().create_task(self._run(request, reply))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, request: Request, reply: Reply) -> None:
+        reply(await self.decide(request))
+
+    async def decide(self, request: Request) -> Answer:
+        """The answer to any request: dispatches to the method named for it."""
+        if isinstance(request, JoinPresence):
+            return await self.join_presence(request)
+        if isinstance(request, LeavePresence):
+            return await self.leave_presence(request)
+        return await self.fetch_cache(request)
+
+    @abstractmethod
+    async def join_presence(self, request: JoinPresence) -> Joined | Full | Unavailable:
+        """Add the socket to the channel's roster; see :class:`JoinPresence`."""
+
+    @abstractmethod
+    async def leave_presence(self, request: LeavePresence) -> Left | Unavailable:
+        """Remove the socket from the channel's roster; see :class:`LeavePresence`."""
+
+    @abstractmethod
+    async def fetch_cache(self, request: FetchCache) -> Cached | Unavailable:
+        """A cache channel's last event, if fresh."""
+
+    @abstractmethod
+    async def members(self, app_id: str, channel: str) -> dict[str, Any] | Unavailable:
+        """A presence channel's roster across the cluster: user id -> user info."""
+
+    @abstractmethod
+    async def channel_counts(
+        self, app_id: str, names: tuple[str, ...] | None = None
+    ) -> dict[str, ChannelCounts] | Unavailable:
+        """Cluster-wide counts of ``names`` (all given back, occupied or not), or, with None,
+        of every occupied channel (users' own ``#server-to-user-`` channels left out)."""
+
+    @abstractmethod
+    async def connection_count(self, app_id: str) -> int | Unavailable:
+        """How many sockets the app has open across the cluster."""

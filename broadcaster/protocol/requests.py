@@ -1,0 +1,104 @@
+"""What the Sans-I/O core asks of cluster state, and the answers that come back as inputs.
+
+A :class:`~broadcaster.protocol.session.Session` never awaits. When a decision must be made
+cluster-wide (a presence join or leave, a cache channel's last event), it hands a request to
+its ``ask`` callable and carries on; the edge runs the request on the cluster state and calls
+``Session.answer(request, answer)`` with one of the answer values below: at once on the local
+twin, later on the Redis twin. A backend outage is an :class:`Unavailable` answer, never an
+exception.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .publication import Publication
+
+
+@dataclass(frozen=True, slots=True)
+class JoinPresence:
+    """Add ``socket_id`` as a socket of member ``user_id`` on presence channel ``channel``.
+
+    When it is the user's first socket anywhere and the channel already has ``max_members``
+    users, the answer is :class:`Full`. When it is the user's first socket, the state publishes
+    ``added`` (``pusher_internal:member_added``) to every node, atomically with the decision.
+    """
+
+    app_id: str
+    channel: str
+    socket_id: str
+    user_id: str
+    user_info: Any
+    max_members: int
+    added: Publication
+
+
+@dataclass(frozen=True, slots=True)
+class LeavePresence:
+    """Remove ``socket_id`` from ``channel``; on the user's last socket, publish ``removed``."""
+
+    app_id: str
+    channel: str
+    socket_id: str
+    user_id: str
+    removed: Publication
+
+
+@dataclass(frozen=True, slots=True)
+class FetchCache:
+    """The last event of cache channel ``channel`` (message JSON), if one is fresh."""
+
+    app_id: str
+    channel: str
+
+
+Request = JoinPresence | LeavePresence | FetchCache
+
+
+@dataclass(frozen=True, slots=True)
+class Joined:
+    """The socket is a member; ``first``: the user's first socket; ``members``: the roster
+    (user id -> user info) right after the join, the joining user included."""
+
+    first: bool
+    members: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Full:
+    """The join was refused: the channel already has ``limit`` members."""
+
+    limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class Left:
+    """The socket left; ``last``: it was the user's last socket on the channel."""
+
+    last: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Cached:
+    """A cache channel's last event (message JSON), or None on a miss."""
+
+    message: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class Unavailable:
+    """The cluster state cannot be reached; ``reason`` says what failed and what to do."""
+
+    reason: str
+
+
+Answer = Joined | Full | Left | Cached | Unavailable
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelCounts:
+    """One channel's cluster-wide counts: sockets subscribed, and users for presence (else 0)."""
+
+    subscriptions: int
+    users: int = 0
