@@ -1,18 +1,36 @@
-"""The signed HTTP API's endpoints, each called with an authenticated app's live state.
+"""The signed HTTP API's endpoints, each called with an authenticated app.
 
-The trigger path stays cheap: the body is parsed once, validated whole, then handed to the
-server's ``publish`` (which encodes once and fans out); no per-subscriber work happens here.
+The trigger path stays cheap: the body is parsed once, validated whole, then published
+through the bus (which encodes once and fans out); no per-subscriber work happens here.
+Endpoints that report counts, members or a cache return a :class:`~.queries.Query`: the
+numbers are the cluster's, not only this process's.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from shared.channels import channel_name_error, channel_type
 from shared.payloads import loads
 
+from ..protocol.publication import TERMINATE_USER, Publication
+from ..protocol.requests import (
+    Answer,
+    Cached,
+    ChannelCounts,
+    Connections,
+    CountChannels,
+    CountConnections,
+    Counts,
+    FetchCache,
+    ListMembers,
+    Members,
+)
 from ..protocol.state import AppState
+from .host import ApiHost
 from .http import HttpResponse, json_response
+from .queries import Query
 from .validation import (
     CACHE,
     SUBSCRIPTION_COUNT,
@@ -26,57 +44,88 @@ from .validation import (
 )
 
 Params = dict[str, str]  # the decoded query string
+Result = HttpResponse | Query
 
 
-def _counts(state: AppState, name: str, info: frozenset[str]) -> dict[str, int]:
+def _counts(name: str, counts: ChannelCounts, info: frozenset[str]) -> dict[str, int]:
     """The requested counts for one channel; ``user_count`` only where it applies (presence)."""
-    channel = state.channel(name)
-    counts: dict[str, int] = {}
+    result: dict[str, int] = {}
     if SUBSCRIPTION_COUNT in info:
-        counts[SUBSCRIPTION_COUNT] = channel.subscription_count if channel else 0
+        result[SUBSCRIPTION_COUNT] = counts.subscriptions
     if USER_COUNT in info and channel_type(name).is_presence:
-        counts[USER_COUNT] = channel.user_count if channel else 0
-    return counts
+        result[USER_COUNT] = counts.users
+    return result
 
 
-def _publish(server: Any, state: AppState, trigger: Trigger) -> None:
-    server.publish(state, trigger.channels, trigger.name, trigger.data, trigger.socket_id)
+def _counted(answer: Answer) -> dict[str, ChannelCounts]:
+    assert isinstance(answer, Counts)
+    return answer.channels
 
 
-def trigger_events(server: Any, state: AppState, params: Params, body: bytes) -> HttpResponse:
+def _publishable(host: ApiHost) -> None:
+    """Refuse with 503 when a publication could not reach every node now."""
+    reason = host.unavailable()
+    if reason is not None:
+        raise ApiError(503, reason)
+
+
+def _publish(host: ApiHost, state: AppState, trigger: Trigger) -> None:
+    host.publish(Publication(state.id, trigger.channels, trigger.name, trigger.data,
+                             trigger.socket_id))
+
+
+def trigger_events(host: ApiHost, state: AppState, params: Params, body: bytes) -> Result:
     """``POST events``: ``{}``, or ``{"channels": {name: counts}}`` when ``info`` asks."""
     trigger = parse_trigger(parse_json_object(body), state.config.max_message_size)
-    _publish(server, state, trigger)
+    _publishable(host)
+    _publish(host, state, trigger)
     if not trigger.info:
         return json_response(200, {})
-    return json_response(200, {"channels": {
-        name: _counts(state, name, trigger.info) for name in trigger.channels
-    }})
+
+    def render(answers: Sequence[Answer]) -> HttpResponse:
+        counts = _counted(answers[0])
+        return json_response(200, {"channels": {
+            name: _counts(name, counts[name], trigger.info) for name in trigger.channels
+        }})
+
+    return Query((CountChannels(state.id, trigger.channels),), render)
 
 
-def trigger_batch(server: Any, state: AppState, params: Params, body: bytes) -> HttpResponse:
+def trigger_batch(host: ApiHost, state: AppState, params: Params, body: bytes) -> Result:
     """``POST batch_events``: all events are validated before the first is published."""
     triggers = parse_batch(parse_json_object(body), state.config.max_message_size)
+    _publishable(host)
     for trigger in triggers:
-        _publish(server, state, trigger)
+        _publish(host, state, trigger)
     if not any(trigger.info for trigger in triggers):
         return json_response(200, {})
-    return json_response(200, {"batch": [
-        _counts(state, trigger.channels[0], trigger.info) for trigger in triggers
-    ]})
+
+    def render(answers: Sequence[Answer]) -> HttpResponse:
+        counts = _counted(answers[0])
+        return json_response(200, {"batch": [
+            _counts(trigger.channels[0], counts[trigger.channels[0]], trigger.info)
+            for trigger in triggers
+        ]})
+
+    names = tuple(dict.fromkeys(trigger.channels[0] for trigger in triggers))
+    return Query((CountChannels(state.id, names),), render)
 
 
-def channels(server: Any, state: AppState, params: Params, body: bytes) -> HttpResponse:
+def channels(host: ApiHost, state: AppState, params: Params, body: bytes) -> Result:
     """``GET channels``: occupied channels only, optionally by prefix, with counts on request."""
     prefix = params.get("filter_by_prefix", "")
     info = parse_info(params.get("info"), {USER_COUNT, SUBSCRIPTION_COUNT})
     if USER_COUNT in info and not channel_type(prefix).is_presence:
         raise ApiError(400, "info=user_count needs filter_by_prefix=presence- (presence only)")
-    return json_response(200, {"channels": {
-        name: _counts(state, name, info)
-        for name in state.occupied_channels()
-        if name.startswith(prefix)
-    }})
+
+    def render(answers: Sequence[Answer]) -> HttpResponse:
+        return json_response(200, {"channels": {
+            name: _counts(name, counts, info)
+            for name, counts in _counted(answers[0]).items()
+            if name.startswith(prefix)
+        }})
+
+    return Query((CountChannels(state.id),), render)
 
 
 def _channel_name(name: str) -> str:
@@ -86,9 +135,8 @@ def _channel_name(name: str) -> str:
     return name
 
 
-def channel(
-    server: Any, state: AppState, params: Params, body: bytes, channel: str
-) -> HttpResponse:
+def channel(host: ApiHost, state: AppState, params: Params, body: bytes,
+            channel: str) -> Result:
     """``GET channels/{name}``: ``occupied`` plus each requested attribute that applies."""
     name = _channel_name(channel)
     kind = channel_type(name)
@@ -97,36 +145,54 @@ def channel(
         raise ApiError(400, f"info=user_count applies to presence channels only, not {name!r}")
     if CACHE in info and not kind.cached:
         raise ApiError(400, f"info=cache applies to cache channels only, not {name!r}")
-    result: dict[str, Any] = {"occupied": state.channel(name) is not None}
-    result.update(_counts(state, name, info))
+
+    def render(answers: Sequence[Answer]) -> HttpResponse:
+        counts = _counted(answers[0])[name]
+        result: dict[str, Any] = {"occupied": counts.subscriptions > 0}
+        result.update(_counts(name, counts, info))
+        if CACHE in info:
+            cached = answers[1]
+            assert isinstance(cached, Cached)
+            if cached.message is not None:
+                message = loads(cached.message)
+                result[CACHE] = {"event": message["event"], "data": message.get("data")}
+        return json_response(200, result)
+
+    requests = (CountChannels(state.id, (name,)),)
     if CACHE in info:
-        cached = state.cached_event(name)
-        if cached is not None:
-            message = loads(cached)
-            result[CACHE] = {"event": message["event"], "data": message.get("data")}
-    return json_response(200, result)
+        requests += (FetchCache(state.id, name),)
+    return Query(requests, render)
 
 
-def channel_users(
-    server: Any, state: AppState, params: Params, body: bytes, channel: str
-) -> HttpResponse:
+def channel_users(host: ApiHost, state: AppState, params: Params, body: bytes,
+                  channel: str) -> Result:
     """``GET channels/{name}/users``: each member of a presence channel once."""
     name = _channel_name(channel)
     if not channel_type(name).is_presence:
         raise ApiError(400, f"users are listed for presence channels only, not {name!r}")
-    occupied = state.channel(name)
-    members = occupied.members if occupied else {}
-    return json_response(200, {"users": [{"id": user_id} for user_id in members]})
+
+    def render(answers: Sequence[Answer]) -> HttpResponse:
+        members = answers[0]
+        assert isinstance(members, Members)
+        return json_response(200, {"users": [{"id": user_id} for user_id in members.members]})
+
+    return Query((ListMembers(state.id, name),), render)
 
 
-def terminate_user(
-    server: Any, state: AppState, params: Params, body: bytes, user_id: str
-) -> HttpResponse:
+def terminate_user(host: ApiHost, state: AppState, params: Params, body: bytes,
+                   user_id: str) -> Result:
     """``POST users/{id}/terminate_connections``: close every socket of that user."""
-    server.terminate_user(state, user_id)
+    _publishable(host)
+    host.publish(Publication(state.id, (), "", None, user_id=user_id, kind=TERMINATE_USER))
     return json_response(200, {})
 
 
-def connections(server: Any, state: AppState, params: Params, body: bytes) -> HttpResponse:
-    """``GET connections`` (Reverb): how many sockets the app has open."""
-    return json_response(200, {"connections": state.connection_count})
+def connections(host: ApiHost, state: AppState, params: Params, body: bytes) -> Result:
+    """``GET connections`` (Reverb): how many sockets the app has open across the cluster."""
+
+    def render(answers: Sequence[Answer]) -> HttpResponse:
+        count = answers[0]
+        assert isinstance(count, Connections)
+        return json_response(200, {"connections": count.count})
+
+    return Query((CountConnections(state.id),), render)

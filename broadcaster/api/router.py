@@ -10,18 +10,19 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from typing import Any
 
 from shared.signatures import RequestAuthError, verify_request
 
 from ..protocol.state import AppState
 from . import endpoints
+from .host import ApiHost
 from .http import HttpRequest, HttpResponse, error_response, json_response
+from .queries import Query
 from .validation import ApiError, parse_query
 
 log = logging.getLogger(__name__)
 
-Endpoint = Callable[..., HttpResponse]
+Endpoint = Callable[..., HttpResponse | Query]
 
 # (path pattern after the optional REVERB_SERVER_PATH prefix, method, endpoint)
 _ROUTES: tuple[tuple[re.Pattern[str], str, Endpoint], ...] = (
@@ -42,8 +43,9 @@ _ROUTES: tuple[tuple[re.Pattern[str], str, Endpoint], ...] = (
 )
 
 
-def handle(server: Any, request: HttpRequest) -> HttpResponse:
-    """Answer one HTTP request; every refusal is a JSON error naming what was wrong.
+def handle(server: ApiHost, request: HttpRequest) -> HttpResponse | Query:
+    """Answer one HTTP request, or say what to ask the cluster state to answer it (a
+    :class:`Query`); every refusal is a JSON error naming what was wrong.
 
     An unexpected exception propagates to the listener, which logs it and answers 500.
     """
@@ -54,7 +56,7 @@ def handle(server: Any, request: HttpRequest) -> HttpResponse:
         return error_response(exc.status, exc.reason)
 
 
-def _route(server: Any, request: HttpRequest) -> HttpResponse:
+def _route(server: ApiHost, request: HttpRequest) -> HttpResponse | Query:
     config = server.config
     path = _strip_prefix(config.path, request.path)
     if "/up" in (path, request.path):  # health checks work with or without the prefix
@@ -88,7 +90,7 @@ def _strip_prefix(prefix: str, path: str) -> str:
     return ""
 
 
-def _find_app(server: Any, app_id: str | None, params: dict[str, str]) -> AppState:
+def _find_app(server: ApiHost, app_id: str | None, params: dict[str, str]) -> AppState:
     if app_id is None:
         app = server.app_by_key(params.get("auth_key", ""))
         if app is None:

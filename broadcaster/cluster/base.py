@@ -17,12 +17,17 @@ from ..protocol.requests import (
     Answer,
     Cached,
     ChannelCounts,
+    Connections,
+    CountChannels,
+    Counts,
     FetchCache,
     Full,
     Joined,
     JoinPresence,
     LeavePresence,
     Left,
+    ListMembers,
+    Members,
     Request,
     Unavailable,
 )
@@ -30,6 +35,10 @@ from ..protocol.state import AppState
 
 Deliver = Callable[[Publication], None]
 Reply = Callable[[Answer], None]
+
+
+def _wrap(answer: Callable[[Any], Answer], value: Any) -> Answer:
+    return value if isinstance(value, Unavailable) else answer(value)
 
 
 class Bus(ABC):
@@ -103,7 +112,13 @@ class ClusterState(ABC):
             return await self.join_presence(request)
         if isinstance(request, LeavePresence):
             return await self.leave_presence(request)
-        return await self.fetch_cache(request)
+        if isinstance(request, FetchCache):
+            return await self.fetch_cache(request)
+        if isinstance(request, CountChannels):
+            return _wrap(Counts, await self.channel_counts(request.app_id, request.names))
+        if isinstance(request, ListMembers):
+            return _wrap(Members, await self.members(request.app_id, request.channel))
+        return _wrap(Connections, await self.connection_count(request.app_id))
 
     @abstractmethod
     async def join_presence(self, request: JoinPresence) -> Joined | Full | Unavailable:

@@ -16,12 +16,17 @@ from ..protocol.requests import (
     Answer,
     Cached,
     ChannelCounts,
+    Connections,
+    CountChannels,
+    Counts,
     FetchCache,
     Full,
     Joined,
     JoinPresence,
     LeavePresence,
     Left,
+    ListMembers,
+    Members,
     Request,
 )
 from .base import Bus, ClusterState, Deliver, Reply
@@ -81,7 +86,13 @@ class LocalState(ClusterState):
             return self._join(request)
         if isinstance(request, LeavePresence):
             return self._leave(request)
-        return self._cached(request)
+        if isinstance(request, FetchCache):
+            return self._cached(request)
+        if isinstance(request, CountChannels):
+            return Counts(self._channel_counts(request.app_id, request.names))
+        if isinstance(request, ListMembers):
+            return Members(self._members(request.app_id, request.channel))
+        return Connections(self._connection_count(request.app_id))
 
     def _join(self, request: JoinPresence) -> Joined | Full:
         key = (request.app_id, request.channel)
@@ -131,6 +142,9 @@ class LocalState(ClusterState):
         return self._cached(request)
 
     async def members(self, app_id: str, channel: str) -> dict[str, Any]:
+        return self._members(app_id, channel)
+
+    def _members(self, app_id: str, channel: str) -> dict[str, Any]:
         roster = self._rosters.get((app_id, channel))
         return dict(roster.members) if roster is not None else {}
 
@@ -146,11 +160,19 @@ class LocalState(ClusterState):
     async def channel_counts(
         self, app_id: str, names: tuple[str, ...] | None = None
     ) -> dict[str, ChannelCounts]:
+        return self._channel_counts(app_id, names)
+
+    def _channel_counts(
+        self, app_id: str, names: tuple[str, ...] | None
+    ) -> dict[str, ChannelCounts]:
         if names is None:
             app = self.apps.get(app_id)
             names = tuple(app.occupied_channels()) if app is not None else ()
         return {name: self._counts(app_id, name) for name in names}
 
     async def connection_count(self, app_id: str) -> int:
+        return self._connection_count(app_id)
+
+    def _connection_count(self, app_id: str) -> int:
         app = self.apps.get(app_id)
         return app.connection_count if app is not None else 0

@@ -16,7 +16,8 @@ def deliver(app: AppState, publication: Publication) -> None:
             for client in app.user_sockets(publication.user_id):
                 client.close(UNAUTHORIZED, "connection terminated by the server for this user")
         return
+    cacheable = publication.cacheable
     for name in publication.channels:
         message = encode_message(publication.event, publication.data, channel=name,
                                  user_id=publication.user_id)
-        app.deliver(name, message, publication.except_socket_id)
+        app.deliver(name, message, publication.except_socket_id, cacheable)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 EVENT = "event"  # deliver ``event`` on ``channels``
 TERMINATE_USER = "terminate_user"  # close every socket of ``user_id``
 KINDS = (EVENT, TERMINATE_USER)
+INTERNAL_PREFIX = "pusher_internal:"  # member events: delivered, never a cache channel's last event
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,3 +25,8 @@ class Publication:
     except_socket_id: str | None = None
     user_id: str | None = None
     kind: str = EVENT
+
+    @property
+    def cacheable(self) -> bool:
+        """Whether a cache channel keeps this as its last event (member events are not kept)."""
+        return self.kind == EVENT and not self.event.startswith(INTERNAL_PREFIX)

@@ -53,7 +53,31 @@ class FetchCache:
     channel: str
 
 
-Request = JoinPresence | LeavePresence | FetchCache
+@dataclass(frozen=True, slots=True)
+class CountChannels:
+    """Cluster-wide counts of ``names`` (each given back, occupied or not), or, with None, of
+    every occupied channel (users' own ``#server-to-user-`` channels left out)."""
+
+    app_id: str
+    names: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ListMembers:
+    """A presence channel's roster across the cluster."""
+
+    app_id: str
+    channel: str
+
+
+@dataclass(frozen=True, slots=True)
+class CountConnections:
+    """How many sockets the app has open across the cluster."""
+
+    app_id: str
+
+
+Request = JoinPresence | LeavePresence | FetchCache | CountChannels | ListMembers | CountConnections
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,12 +117,31 @@ class Unavailable:
     reason: str
 
 
-Answer = Joined | Full | Left | Cached | Unavailable
-
-
 @dataclass(frozen=True, slots=True)
 class ChannelCounts:
     """One channel's cluster-wide counts: sockets subscribed, and users for presence (else 0)."""
 
     subscriptions: int
     users: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    """Channel name -> its counts."""
+
+    channels: dict[str, ChannelCounts]
+
+
+@dataclass(frozen=True, slots=True)
+class Members:
+    """User id -> user info, each member of a presence channel once."""
+
+    members: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Connections:
+    count: int
+
+
+Answer = Joined | Full | Left | Cached | Counts | Members | Connections | Unavailable

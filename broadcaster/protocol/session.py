@@ -19,6 +19,7 @@ from .messages import (
     CLIENT_EVENT_RATE_LIMIT,
     GENERIC_RECONNECT,
     OVER_QUOTA,
+    SLOW_CONSUMER,
     UNAUTHORIZED,
     ClientEvent,
     Ping,
@@ -31,10 +32,22 @@ from .messages import (
 )
 from .publication import Publication
 from .ratelimit import TokenBucket
+from .requests import (
+    Answer,
+    Cached,
+    FetchCache,
+    Full,
+    Joined,
+    JoinPresence,
+    LeavePresence,
+    Request,
+    Unavailable,
+)
 from .state import AppState, Channel, Client
 
 PONG = encode_message("pusher:pong", "{}")
 PING = encode_message("pusher:ping", "{}")
+MAX_BACKLOG = 100  # messages one socket may send while its subscription waits for an answer
 
 
 def new_socket_id() -> str:
@@ -53,6 +66,10 @@ def established_message(socket_id: str, activity_timeout: int) -> bytes:
         "pusher:connection_established",
         {"socket_id": socket_id, "activity_timeout": activity_timeout},
     )
+
+
+def _reason(answer: Answer) -> str:
+    return answer.reason if isinstance(answer, Unavailable) else f"unexpected answer {answer!r}"
 
 
 def _presence_member(channel_data: str | None, max_info_size: int) -> tuple[str, Any]:
@@ -83,19 +100,31 @@ def _presence_member(channel_data: str | None, max_info_size: int) -> tuple[str,
 
 
 class Session:
-    """One socket's protocol state and its handling of every client command."""
+    """One socket's protocol state and its handling of every client command.
 
-    __slots__ = ("app", "client", "channels", "user_id", "limiter", "clock", "publish")
+    Cluster-wide decisions (a presence join or leave, a cache channel's last event) are
+    requests given to ``ask``; the edge runs them and calls :meth:`answer`. While a join or a
+    cache fetch is open, the socket's later messages wait in a bounded backlog and are handled
+    after the answer, in order; other sockets never wait.
+    """
+
+    __slots__ = ("app", "client", "channels", "user_id", "limiter", "clock", "publish", "ask",
+                 "waiting", "backlog", "closed")
 
     def __init__(self, app: AppState, client: Client, clock: Callable[[], float],
-                 publish: Callable[[Publication], None]) -> None:
+                 publish: Callable[[Publication], None],
+                 ask: Callable[[Request], None]) -> None:
         self.app = app
         self.client = client
         self.publish = publish  # the bus: client events reach other processes' sockets too
+        self.ask = ask  # the cluster state: answers come back through answer()
         self.channels: dict[str, Channel] = {}
         self.user_id: str | None = None  # from pusher:signin
         self.clock = clock
         self.limiter: TokenBucket | None = None  # made on the first client event
+        self.waiting: JoinPresence | FetchCache | None = None  # the open request, if any
+        self.backlog: list[str | bytes] = []  # messages received while a request is open
+        self.closed = False
 
     @property
     def socket_id(self) -> str:
@@ -107,7 +136,18 @@ class Session:
         self.client.send(established_message(self.socket_id, self.app.config.activity_timeout))
 
     def handle_text(self, text: str | bytes) -> None:
-        """Act on one client text message; a bad one gets ``pusher:error`` and nothing else."""
+        """Act on one client text message; a bad one gets ``pusher:error`` and nothing else.
+
+        While a request is open the message waits (at most :data:`MAX_BACKLOG`; past that the
+        socket is closed with 4100, as a slow consumer is).
+        """
+        if self.waiting is not None:
+            if len(self.backlog) >= MAX_BACKLOG:
+                self.client.close(SLOW_CONSUMER, "too many messages while a subscription "
+                                  "was pending; reconnect later")
+                return
+            self.backlog.append(text)
+            return
         try:
             command = parse_message(text)
             if isinstance(command, Ping):
@@ -125,23 +165,47 @@ class Session:
         except ProtocolError as error:
             self.client.send(error_message(error.code, error.message))
 
+    def _request(self, request: JoinPresence | FetchCache) -> None:
+        """Ask, holding back this socket's later messages until :meth:`answer`."""
+        self.waiting = request
+        self.ask(request)
+
+    def answer(self, request: Request, answer: Answer) -> None:
+        """Call with the answer to a request this session asked; then flush the socket.
+
+        The local state calls it before ``ask`` returns; the Redis state later. Messages that
+        waited for it are handled next, in the order they came.
+        """
+        if isinstance(request, LeavePresence):
+            return  # the state has announced the removal; nothing else depends on it
+        if self.closed:
+            if isinstance(request, JoinPresence) and isinstance(answer, Joined):
+                self.ask(self._leave_request(request.channel, request.user_id))
+            return
+        if request is not self.waiting:
+            return
+        self.waiting = None
+        if isinstance(request, JoinPresence):
+            self._joined(request, answer)
+        else:
+            self._cache_answer(request.channel, answer)
+        while self.backlog and self.waiting is None and not self.closed:
+            self.handle_text(self.backlog.pop(0))
+
     # --- subscriptions ---------------------------------------------------------------------
 
     def subscribe(self, command: Subscribe) -> None:
         name = command.channel
         channel = self.channels.get(name)
-        if channel is None:
-            channel = self._join(command)
-        data: Any = channel.presence_data() if channel.type.is_presence else {}
+        if channel is not None and not channel.type.is_presence:
+            self._succeeded(name, {})
+            return
+        self._join(command)
+
+    def _succeeded(self, name: str, data: Any) -> None:
         self.client.send(
             encode_message("pusher_internal:subscription_succeeded", data, channel=name)
         )
-        if channel.type.cached:
-            cached = self.app.cached_event(name)
-            if cached is None:
-                self.client.send(encode_message("pusher:cache_miss", channel=name))
-            else:
-                self.client.send(cached)
 
     def _enter(self, name: str) -> Channel:
         """Subscribe this socket to a channel that has no members (anything but presence)."""
@@ -150,7 +214,7 @@ class Session:
         self.channels[name] = channel
         return channel
 
-    def _join(self, command: Subscribe) -> Channel:
+    def _join(self, command: Subscribe) -> None:
         name = command.channel
         if name.startswith(SERVER_TO_USER_PREFIX):
             # Sign-in already joined the user's own channel; any other user's is off limits.
@@ -170,40 +234,73 @@ class Session:
                     f"'socket_id:channel{':channel_data' if kind.is_presence else ''}'",
                 )
         if not kind.is_presence:
-            return self._enter(name)
+            self._enter(name)
+            if kind.cached:
+                self._request(FetchCache(self.app.id, name))
+            else:
+                self._succeeded(name, {})
+            return
         user_id, user_info = _presence_member(command.channel_data, config.max_user_info_size)
-        existing = self.app.channel(name)
-        if (
-            existing is not None
-            and user_id not in existing.members
-            and existing.user_count >= config.max_presence_members
-        ):
-            raise ProtocolError(
-                OVER_QUOTA, f"{name} already has {config.max_presence_members} members"
-            )
+        channel = self.channels.get(name)
+        if channel is not None and channel.user_of(self.socket_id) != user_id:
+            self.unsubscribe(name)  # subscribing again as another member: leave as the first
+        added = {"user_id": user_id, "user_info": user_info}
+        self._request(JoinPresence(
+            self.app.id, name, self.socket_id, user_id, user_info, config.max_presence_members,
+            Publication(self.app.id, (name,), "pusher_internal:member_added", dumps(added),
+                        except_socket_id=self.socket_id),
+        ))
+
+    def _joined(self, request: JoinPresence, answer: Answer) -> None:
+        name = request.channel
+        if isinstance(answer, Full):
+            self.client.send(error_message(
+                OVER_QUOTA, f"{name} already has {answer.limit} members"))
+            return
+        if not isinstance(answer, Joined):
+            self.client.send(error_message(GENERIC_RECONNECT, f"cannot join {name}: "
+                                           f"{_reason(answer)}; subscribe again later"))
+            return
         channel = self.app.open_channel(name)
-        if channel.join(self.client, user_id, user_info):
-            added = {"user_id": user_id, "user_info": user_info}
-            message = encode_message("pusher_internal:member_added", added, channel=name)
-            self.app.send_to_channel(channel, message, except_socket_id=self.socket_id)
-        self.app.add_user(user_id, self.client)
+        channel.join(self.client, request.user_id)
         self.channels[name] = channel
-        return channel
+        self.app.add_user(request.user_id, self.client)
+        members = answer.members
+        self._succeeded(name, {"presence": {
+            "count": len(members), "ids": list(members), "hash": members,
+        }})
+        if channel.type.cached:
+            self._request(FetchCache(self.app.id, name))
+
+    def _cache_answer(self, name: str, answer: Answer) -> None:
+        if name not in self.channels:
+            return  # unsubscribed while the answer was on its way
+        if not isinstance(answer, Cached):
+            self.client.send(error_message(GENERIC_RECONNECT, f"cannot read the last event of "
+                                           f"{name}: {_reason(answer)}"))
+            return
+        if not channel_type(name).is_presence:
+            self._succeeded(name, {})
+        if answer.message is None:
+            self.client.send(encode_message("pusher:cache_miss", channel=name))
+        else:
+            self.client.send(answer.message)
+
+    def _leave_request(self, name: str, user_id: str) -> LeavePresence:
+        removed = Publication(self.app.id, (name,), "pusher_internal:member_removed",
+                              dumps({"user_id": user_id}))
+        return LeavePresence(self.app.id, name, self.socket_id, user_id, removed)
 
     def unsubscribe(self, name: str) -> None:
         """Leave ``name``; unsubscribing from a channel the socket is not on does nothing."""
         channel = self.channels.pop(name, None)
         if channel is None:
             return
-        user_id = channel.user_of(self.socket_id)
-        gone = channel.leave(self.socket_id)
-        if gone is not None:
-            message = encode_message(
-                "pusher_internal:member_removed", {"user_id": gone}, channel=name
-            )
-            self.app.send_to_channel(channel, message)
-        if user_id is not None and not self._is_user(user_id):
-            self.app.remove_user(user_id, self.client)
+        user_id = channel.leave(self.socket_id)
+        if user_id is not None:
+            self.ask(self._leave_request(name, user_id))
+            if not self._is_user(user_id):
+                self.app.remove_user(user_id, self.client)
         self.app.drop_if_empty(channel)
 
     def _is_user(self, user_id: str) -> bool:
@@ -282,7 +379,12 @@ class Session:
     # --- end -------------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Forget the socket: leave every channel (presence members get removed) and the app."""
+        """Forget the socket: leave every channel (presence members get removed) and the app.
+
+        A join still waiting for its answer is left when the answer comes (see :meth:`answer`).
+        """
+        self.closed = True
+        self.backlog.clear()
         for name in list(self.channels):
             self.unsubscribe(name)
         if self.user_id is not None:

@@ -21,8 +21,8 @@ from .frames import text_frame
 CACHE_TTL = 1800.0  # seconds Pusher keeps a cache channel's last event
 logger = logging.getLogger("broadcaster.channels")
 debug_enabled = partial(logger.isEnabledFor, logging.DEBUG)
-# What a channel without presence has for members: one read-only empty mapping shared by all,
-# not three empty dicts per channel (10,000 private channels would hold 30,000 of them).
+# What a channel without presence has for socket users: one read-only empty mapping shared by
+# all, not an empty dict per channel (10,000 private channels would hold 10,000 of them).
 NO_MEMBERS: Mapping[str, Any] = MappingProxyType({})
 
 
@@ -42,57 +42,38 @@ class Client(Protocol):
 
 
 class Channel:
-    """Subscribers of one channel and, for presence, its members (users, not sockets)."""
+    """This process's subscribers of one channel and, for presence, which user each socket is.
 
-    __slots__ = ("name", "type", "subscribers", "members", "member_sockets", "socket_users")
+    The presence roster (members, first and last socket of a user) is cluster state: it lives
+    in :class:`~broadcaster.cluster.base.ClusterState`, which answers joins and leaves.
+    """
+
+    __slots__ = ("name", "type", "subscribers", "socket_users")
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.type: ChannelType = channel_type(name)
         self.subscribers: dict[str, Client] = {}
-        self.members: Any = NO_MEMBERS  # user_id -> user_info
-        self.member_sockets: Any = NO_MEMBERS  # user_id -> socket ids
-        self.socket_users: Any = NO_MEMBERS  # socket id -> user_id
-        if self.type.is_presence:
-            self.members, self.member_sockets, self.socket_users = {}, {}, {}
+        self.socket_users: Any = {} if self.type.is_presence else NO_MEMBERS  # socket id -> user
 
     @property
     def subscription_count(self) -> int:
         return len(self.subscribers)
 
-    @property
-    def user_count(self) -> int:
-        return len(self.members)
-
     def subscribe(self, client: Client) -> None:
         self.subscribers[client.socket_id] = client
 
-    def join(self, client: Client, user_id: str, user_info: Any) -> bool:
-        """Subscribe a presence socket; True when it is the user's first socket here."""
+    def join(self, client: Client, user_id: str) -> None:
+        """Subscribe a presence socket of ``user_id`` (the cluster state has admitted it)."""
         self.subscribers[client.socket_id] = client
         self.socket_users[client.socket_id] = user_id
-        sockets = self.member_sockets.setdefault(user_id, set())
-        first = not sockets
-        sockets.add(client.socket_id)
-        if first:
-            self.members[user_id] = user_info
-        return first
 
     def leave(self, socket_id: str) -> str | None:
-        """Unsubscribe a socket; for presence, the user id when that was the user's last socket."""
+        """Unsubscribe a socket; for presence, the user it was a member as."""
         self.subscribers.pop(socket_id, None)
         if not self.type.is_presence:
             return None
-        user_id = self.socket_users.pop(socket_id, None)
-        if user_id is None:
-            return None
-        sockets = self.member_sockets[user_id]
-        sockets.discard(socket_id)
-        if sockets:
-            return None
-        del self.member_sockets[user_id]
-        del self.members[user_id]
-        return user_id
+        return self.socket_users.pop(socket_id, None)
 
     def user_of(self, socket_id: str) -> str | None:
         return self.socket_users.get(socket_id)
@@ -102,14 +83,6 @@ class Channel:
         for socket_id, client in self.subscribers.items():
             if socket_id != except_socket_id:
                 client.send_frame(frame)
-
-    def presence_data(self) -> dict[str, Any]:
-        """``{presence: {count, ids, hash}}`` as ``subscription_succeeded`` carries it."""
-        return {"presence": {
-            "count": len(self.members),
-            "ids": list(self.members),
-            "hash": dict(self.members),
-        }}
 
 
 class AppState:
@@ -198,14 +171,16 @@ class AppState:
                              len(channel.subscribers), except_socket_id, message[:2000])
             channel.broadcast(text_frame(message), except_socket_id)
 
-    def deliver(self, name: str, message: bytes, except_socket_id: str | None = None) -> None:
-        """An event on channel ``name``: remember it if it is a cache channel, then fan out."""
+    def deliver(self, name: str, message: bytes, except_socket_id: str | None = None,
+                cacheable: bool = True) -> None:
+        """An event on channel ``name``: remember it if it is a cache channel (and ``cacheable``:
+        not a member event), then fan out."""
         channel = self.channels.get(name)
         if channel is not None:
-            if channel.type.cached:
+            if cacheable and channel.type.cached:
                 self.last_events[name] = (self.clock() + CACHE_TTL, message)
             self.send_to_channel(channel, message, except_socket_id)
-        elif channel_type(name).cached:
+        elif cacheable and channel_type(name).cached:
             self.last_events[name] = (self.clock() + CACHE_TTL, message)
 
     def cached_event(self, channel: str) -> bytes | None:

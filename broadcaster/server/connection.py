@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
@@ -26,6 +28,7 @@ from shared.payloads import dumpb
 
 from ..api import router
 from ..api.http import HttpRequest, HttpResponse, error_response, serialize_response
+from ..api.queries import Query, render
 from ..protocol.frames import text_frame
 from ..protocol.messages import (
     GENERIC_RECONNECT,
@@ -36,6 +39,7 @@ from ..protocol.messages import (
     UNKNOWN_APP,
 )
 from ..protocol.origins import origin_allowed
+from ..protocol.requests import Answer, Request
 from ..protocol.session import PING, Session, error_message, new_socket_id
 
 if TYPE_CHECKING:
@@ -47,6 +51,7 @@ ws_logger = logging.getLogger("broadcaster.websockets")
 CLOSE_TIMEOUT = 2.0  # seconds a closing socket gets to answer our close frame
 MAX_HEAD_SIZE = 32_768  # bytes of request line and headers
 MAX_FRAGMENTS = 1_000  # frames one message may be split into (empty ones cost memory too)
+MAX_PIPELINED = 16  # HTTP requests of one connection waiting for their answers; then reading pauses
 # The request headers websockets reads to accept a handshake (others it ignores).
 HANDSHAKE_HEADERS = (
     "connection", "upgrade", "sec-websocket-key", "sec-websocket-version",
@@ -70,13 +75,26 @@ class _StopParsing(Exception):
     """Raised from an httptools callback after the connection has been answered and closed."""
 
 
+class _Reply:
+    """One HTTP request's place in its connection's answer order; its response once ready."""
+
+    __slots__ = ("response", "keep_alive", "head_only", "url", "linger")
+
+    def __init__(self, keep_alive: bool, head_only: bool, url: bytes, linger: bool) -> None:
+        self.response: HttpResponse | None = None
+        self.keep_alive = keep_alive
+        self.head_only = head_only
+        self.url = url
+        self.linger = linger  # the last answer: half-close after it (see _answer_and_close)
+
+
 class Connection(asyncio.Protocol):
     """A socket on the one port: first HTTP, and a WebSocket once upgraded."""
 
     __slots__ = (
         "server", "transport", "socket_id", "session", "ws", "parser", "first", "url", "headers",
         "body", "head_size", "last_seen", "pinged_at", "fragments", "pending", "closing",
-        "abort_timer", "debug",
+        "abort_timer", "debug", "replies", "paused",
     )
 
     def __init__(self, server: Server) -> None:
@@ -99,6 +117,8 @@ class Connection(asyncio.Protocol):
         self.closing = False
         self.abort_timer: asyncio.TimerHandle | None = None
         self.debug = logger.isEnabledFor(logging.DEBUG)
+        self.replies: deque[_Reply] = deque()  # HTTP answers not yet written, in request order
+        self.paused = False  # reading paused: too many answers outstanding
 
     # --- asyncio callbacks -----------------------------------------------------------------
 
@@ -175,11 +195,7 @@ class Connection(asyncio.Protocol):
         if self.closing or self.transport.is_closing():
             return  # pipelined after a "Connection: close" request: not answered
         self.first = False  # an upgrade must be a connection's first request
-        keep_alive = self.parser.should_keep_alive()
-        response = self._api_response()
-        self._write_response(response, keep_alive)
-        if not keep_alive:
-            self.transport.close()
+        self._respond(self._api_response(), self.parser.should_keep_alive())
 
     def _too_large(self) -> None:
         limit = self.server.config.max_request_size
@@ -198,7 +214,7 @@ class Connection(asyncio.Protocol):
             body=bytes(self.body),
         )
 
-    def _api_response(self) -> HttpResponse:
+    def _api_response(self) -> HttpResponse | Query:
         try:
             request = self._request()
         except httptools.HttpParserInvalidURLError:
@@ -209,20 +225,70 @@ class Connection(asyncio.Protocol):
             logger.exception("the HTTP API failed on %s %s", request.method, request.path)
             return error_response(500, "internal error while handling the request; see the log")
 
-    def _write_response(self, response: HttpResponse, keep_alive: bool) -> None:
+    def _respond(self, result: HttpResponse | Query, keep_alive: bool,
+                 linger: bool = False) -> None:
+        """Answer the request just parsed, after every earlier one: a ready response waits its
+        turn, a query's once the cluster state has answered (see :meth:`_write_replies`)."""
         head_only = self.parser is not None and self.parser.get_method() == b"HEAD"
-        self.transport.write(serialize_response(response, keep_alive, head_only))
-        if self.debug:
-            logger.debug("HTTP %s -> %d %s", self.url.decode("latin-1"), response.status,
-                         response.body[:500])
+        reply = _Reply(keep_alive and not linger, head_only, self.url, linger)
+        self.replies.append(reply)
+        if isinstance(result, Query):
+            self.server.run_query(result, lambda answers: self._answered_query(
+                reply, result, answers))
+        else:
+            reply.response = result
+        self._write_replies()
+        if len(self.replies) >= MAX_PIPELINED and not self.paused and not self.closing:
+            self.paused = True
+            self.transport.pause_reading()  # resumed once the answers are written
 
-    def _answer_and_close(self, response: HttpResponse) -> None:
+    def _answered_query(self, reply: _Reply, query: Query, answers: Sequence[Answer]) -> None:
+        try:
+            reply.response = render(query, answers)
+        except Exception:
+            logger.exception("rendering the answer to %s failed", reply.url.decode("latin-1"))
+            reply.response = error_response(500, "internal error while answering; see the log")
+        self._write_replies()
+
+    def _write_replies(self) -> None:
+        """Write the answers that are ready, in request order; stop at the first still open."""
+        replies = self.replies
+        while replies and replies[0].response is not None:
+            reply = replies.popleft()
+            if self.transport.is_closing():
+                replies.clear()
+                return
+            response = reply.response
+            self.transport.write(serialize_response(response, reply.keep_alive,
+                                                    reply.head_only))
+            if self.debug:
+                logger.debug("HTTP %s -> %d %s", reply.url.decode("latin-1"), response.status,
+                             response.body[:500])
+            if reply.linger or not reply.keep_alive:
+                replies.clear()
+                if reply.linger:
+                    self._linger()
+                else:
+                    self._close_http()
+                return
+        if self.paused and len(replies) < MAX_PIPELINED:
+            self.paused = False
+            self.transport.resume_reading()
+
+    def _close_http(self) -> None:
+        self.closing = True
+        self.transport.close()
+
+    def _answer_and_close(self, response: HttpResponse | Query) -> None:
         """Answer, then linger: half-close and discard what the client still sends for a moment.
 
         Closing outright with unread bytes makes the kernel reset the connection, and the
         client may lose the answer (e.g. a 413 sent while it is still uploading).
         """
-        self._write_response(response, keep_alive=False)
+        self._respond(response, keep_alive=False, linger=True)
+        self.closing = True  # parse nothing more; the answer goes out after earlier ones
+
+    def _linger(self) -> None:
         self.closing = True
         if self.transport.can_write_eof():
             self.transport.write_eof()
@@ -270,10 +336,16 @@ class Connection(asyncio.Protocol):
         elif app.is_full():
             self._refuse(OVER_QUOTA, f"app {app.id} is at its connection limit")
         else:
-            self.session = Session(app, self, self.server.clock, self.server.bus.publish)
+            self.session = Session(app, self, self.server.clock, self.server.publish, self._ask)
             self.session.open()
             if early_frames:
                 self._websocket_data(early_frames)
+
+    def _ask(self, request: Request) -> None:
+        """The session's ``ask``: run ``request`` on the cluster state, answer the session."""
+        session = self.session  # the answer goes to this session, even once the socket closed
+        if session is not None:
+            self.server.state.submit(request, lambda answer: session.answer(request, answer))
 
     def _refuse(self, code: int, message: str) -> None:
         self.send(error_message(code, message))
@@ -403,6 +475,7 @@ class Connection(asyncio.Protocol):
         self.close(code, message)
 
     def _end_session(self) -> None:
-        if self.session is not None:
-            session, self.session = self.session, None
-            session.close()
+        session = self.session
+        if session is not None:
+            session.close()  # its presence leaves are asked through _ask, which needs the session
+            self.session = None

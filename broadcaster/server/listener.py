@@ -1,7 +1,8 @@
 """The listener: apps, the one port, the periodic sweep, publishing, signals and shutdown.
 
-Also the surface the HTTP API uses (``api.handle(server, request)``): look up apps, read their
-state, :meth:`Server.publish` and :meth:`Server.terminate_user`.
+Also the surface the HTTP API uses (:class:`~broadcaster.api.host.ApiHost`): look up apps,
+:meth:`Server.publish`, :meth:`Server.unavailable`; and :meth:`Server.run_query` for the
+answers that need cluster state.
 """
 
 from __future__ import annotations
@@ -9,14 +10,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Iterable
+from collections.abc import Callable, Sequence
 
-from ..cluster.base import Bus
-from ..cluster.local import LocalBus
+from ..api.queries import Query
+from ..cluster.base import Bus, ClusterState
+from ..cluster.local import LocalBus, LocalState
 from ..config import ServerConfig
 from ..protocol.fanout import deliver
 from ..protocol.messages import GENERIC_RECONNECT
-from ..protocol.publication import TERMINATE_USER, Publication
+from ..protocol.publication import Publication
+from ..protocol.requests import Answer
 from ..protocol.state import AppState
 from .connection import Connection
 
@@ -28,7 +31,8 @@ SHUTDOWN_GRACE = 2.0  # seconds sockets get to finish their closing handshake at
 class Server:
     """Every app's state and every open connection of this process."""
 
-    def __init__(self, config: ServerConfig, bus: Bus | None = None) -> None:
+    def __init__(self, config: ServerConfig, bus: Bus | None = None,
+                 state: ClusterState | None = None) -> None:
         self.config = config
         self.apps: dict[str, AppState] = {app.id: AppState(app) for app in config.apps}
         self._apps_by_key = {state.key: state for state in self.apps.values()}
@@ -36,6 +40,8 @@ class Server:
         self.ws_prefix = f"{config.path}/app/"
         self.bus = bus or LocalBus()
         self.bus.attach(self.deliver)
+        self.state = state or LocalState()
+        self.state.attach(self.apps, self.bus.publish)
         self.loop = asyncio.get_running_loop()  # build the server inside the loop it serves
         self.clock = self.loop.time
         self._listener: asyncio.Server | None = None
@@ -52,20 +58,28 @@ class Server:
     def app_by_key(self, key: str) -> AppState | None:
         return self._apps_by_key.get(key)
 
-    def publish(
-        self,
-        app: AppState,
-        channels: Iterable[str],
-        event: str,
-        data: str,
-        except_socket_id: str | None = None,
-    ) -> None:
-        """Send ``event`` with ``data`` (a JSON string) on ``channels``, through the bus."""
-        self.bus.publish(Publication(app.id, tuple(channels), event, data, except_socket_id))
+    def publish(self, publication: Publication) -> None:
+        """Carry out ``publication`` on every process's sockets, through the bus."""
+        self.bus.publish(publication)
 
-    def terminate_user(self, app: AppState, user_id: str) -> None:
-        """Close every socket of ``user_id`` (signed in or a presence member) on every process."""
-        self.bus.publish(Publication(app.id, (), "", None, user_id=user_id, kind=TERMINATE_USER))
+    def unavailable(self) -> str | None:
+        """Why a publication could not reach every process now, or None."""
+        return self.bus.unavailable()
+
+    def run_query(self, query: Query, done: Callable[[Sequence[Answer]], None]) -> None:
+        """Ask the cluster state each of ``query``'s requests; call ``done`` with the answers,
+        in request order, once all have come (at once on the local state)."""
+        answers: list[Answer | None] = [None] * len(query.requests)
+        remaining = [len(query.requests)]
+
+        def collect(index: int, answer: Answer) -> None:
+            answers[index] = answer
+            remaining[0] -= 1
+            if remaining[0] == 0:
+                done(answers)  # type: ignore[arg-type]  # every slot is filled by now
+
+        for index, request in enumerate(query.requests):
+            self.state.submit(request, lambda answer, index=index: collect(index, answer))
 
     # --- delivery (what the bus calls) -----------------------------------------------------
 
@@ -93,6 +107,7 @@ class Server:
     async def start(self) -> None:
         """Bind the port and start the sweep."""
         await self.bus.start()
+        await self.state.start()
         self._listener = await self.loop.create_server(
             lambda: Connection(self), self.config.host, self.config.port, reuse_address=True
         )
@@ -132,6 +147,7 @@ class Server:
             await asyncio.sleep(0.02)
         for connection in list(self.connections):
             connection.transport.abort()
+        await self.state.stop()
         await self.bus.stop()
 
     async def serve_until_signalled(self) -> None:

@@ -13,6 +13,7 @@ from concurrent.futures import Future
 from typing import Any, TypeVar
 
 from broadcaster.config import AppConfig, ServerConfig
+from broadcaster.protocol.publication import TERMINATE_USER, Publication
 from broadcaster.server.listener import Server
 from tests.servers import APP_ID, APP_KEY, APP_SECRET, HOST
 
@@ -61,6 +62,17 @@ class InProcessServer:
     @property
     def app(self):
         return self.server.app_by_id(APP_ID)
+
+    def publish(self, channels: list[str], event: str, data: str,
+                except_socket_id: str | None = None, times: int = 1) -> None:
+        """Publish an event ``times`` times through the server's bus, in one loop pass."""
+        publication = Publication(APP_ID, tuple(channels), event, data, except_socket_id)
+        self.call(lambda: [self.server.publish(publication) for _ in range(times)])
+
+    def terminate_user(self, user_id: str) -> None:
+        """Close every socket of ``user_id``, as the API's terminate_connections does."""
+        publication = Publication(APP_ID, (), "", None, user_id=user_id, kind=TERMINATE_USER)
+        self.call(lambda: self.server.publish(publication))
 
     def stop(self) -> None:
         self.run(self.server.shutdown)

@@ -11,8 +11,10 @@ from typing import Any
 from websockets.frames import Frame, Opcode
 from websockets.streams import StreamReader
 
+from broadcaster.cluster.local import LocalState
 from broadcaster.config import AppConfig
 from broadcaster.protocol.fanout import deliver
+from broadcaster.protocol.requests import ListMembers
 from broadcaster.protocol.session import Session
 from broadcaster.protocol.state import AppState
 from shared.payloads import loads
@@ -60,13 +62,39 @@ class Clock:
         return self.now
 
 
+# Each app's cluster state, as one process has it: the app is kept with it, so ids stay unique.
+_STATES: dict[int, tuple[AppState, LocalState]] = {}
+
+
 def app_state(**settings: Any) -> AppState:
     return AppState(AppConfig(id="1", key="key", secret="secret", **settings))
 
 
+def local_state(app: AppState) -> LocalState:
+    """The app's in-memory cluster state (one per app), publishing as the local bus does."""
+    if id(app) not in _STATES:
+        state = LocalState()
+        state.attach({app.id: app}, lambda publication: deliver(app, publication))
+        _STATES[id(app)] = (app, state)
+    return _STATES[id(app)][1]
+
+
+def members(app: AppState, channel: str) -> dict[str, Any]:
+    """A presence channel's roster, as the app's cluster state holds it."""
+    return local_state(app).answer(ListMembers(app.id, channel)).members
+
+
 def new_session(app: AppState, client: RecordingClient, clock: Clock | None = None) -> Session:
-    """A session whose publications are delivered in place, as the single-process bus does."""
-    return Session(app, client, clock or Clock(), lambda publication: deliver(app, publication))
+    """A session whose publications are delivered in place, as the single-process bus does,
+    and whose requests the in-memory cluster state answers at once."""
+    state = local_state(app)
+
+    def ask(request: Any) -> None:
+        state.submit(request, lambda answer: session.answer(request, answer))
+
+    session = Session(app, client, clock or Clock(),
+                      lambda publication: deliver(app, publication), ask)
+    return session
 
 
 def open_session(app: AppState, socket_id: str, clock: Clock | None = None) -> tuple[

@@ -6,9 +6,11 @@ from socket import create_connection
 
 import pytest
 
+from broadcaster.protocol.publication import Publication
 from shared.signatures import sign_user
 from tests.broadcaster.inprocess import InProcessServer
 from tests.pusher_socket import PusherSocket, error
+from tests.servers import APP_ID
 from tests.waiting import eventually
 
 
@@ -25,10 +27,8 @@ def test_publish_reaches_every_subscriber_but_the_excluded_one(live):
         socket.joined("orders")
     other = PusherSocket(live.ws_url)
     other.joined("private-admin")
-    live.call(lambda: live.server.publish(
-        live.app, ["orders", "private-admin", "empty"], "order.created", '{"id":1}',
-        except_socket_id=sockets[0].socket_id,
-    ))
+    live.publish(["orders", "private-admin", "empty"], "order.created", '{"id":1}',
+                 except_socket_id=sockets[0].socket_id)
     for socket in sockets[1:]:
         assert socket.recv() == {"event": "order.created", "channel": "orders",
                                  "data": '{"id":1}'}
@@ -37,7 +37,7 @@ def test_publish_reaches_every_subscriber_but_the_excluded_one(live):
 
 
 def test_publish_to_cache_channel_is_remembered(live):
-    live.call(lambda: live.server.publish(live.app, ["cache-rates"], "rate", '{"eur":1}'))
+    live.publish(["cache-rates"], "rate", '{"eur":1}')
     socket = PusherSocket(live.ws_url)
     socket.joined("cache-rates")
     assert socket.recv() == {"event": "rate", "channel": "cache-rates", "data": '{"eur":1}'}
@@ -55,7 +55,7 @@ def test_terminate_user_closes_every_socket_of_that_user(live):
     tab1, tab2, bystander = signed_in("u1"), signed_in("u1"), signed_in("u2")
     member = PusherSocket(live.ws_url)
     member.joined("presence-room", json.dumps({"user_id": "u1"}))
-    live.call(lambda: live.server.terminate_user(live.app, "u1"))
+    live.terminate_user("u1")
     for socket in (tab1, tab2, member):
         assert socket.closed_code() == 4009
     bystander.send({"event": "pusher:ping"})
@@ -72,8 +72,7 @@ def test_slow_consumer_is_closed_and_others_keep_receiving(live):
     payload = json.dumps("x" * 10_000)
 
     for _ in range(40):  # bounded: 40 x 50 x 10 KB at most
-        live.call(lambda: [live.server.publish(live.app, ["feed"], "tick", payload)
-                           for _ in range(50)])
+        live.publish(["feed"], "tick", payload, times=50)
         for _ in range(50):
             assert fast.recv()["event"] == "tick"
         if live.call(lambda: live.app.connection_count) == 1:
@@ -82,7 +81,7 @@ def test_slow_consumer_is_closed_and_others_keep_receiving(live):
     # 4100 when the close frame gets through; a socket this far behind may instead be aborted
     # once the close cannot be flushed, and then it sees no code at all.
     assert slow.closed_code(timeout=10) in (4100, None)
-    live.call(lambda: live.server.publish(live.app, ["feed"], "after", "{}"))
+    live.publish(["feed"], "after", "{}")
     assert fast.recv()["event"] == "after"
 
 
@@ -96,7 +95,8 @@ def test_shutdown_tells_sockets_4200(live):
 def test_frames_queued_in_one_loop_pass_arrive_whole_and_in_order(live):
     socket = PusherSocket(live.ws_url)
     socket.joined("seq")
-    live.call(lambda: [live.server.publish(live.app, ["seq"], "n", str(n)) for n in range(200)])
+    live.call(lambda: [live.server.publish(Publication(APP_ID, ("seq",), "n", str(n)))
+                       for n in range(200)])
     assert [socket.recv()["data"] for _ in range(200)] == [str(n) for n in range(200)]
     assert socket.silent()
 

@@ -10,6 +10,7 @@ from tests.broadcaster.recording import (
     Clock,
     RecordingClient,
     app_state,
+    members,
     new_session,
     open_session,
 )
@@ -110,7 +111,7 @@ def test_presence_members_are_users_not_sockets():
         "event": "pusher_internal:member_removed", "channel": "presence-r",
         "data": '{"user_id":"alice"}',
     }]
-    assert app.channel("presence-r").members == {"bob": None}
+    assert members(app, "presence-r") == {"bob": None}
 
 
 def test_member_added_goes_to_others_only():
@@ -125,7 +126,7 @@ def test_member_added_goes_to_others_only():
         "data": '{"user_id":"u2","user_info":null}',
     }]
     assert [m["event"] for m in c2.take()] == ["pusher_internal:subscription_succeeded"]
-    assert app.channel("presence-r").members == {"42": {"x": 1}, "u2": None}
+    assert members(app, "presence-r") == {"42": {"x": 1}, "u2": None}
 
 
 def test_presence_rejects_bad_channel_data_and_oversized_info():
@@ -153,7 +154,7 @@ def test_presence_holds_at_most_the_member_limit():
     fifth, c5 = sessions[4]
     presence_sub(fifth, "presence-r", "u0")  # an existing member's new tab is fine
     assert c5.take()[0]["event"] == "pusher_internal:subscription_succeeded"
-    assert app.channel("presence-r").user_count == 3
+    assert len(members(app, "presence-r")) == 3
 
 
 def test_cache_channel_sends_last_event_or_cache_miss():

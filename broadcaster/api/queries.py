@@ -1,0 +1,33 @@
+"""API answers that need cluster state: the requests to run, and how to render their answers.
+
+An endpoint that only needs this process (a trigger without ``info``) returns an
+:class:`~broadcaster.api.http.HttpResponse` at once. One that reads counts, members or a
+cache returns a :class:`Query`; the listener runs its requests on the cluster state (at once
+on one process, over Redis in a cluster) and writes :func:`render`'s response, still in
+request order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from ..protocol.requests import Answer, Request, Unavailable
+from .http import HttpResponse, error_response
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """``requests`` to ask the cluster state; ``render`` turns their answers, in the same
+    order, into the response."""
+
+    requests: tuple[Request, ...]
+    render: Callable[[Sequence[Answer]], HttpResponse]
+
+
+def render(query: Query, answers: Sequence[Answer]) -> HttpResponse:
+    """The response to ``query``: a 503 naming the cause when the cluster state was away."""
+    for answer in answers:
+        if isinstance(answer, Unavailable):
+            return error_response(503, answer.reason)
+    return query.render(answers)
