@@ -82,8 +82,22 @@ def create_order() -> ResponseReturnValue:
     return jsonify(order=order_dict(order, detail=True)), 201
 
 
+def _check_expected_status(order: Order, value: object) -> None:
+    """409 when ``value``, the status the caller saw, is no longer the order's (a stale view)."""
+    if value is None:
+        return
+    try:
+        expected = OrderStatus.parse(value)
+    except ValueError as exc:
+        abort(422, description=f"expected_status: {exc}")
+    if expected is not order.status:
+        abort(409, description=f"order {order.id} is {order.status.value} now, not "
+                               f"{expected.value} as you saw it; reload it and try again")
+
+
 @bp.post("/orders/<id:order_id>/transition")
 def transition(order_id: int) -> ResponseReturnValue:
+    """Move the order to ``status``; an optional ``expected_status`` guards against stale views."""
     admin = require_admin()
     order = visible_order(admin, order_id)
     body = json_object()
@@ -91,7 +105,9 @@ def transition(order_id: int) -> ResponseReturnValue:
     if notes is not None and not isinstance(notes, str):
         abort(422, description="notes must be a string")
     try:
-        order.transition_to(OrderStatus.parse(body.get("status")), admin, notes or None)
+        target = OrderStatus.parse(body.get("status"))
+        _check_expected_status(order, body.get("expected_status"))
+        order.transition_to(target, admin, notes or None)
     except ConcurrentChange as exc:
         abort(409, description=str(exc))
     except ValueError as exc:  # an unknown status or an InvalidTransition

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from shared.signatures import sign_request
 from tests.api.wire import TIMEOUT, post_json, signed_request
 from tests.sdk import assert_nothing_then
 from tests.servers import HOST
@@ -34,6 +35,21 @@ def test_failed_authentication_is_401_naming_the_check(server, change, reason):
     status, body = post_json(server, events_path(server), GOOD_EVENT, change=change)
     assert status == 401
     assert reason in body["error"]
+
+
+@pytest.mark.parametrize("skew", [-601, 601])
+def test_a_correctly_signed_request_601_s_off_is_401(server, sockets, skew):
+    """Signed with the skewed timestamp, so the timestamp is the only thing wrong."""
+    watcher = sockets()
+    watcher.joined("err-ok")
+    path = events_path(server)
+    body = json.dumps(GOOD_EVENT).encode()
+    skewed = sign_request(server.key, server.secret, "POST", path, body=body,
+                          timestamp=int(time.time()) + skew)
+    status, answer = signed_request(server, "POST", path, body, change=skewed)
+    assert status == 401
+    assert "auth_timestamp" in answer["error"]
+    assert_nothing_then(watcher, server, "err-ok")
 
 
 def test_signature_covers_the_query(server):
@@ -93,6 +109,19 @@ def test_bad_trigger_body_is_400(server, body, reason):
     status, answer = signed_request(server, "POST", events_path(server), body)
     assert status == 400
     assert reason in answer["error"]
+
+
+def test_exactly_100_channels_are_accepted_and_each_gets_the_event(server, sockets):
+    """The limit itself is allowed: only the 101st channel is refused (above)."""
+    channels = [f"limit-{i}" for i in range(100)]
+    first, last = sockets(), sockets()
+    first.joined(channels[0])
+    last.joined(channels[-1])
+    status, answer = post_json(server, events_path(server),
+                               {"name": "e", "data": "{}", "channels": channels})
+    assert (status, answer) == (200, {})
+    for socket, channel in ((first, channels[0]), (last, channels[-1])):
+        assert socket.next_event() == {"event": "e", "channel": channel, "data": "{}"}
 
 
 def test_oversized_data_is_413(server):

@@ -70,6 +70,7 @@ def test_verify_request_round_trip():
         ({"body_md5": "0" * 32}, REST_BODY, 1353088179, "body_md5"),
         ({}, REST_BODY + b" ", 1353088179, "body_md5"),
         ({}, REST_BODY, 1353088179 + 601, "auth_timestamp"),
+        ({}, REST_BODY, 1353088179 - 601, "auth_timestamp"),  # signed 601 s in the future
         ({"auth_timestamp": "soon"}, REST_BODY, 1353088179, "auth_timestamp"),
         ({"auth_version": "2.0"}, REST_BODY, 1353088179, "auth_version"),
     ],
@@ -80,6 +81,14 @@ def test_verify_request_names_the_failed_check(change, body, now, reason):
     params.update(change)
     with pytest.raises(sig.RequestAuthError, match=reason):
         sig.verify_request(KEY, SECRET, "POST", "/apps/3/events", params, body, now=now)
+
+
+@pytest.mark.parametrize("skew", [-600, 600])
+def test_verify_request_accepts_a_clock_600_s_off_either_way(skew):
+    params = sig.sign_request(KEY, SECRET, "POST", "/apps/3/events", body=REST_BODY,
+                              timestamp=1353088179)
+    sig.verify_request(KEY, SECRET, "POST", "/apps/3/events", params, REST_BODY,
+                       now=1353088179 + skew)
 
 
 def test_verify_request_checks_body_md5_of_an_empty_body_when_given():

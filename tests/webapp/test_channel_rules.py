@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from flask import Flask
 
+from tests.webapp.conftest import ADMIN, ALICE, PASSWORD, login
 from webapp.channel_rules import ChannelRules, compile_pattern, strip_auth_prefix
 from webapp.channels import rules
 from webapp.extensions import db
@@ -96,3 +97,31 @@ def test_order_viewers_are_the_owner_and_admins_with_id_and_name(app: Flask):
         assert not rules.authorize(users["bob"], channel)
         assert not rules.authorize(users["admin"], "presence-orders.99999.viewers")
         assert not rules.authorize(users["admin"], "presence-orders.x.viewers")
+
+
+@pytest.fixture
+def users_12_and_21(app: Flask) -> None:
+    """Users whose ids extend the seeded ids 1 (admin) and 2 (alice) by one digit."""
+    with app.app_context():
+        for user_id in (12, 21):
+            user = User(id=user_id, name=f"User {user_id}", email=f"user{user_id}@example.com")
+            user.set_password(PASSWORD)
+            db.session.add(user)
+        db.session.commit()
+
+
+@pytest.mark.parametrize(
+    ("email", "channel", "status"),
+    [
+        (ADMIN, "private-user.12.orders", 403),  # user 1
+        (ALICE, "private-user.21.orders", 403),  # user 2
+        ("user12@example.com", "private-user.1.orders", 403),
+        ("user21@example.com", "private-user.2.orders", 403),
+        ("user12@example.com", "private-user.12.orders", 200),
+    ],
+)
+@pytest.mark.usefixtures("users_12_and_21")
+def test_user_orders_channel_needs_the_whole_id_not_a_prefix(client, email, channel, status):
+    answer = client.post("/broadcasting/auth", headers=login(client, email),
+                         data={"socket_id": "1234.5678", "channel_name": channel})
+    assert answer.status_code == status, answer.json

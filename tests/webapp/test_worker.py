@@ -1,15 +1,17 @@
-"""The long-running worker: a database error ends one pass, never the worker."""
+"""The long-running worker: a database error ends one pass, never the worker; its waits back off
+exponentially, capped, and start over after a success."""
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from shared.payloads import dumps
-from tests.servers import start_broadcaster
+from tests.servers import Broadcaster, free_port, start_broadcaster
 from tests.waiting import eventually
 from tests.webapp.conftest import app_config
 from webapp import create_app
@@ -49,3 +51,78 @@ def test_a_database_error_is_logged_and_retried_until_delivery(
         with app.app_context():
             db.engine.dispose()
     assert not worker.is_alive()
+
+
+class ScriptedStop(threading.Event):
+    """The worker's stop event with its sleep injected: each wait is recorded and returns at once.
+
+    ``during[n]`` runs inside the n-th wait (from 0), as the world changing while the worker
+    sleeps; the event sets itself at wait number ``waits_until_stop``.
+    """
+
+    def __init__(self, during: dict[int, Callable[[], None]], waits_until_stop: int) -> None:
+        super().__init__()
+        self.during = during
+        self.waits_until_stop = waits_until_stop
+        self.waits: list[float | None] = []
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waits.append(timeout)
+        self.during.get(len(self.waits) - 1, lambda: None)()
+        if len(self.waits) >= self.waits_until_stop:
+            self.set()
+        return self.is_set()
+
+
+IDLE, INITIAL, CAP = 30.0, 0.1, 1.0
+# Six failed passes, one success (then the idle wait), one failure again.
+EXPECTED_WAITS = [0.1, 0.2, 0.4, 0.8, 1.0, 1.0, IDLE, 0.1]
+
+
+def enqueue_one(app) -> None:
+    with app.app_context():
+        db.session.add(OutboxEvent(name="ping", channels=dumps(["orders"]), data="{}"))
+        db.session.commit()
+
+
+def test_backoff_while_the_broadcaster_is_down_is_capped_and_resets(tmp_path: Path):
+    port = free_port()  # nothing listens until the sixth wait
+    app = create_app(app_config(tmp_path / "w.sqlite3", REVERB_PORT=port))
+    with app.app_context():
+        db.create_all()
+    enqueue_one(app)
+    running: list[Broadcaster] = []
+
+    def outage_again() -> None:
+        running.pop().stop()
+        enqueue_one(app)
+
+    stop = ScriptedStop({5: lambda: running.append(start_broadcaster(port=port)),
+                         6: outage_again}, len(EXPECTED_WAITS))
+    try:
+        run_worker(app, IDLE, INITIAL, CAP, stop)
+    finally:
+        for broadcaster in running:
+            broadcaster.stop()
+        with app.app_context():
+            db.engine.dispose()
+    assert stop.waits == pytest.approx(EXPECTED_WAITS)
+
+
+def test_backoff_on_database_errors_is_capped_and_resets(tmp_path: Path):
+    app = create_app(app_config(tmp_path / "w.sqlite3"))  # no tables until the sixth wait
+
+    def in_app(action: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            with app.app_context():
+                action()
+        return run
+
+    stop = ScriptedStop({5: in_app(db.create_all), 6: in_app(db.drop_all)},
+                        len(EXPECTED_WAITS))
+    try:
+        run_worker(app, IDLE, INITIAL, CAP, stop)
+    finally:
+        with app.app_context():
+            db.engine.dispose()
+    assert stop.waits == pytest.approx(EXPECTED_WAITS)
