@@ -46,6 +46,7 @@ PING_INTERVAL = 1.0  # seconds between two pings of a worker
 UNRESPONSIVE_TIMEOUT = 10.0  # seconds a serving worker may leave a ping unanswered
 STARTUP_TIMEOUT = 60.0  # seconds a worker may take to import, reach Redis and serve
 STOP_TIMEOUT = 10.0  # seconds workers get to close their sockets before they are killed
+PIPE_CLOSED_GRACE = 1.0  # seconds a worker that closed its pipe gets to finish exiting
 BACKLOG = 100  # connections the kernel queues on each worker's socket (asyncio's default)
 
 PING, PONG, READY = "ping", "pong", "ready"
@@ -151,8 +152,7 @@ class _Worker:
     def problem(self, now: float) -> str | None:
         """Why this worker must be replaced, or None; pings it when it is due for one."""
         assert self.process is not None and self.pipe is not None
-        if not self.process.is_alive():
-            return f"exited with status {self.process.exitcode}"
+        pipe_open = True
         try:
             while self.pipe.poll():
                 if self.pipe.recv() == READY:
@@ -162,6 +162,11 @@ class _Worker:
                 self.pipe.send(PING)
                 self.awaiting_pong = True
         except (EOFError, OSError):
+            pipe_open = False
+            self.process.join(PIPE_CLOSED_GRACE)  # a closed pipe is most often an exit
+        if not self.process.is_alive():
+            return f"exited with status {self.process.exitcode}"
+        if not pipe_open:
             return "closed its pipe"
         if not self.ready and now - self.started_at > STARTUP_TIMEOUT:
             return f"did not start serving within {STARTUP_TIMEOUT:g} s"
