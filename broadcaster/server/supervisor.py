@@ -133,6 +133,8 @@ class _Worker:
         self.target, self.args = target, args
         self.process: multiprocessing.process.BaseProcess | None = None
         self.pipe: Connection | None = None
+        self.started_at = self.answered_at = 0.0  # time.monotonic() of start, of last answer
+        self.ready = self.awaiting_pong = False
 
     def start(self) -> None:
         self.pipe, child_end = _spawn.Pipe()
