@@ -29,6 +29,7 @@ More apps: REVERB_APPS_FILE or --apps, JSON or TOML {"apps": [{"id", "key", "sec
 "ping_interval", ..., "max_presence_members", "allowed_origins": [...]}]}.
 Scaling: REVERB_SCALING_ENABLED with REDIS_URL or REDIS_HOST/PORT/USERNAME/PASSWORD/DB,
 REVERB_SCALING_CHANNEL (reverb).
+Workers: RESOUND_WORKERS or --workers (1) processes on the one port; more than 1 needs scaling.
 Limits: RESOUND_MAX_REQUEST_SIZE (1000000 bytes of HTTP body),
 RESOUND_WRITE_BUFFER_LIMIT (4000000 bytes queued for one socket before it is closed with 4100),
 RESOUND_HTTP_IDLE_TIMEOUT (60 s an HTTP or unfinished connection may sit idle).
@@ -73,6 +74,8 @@ class ServerConfig:
     dev_app: bool = False
     scaling_url: str | None = None  # Redis URL when REVERB_SCALING_ENABLED, else one process
     scaling_channel: str = "reverb"
+    workers: int = 1  # processes serving the port (--workers); more than 1 needs scaling_url
+    node_id: str | None = None  # this process's cluster node id (a worker's is set by its parent)
 
 
 def _number(name: str, raw: object, kind: type, minimum: float = 1) -> Any:
@@ -216,6 +219,7 @@ def load_config(
     host: str | None = None,
     port: int | None = None,
     apps_file: str | None = None,
+    workers: int | None = None,
 ) -> ServerConfig:
     """The server configuration; CLI values override the environment. Raises ConfigError."""
     env = os.environ if env is None else env
@@ -229,6 +233,14 @@ def load_config(
     path = env.get("REVERB_SERVER_PATH", "").strip().rstrip("/")
     if path and not path.startswith("/"):
         raise ConfigError(f"REVERB_SERVER_PATH must start with '/', got {path!r}")
+    if workers is None:
+        workers = _number("RESOUND_WORKERS", env.get("RESOUND_WORKERS", "1"), int)
+    elif workers < 1:
+        raise ConfigError(f"--workers must be at least 1, got {workers}")
+    scaling_url = _scaling_url(env)
+    if workers > 1 and scaling_url is None:
+        raise ConfigError(f"{workers} workers need REVERB_SCALING_ENABLED=true and REDIS_URL "
+                          "(workers share state through Redis); or run 1 worker")
     return ServerConfig(
         host=host or env.get("REVERB_SERVER_HOST") or "0.0.0.0",
         port=port if port is not None else _number(
@@ -246,8 +258,9 @@ def load_config(
             "RESOUND_HTTP_IDLE_TIMEOUT", env.get("RESOUND_HTTP_IDLE_TIMEOUT", "60"), float, 0.1
         ),
         dev_app=dev_app,
-        scaling_url=_scaling_url(env),
+        scaling_url=scaling_url,
         scaling_channel=env.get("REVERB_SCALING_CHANNEL") or "reverb",
+        workers=workers,
     )
 
 

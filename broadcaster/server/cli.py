@@ -6,12 +6,15 @@ import argparse
 import asyncio
 import gc
 import logging
+import socket
 import sys
+from collections.abc import Callable
 
 from ..cluster.base import Bus
 from ..cluster.redis_bus import RedisBus, RedisUnavailable
 from ..config import SETTINGS_HELP, ConfigError, ServerConfig, load_config
 from .listener import Server
+from .supervisor import Link, supervise
 
 logger = logging.getLogger("broadcaster")
 
@@ -28,6 +31,8 @@ def _parser() -> argparse.ArgumentParser:
     start.add_argument("--host", help="address to bind (REVERB_SERVER_HOST, default 0.0.0.0)")
     start.add_argument("--port", type=int, help="port to bind (REVERB_SERVER_PORT, default 8080)")
     start.add_argument("--apps", help="JSON or TOML file of apps (REVERB_APPS_FILE)")
+    start.add_argument("--workers", type=int,
+                       help="processes serving the port (RESOUND_WORKERS, default 1)")
     start.add_argument("--debug", action="store_true", help="log every frame in and out")
     return parser
 
@@ -43,8 +48,9 @@ def _configure_logging(debug: bool) -> None:
 
 
 def _announce(config: ServerConfig, port: int) -> None:
-    logger.info("listening on http://%s:%d (WebSocket path %s/app/{key})",
-                config.host, port, config.path)
+    workers = f", {config.workers} workers" if config.workers > 1 else ""
+    logger.info("listening on http://%s:%d (WebSocket path %s/app/{key}%s)",
+                config.host, port, config.path, workers)
     for app in config.apps:
         if config.dev_app:
             logger.info("development app: REVERB_APP_ID=%s REVERB_APP_KEY=%s "
@@ -60,37 +66,36 @@ def _bus(config: ServerConfig) -> Bus | None:
     return RedisBus(config.scaling_url, config.scaling_channel)
 
 
-async def _serve(config: ServerConfig) -> None:
+async def _serve(config: ServerConfig, sock: socket.socket | None,
+                 started: Callable[[Server], None]) -> None:
     server = Server(config, _bus(config))
-    await server.start()
+    await server.start(sock)
     # What start-up built (modules, config) lives forever: keep full collections off it.
     gc.freeze()
     # Each socket allocates a few dozen container objects that live as long as it does; with
     # the default 700 a connection burst runs a young collection every ~20 handshakes.
     gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 10)
-    _announce(config, server.port)
+    started(server)
     await server.serve_until_signalled()
 
 
-def _run(config: ServerConfig) -> None:
+def _run(config: ServerConfig, sock: socket.socket | None = None,
+         started: Callable[[Server], None] | None = None) -> int:
+    """Serve in this process until signalled (``sock``: bound by the supervisor); exit status."""
+    serving = _serve(config, sock, started or (lambda server: _announce(config, server.port)))
     try:
         import uvloop
     except ImportError:
-        asyncio.run(_serve(config))
+        asyncio.run(serving)
     else:
-        uvloop.run(_serve(config))
+        uvloop.run(serving)
+    return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    _configure_logging(args.debug)
+def _reporting_errors(config: ServerConfig, serve: Callable[[], int]) -> int:
+    """``serve()``'s exit status; 1, with a line on stderr, if Redis or the port is unusable."""
     try:
-        config = load_config(host=args.host, port=args.port, apps_file=args.apps)
-    except ConfigError as error:
-        print(f"broadcaster: bad configuration: {error}", file=sys.stderr)
-        return 2
-    try:
-        _run(config)
+        return serve()
     except RedisUnavailable as error:
         print(f"broadcaster: {error}", file=sys.stderr)
         return 1
@@ -98,4 +103,24 @@ def main(argv: list[str] | None = None) -> int:
         print(f"broadcaster: cannot listen on {config.host}:{config.port}: {error.strerror}",
               file=sys.stderr)
         return 1
-    return 0
+
+
+def _worker(debug: bool, link: Link) -> int:
+    """A worker process under ``--workers``: serve the supervisor's socket until SIGTERM."""
+    _configure_logging(debug)
+    return _reporting_errors(link.config, lambda: _run(link.config, link.sock, link.started))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    _configure_logging(args.debug)
+    try:
+        config = load_config(host=args.host, port=args.port, apps_file=args.apps,
+                             workers=args.workers)
+    except ConfigError as error:
+        print(f"broadcaster: bad configuration: {error}", file=sys.stderr)
+        return 2
+    if config.workers == 1:
+        return _reporting_errors(config, lambda: _run(config))
+    return _reporting_errors(config, lambda: supervise(
+        config, _worker, (args.debug,), lambda port: _announce(config, port)))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import socket
 from collections.abc import Callable, Sequence
 
 from ..api.queries import Query
@@ -104,13 +105,13 @@ class Server:
 
     # --- lifecycle -------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Bind the port and start the sweep."""
+    async def start(self, sock: socket.socket | None = None) -> None:
+        """Bind the port (or serve ``sock``, bound by a supervisor) and start the sweep."""
         await self.bus.start()
         await self.state.start()
-        self._listener = await self.loop.create_server(
-            lambda: Connection(self), self.config.host, self.config.port, reuse_address=True
-        )
+        where = {"sock": sock} if sock else {
+            "host": self.config.host, "port": self.config.port, "reuse_address": True}
+        self._listener = await self.loop.create_server(lambda: Connection(self), **where)
         self._schedule_sweep()
 
     @property
