@@ -48,10 +48,11 @@ from ..protocol.requests import (
     JoinPresence,
     LeavePresence,
     Left,
+    Request,
     Unavailable,
 )
 from ..protocol.state import AppState
-from .base import ClusterState
+from .base import ClusterState, Reply
 from .redis_bus import RedisBus, RedisUnavailable, encode_publication
 
 logger = logging.getLogger(__name__)
@@ -103,7 +104,7 @@ class RedisState(ClusterState):
         self._scripts: dict[str, AsyncScript] = {}
         self._loops: list[asyncio.Task[None]] = []
         self._ids = itertools.count()
-        self._answers: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._answers: dict[str, Callable[[dict[str, Any]], None]] = {}  # joins in flight
         # this node's presence sockets, to re-register them: (app, channel, socket) -> request
         self._joined: dict[tuple[str, str, str], JoinPresence] = {}
         self._orphans: dict[tuple[str, str, str], LeavePresence] = {}  # may be in Redis wrongly
@@ -234,13 +235,13 @@ class RedisState(ClusterState):
         """An answer to a join, from the bus's pub/sub reader, after the events before it."""
         try:
             answer = loads(payload)
-            future = self._answers.get(answer["id"])
+            answered = self._answers.pop(answer["id"], None)
         except (JSONDecodeError, KeyError, TypeError):
             logger.warning("ignored a message on Redis channel %r: not a join answer",
                            self._node_channel)
             return
-        if future is not None and not future.done():
-            future.set_result(answer)
+        if answered is not None:
+            answered(answer)
 
     async def _join_script(self, client: Any, request: JoinPresence, cap: int,
                            answer_id: str) -> Any:
@@ -264,32 +265,54 @@ class RedisState(ClusterState):
             client=client)
 
     async def join_presence(self, request: JoinPresence) -> Joined | Full | Unavailable:
+        answers: list[Joined | Full | Unavailable] = []
+        await self._join(request, answers.append)
+        return answers[0]
+
+    async def _run(self, request: Request, reply: Reply) -> None:
+        if isinstance(request, JoinPresence):
+            await self._join(request, reply)
+        else:
+            await super()._run(request, reply)
+
+    async def _join(self, request: JoinPresence, reply: Reply) -> None:
+        """Run join_presence.lua and call ``reply`` once with the answer. A :class:`Joined`
+        comes from the bus's reader, in pub/sub order: the member events before the decision
+        are delivered before it, and those after, after it."""
         if self._redis is None:
-            return Unavailable("cluster state is not started; start the server first")
+            reply(Unavailable("cluster state is not started; start the server first"))
+            return
         key = (request.app_id, request.channel, request.socket_id)
         answer_id = str(next(self._ids))
-        future = self._answers[answer_id] = asyncio.get_running_loop().create_future()
+        done = asyncio.get_running_loop().create_future()
+
+        def answered(answer: dict[str, Any]) -> None:
+            self._joined[key] = request
+            roster = answer["members"]
+            reply(Joined(answer["first"], {roster[i]: loads(roster[i + 1])
+                                           for i in range(0, len(roster), 2)}))
+            done.set_result(None)
+
         async with self._shared():
             self._orphans.pop(key, None)
+            self._answers[answer_id] = answered
             try:
                 async with asyncio.timeout(self.answer_timeout):
-                    status = await self._join_script(self._redis, request,
-                                                     request.max_members, answer_id)
-                    if not status:
-                        return Full(request.max_members)
-                    answer = await future
+                    if not await self._join_script(self._redis, request, request.max_members,
+                                                   answer_id):
+                        reply(Full(request.max_members))
+                        return
+                    await done
             except Failure as exc:
-                # the script may have run: leave it again once Redis answers (heartbeat)
+                if done.done():  # answered just as the time ran out
+                    return
+                # the script may have run: leave again once Redis answers (heartbeat)
                 self._orphans[key] = LeavePresence(
                     request.app_id, request.channel, request.socket_id, request.user_id,
                     member_removed(request.app_id, request.channel, request.user_id))
-                return self._unavailable(exc)
+                reply(self._unavailable(exc))
             finally:
-                del self._answers[answer_id]
-            self._joined[key] = request
-        roster = answer["members"]
-        return Joined(answer["first"], {roster[i]: loads(roster[i + 1])
-                                        for i in range(0, len(roster), 2)})
+                self._answers.pop(answer_id, None)
 
     async def leave_presence(self, request: LeavePresence) -> Left | Unavailable:
         if self._redis is None:

@@ -81,6 +81,7 @@ class Node:
     state: ClusterState
     app: AppState
     bus: RedisBus | None = None
+    delivered: list[Publication] = field(default_factory=list)  # by the Redis bus
 
     def subscribe(self, channel: str, socket_id: str) -> RecordingClient:
         """A socket on this node, connected and subscribed to ``channel``."""
@@ -112,11 +113,11 @@ class Twin:
             node = Node(state, app)
         else:
             bus = NodeBus(self.url, "contract", node_id)
-            bus.attach(lambda publication: None)
-            await bus.start()
             state = RedisState(self.url, node_id, bus, **timings)
             state.attach({APP: app}, bus.publish)
             node = Node(state, app, bus)
+            bus.attach(node.delivered.append)
+            await bus.start()
         await node.state.start()
         self.nodes.append(node)
         return node
@@ -390,6 +391,27 @@ def test_the_same_user_joining_on_two_nodes_at_once_is_added_once(cluster):
         expected = [(event, f"u{n}") for n in range(100)
                     for event in ("member_added", "member_removed")]
         await settles(cluster.events, expected, "one added and one removed per round")
+
+    run(cluster, scenario)
+
+
+def test_a_join_answer_comes_after_the_events_of_its_roster_and_before_later_ones(cluster):
+    async def scenario():
+        one, two = await cluster.node("one"), await cluster.node("two")
+
+        async def join_on_one(channel: str) -> tuple[Any, set[str]]:
+            """The answer, and whose member_added node one had delivered when it came."""
+            answered: asyncio.Future[tuple[Any, set[str]]] = asyncio.Future()
+            one.state.submit(join("1.1", "ann", channel), lambda answer: answered.set_result((
+                answer, {loads(p.data)["user_id"] for p in one.delivered
+                         if p.channels == (channel,)})))
+            return await answered
+
+        for round in range(100):
+            channel = f"presence-order-{round}"
+            (answer, seen), *_ = await asyncio.gather(join_on_one(channel), *(
+                two.state.join_presence(join(f"2.{n}", f"u{n}", channel)) for n in range(3)))
+            assert seen == set(answer.members)
 
     run(cluster, scenario)
 
