@@ -10,9 +10,9 @@ import socket
 import sys
 from collections.abc import Callable
 
-from ..cluster.base import Bus
-from ..cluster.redis_bus import RedisBus, RedisUnavailable
+from ..cluster.redis_bus import RedisUnavailable
 from ..config import SETTINGS_HELP, ConfigError, ServerConfig, load_config
+from .factory import build_server
 from .listener import Server
 from .supervisor import Link, supervise
 
@@ -59,16 +59,9 @@ def _announce(config: ServerConfig, port: int) -> None:
             logger.info("serving app %s (key %s)", app.id, app.key)
 
 
-def _bus(config: ServerConfig) -> Bus | None:
-    """The Redis bus when scaling is on; None means the server's local bus."""
-    if config.scaling_url is None:
-        return None
-    return RedisBus(config.scaling_url, config.scaling_channel)
-
-
 async def _serve(config: ServerConfig, sock: socket.socket | None,
                  started: Callable[[Server], None]) -> None:
-    server = Server(config, _bus(config))
+    server = build_server(config)
     await server.start(sock)
     # What start-up built (modules, config) lives forever: keep full collections off it.
     gc.freeze()
