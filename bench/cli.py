@@ -1,7 +1,9 @@
 """``python -m bench``: run the scenarios against Resound and soketi in alternation, then report.
 
 Every round runs each scenario on Resound and then on soketi, each on a fresh server process,
-so the two numbers of one round were measured seconds apart on the same machine.
+so the two numbers of one round were measured seconds apart on the same machine. A run that
+loses or duplicates a delivery, or whose server closes a connection, fails: it is left out of
+the medians, its scenario's targets are not met, and the command exits with 1.
 """
 
 from __future__ import annotations
@@ -13,13 +15,16 @@ import os
 import resource
 import shlex
 import sys
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from . import loadgen, profile, report
 from .scenarios import BY_NAME, SCENARIOS, Scenario
-from .servers import LAUNCHERS, SERVERS
+from .servers import LAUNCHERS, SERVERS, RunningServer
 
 RESULTS = Path(__file__).with_name("results")
 FILE_LIMIT = 30_000  # 10,000 connections plus headroom, for the servers and the load generator
@@ -41,6 +46,13 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--profile", metavar="SCENARIOS", default="",
                         help="after the rounds, profile Resound under these scenarios (py-spy), "
                              "e.g. fanout,handshakes")
+    parser.add_argument("--resound-cmd", metavar="COMMAND", type=shlex.split, default=None,
+                        help="the command that starts Resound, followed by "
+                             "`start --host H --port P` (default: this Python's "
+                             "`-m broadcaster`)")
+    parser.add_argument("--out", metavar="DIR", type=Path, default=None,
+                        help="write results.json, table.md and the server logs here "
+                             "(default: bench/results/<UTC time>)")
     parser.add_argument("--debug", action="store_true", help="log every step")
     args = parser.parse_args(argv)
     args.rounds = args.rounds if args.rounds is not None else (1 if args.quick else 3)
@@ -71,20 +83,25 @@ def _raise_file_limit() -> None:
         log.warning("open-file limit is %d; the 10,000-connection scenario may fail", wanted)
 
 
-def run_one(scenario: Scenario, server_name: str, round_no: int, quick: bool,
-            log_dir: Path) -> dict[str, Any]:
+Launcher = Callable[[Path], AbstractContextManager[RunningServer]]
+
+
+def run_one(scenario: Scenario, server_name: str, launcher: Launcher, round_no: int,
+            quick: bool, log_dir: Path) -> dict[str, Any]:
     """One scenario on one fresh server; failures are recorded, not raised."""
     params = scenario.quick if quick else scenario.full
     record: dict[str, Any] = {"round": round_no, "scenario": scenario.name,
-                              "server": server_name, "params": params}
+                              "server": server_name, "params": params,
+                              "load_average": report.load_average()}
     try:
-        with LAUNCHERS[server_name](log_dir) as server:
+        with launcher(log_dir) as server:
             result = loadgen.run(server, scenario.loadgen, params, RUN_TIMEOUT)
         record["result"] = result
         record["figures"] = {figure.key: figure.compute(result) for figure in scenario.figures}
     except Exception as exc:  # one failed run must not lose the others
-        log.error("round %d %s on %s failed: %s", round_no, scenario.name, server_name, exc)
         record["error"] = str(exc)
+    for reason in report.failures(record):
+        log.error("round %d %s on %s FAILED: %s", round_no, scenario.name, server_name, reason)
     return record
 
 
@@ -103,8 +120,11 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     _raise_file_limit()
     started = datetime.now(UTC)
-    out_dir = RESULTS / started.strftime("%Y%m%dT%H%M%SZ")
+    out_dir = args.out or RESULTS / started.strftime("%Y%m%dT%H%M%SZ")
     out_dir.mkdir(parents=True, exist_ok=True)
+    launchers: dict[str, Launcher] = {**LAUNCHERS,
+                                      "resound": partial(LAUNCHERS["resound"],
+                                                         command=args.resound_cmd)}
     command = shlex.join([os.path.relpath(sys.executable), "-m", "bench",
                           *(sys.argv[1:] if argv is None else argv)])
     meta = {"machine": report.machine(), "rounds": args.rounds, "quick": args.quick,
@@ -114,11 +134,13 @@ def main(argv: list[str] | None = None) -> int:
         for name in args.scenario_list:
             for server_name in args.server_list:
                 log.info("round %d/%d: %s on %s", round_no, args.rounds, name, server_name)
-                record = run_one(BY_NAME[name], server_name, round_no, args.quick, out_dir)
+                record = run_one(BY_NAME[name], server_name, launchers[server_name],
+                                 round_no, args.quick, out_dir)
                 runs.append(record)
                 if "figures" in record:
                     log.info("  %s", ", ".join(f"{key} {value:.4g}" for key, value
                                              in record["figures"].items() if value is not None))
+    meta["load_average_end"] = report.load_average()
     rows = report.summarize(runs)
     document: dict[str, Any] = {**meta, "runs": runs, "summary": rows}
     document["profiles"] = [found for found in (_profile(name, args.quick, out_dir)
@@ -130,4 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     (out_dir / "table.md").write_text(table + "\n")
     print(table)
     print(f"\nresults: {out_dir / 'results.json'}")
-    return 1 if any("error" in run for run in runs) else 0
+    failed = sum(1 for run in runs if report.failures(run))
+    if failed:
+        log.error("%d of %d runs failed (see FAILED above); their figures are not counted",
+                  failed, len(runs))
+    return 1 if failed else 0

@@ -202,6 +202,7 @@ function markPrefixAtEnd(buf) {
 }
 
 const noEvent = () => {};
+const noEvents = () => noEvent;
 const serverCloses = []; // close codes of connections the server ended during a scenario
 
 // Runs task(i) for i in [0, count) with at most `limit` running at once; throws the first error.
@@ -217,14 +218,14 @@ async function pool(count, limit, task) {
 }
 
 // Connects `count` clients, each subscribed to subscribeTo(i) if that names a channel, at most
-// `concurrency` at once; `raw` switches them to counting (countRaw); `durations` receives each
-// client's connect-to-subscribed time in ms.
-async function connectMany(count, onEvent, subscribeTo,
+// `concurrency` at once; client i hands its benchmark events to onEventFor(i); `raw` switches
+// them to counting (countRaw); `durations` receives each client's connect-to-subscribed time in ms.
+async function connectMany(count, onEventFor, subscribeTo,
   { raw = false, durations = null, concurrency = spec.connectConcurrency ?? 100 } = {}) {
   const clients = new Array(count);
   await pool(count, concurrency, async (i) => {
     const started = nowMs();
-    const client = new Client(onEvent);
+    const client = new Client(onEventFor(i));
     clients[i] = client;
     await client.connect(15000);
     const channel = subscribeTo(i);
@@ -346,24 +347,28 @@ function closeOnFinish(clients, report) {
 
 // --- Delivery bookkeeping (shared by the trigger thread and the subscriber threads) ----------
 
+// Every subscriber keeps which events it has seen (one bit per seq), so a delivery counts only
+// the first time one subscriber reads one event: a second copy is a duplicate, never a stand-in
+// for a copy another subscriber missed. An event is complete when every subscriber has it.
 class Deliveries {
   static shared(subscribers, maxEvents) {
     return {
       subscribers,
+      maxEvents,
       sentAt: new SharedArrayBuffer(8 * (maxEvents + 1)), // seq -> ms, written before triggering
       received: new SharedArrayBuffer(4 * (maxEvents + 1)), // seq -> subscribers reached
       hist: new SharedArrayBuffer(4 * HIST_LENGTH), // latency buckets
-      total: new SharedArrayBuffer(4),
+      counts: new SharedArrayBuffer(4 * 2), // [first copies, duplicates and unknown seqs]
     };
   }
 
   constructor(shared) {
     this.subscribers = shared.subscribers;
+    this.maxEvents = shared.maxEvents;
     this.sentAt = new Float64Array(shared.sentAt);
     this.received = new Int32Array(shared.received);
     this.hist = new Uint32Array(shared.hist);
-    this.totalCount = new Int32Array(shared.total);
-    this.lastAt = 0; // this thread's latest delivery
+    this.counts = new Int32Array(shared.counts);
     this.maxUs = 0; // this thread's slowest delivery
     this.onComplete = null; // (seq) when this thread delivers an event's last frame
   }
@@ -372,21 +377,43 @@ class Deliveries {
     this.sentAt[seq] = at;
   }
 
-  record = (seq, at) => {
-    const us = (at - this.sentAt[seq]) * 1000;
-    Atomics.add(this.hist, Math.min(Math.floor(us / HIST_RES_US), HIST_LENGTH - 1), 1);
-    Atomics.add(this.totalCount, 0, 1);
-    if (us > this.maxUs) this.maxUs = us;
-    this.lastAt = at;
-    if (Atomics.add(this.received, seq, 1) + 1 === this.subscribers) this.onComplete(seq);
-  };
-
-  total() {
-    return Atomics.load(this.totalCount, 0);
+  // The event handler of one subscriber, with its own record of the events it has seen.
+  subscriber() {
+    const seen = new Uint8Array((this.maxEvents >> 3) + 1);
+    return (seq, at) => {
+      const byte = seq >> 3;
+      const bit = 1 << (seq & 7);
+      if (seq < 1 || seq > this.maxEvents || (seen[byte] & bit) !== 0) {
+        Atomics.add(this.counts, 1, 1);
+        return;
+      }
+      seen[byte] |= bit;
+      this.record(seq, at);
+    };
   }
 
-  percentileMs(p) {
-    const rank = Math.ceil((p / 100) * this.total());
+  record(seq, at) {
+    const us = (at - this.sentAt[seq]) * 1000;
+    Atomics.add(this.hist, Math.min(Math.floor(us / HIST_RES_US), HIST_LENGTH - 1), 1);
+    Atomics.add(this.counts, 0, 1);
+    if (us > this.maxUs) this.maxUs = us;
+    if (Atomics.add(this.received, seq, 1) + 1 === this.subscribers) this.onComplete(seq);
+  }
+
+  // Deliveries that reached a subscriber for the first time.
+  total() {
+    return Atomics.load(this.counts, 0);
+  }
+
+  // Second copies of an event to one subscriber, and events that were never sent.
+  duplicates() {
+    return Atomics.load(this.counts, 1);
+  }
+
+  // The p-th percentile over `expected` deliveries; one that never arrived ranks above every
+  // latency, so null when the percentile falls among the misses.
+  percentileMs(p, expected) {
+    const rank = Math.ceil((p / 100) * expected);
     let seen = 0;
     for (let i = 0; rank > 0 && i < HIST_LENGTH; i += 1) {
       seen += Atomics.load(this.hist, i);
@@ -446,13 +473,10 @@ class SubscriberThreads extends Threads {
     return this.outstanding.size;
   }
 
-  // Closes every subscriber; the latest delivery and the slowest, over all threads.
+  // Closes every subscriber; the slowest delivery over all threads.
   async finish() {
     const reports = await super.finish();
-    return {
-      lastAt: Math.max(...reports.map((r) => r.lastAt)),
-      maxUs: Math.max(...reports.map((r) => r.maxUs)),
-    };
+    return { maxUs: Math.max(...reports.map((r) => r.maxUs)) };
   }
 }
 
@@ -460,10 +484,10 @@ class SubscriberThreads extends Threads {
 async function subscriberThread() {
   const deliveries = new Deliveries(workerData.shared);
   deliveries.onComplete = (seq) => parentPort.postMessage({ completed: seq });
-  const clients = await connectMany(workerData.count, deliveries.record, () => CHANNEL,
-    { raw: true });
+  const clients = await connectMany(workerData.count, () => deliveries.subscriber(),
+    () => CHANNEL, { raw: true });
   parentPort.postMessage({ ready: true });
-  closeOnFinish(clients, () => ({ lastAt: deliveries.lastAt, maxUs: deliveries.maxUs }));
+  closeOnFinish(clients, () => ({ maxUs: deliveries.maxUs }));
 }
 
 async function startSubscribers(maxEvents) {
@@ -474,11 +498,21 @@ async function startSubscribers(maxEvents) {
   return { deliveries, threads };
 }
 
-function latencyFigures(deliveries, maxUs) {
+// What `events` events to every subscriber came to: the deliveries that arrived (first copies),
+// those that never did, the duplicates, and the latencies, where a missing delivery is a miss.
+function deliveryFigures(deliveries, events, incompleteEvents, maxUs) {
+  const expected = events * spec.subscribers;
+  const missing = expected - deliveries.total();
   return {
-    latency_p50_ms: deliveries.percentileMs(50),
-    latency_p99_ms: deliveries.percentileMs(99),
-    latency_max_ms: maxUs / 1000,
+    events,
+    expected_deliveries: expected,
+    deliveries: deliveries.total(),
+    missing_deliveries: missing,
+    duplicate_deliveries: deliveries.duplicates(),
+    incomplete_events: incompleteEvents,
+    latency_p50_ms: deliveries.percentileMs(50, expected),
+    latency_p99_ms: deliveries.percentileMs(99, expected),
+    latency_max_ms: missing > 0 ? null : maxUs / 1000,
   };
 }
 
@@ -513,18 +547,20 @@ async function fanout() {
     expired += threads.expire(5000);
   }
   const lost = (await threads.drain(5000)) + expired;
+  const drainedAt = nowMs();
+  const delivered = deliveries.total();
   const loadgen = cpu();
   emit({ phase: 'end' });
-  const { lastAt, maxUs } = await threads.finish();
+  const { maxUs } = await threads.finish();
   if (triggerError) fail(triggerError.message);
   return {
-    events: seq,
-    deliveries: deliveries.total(),
-    incomplete_events: lost,
     triggers_in_flight: spec.inflight,
     subscriber_threads: threads.workers.length,
-    deliveries_per_s: (deliveries.total() * 1000) / (lastAt - t0),
-    ...latencyFigures(deliveries, maxUs),
+    // First copies over the whole window, from the first trigger until every event reached every
+    // subscriber (or the drain gave up): waiting for a lost delivery is part of the time.
+    deliveries_per_s: (delivered * 1000) / (drainedAt - t0),
+    window_s: (drainedAt - t0) / 1000,
+    ...deliveryFigures(deliveries, seq, lost, maxUs),
     ...loadgen,
   };
 }
@@ -549,13 +585,13 @@ async function latency() {
   const loadgen = cpu();
   emit({ phase: 'end' });
   const { maxUs } = await threads.finish();
-  return { events: count, deliveries: deliveries.total(), incomplete_events: lost,
-    subscriber_threads: threads.workers.length, ...latencyFigures(deliveries, maxUs), ...loadgen };
+  return { subscriber_threads: threads.workers.length,
+    ...deliveryFigures(deliveries, count, lost, maxUs), ...loadgen };
 }
 
 // Connections each subscribed to their own private channel, then held idle for the harness.
 async function idle() {
-  const clients = await connectMany(spec.connections, noEvent, (i) => `private-idle-${i}`);
+  const clients = await connectMany(spec.connections, noEvents, (i) => `private-idle-${i}`);
   emit({ phase: 'hold' });
   const lines = readline.createInterface({ input: process.stdin });
   await new Promise((resolve) => lines.once('line', resolve));
@@ -570,7 +606,7 @@ async function handshakeThread() {
   parentPort.postMessage({ ready: true });
   await nextMessage();
   const durations = [];
-  const clients = await connectMany(count, noEvent, (i) => `private-hs-${offset + i}`,
+  const clients = await connectMany(count, noEvents, (i) => `private-hs-${offset + i}`,
     { durations, concurrency: workerData.concurrency });
   parentPort.postMessage({ connected: { doneAt: nowMs(), durations } });
   closeOnFinish(clients, () => ({}));
@@ -608,7 +644,7 @@ const userId = (i) => `u${i}`;
 async function presenceThread() {
   const { offset, count } = workerData;
   const channel = PRESENCE_CHANNEL;
-  const clients = await connectMany(count, noEvent, () => null);
+  const clients = await connectMany(count, noEvents, () => null);
   const lists = clients.map(() => null);
   clients.forEach((client, i) => {
     client.onPusherEvent = (msg) => {

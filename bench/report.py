@@ -2,6 +2,10 @@
 
 Absolute numbers on a shared machine are noise; the ratio within one round (the two servers run
 back to back) is the figure that carries over, so the table leads with it.
+
+A run that lost a delivery, delivered one twice, had a connection closed by the server, or did not
+finish is a failed run (``failures``): its figures stay out of the medians and ratios, and every
+target of its scenario is not met.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ def machine() -> dict[str, Any]:
     node = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
     return {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "resound": _revision(),
+        "resound": revision(),
         "nproc": os.cpu_count(),
         "cpu": cpu_model,
         "kernel": platform.release(),
@@ -39,14 +43,45 @@ def machine() -> dict[str, Any]:
     }
 
 
-def _revision() -> str:
-    """The commit measured, and whether the server's code had uncommitted changes."""
+def revision() -> str:
+    """The full commit measured, and whether the server's or the bench's code had changes."""
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], capture_output=True, text=True).stdout.strip()
 
-    commit = git("rev-parse", "--short", "HEAD") or "unknown"
-    dirty = git("status", "--porcelain", "--", "broadcaster", "shared")
+    commit = git("rev-parse", "HEAD") or "unknown"
+    dirty = git("status", "--porcelain", "--", "broadcaster", "shared", "bench")
     return f"{commit} + uncommitted changes" if dirty else commit
+
+
+def load_average() -> list[float]:
+    """The machine's 1, 5 and 15 minute load averages (every process, ours included)."""
+    return [round(value, 2) for value in os.getloadavg()]
+
+
+def failures(run: dict[str, Any]) -> list[str]:
+    """Why a run is a failed run; empty when it counts.
+
+    Every event must reach every subscriber exactly once (the load generator counts first copies
+    per subscriber), and no connection may be closed by the server.
+    """
+    if "error" in run:
+        return [f"the run did not finish: {run['error'][:300]}"]
+    result = run["result"]
+    reasons = []
+    missing = result.get("missing_deliveries", 0)
+    if missing:
+        reasons.append(f"{missing:,} of {result['expected_deliveries']:,} deliveries never "
+                       f"arrived ({result['incomplete_events']:,} of {result['events']:,} events "
+                       "did not reach every subscriber)")
+    duplicates = result.get("duplicate_deliveries", 0)
+    if duplicates:
+        reasons.append(f"{duplicates:,} deliveries were a second copy to the same subscriber "
+                       "(or of an event never sent)")
+    closes = result.get("server_closes", 0)
+    if closes:
+        reasons.append(f"the server closed {closes:,} connections "
+                       f"(codes {result.get('server_close_codes')})")
+    return reasons
 
 
 def _median(values: list[float]) -> float | None:
@@ -64,20 +99,34 @@ def _fmt(value: float | None) -> str:
 
 
 def summarize(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per scenario figure: medians per server and the per-round ratios."""
+    """One row per scenario figure: medians per server and the per-round ratios, over the runs
+    that did not fail; a failed run of a scenario leaves each of its targets not met."""
     rows = []
     for name in dict.fromkeys(run["scenario"] for run in runs):
         scenario = BY_NAME[name]
         mine = [run for run in runs if run["scenario"] == name]
+        failed = [f"round {run['round']} on {run['server']}" for run in mine
+                  if failures(run)]
+        clean = [run for run in mine if not failures(run)]
+        loadgen_cpu = {server: _median([run["result"]["loadgen_cpu_pct"] for run in clean
+                                        if run["server"] == server
+                                        and run["result"].get("loadgen_cpu_pct") is not None])
+                       for server in ("resound", "soketi")}
         for figure in scenario.figures:
-            rows.append(_row(name, figure, mine))
+            row = _row(name, figure, clean)
+            row["failed_runs"] = failed
+            row["loadgen_cpu_pct"] = loadgen_cpu
+            if failed and figure.target is not None:
+                row["met"] = False
+            rows.append(row)
     return rows
 
 
 def _row(scenario: str, figure: Figure, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Medians and per-round ratios of ``figure`` over ``runs`` (the clean runs only)."""
     by_round: dict[int, dict[str, float]] = {}
     for run in runs:
-        value = run.get("figures", {}).get(figure.key)
+        value = run["figures"].get(figure.key)
         if value is not None:
             by_round.setdefault(run["round"], {})[run["server"]] = value
     values = {
@@ -103,6 +152,16 @@ def _row(scenario: str, figure: Figure, runs: list[dict[str, Any]]) -> dict[str,
     }
 
 
+def _loads(meta: dict[str, Any], runs: list[dict[str, Any]]) -> str:
+    """The machine's 1-minute load average over the run, and at its start and end."""
+    per_run = [run["load_average"][0] for run in runs if "load_average" in run]
+    spread = f", {min(per_run):.2f}–{max(per_run):.2f} as runs began" if per_run else ""
+    start, end = meta["machine"]["load_average"], meta.get("load_average_end")
+    return (f"Load average (1/5/15 min) {'/'.join(f'{v:.2f}' for v in start)} at the start"
+            + (f", {'/'.join(f'{v:.2f}' for v in end)} at the end" if end else "")
+            + f" (1 min{spread}); it counts the bench's own server and load generator too.")
+
+
 def markdown(rows: list[dict[str, Any]], meta: dict[str, Any],
              runs: list[dict[str, Any]]) -> str:
     """The table the README shows, with when, where and how it was measured."""
@@ -113,37 +172,34 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any],
         f"{meta['rounds']} round(s)"
         f"{', quick sizes' if meta['quick'] else ''}. Command: `{meta['command']}`",
         "",
-        "| Scenario | Figure | Resound | soketi | Resound/soketi | Per round | Target | Met |",
-        "|---|---|---:|---:|---:|---|---|---|",
+        _loads(meta, runs),
+        "",
+        "| Scenario | Figure | Resound | soketi | Resound/soketi | Per round | Target | Met "
+        "| Load generator CPU % (Resound / soketi) |",
+        "|---|---|---:|---:|---:|---|---|---|---|",
     ]
     for row in rows:
         met = {True: "yes", False: "**no**", None: ""}[row["met"]]
+        if row["failed_runs"] and row["target"]:
+            met += " (failed run)"
         per_round = ", ".join(f"{ratio:.2f}" for ratio in row["ratios"])
         ratio = f"{row['ratio']:.2f}x" if row["ratio"] is not None else "—"
+        cpu = row["loadgen_cpu_pct"]
         lines.append(
             f"| {row['scenario']} | {row['label']} | {_fmt(row['resound'])} | "
-            f"{_fmt(row['soketi'])} | {ratio} | {per_round} | {row['target']} | {met} |"
+            f"{_fmt(row['soketi'])} | {ratio} | {per_round} | {row['target']} | {met} | "
+            f"{_fmt(cpu['resound'])} / {_fmt(cpu['soketi'])} |"
         )
     lines.append("")
-    lines.append("Medians over rounds; the ratio column is the median of the per-round ratios.")
+    lines.append("Medians over the rounds that did not fail; the ratio column is the median of "
+                 "the per-round ratios. Load generator CPU is % of one core, all its threads, "
+                 "over the measured window (— where the scenario holds connections idle).")
     params = {run["scenario"]: run["params"] for run in runs}
     lines.append("")
     lines.extend(f"- {name}: {BY_NAME[name].describe(p)}" for name, p in params.items())
-    notes = [note for run in runs if (note := _trouble(run))]
+    notes = [f"- FAILED round {run['round']} {run['scenario']} on {run['server']}: {reason}"
+             for run in runs for reason in failures(run)]
     if notes:
         lines.append("")
         lines.extend(notes)
     return "\n".join(lines)
-
-
-def _trouble(run: dict[str, Any]) -> str:
-    """A line for a run that failed, lost deliveries, or had connections closed by the server."""
-    where = f"round {run['round']} {run['scenario']} on {run['server']}"
-    if "error" in run:
-        return f"- FAILED {where}: {run['error'][:300]}"
-    result = run["result"]
-    lost, closes = result.get("incomplete_events", 0), result.get("server_closes", 0)
-    if lost or closes:
-        return (f"- WARNING {where}: {lost} events did not reach every subscriber; the server "
-                f"closed {closes} connections (codes {result.get('server_close_codes')})")
-    return ""

@@ -23,7 +23,7 @@ class Figure:
     higher_is_better: bool
     compute: Callable[[dict[str, Any]], float | None]
     target: float | None = None  # ratio bound: >= target when higher is better, else <=
-    ratio: bool = True  # False for context figures (load generator CPU) that compare nothing
+    ratio: bool = True  # False for context figures (server CPU %) that compare nothing
 
     def target_text(self) -> str:
         if self.target is None:
@@ -69,12 +69,10 @@ def _rss_total_mib(result: dict[str, Any]) -> float:
 
 
 def _cpu_figures() -> tuple[Figure, ...]:
-    """How busy both sides were: a load generator using every core would be the bottleneck."""
+    """How busy the server was (the load generator's CPU is a column beside every figure)."""
     return (
         Figure("server_cpu_pct", "server CPU (% of a core)", False, _get("server_cpu_pct"),
                ratio=False),
-        Figure("loadgen_cpu_pct", "load generator CPU (% of a core, all threads)", False,
-               _get("loadgen_cpu_pct"), ratio=False),
     )
 
 

@@ -64,8 +64,9 @@ class RunningServer:
 
 
 @contextmanager
-def resound(log_dir: Path) -> Iterator[RunningServer]:
-    """``python -m broadcaster start`` on a free port; an apps file lifts the presence limit."""
+def resound(log_dir: Path, command: list[str] | None = None) -> Iterator[RunningServer]:
+    """``python -m broadcaster start`` (or ``command start``) on a free port; an apps file lifts
+    the presence limit."""
     apps_file = log_dir / "resound-apps.json"
     apps_file.write_text(json.dumps({"apps": [{
         "id": APP_ID, "key": APP_KEY, "secret": APP_SECRET,
@@ -76,7 +77,8 @@ def resound(log_dir: Path) -> Iterator[RunningServer]:
     port = free_port()
     with open(log_dir / "resound.log", "ab") as log_file:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "broadcaster", "start", "--host", HOST, "--port", str(port)],
+            [*(command or [sys.executable, "-m", "broadcaster"]),
+             "start", "--host", HOST, "--port", str(port)],
             env=env, stdout=log_file, stderr=subprocess.STDOUT)
     try:
         wait_for_http(f"http://{HOST}:{port}/up", proc=proc)

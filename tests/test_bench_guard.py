@@ -1,0 +1,123 @@
+"""The benchmark cannot be fooled by a server that loses or duplicates deliveries.
+
+The end-to-end tests run ``python -m bench --quick`` on Resound's side only (no soketi), against
+the real broadcaster with one fault patched into its process (tests/faulty_broadcaster.py), and
+against the real broadcaster unchanged, which must pass the same checks.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from bench import report
+
+REPO = Path(__file__).resolve().parents[1]
+BENCH_TIMEOUT = 100  # seconds (under pytest's 120); a quick fan-out plus latency run takes ~20
+
+
+def _bench(out: Path, scenarios: str, fault: str | None = None) -> dict[str, Any]:
+    """Run the quick bench on Resound only; its exit code and results.json."""
+    argv = [sys.executable, "-m", "bench", "--quick", "--servers", "resound",
+            "--scenarios", scenarios, "--out", str(out)]
+    if fault:
+        argv += ["--resound-cmd",
+                 shlex.join([sys.executable, "-m", "tests.faulty_broadcaster", fault])]
+    proc = subprocess.run(argv, cwd=REPO, capture_output=True, text=True,
+                          timeout=BENCH_TIMEOUT)
+    results = out / "results.json"
+    assert results.exists(), f"the bench wrote no results: {proc.stderr[-2000:]}"
+    return {"exit": proc.returncode, "output": proc.stdout + proc.stderr,
+            **json.loads(results.read_text())}
+
+
+def _run(document: dict[str, Any], scenario: str) -> dict[str, Any]:
+    [run] = [run for run in document["runs"] if run["scenario"] == scenario]
+    assert "error" not in run, run["error"]
+    return run
+
+
+def _row(document: dict[str, Any], scenario: str, figure: str) -> dict[str, Any]:
+    [row] = [row for row in document["summary"]
+             if row["scenario"] == scenario and row["figure"] == figure]
+    return row
+
+
+def test_a_server_that_drops_a_tenth_of_the_subscribers_fails_the_run(tmp_path: Path) -> None:
+    document = _bench(tmp_path, "fanout,latency", fault="drop")
+
+    assert document["exit"] == 1, document["output"]
+    for scenario in ("fanout", "latency"):
+        result = _run(document, scenario)["result"]
+        # Every broadcast skips exactly a tenth of the subscribers (500 and 200 at quick sizes).
+        assert result["missing_deliveries"] == result["expected_deliveries"] // 10
+        assert result["incomplete_events"] == result["events"]
+        assert any("never arrived" in reason
+                   for reason in report.failures(_run(document, scenario)))
+    # The failed runs stay out of the medians, and the targets are not met.
+    rate = _row(document, "fanout", "deliveries_per_s")
+    assert rate["resound"] is None
+    assert rate["met"] is False
+    assert _row(document, "latency", "latency_p99_ms")["met"] is False
+    # 10 % of the deliveries never came: they are misses, so the p99 is among them.
+    latency = _run(document, "latency")["result"]
+    assert latency["latency_p99_ms"] is None
+    assert latency["latency_p50_ms"] is not None
+    assert "FAILED round 1 fanout on resound" in document["output"]
+
+
+def test_duplicates_do_not_make_up_for_lost_deliveries(tmp_path: Path) -> None:
+    document = _bench(tmp_path, "fanout", fault="swap")
+
+    assert document["exit"] == 1, document["output"]
+    result = _run(document, "fanout")["result"]
+    # As many frames arrived as a correct server sends; only the per-subscriber count differs.
+    assert result["deliveries"] + result["duplicate_deliveries"] == result["expected_deliveries"]
+    assert result["duplicate_deliveries"] == result["missing_deliveries"] > 0
+    reasons = report.failures(_run(document, "fanout"))
+    assert any("second copy" in reason for reason in reasons), reasons
+    assert _row(document, "fanout", "deliveries_per_s")["met"] is False
+
+
+def test_the_real_server_passes_the_same_checks(tmp_path: Path) -> None:
+    document = _bench(tmp_path, "fanout,latency")
+
+    assert document["exit"] == 0, document["output"]
+    for scenario in ("fanout", "latency"):
+        run = _run(document, scenario)
+        assert report.failures(run) == []
+        assert run["result"]["deliveries"] == run["result"]["expected_deliveries"] > 0
+    assert _row(document, "fanout", "deliveries_per_s")["resound"] > 0
+    assert _row(document, "latency", "latency_p99_ms")["resound"] is not None
+
+
+def _fanout_run(round_no: int, server: str, rate: float, missing: int = 0) -> dict[str, Any]:
+    result = {"events": 10, "expected_deliveries": 1000, "deliveries": 1000 - missing,
+              "missing_deliveries": missing, "duplicate_deliveries": 0,
+              "incomplete_events": 1 if missing else 0, "server_closes": 0,
+              "loadgen_cpu_pct": 50.0}
+    return {"round": round_no, "scenario": "fanout", "server": server, "result": result,
+            "figures": {"deliveries_per_s": rate}}
+
+
+def test_a_failed_round_is_left_out_of_the_medians_and_its_target_is_not_met() -> None:
+    runs = [_fanout_run(1, "resound", 300.0), _fanout_run(1, "soketi", 100.0),
+            _fanout_run(2, "resound", 900.0, missing=1), _fanout_run(2, "soketi", 100.0)]
+
+    [row] = [row for row in report.summarize(runs) if row["figure"] == "deliveries_per_s"]
+
+    assert row["resound"] == 300.0
+    assert row["ratios"] == [3.0]
+    assert row["failed_runs"] == ["round 2 on resound"]
+    assert row["met"] is False
+
+
+def test_a_connection_closed_by_the_server_fails_the_run() -> None:
+    run = _fanout_run(1, "resound", 300.0)
+    run["result"].update(server_closes=2, server_close_codes=[4100])
+
+    assert report.failures(run) == ["the server closed 2 connections (codes [4100])"]
