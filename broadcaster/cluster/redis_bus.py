@@ -52,6 +52,7 @@ HEALTH_INTERVAL = 0.5  # seconds of silence on the subscription before the reade
 DEAD_AFTER = 3.0  # seconds without a word from Redis (PONG included): the subscription is dead
 SETTLE_DELAY = 2 * RETRY_DELAY  # seconds after resubscribing before publishing again
 CONNECT_TIMEOUT = 5.0
+COMMAND_TIMEOUT = 5.0  # seconds a frozen Redis may keep a command unanswered: then it failed
 STOP_FLUSH_TIMEOUT = 2.0  # seconds stop() gives queued publications to reach Redis
 CACHE_TTL_MS = round(CACHE_TTL * 1000)
 
@@ -120,7 +121,7 @@ class RedisBus(Bus):
             raise RuntimeError("RedisBus.start before attach(): build the server first")
         # No retries inside redis-py: a failure must surface here, at once, to be handled.
         self._redis = Redis.from_url(self.url, socket_connect_timeout=CONNECT_TIMEOUT,
-                                     retry=Retry(NoBackoff(), 0))
+                                     socket_timeout=COMMAND_TIMEOUT, retry=Retry(NoBackoff(), 0))
         where = redacted(self.url)
         pubsub = self._redis.pubsub()
         try:
@@ -143,8 +144,8 @@ class RedisBus(Bus):
         logger.info("scaling through Redis at %s, channels %s", where, self._channels)
 
     async def stop(self) -> None:
-        """Give queued publications a moment to go out (when Redis is there), then disconnect."""
-        if self._tasks and self.unavailable() is None:
+        """Give queued publications a moment to go out (when subscribed), then disconnect."""
+        if self._tasks and self._ready.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._drained.wait(), STOP_FLUSH_TIMEOUT)
         for task in self._tasks:
