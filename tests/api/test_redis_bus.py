@@ -1,36 +1,27 @@
 """The Redis bus against a real redis-server: two buses (as two processes would) share
-publications, in order; junk on the channel is skipped; a dead Redis is a clear start-up error."""
+publications, in order; junk on the channel is skipped; a dead Redis is a clear start-up error;
+a node's own channel keeps pub/sub order with the bus; cache channels' last events are kept."""
 
 import asyncio
+import dataclasses
 
 import pytest
 import redis
 
 from broadcaster.cluster.redis_bus import (
+    CACHE_TTL_MS,
     RedisBus,
     RedisUnavailable,
+    cache_key,
     decode_publication,
     encode_publication,
 )
 from broadcaster.config import redacted
 from broadcaster.protocol.publication import TERMINATE_USER, Publication
+from shared.payloads import encode_message, loads
 from tests.api.redis_server import redis_server
+from tests.cluster.buses import started, wait_for
 from tests.servers import HOST, free_port
-
-
-async def wait_for(condition, timeout: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, "timed out"
-        await asyncio.sleep(0.01)
-
-
-async def started(url: str, channel: str) -> tuple[RedisBus, list[Publication]]:
-    received: list[Publication] = []
-    bus = RedisBus(url, channel)
-    bus.attach(received.append)
-    await bus.start()
-    return bus, received
 
 
 def test_every_bus_gets_every_publication_in_order(redis_url):
@@ -51,7 +42,7 @@ def test_every_bus_gets_every_publication_in_order(redis_url):
     assert got_two == sent
 
 
-def test_junk_on_the_channel_is_skipped(redis_url):
+def test_junk_on_the_channel_is_skipped_with_a_log_line(redis_url, caplog):
     async def scenario():
         bus, received = await started(redis_url, "t-junk")
         writer = redis.asyncio.Redis.from_url(redis_url)
@@ -66,6 +57,9 @@ def test_junk_on_the_channel_is_skipped(redis_url):
 
     received, good = asyncio.run(scenario())
     assert received == [good]
+    ignored = [record.getMessage() for record in caplog.records
+               if "ignored a message on Redis channel 't-junk'" in record.getMessage()]
+    assert len(ignored) == 3, ignored
 
 
 def test_unreachable_redis_is_a_clear_start_up_error():
@@ -90,6 +84,88 @@ def test_publication_codec():
                 b'{"app_id":"1","channels":["x"],"event":"e","data":"d","kind":"explode"}'):
         with pytest.raises(ValueError):
             decode_publication(bad)
+
+
+def test_codec_carries_every_field_of_publication():
+    # Every field differs from its default, so one dropped on the way would show.
+    publication = Publication("7", ("presence-x", "y"), "client-e", '{"a":1}', "3.4", "u1",
+                              TERMINATE_USER)
+    defaults = Publication("", (), "", None)
+    fields = [field.name for field in dataclasses.fields(Publication)]
+    assert all(getattr(publication, name) != getattr(defaults, name) for name in fields)
+    assert sorted(loads(encode_publication(publication))) == sorted(fields)
+    assert decode_publication(encode_publication(publication)) == publication
+    # A sender that predates a defaulted field: the field takes its default.
+    assert decode_publication(b'{"app_id":"7","channels":["x"],"event":"e","data":null}') == \
+        Publication("7", ("x",), "e", None)
+    with pytest.raises(ValueError, match="'event' missing"):
+        decode_publication(b'{"app_id":"7","channels":["x"],"data":null}')
+
+
+# One script, so Redis runs it atomically: no other publication can come in between.
+ALTERNATE = """
+for i, payload in ipairs(ARGV) do
+  redis.call('PUBLISH', KEYS[1], payload)
+  redis.call('PUBLISH', KEYS[2], 'node' .. i)
+end
+"""
+
+
+def test_node_channel_messages_keep_their_order_with_the_bus(redis_url):
+    async def scenario():
+        arrived: list[str] = []
+        bus = RedisBus(redis_url, "t-node", node_id="n1")
+        bus.attach(lambda publication: arrived.append(publication.event))
+        bus.on_node_message(lambda payload: arrived.append(payload.decode()))
+        await bus.start()
+        other, other_got = await started(redis_url, "t-node", node_id="n2")
+        raw = redis.asyncio.Redis.from_url(redis_url)
+        payloads = [encode_publication(Publication("1", ("a",), f"bus{i}", None))
+                    for i in range(1, 21)]
+        await raw.eval(ALTERNATE, 2, "t-node", bus.node_channel("n1"), *payloads)
+        expected = [name for i in range(1, 21) for name in (f"bus{i}", f"node{i}")]
+        await wait_for(lambda: len(arrived) == len(expected), what="all 40 messages")
+        await raw.aclose()
+        await bus.stop()
+        await other.stop()
+        return arrived, expected, other_got
+
+    arrived, expected, other_got = asyncio.run(scenario())
+    assert arrived == expected
+    # The other node got the bus messages only, not n1's own channel.
+    assert [publication.event for publication in other_got] == expected[::2]
+
+
+def test_node_channel_name():
+    assert RedisBus("redis://h:1/0", "reverb", "n1").node_channel("n9") == "reverb:node:n9"
+
+
+def test_cache_channels_last_event_is_kept_in_redis_with_a_ttl(redis_url):
+    async def scenario():
+        bus, received = await started(redis_url, "t-cache")
+        raw = redis.asyncio.Redis.from_url(redis_url)
+        await raw.flushdb()
+        bus.publish(Publication("1", ("cache-news", "news", "private-cache-x"), "e", '{"a":1}'))
+        bus.publish(Publication("1", ("presence-cache-room",), "client-e", "{}", "1.1", "u1"))
+        bus.publish(Publication("1", ("cache-gone",), "", None, user_id="u1",
+                                kind=TERMINATE_USER))
+        await wait_for(lambda: len(received) == 3, what="the three publications")
+        keys = {key.decode(): (await raw.get(key), await raw.pttl(key))
+                for key in await raw.keys("*")}
+        await raw.aclose()
+        await bus.stop()
+        return keys
+
+    keys = asyncio.run(scenario())
+    assert sorted(keys) == sorted([cache_key("1", "cache-news"), cache_key("1", "private-cache-x"),
+                                   cache_key("1", "presence-cache-room")])
+    assert cache_key("1", "cache-news") == "resound:{1:cache-news}:cache"
+    assert keys[cache_key("1", "cache-news")][0] == \
+        encode_message("e", '{"a":1}', channel="cache-news")
+    assert keys[cache_key("1", "presence-cache-room")][0] == \
+        encode_message("client-e", "{}", channel="presence-cache-room", user_id="u1")
+    for _, ttl in keys.values():
+        assert 0 < ttl <= CACHE_TTL_MS == 1_800_000
 
 
 def test_redacted_hides_the_password():
