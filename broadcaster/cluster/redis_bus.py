@@ -35,7 +35,7 @@ from shared.channels import channel_type
 from shared.payloads import encode_message
 
 from ..config import redacted
-from ..protocol.publication import EVENT, Publication
+from ..protocol.publication import Publication
 from ..protocol.state import CACHE_TTL
 from .base import Bus, Deliver
 from .codec import decode_publication, encode_publication
@@ -213,7 +213,7 @@ class RedisBus(Bus):
         assert self._redis is not None
         async with self._redis.pipeline(transaction=False) as pipe:
             for publication in batch:
-                if publication.kind == EVENT:
+                if publication.cacheable:
                     for name in publication.channels:
                         if channel_type(name).cached:
                             message = encode_message(publication.event, publication.data,

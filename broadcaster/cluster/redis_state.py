@@ -53,18 +53,13 @@ from ..protocol.requests import (
 )
 from ..protocol.state import AppState
 from .base import ClusterState, Reply
-from .redis_bus import RedisBus, RedisUnavailable, encode_publication
+from .redis_bus import RedisBus, RedisUnavailable, cache_key, encode_publication
 
 logger = logging.getLogger(__name__)
 
 SCRIPTS = ("join_presence", "leave_presence", "heartbeat", "reap_dead_nodes")
 NO_CAP = 2**31  # member cap when re-registering sockets that were already admitted
 Failure = (RedisError, OSError, TimeoutError)
-
-
-def cache_key(app_id: str, channel: str, prefix: str = "resound") -> str:
-    """The key holding cache channel ``channel``'s last event (message JSON, with a PX TTL)."""
-    return f"{prefix}:{{{app_id}:{channel}}}:cache"
 
 
 def member_removed(app_id: str, channel: str, user_id: str) -> Publication:
@@ -331,8 +326,7 @@ class RedisState(ClusterState):
     async def fetch_cache(self, request: FetchCache) -> Cached | Unavailable:
         assert self._redis is not None, "RedisState.fetch_cache before start()"
         try:
-            message = await self._redis.get(cache_key(request.app_id, request.channel,
-                                                      self.prefix))
+            message = await self._redis.get(cache_key(request.app_id, request.channel))
         except Failure as exc:
             return self._unavailable(exc)
         return Cached(message)

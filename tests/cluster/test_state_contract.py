@@ -39,43 +39,6 @@ ROOM = "presence-room"
 FAST = {"heartbeat_interval": 0.1, "node_ttl": 0.5, "reap_interval": 0.2, "flush_interval": 0.05}
 
 
-class NodeBus(RedisBus):
-    """Stand-in for the bus's node-channel hook until it lands in redis_bus.py: one pub/sub
-    connection carries the bus channel and this node's channel, in Redis's order."""
-
-    def __init__(self, url: str, channel: str, node_id: str) -> None:
-        super().__init__(url, channel)
-        self.node_id = node_id
-        self._on_node: Callable[[bytes], None] = lambda payload: None
-        self._subscribed = asyncio.Event()
-
-    def node_channel(self, node_id: str) -> str:
-        return f"{self.channel}:node:{node_id}"
-
-    def on_node_message(self, handler: Callable[[bytes], None]) -> None:
-        self._on_node = handler
-
-    async def start(self) -> None:
-        await super().start()
-        await asyncio.wait_for(self._subscribed.wait(), 5)
-
-    async def _read(self, pubsub: Any) -> None:
-        mine = self.node_channel(self.node_id).encode()
-        await pubsub.subscribe(mine)
-        while (await pubsub.get_message(timeout=5) or {}).get("channel") != mine:
-            pass
-        self._subscribed.set()
-        async with pubsub:
-            while True:
-                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=None)
-                if message is None or message["type"] != "message":
-                    continue
-                if message["channel"] == mine:
-                    self._on_node(message["data"])
-                else:
-                    self._deliver_payload(message["data"])
-
-
 @dataclass
 class Node:
     state: ClusterState
@@ -112,7 +75,7 @@ class Twin:
             state.attach({APP: app}, self.published.append)
             node = Node(state, app)
         else:
-            bus = NodeBus(self.url, "contract", node_id)
+            bus = RedisBus(self.url, "contract", node_id=node_id)
             state = RedisState(self.url, node_id, bus, **timings)
             state.attach({APP: app}, bus.publish)
             node = Node(state, app, bus)
