@@ -164,7 +164,13 @@ class RedisBus(Bus):
             self._redis = None
 
     def publish(self, publication: Publication) -> None:
-        """Queue ``publication``, also while Redis is away; past MAX_PENDING, drop and count it."""
+        """Queue ``publication`` for the writer; never waits, never raises.
+
+        The rule while :meth:`unavailable` gives a reason (the API answers 503 instead of
+        calling this, but client events and internal publications still come): publications
+        wait in order and go out once the bus has resubscribed. Past MAX_PENDING waiting, each
+        is dropped and counted in ``dropped``; one log line starts a run of drops, one ends it.
+        """
         if len(self._pending) >= MAX_PENDING:
             self.dropped += 1
             self._dropping += 1

@@ -76,6 +76,48 @@ def test_unavailable_until_resubscribed_then_a_publication_reaches_every_node():
     assert sender.dropped == 0
 
 
+def test_a_peer_resubscribing_one_retry_later_still_gets_the_first_publication():
+    port = free_port()
+    first = Publication("1", ("orders",), "first", None)
+
+    async def publish_when_available(bus: redis_bus.RedisBus) -> None:
+        await wait_for(lambda: bus.unavailable() is None, BACK, "the sender's return")
+        bus.publish(first)
+
+    async def scenario():
+        with redis_server(port) as url:
+            sender, _ = await started(url, "t-late", node_id="a")
+        await wait_for(lambda: sender.unavailable(), what="the sender noticing the outage")
+        with redis_server(port) as url:
+            publishing = asyncio.create_task(publish_when_available(sender))
+            raw = redis.asyncio.Redis.from_url(url)
+            await wait_for_subscriber(raw, sender.node_channel("a"))
+            # A peer whose reconnect attempt comes one retry period after the sender's.
+            await asyncio.sleep(redis_bus.RETRY_DELAY)
+            late = raw.pubsub()
+            await late.subscribe("t-late")
+            await publishing
+            message = None
+            deadline = asyncio.get_running_loop().time() + BACK
+            while message is None:  # None for the subscription's confirmation too
+                assert asyncio.get_running_loop().time() < deadline, "the late peer got nothing"
+                message = await late.get_message(ignore_subscribe_messages=True, timeout=1.0)
+            await late.aclose()
+            await raw.aclose()
+            await sender.stop()
+        return message
+
+    message = asyncio.run(scenario())
+    assert redis_bus.decode_publication(message["data"]) == first
+
+
+async def wait_for_subscriber(raw: redis.asyncio.Redis, channel: str) -> None:
+    deadline = asyncio.get_running_loop().time() + BACK
+    while dict(await raw.pubsub_numsub(channel))[channel.encode()] == 0:
+        assert asyncio.get_running_loop().time() < deadline, f"nobody subscribed to {channel}"
+        await asyncio.sleep(0.01)
+
+
 def test_publications_made_during_an_outage_arrive_once_in_order():
     port = free_port()
 
