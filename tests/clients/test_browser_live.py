@@ -34,13 +34,17 @@ def test_order_page_lists_who_is_viewing_it_live(node, chromium, api: WebappApi)
 def test_admin_dashboard_shows_a_new_order_and_its_status_change_live(
     node, chromium, api: WebappApi
 ):
+    admin_token, _ = api.login(ADMIN)
+    existing = {order["id"] for order in api.request("GET", "/api/orders", admin_token)["orders"]}
+
     report = run_scenario(node, chromium, "browser_live.mjs", SCENARIO="dashboard",
                           WEB_URL=api.base_url, ADMIN_EMAIL=ADMIN, CUSTOMER_EMAIL=ALICE,
                           NEW_STATUS="paid")
 
-    admin_token, _ = api.login(ADMIN)
+    assert report["orderId"] not in existing
     order = api.request("GET", f"/api/orders/{report['orderId']}", admin_token)["order"]
     assert order["user"]["email"] == ALICE and order["status"] == "paid"
+    assert [item["quantity"] for item in order["items"]] == [2]  # as the customer's form said
     row = {"position": 0, "customer": order["user"]["name"], "items": order["items_count"],
            "total": order["total"]}
     assert report["dashboardUrl"] == f"{api.base_url}/admin/orders"

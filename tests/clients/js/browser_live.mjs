@@ -38,7 +38,7 @@ async function viewersScenario(session) {
   return { alone, together, afterLeaving };
 }
 
-const rowCount = (page) => page.$$eval('#orders tbody tr', (rows) => rows.length);
+const rowIds = (page) => page.$$eval('#orders tbody tr', (rows) => rows.map((row) => row.id));
 const rowOf = (page, selector) => page.$eval(selector, (row) => ({
   position: [...row.parentNode.children].indexOf(row),
   customer: row.querySelector('td.customer').textContent,
@@ -55,18 +55,21 @@ async function dashboardScenario(session) {
   await live(dashboard);
   // A reload would drop this marker; it must survive the live updates.
   await dashboard.evaluate(() => { window.notReloaded = true; });
-  const rowsBefore = await rowCount(dashboard);
+  const rowsBefore = (await rowIds(dashboard)).length;
 
   const customer = await session.open('customer');
   await signIn(customer, env('CUSTOMER_EMAIL'));
   await live(customer);
-  const ownRows = await rowCount(customer);
+  const ownRows = await rowIds(customer);
   await customer.fill('#new-order input[name="quantity"]', '2');
   await customer.click('#new-order button[type="submit"]');
   // Her own new row comes from the API's answer; its id names the new order.
   await customer.waitForFunction(
-    (n) => document.querySelectorAll('#orders tbody tr').length === n + 1, ownRows);
-  const orderId = await customer.getAttribute('#orders tbody tr:first-child', 'data-order-id');
+    (known) => [...document.querySelectorAll('#orders tbody tr')].some(
+      (row) => !known.includes(row.id)),
+    ownRows);
+  const newRow = (await rowIds(customer)).find((id) => !ownRows.includes(id));
+  const orderId = newRow.slice('order-'.length);
 
   const row = `#order-${orderId}`;
   await dashboard.waitForSelector(row);
@@ -83,8 +86,8 @@ async function dashboardScenario(session) {
 
   const notReloaded = await dashboard.evaluate(() => window.notReloaded === true);
   return {
-    dashboardUrl, rowsBefore, rowsAfter: await rowCount(dashboard), orderId: Number(orderId),
-    created, updated, notReloaded,
+    dashboardUrl, rowsBefore, rowsAfter: (await rowIds(dashboard)).length,
+    orderId: Number(orderId), created, updated, notReloaded,
   };
 }
 
