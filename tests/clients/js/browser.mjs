@@ -42,11 +42,13 @@ class Session {
 
   watch(page, label) {
     page.setDefaultTimeout(STEP_TIMEOUT_MS);
-    page.on('pageerror', (error) => this.errors.push({ page: label, kind: 'pageerror', text: String(error) }));
+    page.on('pageerror', (error) => {
+      this.errors.push({ page: label, kind: 'pageerror', text: String(error) });
+    });
     page.on('console', (message) => {
       if (message.type() === 'error') {
-        const source = message.location().url;
-        this.errors.push({ page: label, kind: 'console', text: message.text(), page_url: page.url(), source });
+        this.errors.push({ page: label, kind: 'console', text: message.text(),
+          page_url: page.url(), source: message.location().url });
       }
     });
     return page;
