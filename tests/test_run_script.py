@@ -69,6 +69,8 @@ def stop(proc: subprocess.Popen) -> None:
 
     Should honcho hang, it and its children (each a process group of its own) get SIGKILL.
     """
+    if proc.poll() is not None:
+        return  # run.sh failed before honcho started anything
     children_file = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
     children = [int(pid) for pid in children_file.read_text().split()] \
         if children_file.exists() else []
