@@ -1,22 +1,26 @@
 #!/usr/bin/env bash
 # Install everything, seed the demo data, and run web + ws + worker (the Procfile) with honcho.
+# RESOUND_ENV_FILE (default .env): the shared settings, written on the first run only (with
+# REVERB_PORT, default 8080, if set). WEB_PORT (default 5000) is the web process's port.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 export PATH="$PWD/.tools/node/node_modules/.bin:$PATH"  # Node 20, where setup had to add it
-if [ ! -f .env ]; then
-    # Shared credentials for the three processes; honcho loads .env into each of them.
-    .venv/bin/python - > .env <<'PY'
+env_file=${RESOUND_ENV_FILE:-.env}
+if [ ! -f "$env_file" ]; then
+    # Shared credentials for the three processes; honcho loads this file into each of them.
+    .venv/bin/python - > "$env_file" <<'PY'
+import os
 import secrets
 print(f"REVERB_APP_ID={secrets.randbelow(900000) + 100000}")
 print(f"REVERB_APP_KEY={secrets.token_hex(10)}")
 print(f"REVERB_APP_SECRET={secrets.token_hex(20)}")
 print("REVERB_HOST=127.0.0.1")
-print("REVERB_PORT=8080")
+print(f"REVERB_PORT={os.environ.get('REVERB_PORT', '8080')}")
 print("REVERB_SCHEME=http")
 print(f"SECRET_KEY={secrets.token_hex(32)}")
 PY
 fi
-set -a; . ./.env; set +a
+set -a; . "$(realpath "$env_file")"; set +a
 .venv/bin/flask --app webapp seed
-exec .venv/bin/honcho start
+exec .venv/bin/honcho start -e "$env_file"

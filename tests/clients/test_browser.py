@@ -4,33 +4,20 @@ downloaded one), driven by playwright-core from js/browser_orders.mjs.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 from pathlib import Path
 
-from tests.clients.driver import ROOT
-from tests.clients.webapp_api import ADMIN, ALICE, LABELS, PASSWORD, WebappApi
-
-SCENARIO = ROOT / "tests" / "clients" / "js" / "browser_orders.mjs"
-SCREENSHOTS = ROOT / "artifacts" / "screenshots"
+from tests.clients.browser import run_scenario
+from tests.clients.webapp_api import ADMIN, ALICE, LABELS, WebappApi
 
 
 def test_customer_sees_an_admins_status_change_live(node, chromium, api: WebappApi):
     alice_token, _ = api.login(ALICE)
     order = api.place_order(alice_token, [1, 1])
-    env = dict(
-        os.environ, WEB_URL=api.base_url, ADMIN_EMAIL=ADMIN, CUSTOMER_EMAIL=ALICE,
-        PASSWORD=PASSWORD, ORDER_ID=str(order["id"]), NEW_STATUS="paid",
-        SCREENSHOT_DIR=str(SCREENSHOTS), CHROMIUM=chromium,
-    )
 
-    run = subprocess.run([node, str(SCENARIO)], cwd=ROOT, env=env, capture_output=True,
-                         text=True, timeout=90)
+    report = run_scenario(node, chromium, "browser_orders.mjs", WEB_URL=api.base_url,
+                          ADMIN_EMAIL=ADMIN, CUSTOMER_EMAIL=ALICE, ORDER_ID=str(order["id"]),
+                          NEW_STATUS="paid")
 
-    assert run.returncode == 0, f"browser scenario failed:\n{run.stderr[-4000:]}"
-    report = json.loads(run.stdout)
-    assert report["errors"] == [], json.dumps(report["errors"], indent=1)
     assert report["myOrders"] == f"{api.base_url}/orders"
     assert report["dashboard"] == f"{api.base_url}/admin/orders"
     assert (report["before"], report["after"]) == (LABELS["pending"], LABELS["paid"])

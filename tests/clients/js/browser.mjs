@@ -1,0 +1,92 @@
+// What the browser scenarios share: Debian's headless Chromium through playwright-core, pages
+// that record every JavaScript error, sign-in through the login form, and screenshots.
+//
+// A scenario calls runScenario(async (session) => report): session.open(label) gives a signed-out
+// page in a fresh browser context (its own cookies), session.tab(page, label) another page in
+// that page's context (same sign-in). The report, with the errors and screenshots added, goes
+// to stdout as one JSON object; a failed step exits 1 with a message on stderr.
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+
+import { chromium } from 'playwright-core';
+
+export const env = (name) => {
+  const value = process.env[name];
+  if (!value) throw new Error(`set ${name} in the environment`);
+  return value;
+};
+
+const STEP_TIMEOUT_MS = 20000;
+const CHROMIUM_ARGS = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+];
+
+// The pages set data-subscribed on #live-status once Echo's private channel is subscribed.
+export const live = (page) => page.waitForSelector('#live-status[data-subscribed="true"]');
+
+export async function signIn(page, email) {
+  await page.goto(`${env('WEB_URL')}/login`);
+  await page.fill('input[name="email"]', email);
+  await page.fill('input[name="password"]', env('PASSWORD'));
+  await Promise.all([page.waitForURL((url) => !url.pathname.startsWith('/login')),
+    page.click('button[type="submit"]')]);
+}
+
+class Session {
+  constructor(browser) {
+    this.browser = browser;
+    this.errors = [];
+    this.screenshots = [];
+  }
+
+  watch(page, label) {
+    page.setDefaultTimeout(STEP_TIMEOUT_MS);
+    page.on('pageerror', (error) => {
+      this.errors.push({ page: label, kind: 'pageerror', text: String(error) });
+    });
+    page.on('console', (message) => {
+      if (message.type() === 'error') {
+        this.errors.push({ page: label, kind: 'console', text: message.text(),
+          page_url: page.url(), source: message.location().url });
+      }
+    });
+    return page;
+  }
+
+  async open(label) {
+    const context = await this.browser.newContext({ viewport: { width: 1100, height: 800 } });
+    return this.watch(await context.newPage(), label);
+  }
+
+  async tab(page, label) {
+    return this.watch(await page.context().newPage(), label);
+  }
+
+  async shoot(page, name) {
+    const file = path.join(env('SCREENSHOT_DIR'), `${name}.png`);
+    await page.screenshot({ path: file, fullPage: true });
+    this.screenshots.push(file);
+  }
+}
+
+export async function runScenario(scenario) {
+  let session;
+  try {
+    await mkdir(env('SCREENSHOT_DIR'), { recursive: true });
+    const browser = await chromium.launch({ executablePath: env('CHROMIUM'), args: CHROMIUM_ARGS });
+    session = new Session(browser);
+    try {
+      const report = await scenario(session);
+      process.stdout.write(`${JSON.stringify({
+        ...report, errors: session.errors, screenshots: session.screenshots,
+      })}\n`);
+    } finally {
+      await browser.close();
+    }
+  } catch (error) {
+    process.stderr.write(`browser scenario failed: ${error?.stack ?? error}\n` +
+      `JavaScript errors so far: ${JSON.stringify(session?.errors ?? [])}\n`);
+    process.exit(1);
+  }
+}

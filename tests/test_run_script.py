@@ -1,0 +1,142 @@
+"""``scripts/run.sh``, run twice as a developer runs it: it writes the settings file once, the
+web, ws and worker processes it starts share those credentials, and seeding again is safe.
+
+The script runs in this checkout (its setup step checks the installs in ``.venv``), with the
+settings file, the database and the ports of the test's own, so a developer's ``.env`` and
+database are never touched. Each run is stopped with SIGTERM to its process group.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from dotenv import dotenv_values
+
+from tests.clients.webapp_api import ADMIN, ALICE, WebappApi
+from tests.pusher_socket import PusherSocket, error
+from tests.servers import HOST, Broadcaster, Webapp, free_port, wait_for_http
+from tests.waiting import eventually
+from tests.webapp.test_integration import http_authorizer
+
+ROOT = Path(__file__).resolve().parents[1]
+RUN_SH = ROOT / "scripts" / "run.sh"
+START_TIMEOUT = 240.0  # setup.sh checks pip and npm installs before anything starts
+STOP_TIMEOUT = 30.0
+
+
+def tail(log: Path) -> str:
+    return log.read_text(errors="replace")[-4000:]
+
+
+def refuses(port: int) -> bool:
+    """True when nothing listens on ``port`` any more."""
+    try:
+        socket.create_connection((HOST, port), timeout=1).close()
+    except OSError:
+        return True
+    return False
+
+
+@contextmanager
+def run_sh(env: dict[str, str], log: Path, web: Webapp, ws_port: int) -> Iterator[None]:
+    """``scripts/run.sh`` until the web page and the ws ``/up`` answer; stopped on exit."""
+    with log.open("ab") as output:
+        proc = subprocess.Popen(["bash", str(RUN_SH)], cwd=ROOT, env=env, stdout=output,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        try:
+            wait_for_http(f"{web.url}/login", START_TIMEOUT, proc)
+            wait_for_http(f"http://{HOST}:{ws_port}/up", START_TIMEOUT, proc)
+        except (RuntimeError, TimeoutError) as failed:
+            raise AssertionError(f"{failed}; run.sh said:\n{tail(log)}") from None
+        yield
+    finally:
+        stop(proc)
+    eventually(lambda: refuses(web.port) and refuses(ws_port), STOP_TIMEOUT,
+               "web and ws stopping with run.sh")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """SIGTERM to run.sh's process group: honcho (run.sh execs it) stops its three processes.
+
+    Should honcho hang, it and its children (each a process group of its own) get SIGKILL.
+    """
+    if proc.poll() is not None:
+        return  # run.sh failed before honcho started anything
+    children_file = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
+    children = [int(pid) for pid in children_file.read_text().split()] \
+        if children_file.exists() else []
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        for group in (proc.pid, *children):
+            try:
+                os.killpg(group, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        proc.wait()
+
+
+def everything(api: WebappApi) -> tuple[list[dict], int]:
+    """Every order (as the admin sees them) and the number of products."""
+    token, _ = api.login(ADMIN)
+    return (api.request("GET", "/api/orders", token)["orders"],
+            len(api.request("GET", "/api/products", token)["products"]))
+
+
+@pytest.mark.timeout(2 * START_TIMEOUT + 120)
+def test_run_sh_writes_its_settings_once_and_web_ws_and_worker_share_them(tmp_path: Path):
+    settings = tmp_path / "resound.env"
+    web, ws_port = Webapp(port=free_port(), env={}), free_port()
+    env = dict(
+        os.environ, RESOUND_ENV_FILE=str(settings), REVERB_PORT=str(ws_port),
+        WEB_PORT=str(web.port), DATABASE_URL=f"sqlite:///{tmp_path / 'resound.sqlite3'}",
+        OUTBOX_DELIVER_ON_COMMIT="0",  # so only the worker publishes: its credentials count
+        FLASK_SKIP_DOTENV="1",
+    )
+    api, log = WebappApi(web.url), tmp_path / "run.log"
+
+    with run_sh(env, log, web, ws_port):
+        written = settings.read_text()
+        values = dotenv_values(settings)
+        assert values["REVERB_PORT"] == str(ws_port), written
+        ws = Broadcaster(port=ws_port, env={}, app_id=values["REVERB_APP_ID"],
+                         key=values["REVERB_APP_KEY"], secret=values["REVERB_APP_SECRET"])
+        # ws serves the written app and only that one (4001: unknown app key)
+        stranger = PusherSocket(ws.ws_url.replace(ws.key, "not-the-written-key"))
+        assert error(stranger.greeting)[0] == 4001
+        stranger.close()
+        alice_socket = PusherSocket.to(ws)
+        # web signs subscriptions with the secret ws checks them with
+        alice_token, alice = api.login(ALICE)
+        channel = f"private-user.{alice['id']}.orders"
+        outcome = alice_socket.subscribe_via(channel, http_authorizer(web, alice_token))
+        assert outcome["event"] == "pusher_internal:subscription_succeeded", outcome
+        # the worker publishes with the credentials ws knows
+        orders, products = everything(api)
+        pending = next(o for o in orders if o["user"]["id"] == alice["id"]
+                       and o["status"] == "pending")
+        api.transition(api.login(ADMIN)[0], pending["id"], "paid")
+        event = alice_socket.next_event(timeout=30)
+        alice_socket.close()
+        assert event is not None, f"the worker delivered nothing; run.sh said:\n{tail(log)}"
+        assert (event["event"], json.loads(event["data"])["order_id"]) == (
+            "order.status.updated", pending["id"])
+
+    with run_sh(env, log, web, ws_port):
+        assert settings.read_text() == written
+        again, products_again = everything(api)
+        # Seeding again added nothing and reset nothing.
+        assert products_again == products
+        assert [o["id"] for o in again] == [o["id"] for o in orders]
+        assert next(o for o in again if o["id"] == pending["id"])["status"] == "paid"
+        PusherSocket.to(ws).close()
