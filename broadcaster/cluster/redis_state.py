@@ -159,7 +159,7 @@ class RedisState(ClusterState):
                                    " / REDIS_PORT or unset REVERB_SCALING_ENABLED") from None
         self._loops = [asyncio.create_task(self._every(interval, step)) for interval, step in (
             (self.heartbeat_interval, self.heartbeat), (self.reap_interval, self.reap_dead_nodes),
-            (self.flush_interval, self.flush_counts))]
+            (self.flush_interval, self.flush_counts), (self.flush_interval, self.refresh_caps))]
 
     async def halt(self) -> None:
         """Stop heartbeats, reaping and count flushes: to the cluster, the node is now dead."""
@@ -396,6 +396,16 @@ class RedisState(ClusterState):
             return self._unavailable(exc)
         mine = app.connection_count if app is not None else 0
         return mine + sum(int(count) for count in counts if count is not None)
+
+    async def refresh_caps(self) -> None:
+        """Read how many sockets each capped app has on the other nodes, for its connection cap
+        (``AppState.is_full``): the cap holds cluster-wide, as of the last flush interval."""
+        for app in self.apps.values():
+            if app.config.max_connections is None:
+                continue
+            total = await self.connection_count(app.id)
+            if not isinstance(total, Unavailable):
+                app.connections_elsewhere = max(0, total - app.connection_count)
 
     async def flush_counts(self) -> None:
         """Write what changed in this node's counts since the last flush (absolute values)."""

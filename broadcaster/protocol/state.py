@@ -88,7 +88,8 @@ class Channel:
 class AppState:
     """Everything live for one app: its sockets, channels, users and cached last events."""
 
-    __slots__ = ("config", "clock", "connections", "channels", "users", "last_events")
+    __slots__ = ("config", "clock", "connections", "channels", "users", "last_events",
+                 "connections_elsewhere")
 
     def __init__(self, config: AppConfig, clock: Callable[[], float] = time.monotonic) -> None:
         self.config = config
@@ -98,6 +99,9 @@ class AppState:
         self.users: dict[str, dict[str, Client]] = {}  # user_id -> socket id -> client
         # cache channel -> (expiry on ``clock``, last message JSON)
         self.last_events: dict[str, tuple[float, bytes]] = {}
+        # sockets of this app on the cluster's other nodes, as the cluster state last read them
+        # (0 on one process): the connection cap counts them too
+        self.connections_elsewhere = 0
 
     @property
     def id(self) -> str:
@@ -117,7 +121,7 @@ class AppState:
 
     def is_full(self) -> bool:
         limit = self.config.max_connections
-        return limit is not None and len(self.connections) >= limit
+        return limit is not None and len(self.connections) + self.connections_elsewhere >= limit
 
     def add_connection(self, client: Client) -> None:
         self.connections[client.socket_id] = client
