@@ -49,8 +49,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true",
                         help="small sizes: the whole run finishes in about a minute")
     parser.add_argument("--profile", metavar="SCENARIOS", default="",
-                        help="after the rounds, profile Resound under these scenarios (py-spy), "
-                             "e.g. fanout,handshakes")
+                        help="after the rounds, profile Resound under these scenarios (py-spy; "
+                             "a cluster scenario on its cluster setup), e.g. fanout,handshakes")
     parser.add_argument("--resound-cmd", metavar="COMMAND", type=shlex.split, default=None,
                         help="the command that starts Resound, followed by "
                              "`start --host H --port P` (default: this Python's "
@@ -65,9 +65,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     args.scenario_list = _choose(parser, args.scenarios or ",".join(s.name for s in default),
                                  BY_NAME, "scenario")
     args.server_list = _choose(parser, args.servers, LAUNCHERS, "server")
-    profilable = {s.name: s for s in SCENARIOS}  # py-spy follows one process
-    args.profile_list = (_choose(parser, args.profile, profilable, "scenario")
-                         if args.profile else [])
+    args.profile_list = _choose(parser, args.profile, BY_NAME, "scenario") if args.profile else []
     if args.rounds < 0 or (args.rounds == 0 and not args.profile):
         parser.error("--rounds must be at least 1 (or 0 with --profile)")
     return args
