@@ -1,7 +1,9 @@
 """``python -m bench``: run the scenarios against Resound and soketi in alternation, then report.
 
 Every round runs each scenario on Resound and then on soketi, each on a fresh server process,
-so the two numbers of one round were measured seconds apart on the same machine. A run that
+so the two numbers of one round were measured seconds apart on the same machine. ``--cluster``
+runs the cluster scenarios instead: a Resound cluster setup (nodes or workers on a throwaway
+redis-server) and then one Resound process without scaling, alternating the same way. A run that
 loses or duplicates a delivery, or whose server closes a connection, fails: it is left out of
 the medians, its scenario's targets are not met, and the command exits with 1.
 """
@@ -15,16 +17,14 @@ import os
 import resource
 import shlex
 import sys
-from collections.abc import Callable
-from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from . import loadgen, profile, report
-from .scenarios import BY_NAME, SCENARIOS, Scenario
-from .servers import LAUNCHERS, SERVERS, RunningServer
+from .scenarios import BY_NAME, CLUSTER_SCENARIOS, SCENARIOS, Scenario
+from .servers import CLUSTER_LAUNCHERS, LAUNCHERS, SERVERS, Launcher
 
 RESULTS = Path(__file__).with_name("results")
 FILE_LIMIT = 30_000  # 10,000 connections plus headroom, for the servers and the load generator
@@ -37,15 +37,20 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--rounds", type=int, default=None,
                         help="rounds of every scenario on every server (default 3, --quick 1)")
-    parser.add_argument("--scenarios", default=",".join(s.name for s in SCENARIOS),
-                        help=f"comma-separated, from: {', '.join(BY_NAME)}")
+    parser.add_argument("--scenarios", default=None,
+                        help=f"comma-separated, from: {', '.join(BY_NAME)} (default: every "
+                             "scenario against soketi, or with --cluster every cluster one)")
+    parser.add_argument("--cluster", action="store_true",
+                        help="run the cluster scenarios (Resound on Redis, nodes or --workers, "
+                             "against one Resound process) by default instead of the soketi ones")
     parser.add_argument("--servers", default=",".join(SERVERS),
-                        help="comma-separated, from: resound, soketi")
+                        help="comma-separated, from: resound, soketi (the cluster scenarios "
+                             "always run both their setups)")
     parser.add_argument("--quick", action="store_true",
                         help="small sizes: the whole run finishes in about a minute")
     parser.add_argument("--profile", metavar="SCENARIOS", default="",
-                        help="after the rounds, profile Resound under these scenarios (py-spy), "
-                             "e.g. fanout,handshakes")
+                        help="after the rounds, profile Resound under these scenarios (py-spy; "
+                             "a cluster scenario on its cluster setup), e.g. fanout,handshakes")
     parser.add_argument("--resound-cmd", metavar="COMMAND", type=shlex.split, default=None,
                         help="the command that starts Resound, followed by "
                              "`start --host H --port P` (default: this Python's "
@@ -56,7 +61,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--debug", action="store_true", help="log every step")
     args = parser.parse_args(argv)
     args.rounds = args.rounds if args.rounds is not None else (1 if args.quick else 3)
-    args.scenario_list = _choose(parser, args.scenarios, BY_NAME, "scenario")
+    default = CLUSTER_SCENARIOS if args.cluster else SCENARIOS
+    args.scenario_list = _choose(parser, args.scenarios or ",".join(s.name for s in default),
+                                 BY_NAME, "scenario")
     args.server_list = _choose(parser, args.servers, LAUNCHERS, "server")
     args.profile_list = _choose(parser, args.profile, BY_NAME, "scenario") if args.profile else []
     if args.rounds < 0 or (args.rounds == 0 and not args.profile):
@@ -81,9 +88,6 @@ def _raise_file_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
     if wanted < 11_000:
         log.warning("open-file limit is %d; the 10,000-connection scenario may fail", wanted)
-
-
-Launcher = Callable[[Path], AbstractContextManager[RunningServer]]
 
 
 def run_one(scenario: Scenario, server_name: str, launcher: Launcher, round_no: int,
@@ -122,9 +126,11 @@ def main(argv: list[str] | None = None) -> int:
     started = datetime.now(UTC)
     out_dir = args.out or RESULTS / started.strftime("%Y%m%dT%H%M%SZ")
     out_dir.mkdir(parents=True, exist_ok=True)
-    launchers: dict[str, Launcher] = {**LAUNCHERS,
-                                      "resound": partial(LAUNCHERS["resound"],
-                                                         command=args.resound_cmd)}
+    launchers: dict[str, Launcher] = {
+        **LAUNCHERS,
+        **{name: partial(launcher, command=args.resound_cmd)
+           for name, launcher in {"resound": LAUNCHERS["resound"], **CLUSTER_LAUNCHERS}.items()},
+    }
     command = shlex.join([os.path.relpath(sys.executable), "-m", "bench",
                           *(sys.argv[1:] if argv is None else argv)])
     meta = {"machine": report.machine(), "rounds": args.rounds, "quick": args.quick,
@@ -132,9 +138,11 @@ def main(argv: list[str] | None = None) -> int:
     runs: list[dict[str, Any]] = []
     for round_no in range(1, args.rounds + 1):
         for name in args.scenario_list:
-            for server_name in args.server_list:
+            scenario = BY_NAME[name]
+            sides = scenario.sides if scenario.cluster else args.server_list
+            for server_name in sides:
                 log.info("round %d/%d: %s on %s", round_no, args.rounds, name, server_name)
-                record = run_one(BY_NAME[name], server_name, launchers[server_name],
+                record = run_one(scenario, server_name, launchers[server_name],
                                  round_no, args.quick, out_dir)
                 runs.append(record)
                 if "figures" in record:

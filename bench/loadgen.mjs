@@ -6,8 +6,9 @@
 //
 //   node bench/loadgen.mjs '<json spec>'
 //
-// The spec names the scenario and the server (wsUrl, httpUrl, appId, key, secret) plus the
-// scenario's sizes. It writes one JSON object per line on stdout:
+// The spec names the scenario and the server (wsUrls, httpUrl, appId, key, secret) plus the
+// scenario's sizes; with several wsUrls (cluster nodes), client i connects to wsUrls[i % n].
+// It writes one JSON object per line on stdout:
 //   {"phase": "start"} / {"phase": "end"}   the measured window (the harness samples the server)
 //   {"phase": "hold"}                        idle: waits for one line on stdin before closing
 //   {"result": {...}}                        the scenario's figures, then the process exits
@@ -74,10 +75,12 @@ class Client {
     this.closing = false; // true once we close it ourselves
   }
 
-  connect(timeoutMs) {
+  // Connects to node `index` modulo the number of nodes.
+  connect(timeoutMs, index = 0) {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('connect timed out')), timeoutMs);
-      this.ws = new WebSocket(spec.wsUrl, { perMessageDeflate: false, skipUTF8Validation: true });
+      const url = spec.wsUrls[index % spec.wsUrls.length];
+      this.ws = new WebSocket(url, { perMessageDeflate: false, skipUTF8Validation: true });
       this.ws.on('message', (data) => this.handle(data));
       this.ws.on('error', (err) => {
         clearTimeout(timer);
@@ -220,14 +223,15 @@ async function pool(count, limit, task) {
 // Connects `count` clients, each subscribed to subscribeTo(i) if that names a channel, at most
 // `concurrency` at once; client i hands its benchmark events to onEventFor(i); `raw` switches
 // them to counting (countRaw); `durations` receives each client's connect-to-subscribed time in ms.
+// Client i is the (first + i)-th overall, which picks its node.
 async function connectMany(count, onEventFor, subscribeTo,
-  { raw = false, durations = null, concurrency = spec.connectConcurrency ?? 100 } = {}) {
+  { raw = false, durations = null, concurrency = spec.connectConcurrency ?? 100, first = 0 } = {}) {
   const clients = new Array(count);
   await pool(count, concurrency, async (i) => {
     const started = nowMs();
     const client = new Client(onEventFor(i));
     clients[i] = client;
-    await client.connect(15000);
+    await client.connect(15000, first + i);
     const channel = subscribeTo(i);
     if (channel) await client.subscribe(channel, 15000);
     if (raw) client.countRaw();
@@ -485,7 +489,7 @@ async function subscriberThread() {
   const deliveries = new Deliveries(workerData.shared);
   deliveries.onComplete = (seq) => parentPort.postMessage({ completed: seq });
   const clients = await connectMany(workerData.count, () => deliveries.subscriber(),
-    () => CHANNEL, { raw: true });
+    () => CHANNEL, { raw: true, first: workerData.offset });
   parentPort.postMessage({ ready: true });
   closeOnFinish(clients, () => ({ maxUs: deliveries.maxUs }));
 }
@@ -607,7 +611,7 @@ async function handshakeThread() {
   await nextMessage();
   const durations = [];
   const clients = await connectMany(count, noEvents, (i) => `private-hs-${offset + i}`,
-    { durations, concurrency: workerData.concurrency });
+    { durations, concurrency: workerData.concurrency, first: offset });
   parentPort.postMessage({ connected: { doneAt: nowMs(), durations } });
   closeOnFinish(clients, () => ({}));
 }
@@ -626,12 +630,17 @@ async function handshakes() {
   const loadgen = cpu();
   emit({ phase: 'end' });
   await threads.finish();
-  const durations = connected.flatMap((c) => c.durations).sort((a, b) => a - b);
-  const at = (p) => durations[Math.min(durations.length - 1,
-    Math.floor((p / 100) * durations.length))];
+  const durations = connected.flatMap((c) => c.durations);
   return { connections: durations.length, threads: threads.workers.length,
     connections_per_s: (durations.length * 1000) / elapsedMs,
-    handshake_p50_ms: at(50), handshake_p99_ms: at(99), handshake_max_ms: at(100), ...loadgen };
+    ...percentiles('handshake', durations), ...loadgen };
+}
+
+// `${name}_p50_ms`, `_p99_ms` and `_max_ms` of `durations` (ms, every one of them measured).
+function percentiles(name, durations) {
+  const sorted = [...durations].sort((a, b) => a - b);
+  const at = (p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+  return { [`${name}_p50_ms`]: at(50), [`${name}_p99_ms`]: at(99), [`${name}_max_ms`]: at(100) };
 }
 
 const PRESENCE_CHANNEL = 'presence-bench';
@@ -644,7 +653,7 @@ const userId = (i) => `u${i}`;
 async function presenceThread() {
   const { offset, count } = workerData;
   const channel = PRESENCE_CHANNEL;
-  const clients = await connectMany(count, noEvents, () => null);
+  const clients = await connectMany(count, noEvents, () => null, { first: offset });
   const lists = clients.map(() => null);
   clients.forEach((client, i) => {
     client.onPusherEvent = (msg) => {
@@ -697,6 +706,59 @@ async function presenceThread() {
   closeOnFinish(clients, () => ({}));
 }
 
+// A presence-subscribe thread: its members connect up front (to their nodes); on 'go' each joins
+// PRESENCE_CHANNEL with signed channel_data, `concurrency` at once, timed from sending
+// pusher:subscribe to subscription_succeeded. Reports the times, the largest roster any join
+// carried, and how many rosters left out their own member.
+async function presenceSubscribeThread() {
+  const { offset, count } = workerData;
+  const clients = await connectMany(count, noEvents, () => null, { first: offset });
+  parentPort.postMessage({ ready: true });
+  await nextMessage();
+  const durations = [];
+  let largest = 0;
+  let withoutSelf = 0;
+  await pool(count, workerData.concurrency, async (i) => {
+    const member = userId(offset + i);
+    const done = clients[i].expect('pusher_internal:subscription_succeeded', 15000);
+    const started = nowMs();
+    clients[i].sendSubscribe(PRESENCE_CHANNEL,
+      JSON.stringify({ user_id: member, user_info: { n: offset + i } }));
+    const { presence } = JSON.parse((await done).data);
+    durations.push(nowMs() - started);
+    largest = Math.max(largest, presence.count);
+    if (!presence.ids.map(String).includes(member)) withoutSelf += 1;
+  });
+  parentPort.postMessage({ subscribed: { durations, largest, withoutSelf } });
+  closeOnFinish(clients, () => ({}));
+}
+
+// Every member joins one presence channel (members stay): subscribe-to-succeeded times. The run
+// fails unless each roster holds its own member and the last join saw every member, so a
+// roster that covers one node only cannot pass.
+async function presenceSubscribe() {
+  const perThread = Math.ceil(spec.concurrency / threadCount(spec.members));
+  const threads = new Threads('presenceSubscribe', spec.members, { concurrency: perThread });
+  await threads.ready();
+  emit({ phase: 'start' });
+  const cpu = cpuTracker();
+  const subscribed = await threads.tell('go', 'subscribed');
+  const loadgen = cpu();
+  emit({ phase: 'end' });
+  await threads.finish();
+  const largest = Math.max(...subscribed.map((s) => s.largest));
+  const withoutSelf = subscribed.reduce((sum, s) => sum + s.withoutSelf, 0);
+  if (largest !== spec.members) {
+    fail(`the largest roster in subscription_succeeded had ${largest} of ${spec.members} `
+      + 'members: the last join did not see every member');
+  }
+  if (withoutSelf > 0) {
+    fail(`${withoutSelf} subscription_succeeded rosters left out their own member`);
+  }
+  return { members: spec.members, nodes: spec.wsUrls.length, threads: threads.workers.length,
+    ...percentiles('subscribe', subscribed.flatMap((s) => s.durations)), ...loadgen };
+}
+
 // Members join one presence channel, then half leave: how long until every list is right.
 async function presence() {
   const threads = new Threads('presence', spec.members);
@@ -714,11 +776,11 @@ async function presence() {
     leave_ms: leaveMs, consistent_ms: joinMs + leaveMs, ...loadgen };
 }
 
-const scenarios = { fanout, latency, idle, handshakes, presence };
+const scenarios = { fanout, latency, idle, handshakes, presence, presenceSubscribe };
 const run = scenarios[spec.scenario];
 if (!isMainThread) {
   const roles = { subscribers: subscriberThread, handshakes: handshakeThread,
-    presence: presenceThread };
+    presence: presenceThread, presenceSubscribe: presenceSubscribeThread };
   await roles[workerData.role]();
 } else {
   if (!run) fail(`unknown scenario ${spec.scenario}; expected one of ${Object.keys(scenarios)}`);

@@ -1,8 +1,8 @@
 """Drive the Node load generator (loadgen.mjs) against one server and sample the server around it.
 
 The generator announces its phases on stdout; at ``start`` and ``end`` this side reads the
-server's CPU time, and at ``hold`` (idle connections) it measures the server's RSS, then lets
-the generator close its connections.
+server's CPU time (and, apart, its redis-server's), and at ``hold`` (idle connections) it
+measures the server's RSS, then lets the generator close its connections.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def run(server: RunningServer, scenario: str, params: dict[str, Any], timeout: f
 
     ``on_phase`` is told "start" and "end" as the measured window opens and closes.
     """
-    spec = {"scenario": scenario, "wsUrl": server.ws_url, "httpUrl": server.http_url,
+    spec = {"scenario": scenario, "wsUrls": server.ws_urls, "httpUrl": server.http_url,
             "appId": APP_ID, "key": APP_KEY, "secret": APP_SECRET,
             "watchdogSeconds": timeout, **params}
     figures: dict[str, Any] = {"server_rss_start_bytes": server.rss_bytes()}
@@ -61,13 +61,13 @@ def _reason(stderr: str) -> str:
 
 def _follow(proc: subprocess.Popen, server: RunningServer, figures: dict[str, Any],
             on_phase: Callable[[str], None]) -> dict[str, Any] | None:
-    marks: dict[str, tuple[float, float]] = {}
+    marks: dict[str, tuple[float, float, float | None]] = {}
     for line in proc.stdout:
         message = json.loads(line)
         log.debug("load generator says %s", line.strip()[:500])
         phase = message.get("phase")
         if phase in ("start", "end"):
-            marks[phase] = (time.monotonic(), server.cpu_seconds())
+            marks[phase] = (time.monotonic(), server.cpu_seconds(), server.redis_cpu_seconds())
             on_phase(phase)
             if phase == "end":
                 figures["server_rss_end_bytes"] = server.rss_bytes()
@@ -82,5 +82,7 @@ def _follow(proc: subprocess.Popen, server: RunningServer, figures: dict[str, An
                 cpu = marks["end"][1] - marks["start"][1]
                 figures["server_cpu_seconds"] = cpu
                 figures["server_cpu_pct"] = 100 * cpu / wall if wall > 0 else None
+                if marks["start"][2] is not None:
+                    figures["redis_cpu_seconds"] = marks["end"][2] - marks["start"][2]
             return message["result"]
     return None

@@ -3,7 +3,9 @@
 The profile is a separate run from the timed rounds (sampling costs CPU on a small machine). It
 samples native frames too, so time in system calls shows as such, keeps py-spy's raw collapsed
 stacks, and summarizes the functions with the most samples: where the time is spent (self) and
-which of the project's functions it is spent under (inclusive).
+which of the project's functions it is spent under (inclusive). A cluster scenario is profiled on
+its cluster setup: py-spy follows the first node's child processes too (``--workers``), and the
+other nodes of a several-node setup are not sampled.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 
 from . import loadgen
 from .scenarios import BY_NAME
-from .servers import resound
+from .servers import CLUSTER_LAUNCHERS, resound
 
 SAMPLE_RATE = 250  # samples per second
 TOP = 15
@@ -80,14 +82,17 @@ def profile(name: str, quick: bool, out_dir: Path, timeout: float) -> dict[str, 
     params = scenario.quick if quick else scenario.full
     raw_path = out_dir / f"{name}-profile.raw"
     py_spy = _py_spy()
-    with resound(out_dir) as server:
+    setup = scenario.sides[0] if scenario.cluster else "resound"
+    launcher = CLUSTER_LAUNCHERS[setup] if scenario.cluster else resound
+    with launcher(out_dir) as server:
         sampler: list[subprocess.Popen] = []
 
         def on_phase(phase: str) -> None:
             if phase == "start":
                 sampler.append(subprocess.Popen(
                     [py_spy, "record", "--pid", str(server.pid), "--rate", str(SAMPLE_RATE),
-                     "--native", "--format", "raw", "--output", str(raw_path)],
+                     "--native", "--subprocesses", "--format", "raw",
+                     "--output", str(raw_path)],
                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
             elif sampler:
                 _stop(sampler[0])
@@ -100,8 +105,8 @@ def profile(name: str, quick: bool, out_dir: Path, timeout: float) -> dict[str, 
     summary = summarize(raw_path.read_text() if raw_path.exists() else "")
     figures = {figure.label: figure.compute(result) for figure in scenario.figures
                if figure.ratio}
-    return {"scenario": name, "raw": str(raw_path), "figures": figures, "params": params,
-            **summary}
+    return {"scenario": name, "setup": setup, "raw": str(raw_path), "figures": figures,
+            "params": params, **summary}
 
 
 def _stop(process: subprocess.Popen) -> None:
@@ -118,7 +123,8 @@ def markdown(profile: dict[str, Any]) -> str:
     figures = ", ".join(f"{label} {value:,.4g}" for label, value in profile["figures"].items()
                         if value is not None)
     lines = [
-        f"Resound {profile['scenario']} profile (py-spy, {profile['samples']} samples while busy; "
+        f"Resound {profile['scenario']} profile ({profile.get('setup', 'resound')}; py-spy, "
+        f"{profile['samples']} samples while busy; "
         f"with the sampler attached: {figures})",
         "",
         "Self time by library: " + ", ".join(

@@ -1,7 +1,9 @@
-"""Turn one benchmark's runs into medians, per-round Resound/soketi ratios and a markdown table.
+"""Turn one benchmark's runs into medians, per-round ratios and markdown tables.
 
-Absolute numbers on a shared machine are noise; the ratio within one round (the two servers run
-back to back) is the figure that carries over, so the table leads with it.
+Absolute numbers on a shared machine are noise; the ratio within one round (the two sides run
+back to back) is the figure that carries over, so the table leads with it. The sides are
+Resound and soketi, or for a cluster scenario its cluster setup and one Resound process; a
+row keeps each side's median under the side's name.
 
 A run that lost a delivery, delivered one twice, had a connection closed by the server, or did not
 finish is a failed run (``failures``): its figures stay out of the medians and ratios, and every
@@ -17,7 +19,7 @@ import subprocess
 from datetime import UTC, datetime
 from typing import Any
 
-from .scenarios import BY_NAME, Figure
+from .scenarios import BY_NAME, SINGLE, SOKETI_SIDES, Figure
 
 
 def machine() -> dict[str, Any]:
@@ -111,9 +113,9 @@ def summarize(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         loadgen_cpu = {server: _median([run["result"]["loadgen_cpu_pct"] for run in clean
                                         if run["server"] == server
                                         and run["result"].get("loadgen_cpu_pct") is not None])
-                       for server in ("resound", "soketi")}
+                       for server in scenario.sides}
         for figure in scenario.figures:
-            row = _row(name, figure, clean)
+            row = _row(name, figure, clean, scenario.sides)
             row["failed_runs"] = failed
             row["loadgen_cpu_pct"] = loadgen_cpu
             if failed and figure.target is not None:
@@ -122,29 +124,29 @@ def summarize(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def _row(scenario: str, figure: Figure, runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """Medians and per-round ratios of ``figure`` over ``runs`` (the clean runs only)."""
+def _row(scenario: str, figure: Figure, runs: list[dict[str, Any]],
+         sides: tuple[str, str]) -> dict[str, Any]:
+    """Medians and per-round ratios (first side / second) of ``figure`` over ``runs`` (the
+    clean runs only)."""
+    mine, reference = sides
     by_round: dict[int, dict[str, float]] = {}
     for run in runs:
         value = run["figures"].get(figure.key)
         if value is not None:
             by_round.setdefault(run["round"], {})[run["server"]] = value
-    values = {
-        server: [pair[server] for pair in by_round.values() if server in pair]
-        for server in ("resound", "soketi")
-    }
     ratios = [
-        pair["resound"] / pair["soketi"]
+        pair[mine] / pair[reference]
         for _, pair in sorted(by_round.items())
-        if "resound" in pair and pair.get("soketi")
+        if mine in pair and pair.get(reference)
     ]
     ratio = _median(ratios) if figure.ratio else None
     return {
         "scenario": scenario,
         "figure": figure.key,
         "label": figure.label,
-        "resound": _median(values["resound"]),
-        "soketi": _median(values["soketi"]),
+        "sides": list(sides),
+        **{side: _median([pair[side] for pair in by_round.values() if side in pair])
+           for side in sides},
         "ratios": ratios if figure.ratio else [],
         "ratio": ratio,
         "target": figure.target_text(),
@@ -164,7 +166,8 @@ def _loads(meta: dict[str, Any], runs: list[dict[str, Any]]) -> str:
 
 def markdown(rows: list[dict[str, Any]], meta: dict[str, Any],
              runs: list[dict[str, Any]]) -> str:
-    """The table the README shows, with when, where and how it was measured."""
+    """The tables the README shows (one against soketi, one for the cluster setups against one
+    process), with when, where and how they were measured."""
     info = meta["machine"]
     lines = [
         f"Measured {info['date']} on {info['nproc']} × {info['cpu']} (Linux {info['kernel']}), "
@@ -173,23 +176,20 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any],
         f"{', quick sizes' if meta['quick'] else ''}. Command: `{meta['command']}`",
         "",
         _loads(meta, runs),
-        "",
-        "| Scenario | Figure | Resound | soketi | Resound/soketi | Per round | Target | Met "
-        "| Load generator CPU % (Resound / soketi) |",
-        "|---|---|---:|---:|---:|---|---|---|---|",
     ]
-    for row in rows:
-        met = {True: "yes", False: "**no**", None: ""}[row["met"]]
-        if row["failed_runs"] and row["target"]:
-            met += " (failed run)"
-        per_round = ", ".join(f"{ratio:.2f}" for ratio in row["ratios"])
-        ratio = f"{row['ratio']:.2f}x" if row["ratio"] is not None else "—"
-        cpu = row["loadgen_cpu_pct"]
-        lines.append(
-            f"| {row['scenario']} | {row['label']} | {_fmt(row['resound'])} | "
-            f"{_fmt(row['soketi'])} | {ratio} | {per_round} | {row['target']} | {met} | "
-            f"{_fmt(cpu['resound'])} / {_fmt(cpu['soketi'])} |"
-        )
+    soketi_rows = [row for row in rows if tuple(row["sides"]) == SOKETI_SIDES]
+    cluster_rows = [row for row in rows if tuple(row["sides"]) != SOKETI_SIDES]
+    if soketi_rows:
+        lines += ["", "| Scenario | Figure | Resound | soketi | Resound/soketi | Per round "
+                  "| Target | Met | Load generator CPU % (Resound / soketi) |",
+                  "|---|---|---:|---:|---:|---|---|---|---|",
+                  *(_line(row, row["scenario"]) for row in soketi_rows)]
+    if cluster_rows:
+        lines += ["", f"| Scenario (setup) | Figure | Setup | {SINGLE} | Setup/{SINGLE} "
+                  f"| Per round | Target | Met | Load generator CPU % (setup / {SINGLE}) |",
+                  "|---|---|---:|---:|---:|---|---|---|---|",
+                  *(_line(row, f"{row['scenario']} ({row['sides'][0]})")
+                    for row in cluster_rows)]
     lines.append("")
     lines.append("Medians over the rounds that did not fail; the ratio column is the median of "
                  "the per-round ratios. Load generator CPU is % of one core, all its threads, "
@@ -203,3 +203,17 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any],
         lines.append("")
         lines.extend(notes)
     return "\n".join(lines)
+
+
+def _line(row: dict[str, Any], scenario: str) -> str:
+    """One table line: both sides' medians, the ratio, the target and the generator's CPU."""
+    mine, reference = row["sides"]
+    met = {True: "yes", False: "**no**", None: ""}[row["met"]]
+    if row["failed_runs"] and row["target"]:
+        met += " (failed run)"
+    per_round = ", ".join(f"{ratio:.2f}" for ratio in row["ratios"])
+    ratio = f"{row['ratio']:.2f}x" if row["ratio"] is not None else "—"
+    cpu = row["loadgen_cpu_pct"]
+    return (f"| {scenario} | {row['label']} | {_fmt(row[mine])} | {_fmt(row[reference])} | "
+            f"{ratio} | {per_round} | {row['target']} | {met} | "
+            f"{_fmt(cpu[mine])} / {_fmt(cpu[reference])} |")

@@ -1,7 +1,9 @@
 """The benchmark scenarios: their sizes (full and --quick), and the figures each one reports.
 
-A figure names whether higher or lower is better and, where the issue sets one, its target as a
-bound on the Resound/soketi ratio.
+A scenario compares two sides: Resound against soketi, or (the cluster scenarios, ``--cluster``)
+a Resound cluster setup against one Resound process. A figure names whether higher or lower is
+better and, where the issue sets one, its target as a bound on the ratio of the first side to
+the second.
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ class Figure:
         return ratio >= self.target if self.higher_is_better else ratio <= self.target
 
 
+SOKETI_SIDES = ("resound", "soketi")
+
+
 @dataclass(frozen=True)
 class Scenario:
     name: str
@@ -44,6 +49,11 @@ class Scenario:
     quick: dict[str, Any]
     figures: tuple[Figure, ...]
     describe: Callable[[dict[str, Any]], str]  # the sizes in words, for the report
+    sides: tuple[str, str] = SOKETI_SIDES  # measured side, reference side (the ratio's divisor)
+
+    @property
+    def cluster(self) -> bool:
+        return self.sides != SOKETI_SIDES
 
 
 def _get(key: str) -> Callable[[dict[str, Any]], float | None]:
@@ -53,6 +63,12 @@ def _get(key: str) -> Callable[[dict[str, Any]], float | None]:
 def _per_delivery_us(result: dict[str, Any]) -> float | None:
     deliveries = result.get("deliveries")
     return result["server_cpu_seconds"] * 1e6 / deliveries if deliveries else None
+
+
+def _redis_per_delivery_us(result: dict[str, Any]) -> float | None:
+    deliveries = result.get("deliveries")
+    redis = result.get("redis_cpu_seconds")
+    return redis * 1e6 / deliveries if deliveries and redis is not None else None
 
 
 def _per_connection_us(result: dict[str, Any]) -> float:
@@ -76,7 +92,7 @@ def _cpu_figures() -> tuple[Figure, ...]:
     )
 
 
-def _latency_figures(p99_target: float, with_max: bool) -> tuple[Figure, ...]:
+def _latency_figures(p99_target: float | None, with_max: bool) -> tuple[Figure, ...]:
     figures = (
         Figure("latency_p50_ms", "latency p50 (ms)", False, _get("latency_p50_ms")),
         Figure("latency_p99_ms", "latency p99 (ms)", False, _get("latency_p99_ms"), p99_target),
@@ -110,20 +126,42 @@ def _presence(name: str, members: int, quick: int) -> Scenario:
                                "leave; until every member list matches"))
 
 
+FANOUT_FULL = {"subscribers": 1000, "seconds": 10, "inflight": 4, "backlog": 16,
+               "maxEvents": 100_000}
+FANOUT_QUICK = {**FANOUT_FULL, "subscribers": 500, "seconds": 2}
+HANDSHAKES_FULL = {"connections": 2000, "connectConcurrency": 100}
+HANDSHAKES_QUICK = {"connections": 300, "connectConcurrency": 100}
+
+
+def _describe_fanout(p: dict[str, Any]) -> str:
+    return (f"{p['subscribers']} subscribers on one channel, {p['seconds']} s of HTTP triggers, "
+            f"{p['inflight']} requests in flight (at most {p['backlog']} events not yet fully "
+            "delivered)")
+
+
+def _describe_handshakes(p: dict[str, Any]) -> str:
+    return f"{p['connections']} connect + private subscribe, {p['connectConcurrency']} at once"
+
+
+def _handshake_figures() -> tuple[Figure, ...]:
+    return (Figure("cpu_us_per_connection", "server CPU µs/connection", False, _per_connection_us),
+            Figure("handshake_p50_ms", "connect to subscribed p50 (ms)", False,
+                   _get("handshake_p50_ms")),
+            Figure("handshake_p99_ms", "connect to subscribed p99 (ms)", False,
+                   _get("handshake_p99_ms")),
+            *_cpu_figures())
+
+
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario(
-        "fanout", "fanout",
-        {"subscribers": 1000, "seconds": 10, "inflight": 4, "backlog": 16, "maxEvents": 100_000},
-        {"subscribers": 500, "seconds": 2, "inflight": 4, "backlog": 16, "maxEvents": 100_000},
+        "fanout", "fanout", FANOUT_FULL, FANOUT_QUICK,
         (
             Figure("deliveries_per_s", "deliveries/s", True, _get("deliveries_per_s"), 1.3),
             Figure("cpu_us_per_delivery", "server CPU µs/delivery", False, _per_delivery_us),
             *_latency_figures(0.8, with_max=False),
             *_cpu_figures(),
         ),
-        lambda p: (f"{p['subscribers']} subscribers on one channel, {p['seconds']} s of HTTP "
-                   f"triggers, {p['inflight']} requests in flight (at most {p['backlog']} events "
-                   "not yet fully delivered)"),
+        _describe_fanout,
     ),
     Scenario(
         "latency", "latency",
@@ -135,21 +173,51 @@ SCENARIOS: tuple[Scenario, ...] = (
     _idle(5000, 500, None),
     _idle(10000, 1000, 0.6),
     Scenario(
-        "handshakes", "handshakes",
-        {"connections": 2000, "connectConcurrency": 100},
-        {"connections": 300, "connectConcurrency": 100},
+        "handshakes", "handshakes", HANDSHAKES_FULL, HANDSHAKES_QUICK,
         (Figure("connections_per_s", "connections/s", True, _get("connections_per_s"), 1.0),
-         Figure("cpu_us_per_connection", "server CPU µs/connection", False, _per_connection_us),
-         Figure("handshake_p50_ms", "connect to subscribed p50 (ms)", False,
-                _get("handshake_p50_ms")),
-         Figure("handshake_p99_ms", "connect to subscribed p99 (ms)", False,
-                _get("handshake_p99_ms")),
-         *_cpu_figures()),
-        lambda p: (f"{p['connections']} connect + private subscribe, "
-                   f"{p['connectConcurrency']} at once"),
+         *_handshake_figures()),
+        _describe_handshakes,
     ),
     _presence("presence", 500, 100),
     _presence("presence-100", 100, 50),  # within both servers' default of 100 members
 )
 
-BY_NAME = {scenario.name: scenario for scenario in SCENARIOS}
+# Cluster setups (bench/servers.py CLUSTER_LAUNCHERS) against one process without scaling.
+SINGLE = "1 process"
+CLUSTER_SCENARIOS: tuple[Scenario, ...] = (
+    Scenario(
+        "presence-subscribe", "presenceSubscribe",
+        {"members": 300, "concurrency": 10}, {"members": 60, "concurrency": 10},
+        (Figure("subscribe_p50_ms", "presence subscribe p50 (ms)", False,
+                _get("subscribe_p50_ms")),
+         Figure("subscribe_p99_ms", "presence subscribe p99 (ms)", False,
+                _get("subscribe_p99_ms")),
+         *_cpu_figures()),
+        lambda p: (f"{p['members']} members join one presence channel (signed channel_data), "
+                   f"{p['concurrency']} at once, spread over the nodes; pusher:subscribe to "
+                   "subscription_succeeded"),
+        ("3 nodes on Redis", SINGLE),
+    ),
+    Scenario(
+        "handshakes-redis", "handshakes", HANDSHAKES_FULL, HANDSHAKES_QUICK,
+        (Figure("connections_per_s", "connections/s", True, _get("connections_per_s")),
+         *_handshake_figures()),
+        _describe_handshakes,
+        ("1 node on Redis", SINGLE),
+    ),
+    Scenario(
+        "fanout-workers", "fanout", FANOUT_FULL, FANOUT_QUICK,
+        (
+            Figure("cpu_us_per_delivery", "server CPU µs/delivery", False, _per_delivery_us, 1.2),
+            Figure("deliveries_per_s", "deliveries/s", True, _get("deliveries_per_s")),
+            Figure("redis_cpu_us_per_delivery", "redis-server CPU µs/delivery", False,
+                   _redis_per_delivery_us, ratio=False),
+            *_latency_figures(None, with_max=False),
+            *_cpu_figures(),
+        ),
+        _describe_fanout,
+        ("--workers 2 on Redis", SINGLE),
+    ),
+)
+
+BY_NAME = {scenario.name: scenario for scenario in (*SCENARIOS, *CLUSTER_SCENARIOS)}

@@ -2,6 +2,10 @@
 
 Both servers get the same app (id 123456, key app-key, secret app-secret, client events on) and
 a fresh process for every measurement, so one scenario's leftovers never count in the next.
+
+The cluster setups (``CLUSTER_LAUNCHERS``) start Resound as one or more nodes, or with
+``--workers``, on a throwaway redis-server of their own (loopback, persistence off), started
+and stopped with them.
 """
 
 from __future__ import annotations
@@ -12,14 +16,19 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import psutil
 
+from tests.api.redis_server import redis_server
 from tests.servers import HOST, free_port, wait_for_http
+
+from .scenarios import SINGLE
 
 APP_ID = "123456"
 APP_KEY = "app-key"
@@ -37,55 +46,130 @@ log = logging.getLogger("bench")
 
 @dataclass
 class RunningServer:
-    """A server process on ``port``; its figures include any child processes."""
+    """Server processes (``pids``, one per node) on ``ports``; the figures sum every node and
+    its child processes (``--workers``). ``redis_pid``: the redis-server they share, if any,
+    whose CPU is read apart (``redis_cpu_seconds``)."""
 
     name: str
-    port: int
-    pid: int
+    ports: list[int]
+    pids: list[int]
+    redis_pid: int | None = None
+
+    @property
+    def port(self) -> int:
+        return self.ports[0]
+
+    @property
+    def pid(self) -> int:
+        return self.pids[0]
+
+    @property
+    def ws_urls(self) -> list[str]:
+        return [f"ws://{HOST}:{port}/app/{APP_KEY}?protocol=7&client=js&version=8.4.0"
+                for port in self.ports]
 
     @property
     def ws_url(self) -> str:
-        return f"ws://{HOST}:{self.port}/app/{APP_KEY}?protocol=7&client=js&version=8.4.0"
+        return self.ws_urls[0]
 
     @property
     def http_url(self) -> str:
         return f"http://{HOST}:{self.port}"
 
     def _processes(self) -> list[psutil.Process]:
-        root = psutil.Process(self.pid)
-        return [root, *root.children(recursive=True)]
+        roots = [psutil.Process(pid) for pid in self.pids]
+        return [process for root in roots for process in (root, *root.children(recursive=True))]
 
     def cpu_seconds(self) -> float:
-        """User plus system CPU time so far, from /proc."""
+        """User plus system CPU time so far of every server process, from /proc."""
         return sum(sum(p.cpu_times()[:2]) for p in self._processes())
+
+    def redis_cpu_seconds(self) -> float | None:
+        """The shared redis-server's user plus system CPU time so far; None without one."""
+        if self.redis_pid is None:
+            return None
+        return sum(psutil.Process(self.redis_pid).cpu_times()[:2])
 
     def rss_bytes(self) -> int:
         return sum(p.memory_info().rss for p in self._processes())
 
 
-@contextmanager
-def resound(log_dir: Path, command: list[str] | None = None) -> Iterator[RunningServer]:
-    """``python -m broadcaster start`` (or ``command start``) on a free port; an apps file lifts
-    the presence limit."""
+def _apps_file(log_dir: Path) -> Path:
+    """The bench app, with the presence limit lifted."""
     apps_file = log_dir / "resound-apps.json"
     apps_file.write_text(json.dumps({"apps": [{
         "id": APP_ID, "key": APP_KEY, "secret": APP_SECRET,
         "accept_client_events_from": "members", "max_presence_members": PRESENCE_MEMBERS,
     }]}))
+    return apps_file
+
+
+@contextmanager
+def resound(log_dir: Path, command: list[str] | None = None, *, nodes: int = 1,
+            workers: int = 1, scaling: bool = False) -> Iterator[RunningServer]:
+    """``python -m broadcaster start`` (or ``command start``) on a free port; an apps file lifts
+    the presence limit.
+
+    ``nodes`` processes on ports of their own and ``workers`` per node need ``scaling``: then
+    they share a fresh redis-server (``REVERB_SCALING_ENABLED``)."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("REVERB_")}
-    env["REVERB_APPS_FILE"] = str(apps_file)
-    port = free_port()
-    with open(log_dir / "resound.log", "ab") as log_file:
-        proc = subprocess.Popen(
-            [*(command or [sys.executable, "-m", "broadcaster"]),
-             "start", "--host", HOST, "--port", str(port)],
-            env=env, stdout=log_file, stderr=subprocess.STDOUT)
-    try:
-        wait_for_http(f"http://{HOST}:{port}/up", proc=proc)
-        log.debug("resound is pid %d on port %d", proc.pid, port)
-        yield RunningServer("resound", port, proc.pid)
-    finally:
-        _stop(proc.pid)
+    env["REVERB_APPS_FILE"] = str(_apps_file(log_dir))
+    with ExitStack() as stack:
+        redis_pid = None
+        if scaling:
+            env["REVERB_SCALING_ENABLED"] = "true"
+            env["REDIS_URL"] = stack.enter_context(redis_server())
+            redis_pid = _redis_pid(env["REDIS_URL"])
+        elif nodes > 1 or workers > 1:
+            raise ValueError("several nodes or workers need scaling=True (a shared Redis)")
+        extra = ["--workers", str(workers)] if workers > 1 else []
+        ports, pids = [], []
+        for _ in range(nodes):
+            port = free_port()
+            log_path = log_dir / "resound.log"
+            log_from = log_path.stat().st_size if log_path.exists() else 0
+            with open(log_path, "ab") as log_file:
+                proc = subprocess.Popen(
+                    [*(command or [sys.executable, "-m", "broadcaster"]),
+                     "start", "--host", HOST, "--port", str(port), *extra],
+                    env=env, stdout=log_file, stderr=subprocess.STDOUT)
+            stack.callback(_stop, proc.pid)
+            wait_for_http(f"http://{HOST}:{port}/up", proc=proc)
+            if workers > 1:  # /up answers once one worker serves; the parent logs when all do
+                _wait_for_log(log_path, log_from, "listening on", proc)
+            log.debug("resound is pid %d on port %d", proc.pid, port)
+            ports.append(port)
+            pids.append(proc.pid)
+        yield RunningServer("resound", ports, pids, redis_pid)
+
+
+def _redis_pid(url: str) -> int | None:
+    """Our own redis-server child serving ``url`` (redis://host:port/db)."""
+    port = url.rsplit(":", 1)[1].split("/")[0]
+    for child in psutil.Process().children():
+        try:
+            cmdline = child.cmdline()
+        except psutil.NoSuchProcess:
+            continue
+        # redis-server retitles itself "redis-server 127.0.0.1:PORT"
+        if "redis-server" in " ".join(cmdline) and f":{port}" in " ".join(cmdline):
+            return child.pid
+    return None
+
+
+def _wait_for_log(path: Path, offset: int, text: str, proc: subprocess.Popen,
+                  timeout: float = 60.0) -> None:
+    """Wait until ``text`` appears in the log at ``path`` past ``offset``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with open(path, "rb") as log_file:
+            log_file.seek(offset)
+            if text.encode() in log_file.read():
+                return
+        if proc.poll() is not None:
+            raise RuntimeError(f"resound exited with {proc.returncode} before logging {text!r}")
+        time.sleep(0.05)
+    raise TimeoutError(f"resound did not log {text!r} within {timeout} s (see {path})")
 
 
 @contextmanager
@@ -103,7 +187,7 @@ def soketi(log_dir: Path) -> Iterator[RunningServer]:
     try:
         wait_for_http(f"http://{HOST}:{port}/ready")
         log.debug("soketi is pid %d on port %d", pid, port)
-        yield RunningServer("soketi", port, pid)
+        yield RunningServer("soketi", [port], [pid])
     finally:
         _stop(pid)
 
@@ -121,4 +205,14 @@ def _stop(pid: int) -> None:
         pass
 
 
-LAUNCHERS = {"resound": resound, "soketi": soketi}
+Launcher = Callable[..., AbstractContextManager[RunningServer]]
+
+LAUNCHERS: dict[str, Launcher] = {"resound": resound, "soketi": soketi}
+
+# The cluster setups, each Resound (its launcher takes ``command`` as ``resound`` does).
+CLUSTER_LAUNCHERS: dict[str, Launcher] = {
+    SINGLE: resound,
+    "1 node on Redis": partial(resound, scaling=True),
+    "3 nodes on Redis": partial(resound, nodes=3, scaling=True),
+    "--workers 2 on Redis": partial(resound, workers=2, scaling=True),
+}

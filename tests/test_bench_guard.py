@@ -2,7 +2,9 @@
 
 The end-to-end tests run ``python -m bench --quick`` on Resound's side only (no soketi), against
 the real broadcaster with one fault patched into its process (tests/faulty_broadcaster.py), and
-against the real broadcaster unchanged, which must pass the same checks.
+against the real broadcaster unchanged, which must pass the same checks. The cluster scenarios
+(``--cluster``, real redis-server) must fail when the nodes do not share presence, and pass on
+the real cluster.
 """
 
 from __future__ import annotations
@@ -20,13 +22,15 @@ REPO = Path(__file__).resolve().parents[1]
 BENCH_TIMEOUT = 100  # seconds (under pytest's 120); a quick fan-out plus latency run takes ~20
 
 
-def _bench(out: Path, scenarios: str, fault: str | None = None) -> dict[str, Any]:
+def _bench(out: Path, scenarios: str, fault: str | None = None,
+           resound_cmd: list[str] | None = None) -> dict[str, Any]:
     """Run the quick bench on Resound only; its exit code and results.json."""
     argv = [sys.executable, "-m", "bench", "--quick", "--servers", "resound",
             "--scenarios", scenarios, "--out", str(out)]
     if fault:
-        argv += ["--resound-cmd",
-                 shlex.join([sys.executable, "-m", "tests.faulty_broadcaster", fault])]
+        resound_cmd = [sys.executable, "-m", "tests.faulty_broadcaster", fault]
+    if resound_cmd:
+        argv += ["--resound-cmd", shlex.join(resound_cmd)]
     proc = subprocess.run(argv, cwd=REPO, capture_output=True, text=True,
                           timeout=BENCH_TIMEOUT)
     results = out / "results.json"
@@ -35,8 +39,9 @@ def _bench(out: Path, scenarios: str, fault: str | None = None) -> dict[str, Any
             **json.loads(results.read_text())}
 
 
-def _run(document: dict[str, Any], scenario: str) -> dict[str, Any]:
-    [run] = [run for run in document["runs"] if run["scenario"] == scenario]
+def _run(document: dict[str, Any], scenario: str, server: str = "resound") -> dict[str, Any]:
+    [run] = [run for run in document["runs"]
+             if run["scenario"] == scenario and run["server"] == server]
     assert "error" not in run, run["error"]
     return run
 
@@ -93,6 +98,34 @@ def test_the_real_server_passes_the_same_checks(tmp_path: Path) -> None:
         assert run["result"]["deliveries"] == run["result"]["expected_deliveries"] > 0
     assert _row(document, "fanout", "deliveries_per_s")["resound"] > 0
     assert _row(document, "latency", "latency_p99_ms")["resound"] is not None
+
+
+def test_presence_rosters_split_by_node_fail_the_cluster_run(tmp_path: Path) -> None:
+    # Scaling forced off: the three nodes share nothing, so each roster covers one node.
+    unshared = ["env", "REVERB_SCALING_ENABLED=false", sys.executable, "-m", "broadcaster"]
+    document = _bench(tmp_path, "presence-subscribe", resound_cmd=unshared)
+
+    assert document["exit"] == 1, document["output"]
+    [run] = [run for run in document["runs"] if run["server"] == "3 nodes on Redis"]
+    assert "the largest roster in subscription_succeeded had" in run["error"], run["error"]
+    assert report.failures(_run(document, "presence-subscribe", "1 process")) == []
+    assert _row(document, "presence-subscribe", "subscribe_p99_ms")["ratio"] is None
+
+
+def test_the_cluster_setups_pass_the_same_checks(tmp_path: Path) -> None:
+    document = _bench(tmp_path, "presence-subscribe,fanout-workers")
+
+    assert document["exit"] == 0, document["output"]
+    for scenario, cluster in (("presence-subscribe", "3 nodes on Redis"),
+                              ("fanout-workers", "--workers 2 on Redis")):
+        for server in (cluster, "1 process"):
+            assert report.failures(_run(document, scenario, server)) == []
+    workers = _run(document, "fanout-workers", "--workers 2 on Redis")["result"]
+    assert workers["deliveries"] == workers["expected_deliveries"] > 0
+    assert workers["redis_cpu_seconds"] > 0
+    cpu = _row(document, "fanout-workers", "cpu_us_per_delivery")
+    assert cpu["--workers 2 on Redis"] > 0 and cpu["1 process"] > 0
+    assert cpu["ratio"] is not None and cpu["met"] is not None
 
 
 def _fanout_run(round_no: int, server: str, rate: float, missing: int = 0) -> dict[str, Any]:
