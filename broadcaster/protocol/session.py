@@ -197,10 +197,12 @@ class Session:
     def subscribe(self, command: Subscribe) -> None:
         name = command.channel
         channel = self.channels.get(name)
-        if channel is not None and not channel.type.is_presence:
+        if channel is None or channel.type.is_presence:
+            self._join(command)
+        elif channel.type.cached:
+            self._request(FetchCache(self.app.id, name))  # answered as a first subscription
+        else:
             self._succeeded(name, {})
-            return
-        self._join(command)
 
     def _succeeded(self, name: str, data: Any) -> None:
         self.client.send(

@@ -124,3 +124,14 @@ def test_the_backlog_is_bounded_and_overflow_closes_with_4100():
     assert client.closed is None
     ping(session)
     assert client.closed[0] == 4100
+
+
+def test_subscribing_again_to_a_cache_channel_replays_its_last_event_again():
+    session, client, asked, _ = pending_session()
+    last = b'{"event":"rate","channel":"cache-rates","data":"1"}'
+    for _ in range(2):
+        session.handle_text('{"event":"pusher:subscribe","data":{"channel":"cache-rates"}}')
+        session.answer(asked[-1], Cached(last))
+        assert [m["event"] for m in client.take()] == [
+            "pusher_internal:subscription_succeeded", "rate"]
+    assert len(asked) == 2
