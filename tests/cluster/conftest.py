@@ -34,7 +34,7 @@ class Cluster:
         self.extra_env = dict(extra_env or {})
         self.nodes: list[Broadcaster] = []
         self._redis: contextlib.ExitStack | None = None
-        self._sockets: list[PusherSocket] = []
+        self._sockets: list[tuple[Broadcaster, PusherSocket]] = []
 
     # --- processes -------------------------------------------------------------------------
 
@@ -98,8 +98,8 @@ class Cluster:
 
     def socket(self, node: Broadcaster) -> PusherSocket:
         """An established socket on ``node``, closed after the test."""
-        self._sockets.append(PusherSocket.to(node))
-        return self._sockets[-1]
+        self._sockets.append((node, PusherSocket.to(node)))
+        return self._sockets[-1][1]
 
     def member_on(self, node: Broadcaster, channel: str, user: str) -> PusherSocket:
         """A socket on ``node`` joined to presence ``channel`` as ``user``."""
@@ -108,9 +108,12 @@ class Cluster:
         return socket
 
     def close_sockets(self) -> None:
-        for socket in self._sockets:
-            with contextlib.suppress(Exception):
-                socket.close()
+        for node, socket in self._sockets:
+            if node.proc is None:  # killed: no close handshake to wait 2 s for
+                socket.ws.socket.close()
+            else:
+                with contextlib.suppress(Exception):
+                    socket.close()
         self._sockets = []
 
     # --- the HTTP API on every node --------------------------------------------------------
