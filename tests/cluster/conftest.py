@@ -13,9 +13,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import redis
 
 from tests.api.redis_server import redis_server
-from tests.api.wire import signed_request
+from tests.api.wire import post_json, signed_request
 from tests.pusher_socket import PusherSocket, member
 from tests.sdk import sdk_for
 from tests.servers import Broadcaster, free_port, start_broadcaster
@@ -85,6 +86,26 @@ class Cluster:
             if node.proc is None or node.proc.poll() is not None:
                 node.stop()
                 self.nodes[index] = start_broadcaster(self.env)
+        for node in self.nodes:  # a node back from an outage accepts once resubscribed
+            eventually(lambda node=node: self.accepts(node), SETTLE,
+                       f"the node on port {node.port} accepting triggers")
+        eventually(lambda: self.registered() == len(self.nodes), SETTLE,
+                   "every node registered in Redis (again, after Redis lost its data)")
+
+    def registered(self) -> int:
+        """How many node incarnations Redis holds as alive (a node's heartbeat registers it)."""
+        client = redis.Redis.from_url(self.url)
+        try:
+            return client.zcount("resound:nodes", "(0", "+inf")
+        finally:
+            client.close()
+
+    @staticmethod
+    def accepts(node: Broadcaster) -> bool:
+        """Whether ``node`` accepts a trigger now (an unused channel: nobody gets it)."""
+        status, _ = post_json(node, f"/apps/{node.app_id}/events",
+                              {"name": "probe", "channel": "cluster-probe", "data": "{}"})
+        return status == 200
 
     def stop(self) -> None:
         self.close_sockets()

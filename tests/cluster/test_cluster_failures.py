@@ -9,7 +9,7 @@ import time
 
 from tests.api.wire import post_json
 from tests.cluster.conftest import SETTLE, unique
-from tests.cluster.test_cluster import member_events
+from tests.cluster.test_cluster import member_events, roster
 from tests.pusher_socket import PusherSocket, error, member
 from tests.servers import Broadcaster, Webapp, start_webapp, start_worker
 from tests.waiting import eventually
@@ -135,3 +135,95 @@ def test_order_events_made_while_redis_is_down_arrive_once_in_order(cluster, tmp
         worker.stop()
         webapp.stop()
 
+
+
+def roster_seen(observer: PusherSocket, joined: dict, via: Broadcaster, channel: str) -> set[str]:
+    """The roster ``observer`` believes in: its ``subscription_succeeded`` roster, then every
+    member event it got until a marker triggered now."""
+    seen = set(roster(joined)[1])
+    for event, user in member_events([observer], via, channel)[0]:
+        if event == "member_added":
+            seen.add(user)
+        else:
+            seen.discard(user)
+    return seen
+
+
+def test_a_frozen_node_past_the_ttl_rejoins_cleanly_when_it_wakes(cluster):
+    channel = unique("presence-frozen-")
+    one, two, frozen = cluster.nodes
+    watchers = [cluster.socket(one), cluster.socket(two)]
+    joined = [watcher.joined(channel, member(f"watcher{i}"))
+              for i, watcher in enumerate(watchers)]
+    for user in ("ice0", "ice1"):
+        cluster.member_on(frozen, channel, user)
+    cluster.member_on(frozen, channel, "split")
+    cluster.member_on(one, channel, "split")  # split's other tab stays on a live node
+    everyone = {"watcher0", "watcher1", "ice0", "ice1", "split"}
+    cluster.roster_agreed(channel, everyone)
+
+    cluster.freeze(frozen)
+    live = [one, two]
+    eventually(lambda: all(cluster.users(node, channel) == everyone - {"ice0", "ice1"}
+                           for node in live), CRASH_DEADLINE, "the frozen node's users reaped")
+    cluster.thaw(frozen)
+
+    cluster.roster_agreed(channel, everyone)
+    cluster.connections_agreed(6)
+    cluster.agreed(lambda node: cluster.get(node, f"/channels/{channel}",
+                                            info="subscription_count"),
+                   (200, {"occupied": True, "subscription_count": 6}), "subscriptions")
+    for watcher, answer in zip(watchers, joined, strict=True):
+        assert roster_seen(watcher, answer, two, channel) == everyone
+
+
+def test_redis_restarted_empty_is_filled_again_by_every_node(cluster):
+    channel = unique("presence-amnesia-")
+    one, two, three = cluster.nodes
+    watcher = cluster.socket(one)
+    joined = watcher.joined(channel, member("watcher"))
+    cluster.member_on(two, channel, "bea")
+    cluster.member_on(three, channel, "bea")
+    cluster.member_on(three, channel, "cid")
+    cluster.socket(two)
+    everyone = {"watcher", "bea", "cid"}
+    cluster.roster_agreed(channel, everyone)
+
+    cluster.stop_redis()
+    cluster.start_redis()  # the same port, nothing in it
+
+    cluster.roster_agreed(channel, everyone)
+    cluster.connections_agreed(5)
+    cluster.agreed(lambda node: cluster.get(node, f"/channels/{channel}",
+                                            info="subscription_count,user_count"),
+                   (200, {"occupied": True, "subscription_count": 4, "user_count": 3}),
+                   "the channel's counts")
+    assert roster_seen(watcher, joined, three, channel) == everyone
+
+
+def test_a_presence_join_as_a_frozen_node_wakes_is_admitted_or_refused_never_half(cluster):
+    """Waking past the TTL, the node finds its subscription silent and resubscribes; a join's
+    answer in that moment may be lost. The join is then refused with a pusher:error (it was
+    never answered at all, and its member stayed in Redis), and no ghost remains."""
+    channel = unique("presence-waking-")
+    one, two, waking = cluster.nodes
+    watchers = [cluster.socket(one), cluster.socket(two)]
+    joined = [watcher.joined(channel, member(f"watcher{i}"))
+              for i, watcher in enumerate(watchers)]
+    cluster.member_on(waking, channel, "sleeper")
+    cluster.freeze(waking)
+    eventually(lambda: cluster.users(one, channel) == {"watcher0", "watcher1"},
+               CRASH_DEADLINE, "the frozen node reaped")
+    cluster.thaw(waking)
+    joiner = cluster.socket(waking)
+    joiner.subscribe(channel, member("early"))
+    answer = joiner.next_message(SETTLE, lambda m: m.get("channel") == channel
+                                 or m["event"] == "pusher:error")
+    assert answer is not None, "the join was never answered"
+    admitted = answer["event"] == "pusher_internal:subscription_succeeded"
+    if not admitted:
+        assert "Redis" in error(answer)[1], answer
+    everyone = {"watcher0", "watcher1", "sleeper", *(["early"] if admitted else [])}
+    cluster.roster_agreed(channel, everyone)
+    for watcher, answer in zip(watchers, joined, strict=True):
+        assert roster_seen(watcher, answer, one, channel) == everyone
