@@ -133,3 +133,22 @@ def test_every_node_gives_the_same_api_answers(cluster):
              "info": "subscription_count"}]})
         assert (status, answer) == (200, {"batch": [{"user_count": 3},
                                                     {"subscription_count": 2}]})
+
+
+def test_a_node_started_after_a_cache_publish_serves_the_last_event(cluster):
+    channel = unique("cache-late-")
+    status, answer = post_json(cluster.nodes[0], f"/apps/{APP_ID}/events",
+                               {"name": "price", "channel": channel, "data": '{"eur": 3}'})
+    assert status == 200, answer
+    late = cluster.start_node()
+    try:
+        socket = cluster.socket(late)
+        assert socket.joined(channel)["channel"] == channel
+        cached = socket.next_message(wanted=lambda m: m.get("channel") == channel)
+        assert cached is not None and (cached["event"], cached["data"]) == ("price", '{"eur": 3}')
+        assert cluster.get(late, f"/channels/{channel}", info="cache") == (
+            200, {"occupied": True, "cache": {"event": "price", "data": '{"eur": 3}'}})
+    finally:
+        cluster.close_sockets()
+        late.stop()
+        cluster.nodes.remove(late)
