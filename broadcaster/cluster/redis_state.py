@@ -102,7 +102,8 @@ class RedisState(ClusterState):
         self._answers: dict[str, Callable[[dict[str, Any]], None]] = {}  # joins in flight
         # this node's presence sockets, to re-register them: (app, channel, socket) -> request
         self._joined: dict[tuple[str, str, str], JoinPresence] = {}
-        self._orphans: dict[tuple[str, str, str], LeavePresence] = {}  # may be in Redis wrongly
+        # sockets that may be in Redis wrongly, with their field there (the incarnation of then)
+        self._orphans: dict[tuple[str, str, str], tuple[str, LeavePresence]] = {}
         self._stale: set[str] = set()  # this node's former incarnations, still to clean up
         self._registered: set[tuple[str, str]] = set()  # (app, channel) in the node's registry
         self._flushed: dict[str, dict[str, int]] = {}  # app -> counts as last written
@@ -299,12 +300,12 @@ class RedisState(ClusterState):
                         return
                     await done
             except Failure as exc:
-                if done.done():  # answered just as the time ran out
+                if done.done() and not done.cancelled():  # answered as the time ran out
                     return
                 # the script may have run: leave again once Redis answers (heartbeat)
-                self._orphans[key] = LeavePresence(
+                self._orphans[key] = (f"{self.incarnation}|{request.socket_id}", LeavePresence(
                     request.app_id, request.channel, request.socket_id, request.user_id,
-                    member_removed(request.app_id, request.channel, request.user_id))
+                    member_removed(request.app_id, request.channel, request.user_id)))
                 reply(self._unavailable(exc))
             finally:
                 self._answers.pop(answer_id, None)
@@ -315,11 +316,11 @@ class RedisState(ClusterState):
         key = (request.app_id, request.channel, request.socket_id)
         async with self._shared():
             self._joined.pop(key, None)
+            field = f"{self.incarnation}|{request.socket_id}"
             try:
-                last = await self._leave_script(self._redis, request,
-                                                f"{self.incarnation}|{request.socket_id}")
+                last = await self._leave_script(self._redis, request, field)
             except Failure as exc:
-                self._orphans[key] = request
+                self._orphans[key] = (field, request)
                 return self._unavailable(exc)
         return Left(bool(last))
 
@@ -444,9 +445,8 @@ class RedisState(ClusterState):
             await self._reregister()
         if self._orphans:
             async with self._exclusive():
-                for key, request in list(self._orphans.items()):
-                    await self._leave_script(self._redis, request,
-                                             f"{self.incarnation}|{request.socket_id}")
+                for key, (field, request) in list(self._orphans.items()):
+                    await self._leave_script(self._redis, request, field)
                     del self._orphans[key]
 
     async def _reregister(self) -> None:
