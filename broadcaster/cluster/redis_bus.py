@@ -253,7 +253,13 @@ class RedisBus(Bus):
                 heard = loop.time()
                 self._handle(message)
             elif loop.time() - heard > DEAD_AFTER:
-                raise RedisConnectionError(f"no answer to PING for {DEAD_AFTER} s")
+                # This process may have been paused (SIGSTOP): Redis's answer may be waiting
+                # unread behind the timer that just fired. Only silence on the socket is death.
+                late = await pubsub.get_message(timeout=0)
+                if late is None:
+                    raise RedisConnectionError(f"no answer to PING for {DEAD_AFTER} s")
+                heard = loop.time()
+                self._handle(late)
             else:
                 await pubsub.ping()
 
@@ -277,6 +283,9 @@ class RedisBus(Bus):
                 logger.debug("Redis at %s still unreachable: %s", redacted(self.url), exc)
                 await self._close(pubsub)
                 continue
+            # Idle pooled connections predate the outage: the writer's first PUBLISH on one
+            # would fail and take the bus down again right after it came back.
+            await self._redis.connection_pool.disconnect(inuse_connections=False)
             return pubsub
 
     @staticmethod

@@ -112,6 +112,10 @@ class RedisState(ClusterState):
         # presence operations share the Redis keys of this incarnation; re-registration and
         # orphan cleanup wait for them to finish and hold new ones back
         self._open, self._idle, self._busy = asyncio.Event(), asyncio.Event(), 0
+        # the bus's reconnects when this node last made sure it is registered; a join after a
+        # reconnect first re-registers if Redis lost the node (else its joins could be ghosts)
+        self._seen_reconnects = 0
+        self._recheck = asyncio.Lock()
         self._open.set()
         self._idle.set()
 
@@ -151,6 +155,7 @@ class RedisState(ClusterState):
             folder.joinpath(f"{name}.lua").read_text()) for name in SCRIPTS}
         self._node_channel = self.bus.node_channel(self.node_id)
         self.bus.on_node_message(self._on_node_message)
+        self._seen_reconnects = self.bus.reconnects
         try:
             await self._register(self.incarnation)
         except Failure as exc:
@@ -277,6 +282,17 @@ class RedisState(ClusterState):
         are delivered before it, and those after, after it."""
         if self._redis is None:
             reply(Unavailable("cluster state is not started; start the server first"))
+            return
+        # The answer comes back on the bus's subscription: while it is away or resubscribing,
+        # member events would be missed between the roster and the first live event.
+        reason = self.bus.unavailable()
+        if reason is not None:
+            reply(Unavailable(reason))
+            return
+        try:
+            await self._registered_since_reconnect()
+        except Failure as exc:
+            reply(self._unavailable(exc))
             return
         key = (request.app_id, request.channel, request.socket_id)
         answer_id = str(next(self._ids))
@@ -438,6 +454,19 @@ class RedisState(ClusterState):
             keys=[self._nodes_key],
             args=[incarnation, int(self.node_ttl * 1000), "register" if register else ""])
         return bool(registered)
+
+    async def _registered_since_reconnect(self) -> None:
+        """After the bus reconnected (Redis restarted, maybe empty), run a heartbeat before the
+        next join, so the node is registered (re-registered) before it adds members."""
+        if self.bus.reconnects == self._seen_reconnects:
+            return
+        async with self._recheck:
+            reconnects = self.bus.reconnects
+            if reconnects != self._seen_reconnects:
+                # Idle pooled connections predate the outage: drop them rather than fail once.
+                await self._redis.connection_pool.disconnect(inuse_connections=False)
+                await self.heartbeat()
+                self._seen_reconnects = reconnects
 
     async def heartbeat(self) -> None:
         """Push this node's expiry forward; re-register if it was lost; retry orphan leaves."""
