@@ -12,16 +12,16 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from ..protocol.requests import Answer, Request, Unavailable
+from ..protocol.requests import Answer, ClaimKeys, Request, Unavailable
 from .http import HttpResponse, error_response
 
 
 @dataclass(frozen=True, slots=True)
 class Query:
-    """``requests`` to ask the cluster state; ``render`` turns their answers, in the same
-    order, into the response."""
+    """``requests`` to ask the cluster state (a :class:`ClaimKeys`, the idempotency store);
+    ``render`` turns their answers, in the same order, into the response."""
 
-    requests: tuple[Request, ...]
+    requests: tuple[Request | ClaimKeys, ...]
     render: Callable[[Sequence[Answer]], HttpResponse]
 
 
