@@ -33,6 +33,7 @@ Workers: RESOUND_WORKERS or --workers (1) processes on the one port; more than 1
 Limits: RESOUND_MAX_REQUEST_SIZE (1000000 bytes of HTTP body),
 RESOUND_WRITE_BUFFER_LIMIT (4000000 bytes queued for one socket before it is closed with 4100),
 RESOUND_HTTP_IDLE_TIMEOUT (60 s an HTTP or unfinished connection may sit idle).
+Idempotency: RESOUND_IDEMPOTENCY_WINDOW (300 s a trigger's idempotency key is remembered).
 """
 
 CLIENT_EVENT_SOURCES = ("members", "all", "none")
@@ -76,6 +77,7 @@ class ServerConfig:
     scaling_channel: str = "reverb"
     workers: int = 1  # processes serving the port (--workers); more than 1 needs scaling_url
     node_id: str | None = None  # this process's cluster node id (a worker's is set by its parent)
+    idempotency_window: int = 300  # seconds a trigger's idempotency key is remembered
 
 
 def _number(name: str, raw: object, kind: type, minimum: float = 1) -> Any:
@@ -261,6 +263,9 @@ def load_config(
         scaling_url=scaling_url,
         scaling_channel=env.get("REVERB_SCALING_CHANNEL") or "reverb",
         workers=workers,
+        idempotency_window=_number(
+            "RESOUND_IDEMPOTENCY_WINDOW", env.get("RESOUND_IDEMPOTENCY_WINDOW", "300"), int
+        ),
     )
 
 

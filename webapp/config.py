@@ -25,9 +25,9 @@ DEFAULTS: dict[str, Any] = {
     "REVERB_SCHEME": "http",
     # Seconds an API token stays valid.
     "API_TOKEN_MAX_AGE": 12 * 3600,
-    # Outbox delivery: HTTP timeout, how long a deliverer owns the queue, worker sleeps.
+    # Outbox delivery: HTTP timeout (a deliverer holds the queue's head for this plus 1 s, see
+    # delivery.lease_seconds), worker sleeps.
     "OUTBOX_HTTP_TIMEOUT": 5.0,
-    "OUTBOX_LEASE_SECONDS": 60.0,  # > HTTP timeout + SQLite busy timeout
     "OUTBOX_IDLE_SECONDS": 0.5,
     "OUTBOX_BACKOFF_INITIAL": 0.5,
     "OUTBOX_BACKOFF_MAX": 30.0,

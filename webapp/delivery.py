@@ -2,9 +2,15 @@
 
 Only the head of the queue (the oldest row neither delivered nor refused) is ever sent. A
 deliverer claims it with a conditional UPDATE that succeeds only if no live lease is held, so
-two deliverers (the worker and the web process right after a commit) never send the same row
-and never overtake each other. Delivery stops at the first failure; the row stays at the head
-and is retried later, which keeps every order's events in order.
+two deliverers (the worker and the web process right after a commit) never overtake each other.
+Delivery stops at the first failure; the row stays at the head and is retried later, which
+keeps every order's events in order.
+
+Every attempt carries the row's ``Idempotency-Key``, and the broadcaster delivers a key once
+within its window (``RESOUND_IDEMPOTENCY_WINDOW``, 5 minutes): a retry after a timeout whose
+request did get through, or a takeover from a deliverer that crashed mid-send, is answered 200
+and not delivered again. So the lease only has to outlast one send (:func:`lease_seconds`), and
+a crashed holder stalls delivery for that long, not a minute.
 """
 
 from __future__ import annotations
@@ -31,6 +37,13 @@ log = logging.getLogger(__name__)
 
 # Answers that will never succeed on retry: skip the row instead of blocking the queue.
 PERMANENT_STATUSES = frozenset({400, 413})
+LEASE_MARGIN = 1.0  # seconds a lease outlasts the HTTP timeout: the database writes around it
+
+
+def lease_seconds(config: Any) -> float:
+    """How long a deliverer holds the head row: one send (``OUTBOX_HTTP_TIMEOUT``) and a margin.
+    A holder that outlives it by accident resends nothing: the idempotency key sees to that."""
+    return float(config["OUTBOX_HTTP_TIMEOUT"]) + LEASE_MARGIN
 
 
 class DeliveryError(Exception):
@@ -62,8 +75,12 @@ class ReverbClient:
             timeout=float(config["OUTBOX_HTTP_TIMEOUT"]),
         )
 
-    def trigger(self, name: str, channels: list[str], data: str, socket_id: str | None) -> None:
-        """Publish one event; raise :class:`DeliveryError` unless the broadcaster answers 2xx."""
+    def trigger(self, name: str, channels: list[str], data: str, socket_id: str | None,
+                idempotency_key: str) -> None:
+        """Publish one event; raise :class:`DeliveryError` unless the broadcaster answers 2xx.
+
+        The broadcaster delivers an ``idempotency_key`` once within its window, so sending the
+        same event again (after a timeout, say) never delivers it twice."""
         message: dict[str, Any] = {"name": name, "channels": channels, "data": data}
         if socket_id:
             message["socket_id"] = socket_id
@@ -75,7 +92,8 @@ class ReverbClient:
         connection = connection_class(self.host, self.port, timeout=self.timeout)
         try:
             connection.request("POST", f"{path}?{query}", body=body,
-                               headers={"Content-Type": "application/json"})
+                               headers={"Content-Type": "application/json",
+                                        "Idempotency-Key": idempotency_key})
             response = connection.getresponse()
             answer = response.read(2000).decode(errors="replace")
         except (OSError, http.client.HTTPException) as exc:
@@ -141,13 +159,13 @@ def deliver_pending(
         row = _head()
         if row is None:
             break
-        row_id, name, channels, data, socket_id = (
-            row.id, row.name, loads(row.channels), row.data, row.socket_id)
+        row_id, name, channels, data, socket_id, key = (
+            row.id, row.name, loads(row.channels), row.data, row.socket_id, row.idempotency_key)
         if not _claim(row_id, owner, lease_seconds):
             result.busy = True
             break
         try:
-            client.trigger(name, channels, data, socket_id)
+            client.trigger(name, channels, data, socket_id, key)
         except DeliveryError as exc:
             if exc.permanent:
                 log.error("outbox event %s (%s) refused, skipping it: %s", row_id, name, exc)
@@ -159,7 +177,8 @@ def deliver_pending(
             result.error = str(exc)
             break
         if not _finish(row_id, owner, delivered_at=utcnow(), last_error=None):
-            log.warning("outbox event %s was delivered after its lease ran out", row_id)
+            log.info("outbox event %s was sent after its lease ran out; its idempotency key "
+                     "keeps a takeover from delivering it twice", row_id)
         log.debug("outbox event %s (%s) delivered to %s", row_id, name, channels)
         result.delivered += 1
     return result
@@ -170,7 +189,7 @@ def deliver_now(app: Flask) -> DeliveryResult:
     with app.app_context():
         try:
             return deliver_pending(ReverbClient.from_config(app.config),
-                                   app.config["OUTBOX_LEASE_SECONDS"])
+                                   lease_seconds(app.config))
         finally:
             db.session.remove()
 

@@ -1,7 +1,8 @@
 """The outbox: each broadcast event is a row written in the same transaction as its cause.
 
 Nothing is sent here. :mod:`webapp.delivery` sends pending rows strictly in id order, claiming
-the head row with a lease so that concurrent deliverers never send a row twice.
+the head row with a lease, each with the row's idempotency key, so that the broadcaster
+delivers a row once however often it is sent.
 """
 
 from __future__ import annotations
@@ -42,6 +43,12 @@ class OutboxEvent(db.Model):
     last_error: Mapped[str | None] = mapped_column(Text)
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_until: Mapped[float | None] = mapped_column(Float)  # unix time
+
+    @property
+    def idempotency_key(self) -> str:
+        """The row's stable key for the broadcaster's ``Idempotency-Key``: the same on every
+        attempt, and not reused by a row of a recreated database (ids restart, times do not)."""
+        return f"outbox-{self.id}-{self.created_at:%Y%m%dT%H%M%S%f}"
 
 
 def request_socket_id() -> str | None:

@@ -8,7 +8,8 @@ numbers are the cluster's, not only this process's.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from shared.channels import channel_name_error, channel_type
@@ -19,6 +20,8 @@ from ..protocol.requests import (
     Answer,
     Cached,
     ChannelCounts,
+    Claimed,
+    ClaimKeys,
     Connections,
     CountChannels,
     CountConnections,
@@ -33,17 +36,22 @@ from .http import HttpResponse, json_response
 from .queries import Query
 from .validation import (
     CACHE,
+    IDEMPOTENCY_HEADER,
     SUBSCRIPTION_COUNT,
     USER_COUNT,
     ApiError,
     Trigger,
     parse_batch,
+    parse_idempotency_key,
     parse_info,
     parse_json_object,
     parse_trigger,
 )
 
+log = logging.getLogger(__name__)
+
 Params = dict[str, str]  # the decoded query string
+Headers = dict[str, str]  # the request's headers, lower-cased names
 Result = HttpResponse | Query
 
 
@@ -74,44 +82,76 @@ def _publish(host: ApiHost, state: AppState, trigger: Trigger) -> None:
                              trigger.socket_id))
 
 
-def trigger_events(host: ApiHost, state: AppState, params: Params, body: bytes) -> Result:
-    """``POST events``: ``{}``, or ``{"channels": {name: counts}}`` when ``info`` asks."""
-    trigger = parse_trigger(parse_json_object(body), state.config.max_message_size)
-    _publishable(host)
-    _publish(host, state, trigger)
-    if not trigger.info:
-        return json_response(200, {})
+def _trigger(host: ApiHost, state: AppState, triggers: Sequence[Trigger],
+             counts: CountChannels | None,
+             respond: Callable[[dict[str, ChannelCounts]], HttpResponse]) -> Result:
+    """Publish ``triggers`` and answer ``respond(counts)``, or ``{}`` without counts.
+
+    Without idempotency keys or counts, this answers at once: the trigger path starts no task.
+    With keys, the idempotency store is asked first, and only events whose key is fresh (or
+    have none) are published; a repeat is answered 200 all the same.
+    """
+    keys = tuple(trigger.idempotency_key for trigger in triggers)
+    claim = ClaimKeys(state.id, keys) if any(key is not None for key in keys) else None
+    if claim is None:
+        for trigger in triggers:
+            _publish(host, state, trigger)
+        if counts is None:
+            return json_response(200, {})
+    requests = tuple(request for request in (claim, counts) if request is not None)
 
     def render(answers: Sequence[Answer]) -> HttpResponse:
-        counts = _counted(answers[0])
+        if claim is not None:
+            claimed = answers[0]
+            assert isinstance(claimed, Claimed)
+            for trigger, fresh in zip(triggers, claimed.fresh, strict=True):
+                if fresh:
+                    _publish(host, state, trigger)
+                else:
+                    log.debug("app %s: event %r not published again: idempotency key %r was "
+                              "used within the window", state.id, trigger.name,
+                              trigger.idempotency_key)
+        return json_response(200, {}) if counts is None else respond(_counted(answers[-1]))
+
+    return Query(requests, render)
+
+
+def trigger_events(host: ApiHost, state: AppState, params: Params, body: bytes,
+                   headers: Headers) -> Result:
+    """``POST events``: ``{}``, or ``{"channels": {name: counts}}`` when ``info`` asks."""
+    key = parse_idempotency_key(headers.get(IDEMPOTENCY_HEADER), "the Idempotency-Key header")
+    trigger = parse_trigger(parse_json_object(body), state.config.max_message_size,
+                            idempotency_key=key)
+    _publishable(host)
+
+    def respond(counts: dict[str, ChannelCounts]) -> HttpResponse:
         return json_response(200, {"channels": {
             name: _counts(name, counts[name], trigger.info) for name in trigger.channels
         }})
 
-    return Query((CountChannels(state.id, trigger.channels),), render)
+    asked = CountChannels(state.id, trigger.channels) if trigger.info else None
+    return _trigger(host, state, (trigger,), asked, respond)
 
 
-def trigger_batch(host: ApiHost, state: AppState, params: Params, body: bytes) -> Result:
+def trigger_batch(host: ApiHost, state: AppState, params: Params, body: bytes,
+                  headers: Headers) -> Result:
     """``POST batch_events``: all events are validated before the first is published."""
     triggers = parse_batch(parse_json_object(body), state.config.max_message_size)
     _publishable(host)
-    for trigger in triggers:
-        _publish(host, state, trigger)
-    if not any(trigger.info for trigger in triggers):
-        return json_response(200, {})
 
-    def render(answers: Sequence[Answer]) -> HttpResponse:
-        counts = _counted(answers[0])
+    def respond(counts: dict[str, ChannelCounts]) -> HttpResponse:
         return json_response(200, {"batch": [
             _counts(trigger.channels[0], counts[trigger.channels[0]], trigger.info)
             for trigger in triggers
         ]})
 
     names = tuple(dict.fromkeys(trigger.channels[0] for trigger in triggers))
-    return Query((CountChannels(state.id, names),), render)
+    asked = CountChannels(state.id, names) if any(t.info for t in triggers) else None
+    return _trigger(host, state, triggers, asked, respond)
 
 
-def channels(host: ApiHost, state: AppState, params: Params, body: bytes) -> Result:
+def channels(host: ApiHost, state: AppState, params: Params, body: bytes,
+             headers: Headers) -> Result:
     """``GET channels``: occupied channels only, optionally by prefix, with counts on request."""
     prefix = params.get("filter_by_prefix", "")
     info = parse_info(params.get("info"), {USER_COUNT, SUBSCRIPTION_COUNT})
@@ -136,7 +176,7 @@ def _channel_name(name: str) -> str:
 
 
 def channel(host: ApiHost, state: AppState, params: Params, body: bytes,
-            channel: str) -> Result:
+            headers: Headers, channel: str) -> Result:
     """``GET channels/{name}``: ``occupied`` plus each requested attribute that applies."""
     name = _channel_name(channel)
     kind = channel_type(name)
@@ -165,7 +205,7 @@ def channel(host: ApiHost, state: AppState, params: Params, body: bytes,
 
 
 def channel_users(host: ApiHost, state: AppState, params: Params, body: bytes,
-                  channel: str) -> Result:
+                  headers: Headers, channel: str) -> Result:
     """``GET channels/{name}/users``: each member of a presence channel once."""
     name = _channel_name(channel)
     if not channel_type(name).is_presence:
@@ -180,14 +220,15 @@ def channel_users(host: ApiHost, state: AppState, params: Params, body: bytes,
 
 
 def terminate_user(host: ApiHost, state: AppState, params: Params, body: bytes,
-                   user_id: str) -> Result:
+                   headers: Headers, user_id: str) -> Result:
     """``POST users/{id}/terminate_connections``: close every socket of that user."""
     _publishable(host)
     host.publish(Publication(state.id, (), "", None, user_id=user_id, kind=TERMINATE_USER))
     return json_response(200, {})
 
 
-def connections(host: ApiHost, state: AppState, params: Params, body: bytes) -> Result:
+def connections(host: ApiHost, state: AppState, params: Params, body: bytes,
+                headers: Headers) -> Result:
     """``GET connections`` (Reverb): how many sockets the app has open across the cluster."""
 
     def render(answers: Sequence[Answer]) -> HttpResponse:

@@ -1,10 +1,10 @@
 """API answers that need cluster state: the requests to run, and how to render their answers.
 
-An endpoint that only needs this process (a trigger without ``info``) returns an
-:class:`~broadcaster.api.http.HttpResponse` at once. One that reads counts, members or a
-cache returns a :class:`Query`; the listener runs its requests on the cluster state (at once
-on one process, over Redis in a cluster) and writes :func:`render`'s response, still in
-request order.
+An endpoint that only needs this process (a trigger without ``info`` or idempotency keys)
+returns an :class:`~broadcaster.api.http.HttpResponse` at once. One that reads counts, members
+or a cache, or claims idempotency keys, returns a :class:`Query`; the listener runs its
+requests on the cluster state or the idempotency store (at once on one process, over Redis in
+a cluster) and writes :func:`render`'s response, still in request order.
 """
 
 from __future__ import annotations
@@ -12,16 +12,16 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from ..protocol.requests import Answer, Request, Unavailable
+from ..protocol.requests import Answer, ClaimKeys, Request, Unavailable
 from .http import HttpResponse, error_response
 
 
 @dataclass(frozen=True, slots=True)
 class Query:
-    """``requests`` to ask the cluster state; ``render`` turns their answers, in the same
-    order, into the response."""
+    """``requests`` to ask the cluster state (a :class:`ClaimKeys`, the idempotency store);
+    ``render`` turns their answers, in the same order, into the response."""
 
-    requests: tuple[Request, ...]
+    requests: tuple[Request | ClaimKeys, ...]
     render: Callable[[Sequence[Answer]], HttpResponse]
 
 

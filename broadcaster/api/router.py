@@ -77,7 +77,7 @@ def _route(server: ApiHost, request: HttpRequest) -> HttpResponse | Query:
                            request.body)
         except RequestAuthError as exc:
             raise ApiError(401, str(exc)) from None
-        return endpoint(server, app, params, request.body, **fields)
+        return endpoint(server, app, params, request.body, request.headers, **fields)
     raise ApiError(404, f"no route for {request.method} {request.path}")
 
 

@@ -7,6 +7,7 @@ wrong and what to do, so the router answers every bad request the same way. A wh
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,10 @@ SUBSCRIPTION_COUNT = "subscription_count"
 USER_COUNT = "user_count"
 CACHE = "cache"
 TRIGGER_INFO = frozenset({SUBSCRIPTION_COUNT, USER_COUNT})
+IDEMPOTENCY_HEADER = "idempotency-key"  # lower-cased, as HttpRequest.headers holds names
+IDEMPOTENCY_FIELD = "idempotency_key"
+MAX_IDEMPOTENCY_KEY = 200
+_IDEMPOTENCY_KEY = re.compile(rf"[A-Za-z0-9._:-]{{1,{MAX_IDEMPOTENCY_KEY}}}")
 
 
 class ApiError(Exception):
@@ -85,6 +90,7 @@ class Trigger:
     channels: tuple[str, ...]
     socket_id: str | None
     info: frozenset[str]
+    idempotency_key: str | None = None  # published only if fresh within the window
 
 
 def _channels_of(fields: dict[str, Any], where: str) -> tuple[str, ...]:
@@ -142,10 +148,24 @@ def _socket_id_of(fields: dict[str, Any], where: str) -> str | None:
     return socket_id
 
 
-def parse_trigger(fields: object, max_data_bytes: int, where: str = "") -> Trigger:
+def parse_idempotency_key(value: object, what: str) -> str | None:
+    """An event's idempotency key (``what`` names where it was given), or None without one."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _IDEMPOTENCY_KEY.fullmatch(value):
+        raise ApiError(
+            400, f"{what} {value!r} is not a valid idempotency key: use 1 to "
+            f"{MAX_IDEMPOTENCY_KEY} letters, digits, '.', '_', ':' or '-' (a UUID will do)"
+        )
+    return value
+
+
+def parse_trigger(fields: object, max_data_bytes: int, where: str = "",
+                  idempotency_key: str | None = None) -> Trigger:
     """Validate one event (a ``POST events`` body or one ``batch`` item).
 
-    ``where`` prefixes error reasons, so a batch says which item was wrong.
+    ``where`` prefixes error reasons, so a batch says which item was wrong. ``idempotency_key``
+    is the validated key (a ``POST events``'s ``Idempotency-Key`` header).
     """
     if not isinstance(fields, dict):
         raise ApiError(400, f"{where}an event must be a JSON object")
@@ -155,6 +175,7 @@ def parse_trigger(fields: object, max_data_bytes: int, where: str = "") -> Trigg
         channels=_channels_of(fields, where),
         socket_id=_socket_id_of(fields, where),
         info=parse_info(fields.get("info"), TRIGGER_INFO),
+        idempotency_key=idempotency_key,
     )
 
 
@@ -165,4 +186,11 @@ def parse_batch(fields: dict[str, Any], max_data_bytes: int) -> list[Trigger]:
         raise ApiError(400, "'batch' must be a non-empty list of events")
     if len(batch) > MAX_BATCH_EVENTS:
         raise ApiError(400, f"{len(batch)} events given; at most {MAX_BATCH_EVENTS} per batch")
-    return [parse_trigger(item, max_data_bytes, f"batch[{i}]: ") for i, item in enumerate(batch)]
+    return [_batch_item(item, max_data_bytes, f"batch[{i}]: ") for i, item in enumerate(batch)]
+
+
+def _batch_item(item: object, max_data_bytes: int, where: str) -> Trigger:
+    """One batch event, with the idempotency key of its ``idempotency_key`` field."""
+    key = item.get(IDEMPOTENCY_FIELD) if isinstance(item, dict) else None
+    return parse_trigger(item, max_data_bytes, where,
+                         parse_idempotency_key(key, f"{where}'{IDEMPOTENCY_FIELD}'"))

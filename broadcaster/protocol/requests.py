@@ -81,6 +81,20 @@ Request = JoinPresence | LeavePresence | FetchCache | CountChannels | ListMember
 
 
 @dataclass(frozen=True, slots=True)
+class ClaimKeys:
+    """Claim the idempotency keys of triggers to app ``app_id``, in order.
+
+    A key is fresh the first time it is claimed within the window and a repeat after that (a
+    key given twice in one request included); ``None``, an event without a key, is always
+    fresh. The idempotency store (:mod:`broadcaster.cluster.idempotency`) answers, not the
+    cluster state.
+    """
+
+    app_id: str
+    keys: tuple[str | None, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Joined:
     """The socket is a member; ``first``: the user's first socket; ``members``: the roster
     (user id -> user info) right after the join, the joining user included."""
@@ -144,4 +158,11 @@ class Connections:
     count: int
 
 
-Answer = Joined | Full | Left | Cached | Counts | Members | Connections | Unavailable
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """For each key of a :class:`ClaimKeys`, in order: True when fresh (deliver the event)."""
+
+    fresh: tuple[bool, ...]
+
+
+Answer = Joined | Full | Left | Cached | Counts | Members | Connections | Claimed | Unavailable

@@ -2,7 +2,7 @@
 
 Also the surface the HTTP API uses (:class:`~broadcaster.api.host.ApiHost`): look up apps,
 :meth:`Server.publish`, :meth:`Server.unavailable`; and :meth:`Server.run_query` for the
-answers that need cluster state.
+answers that need cluster state or the idempotency store.
 """
 
 from __future__ import annotations
@@ -12,15 +12,17 @@ import logging
 import signal
 import socket
 from collections.abc import Callable, Sequence
+from functools import partial
 
 from ..api.queries import Query
 from ..cluster.base import Bus, ClusterState
+from ..cluster.idempotency import Idempotency, LocalIdempotency
 from ..cluster.local import LocalBus, LocalState
 from ..config import ServerConfig
 from ..protocol.fanout import deliver
 from ..protocol.messages import GENERIC_RECONNECT
 from ..protocol.publication import Publication
-from ..protocol.requests import Answer
+from ..protocol.requests import Answer, ClaimKeys
 from ..protocol.state import AppState
 from .connection import Connection
 
@@ -33,7 +35,8 @@ class Server:
     """Every app's state and every open connection of this process."""
 
     def __init__(self, config: ServerConfig, bus: Bus | None = None,
-                 state: ClusterState | None = None) -> None:
+                 state: ClusterState | None = None,
+                 idempotency: Idempotency | None = None) -> None:
         self.config = config
         self.apps: dict[str, AppState] = {app.id: AppState(app) for app in config.apps}
         self._apps_by_key = {state.key: state for state in self.apps.values()}
@@ -43,6 +46,7 @@ class Server:
         self.bus.attach(self.deliver)
         self.state = state or LocalState()
         self.state.attach(self.apps, self.bus.publish)
+        self.idempotency = idempotency or LocalIdempotency(config.idempotency_window)
         self.loop = asyncio.get_running_loop()  # build the server inside the loop it serves
         self.clock = self.loop.time
         self._listener: asyncio.Server | None = None
@@ -68,8 +72,9 @@ class Server:
         return self.bus.unavailable()
 
     def run_query(self, query: Query, done: Callable[[Sequence[Answer]], None]) -> None:
-        """Ask the cluster state each of ``query``'s requests; call ``done`` with the answers,
-        in request order, once all have come (at once on the local state)."""
+        """Ask the cluster state (or, for a :class:`ClaimKeys`, the idempotency store) each of
+        ``query``'s requests; call ``done`` with the answers, in request order, once all have
+        come (at once on the local twins)."""
         answers: list[Answer | None] = [None] * len(query.requests)
         remaining = [len(query.requests)]
 
@@ -80,7 +85,10 @@ class Server:
                 done(answers)  # type: ignore[arg-type]  # every slot is filled by now
 
         for index, request in enumerate(query.requests):
-            self.state.submit(request, lambda answer, index=index: collect(index, answer))
+            if isinstance(request, ClaimKeys):
+                self.idempotency.submit(request, partial(collect, index))
+            else:
+                self.state.submit(request, partial(collect, index))
 
     # --- delivery (what the bus calls) -----------------------------------------------------
 
@@ -109,6 +117,7 @@ class Server:
         """Bind the port (or serve ``sock``, bound by a supervisor) and start the sweep."""
         await self.bus.start()
         await self.state.start()
+        await self.idempotency.start()
         where = {"sock": sock} if sock else {
             "host": self.config.host, "port": self.config.port, "reuse_address": True}
         self._listener = await self.loop.create_server(lambda: Connection(self), **where)
@@ -148,6 +157,7 @@ class Server:
             await asyncio.sleep(0.02)
         for connection in list(self.connections):
             connection.transport.abort()
+        await self.idempotency.stop()
         await self.state.stop()
         await self.bus.stop()
 

@@ -24,14 +24,17 @@ def signed_request(
     params: dict[str, str] | None = None,
     change: dict[str, str] | None = None,
     connection: http.client.HTTPConnection | None = None,
+    headers: dict[str, str] | None = None,
 ) -> tuple[int, dict]:
-    """Send one request signed for ``server``'s app; ``change`` overrides params after signing."""
+    """Send one request signed for ``server``'s app; ``change`` overrides params after signing;
+    ``headers`` are sent as well."""
     query = sign_request(server.key, server.secret, method, path, params, body)
     query.update(change or {})
     conn = connection or http.client.HTTPConnection(HOST, server.port, timeout=TIMEOUT)
     try:
-        headers = {"Content-Type": "application/json"} if body else {}
-        conn.request(method, f"{path}?{urlencode(query)}", body=body or None, headers=headers)
+        sent = {"Content-Type": "application/json"} if body else {}
+        sent.update(headers or {})
+        conn.request(method, f"{path}?{urlencode(query)}", body=body or None, headers=sent)
         response = conn.getresponse()
         return response.status, json.loads(response.read() or b"null")
     finally:

@@ -45,6 +45,11 @@ def test_no_configuration_gives_a_random_dev_app():
     assert load_config({"REVERB_APP_ACTIVITY_TIMEOUT": "9"}).apps[0].activity_timeout == 9
 
 
+def test_idempotency_keys_are_remembered_five_minutes_unless_set():
+    assert load_config(CREDS).idempotency_window == 300
+    assert load_config({**CREDS, "RESOUND_IDEMPOTENCY_WINDOW": "30"}).idempotency_window == 30
+
+
 def test_json_apps_file_and_env_app_together(tmp_path):
     file = tmp_path / "apps.json"
     file.write_text('{"apps": [{"id": 2, "key": "two", "secret": "s2", '
@@ -70,6 +75,8 @@ def test_json_apps_file_and_env_app_together(tmp_path):
      "REVERB_APP_MAX_PRESENCE_MEMBERS must be a number"),
     ({**CREDS, "RESOUND_WRITE_BUFFER_LIMIT": "-1"}, "RESOUND_WRITE_BUFFER_LIMIT"),
     ({**CREDS, "RESOUND_HTTP_IDLE_TIMEOUT": "0"}, "RESOUND_HTTP_IDLE_TIMEOUT must be at"),
+    ({**CREDS, "RESOUND_IDEMPOTENCY_WINDOW": "0"}, "RESOUND_IDEMPOTENCY_WINDOW must be at"),
+    ({**CREDS, "RESOUND_IDEMPOTENCY_WINDOW": "5m"}, "RESOUND_IDEMPOTENCY_WINDOW must be a"),
 ])
 def test_bad_settings_name_themselves(env, fragment):
     with pytest.raises(ConfigError, match=fragment):

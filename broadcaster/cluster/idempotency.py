@@ -1,0 +1,161 @@
+"""Idempotency keys of triggers: within the window, the first claim of a key wins.
+
+An event triggered with an idempotency key (the ``Idempotency-Key`` header of ``POST events``,
+an ``idempotency_key`` field of a ``batch_events`` item) is published only when its key is
+fresh; a repeat within the window is answered 200 and not delivered again, so a client that
+retries after a timeout never delivers twice. With scaling the window is cluster-wide
+(:class:`RedisIdempotency`: ``SET NX EX`` per key under the app's ``{app}`` hash tag); on one
+process it is this process's (:class:`LocalIdempotency`: a bounded map, oldest keys first out).
+
+Like :class:`~.base.ClusterState`, the local twin answers before :meth:`Idempotency.submit`
+returns (no task, no suspension) and the Redis twin later; an outage is an
+:class:`~broadcaster.protocol.requests.Unavailable` answer, which the API turns into a 503.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from abc import ABC, abstractmethod
+from collections import OrderedDict
+from collections.abc import Callable
+
+from redis.asyncio import Redis
+
+from ..config import redacted
+from ..protocol.requests import Claimed, ClaimKeys, Unavailable
+from .base import Reply
+from .redis_state import Failure
+
+logger = logging.getLogger(__name__)
+
+MAX_LOCAL_KEYS = 100_000  # keys the local twin remembers; past it, the oldest go early
+
+
+class Idempotency(ABC):
+    """Remembers the idempotency keys claimed in the last ``window`` seconds, per app."""
+
+    def __init__(self, window: int) -> None:
+        self.window = window
+        self._tasks: set[asyncio.Task[None]] = set()  # claims in flight on an async backend
+
+    @abstractmethod
+    async def start(self) -> None:
+        """Connect to whatever holds the keys."""
+
+    @abstractmethod
+    async def stop(self) -> None:
+        """Disconnect from whatever holds the keys."""
+
+    def submit(self, request: ClaimKeys, reply: Reply) -> None:
+        """Claim ``request``'s keys and call ``reply(answer)``: later, from a task, on an async
+        backend. The local twin overrides this to reply before returning."""
+        task = asyncio.get_running_loop().create_task(self._run(request, reply))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, request: ClaimKeys, reply: Reply) -> None:
+        reply(await self.claim(request))
+
+    @abstractmethod
+    async def claim(self, request: ClaimKeys) -> Claimed | Unavailable:
+        """Which of ``request``'s keys are fresh; see :class:`ClaimKeys`."""
+
+
+class LocalIdempotency(Idempotency):
+    """The keys of one process, in memory: at most ``max_keys``, each for ``window`` seconds.
+
+    Every key lives equally long, so insertion order is expiry order: expired keys leave from
+    the front, and when more than ``max_keys`` are live the oldest leaves early (a warning,
+    once a window, says that a repeat of it would be delivered again).
+    """
+
+    def __init__(self, window: int, max_keys: int = MAX_LOCAL_KEYS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__(window)
+        self.max_keys = max_keys
+        self.clock = clock
+        self.evicted = 0  # keys dropped before their window ended
+        self._expiries: OrderedDict[tuple[str, str], float] = OrderedDict()
+        self._quiet_until = float("-inf")  # no eviction warning again before this
+
+    async def start(self) -> None:
+        """Nothing to connect to."""
+
+    async def stop(self) -> None:
+        """Nothing to disconnect from."""
+
+    def submit(self, request: ClaimKeys, reply: Reply) -> None:
+        """Answer before returning: the single process never waits for its own keys."""
+        reply(self.answer(request))
+
+    def answer(self, request: ClaimKeys) -> Claimed:
+        """Which of ``request``'s keys are fresh, now (claiming them)."""
+        now = self.clock()
+        self._expire(now)
+        return Claimed(tuple(key is None or self._claim(request.app_id, key, now)
+                             for key in request.keys))
+
+    async def claim(self, request: ClaimKeys) -> Claimed:
+        return self.answer(request)
+
+    def _expire(self, now: float) -> None:
+        expiries = self._expiries
+        while expiries and next(iter(expiries.values())) <= now:
+            expiries.popitem(last=False)
+
+    def _claim(self, app_id: str, key: str, now: float) -> bool:
+        entry = (app_id, key)
+        if entry in self._expiries:
+            return False
+        self._expiries[entry] = now + self.window
+        if len(self._expiries) > self.max_keys:
+            self._expiries.popitem(last=False)
+            self.evicted += 1
+            if now >= self._quiet_until:
+                self._quiet_until = now + self.window
+                logger.warning("more than %d idempotency keys in %d s: the oldest are forgotten "
+                               "early, so their repeats would be delivered again; enable "
+                               "scaling (Redis) or shorten RESOUND_IDEMPOTENCY_WINDOW",
+                               self.max_keys, self.window)
+        return True
+
+
+class RedisIdempotency(Idempotency):
+    """The keys of every node, in the Redis at ``url``: ``<prefix>:{<app>}:idem:<key>``, each
+    set with ``SET NX EX window``, so the first node to claim a key wins."""
+
+    def __init__(self, url: str, window: int, prefix: str = "resound",
+                 timeout: float = 5.0) -> None:
+        super().__init__(window)
+        self.url, self.prefix, self.timeout = url, prefix, timeout
+        self._redis: Redis | None = None
+
+    def key(self, app_id: str, key: str) -> str:
+        """The Redis key remembering idempotency key ``key`` of app ``app_id``."""
+        return f"{self.prefix}:{{{app_id}}}:idem:{key}"
+
+    async def start(self) -> None:
+        self._redis = Redis.from_url(self.url, socket_connect_timeout=self.timeout,
+                                     socket_timeout=self.timeout)
+
+    async def stop(self) -> None:
+        if self._redis is not None:
+            await self._redis.aclose()
+            self._redis = None
+
+    async def claim(self, request: ClaimKeys) -> Claimed | Unavailable:
+        if self._redis is None:
+            return Unavailable("idempotency keys are not started; start the server first")
+        keys = [key for key in request.keys if key is not None]
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for key in keys:
+                    pipe.set(self.key(request.app_id, key), 1, nx=True, ex=self.window)
+                results = iter(await pipe.execute())
+        except Failure as exc:
+            what = str(exc) or type(exc).__name__
+            return Unavailable(f"Redis at {redacted(self.url)} is unreachable: {what}; "
+                               "idempotency keys need it; retry later")
+        return Claimed(tuple(key is None or bool(next(results)) for key in request.keys))
