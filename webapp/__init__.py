@@ -17,6 +17,7 @@ from . import api, broadcasting, delivery, errors, pages
 from . import config as app_config
 from .extensions import csrf, db, login_manager
 from .ids import IdConverter
+from .jsonbodies import StrictJSONProvider
 from .seed import seed_command
 from .worker import worker_command
 
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """The app, configured from the environment and then from ``config``."""
     app = Flask(__name__)
+    app.json = StrictJSONProvider(app)
     values = app_config.load(os.environ, config)
     app.config.update(values)
     app.config["SQLALCHEMY_DATABASE_URI"] = app_config.database_uri(values, app.instance_path)
