@@ -33,9 +33,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config["SQLALCHEMY_DATABASE_URI"] = app_config.database_uri(values, app.instance_path)
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # valid as long as the session
     app.url_map.converters["id"] = IdConverter
-    if app.config["SECRET_KEY"] == app_config.DEFAULTS["SECRET_KEY"] and not app.testing:
-        log.warning("SECRET_KEY is not set: sessions and API tokens can be forged; "
-                    "set SECRET_KEY (scripts/run.sh writes one to .env)")
+    app.config["SECRET_KEY"] = app_config.secret_key(values, app.debug or app.testing)
+    if app.config["SECRET_KEY"] == app_config.DEV_SECRET_KEY and not app.testing:
+        log.warning("SECRET_KEY is not set: debugging with the public development key, "
+                    "with which anyone can forge sessions and API tokens")
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"connect_args": {"timeout": 15}})
 
