@@ -25,6 +25,11 @@ MISSING_SECRET_KEY = (
 
 DEFAULTS: dict[str, Any] = {
     "SECRET_KEY": None,  # required outside debugging and tests: see MISSING_SECRET_KEY
+    # Failed sign-ins allowed per account and per client address (Flask-Limiter syntax); the
+    # counters are in Redis when REDIS_URL is set, in each web process's memory otherwise.
+    "LOGIN_LIMIT_PER_ACCOUNT": "10 per 15 minutes",
+    "LOGIN_LIMIT_PER_ADDRESS": "50 per 15 minutes",
+    "REDIS_URL": None,
     "DATABASE_URL": None,  # None: SQLite file in the instance folder
     "REVERB_APP_ID": "app-id",
     "REVERB_APP_KEY": "app-key",
