@@ -13,7 +13,7 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import event
 
-from . import api, broadcasting, delivery, errors, pages, ratelimit
+from . import api, broadcasting, delivery, errors, headers, pages, ratelimit
 from . import config as app_config
 from .extensions import csrf, db, login_manager
 from .ids import IdConverter
@@ -46,6 +46,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     login_manager.login_view = "pages.login"
     delivery.deliver_after_commits()
     errors.init_app(app)
+    headers.init_app(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(broadcasting.bp)
     app.register_blueprint(pages.bp)
