@@ -13,10 +13,11 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import event
 
-from . import api, broadcasting, delivery, errors, pages
+from . import api, broadcasting, delivery, errors, headers, pages, ratelimit
 from . import config as app_config
 from .extensions import csrf, db, login_manager
 from .ids import IdConverter
+from .jsonbodies import StrictJSONProvider
 from .seed import seed_command
 from .worker import worker_command
 
@@ -26,14 +27,16 @@ log = logging.getLogger(__name__)
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """The app, configured from the environment and then from ``config``."""
     app = Flask(__name__)
+    app.json = StrictJSONProvider(app)
     values = app_config.load(os.environ, config)
     app.config.update(values)
     app.config["SQLALCHEMY_DATABASE_URI"] = app_config.database_uri(values, app.instance_path)
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # valid as long as the session
     app.url_map.converters["id"] = IdConverter
-    if app.config["SECRET_KEY"] == app_config.DEFAULTS["SECRET_KEY"] and not app.testing:
-        log.warning("SECRET_KEY is not set: sessions and API tokens can be forged; "
-                    "set SECRET_KEY (scripts/run.sh writes one to .env)")
+    app.config["SECRET_KEY"] = app_config.secret_key(values, app.debug or app.testing)
+    if app.config["SECRET_KEY"] == app_config.DEV_SECRET_KEY and not app.testing:
+        log.warning("SECRET_KEY is not set: debugging with the public development key, "
+                    "with which anyone can forge sessions and API tokens")
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"connect_args": {"timeout": 15}})
 
@@ -43,9 +46,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     login_manager.login_view = "pages.login"
     delivery.deliver_after_commits()
     errors.init_app(app)
+    headers.init_app(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(broadcasting.bp)
     app.register_blueprint(pages.bp)
+    ratelimit.init_app(app)
     app.cli.add_command(seed_command)
     app.cli.add_command(worker_command)
 

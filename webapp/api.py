@@ -46,7 +46,16 @@ def login() -> ResponseReturnValue:
     user = authenticate(email, password)
     if user is None:
         abort(401, description="wrong email or password")
-    return jsonify(token=issue_token(user.id), user=user.to_dict())
+    return jsonify(token=issue_token(user.id, user.session_epoch), user=user.to_dict())
+
+
+@bp.post("/logout")
+def logout() -> ResponseReturnValue:
+    """Sign the caller out everywhere: every session and token issued so far stops working."""
+    user = require_user()
+    user.end_sessions()
+    db.session.commit()
+    return "", 204
 
 
 @bp.get("/products")

@@ -14,14 +14,19 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from .extensions import csrf, db, login_manager
 from .models import Order, User
-from .tokens import TokenError, token_user_id
+from .tokens import TokenError, token_claims
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 @login_manager.user_loader
-def load_user(user_id: str) -> User | None:
-    return db.session.get(User, int(user_id)) if user_id.isdigit() else None
+def load_user(session_id: str) -> User | None:
+    """The user a session cookie names (``User.get_id``), if its epoch is still current."""
+    user_id, _, epoch = session_id.partition(":")
+    if not (user_id.isdigit() and epoch.isdigit()):
+        return None  # a cookie from before session epochs, or garbage: sign in again
+    user = db.session.get(User, int(user_id))
+    return user if user is not None and user.session_epoch == int(epoch) else None
 
 
 @cache
@@ -56,11 +61,15 @@ def request_user() -> User | None:
         if token is None:
             abort(401, description="Authorization header must be 'Bearer <token>'")
         try:
-            user = db.session.get(User, token_user_id(token))
+            user_id, epoch = token_claims(token)
         except TokenError as exc:
             abort(401, description=str(exc))
+        user = db.session.get(User, user_id)
         if user is None:
             abort(401, description="token's user no longer exists; sign in again")
+        if user.session_epoch != epoch:
+            abort(401, description="token was revoked (signed out or password changed); "
+                                   "sign in again at POST /api/login")
         return user
     if not current_user.is_authenticated:
         return None

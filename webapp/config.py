@@ -14,8 +14,22 @@ from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
+# Signs sessions and API tokens when debugging or testing without a SECRET_KEY. It is public:
+# anywhere else the app refuses to start without a key of its own.
+DEV_SECRET_KEY = "dev-secret-key-change-me"
+MISSING_SECRET_KEY = (
+    "SECRET_KEY is not set: put SECRET_KEY=<random> in the environment or .env, e.g. "
+    "SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(32))') "
+    "(scripts/run.sh writes one), or run with --debug for development"
+)
+
 DEFAULTS: dict[str, Any] = {
-    "SECRET_KEY": "dev-secret-key-change-me",
+    "SECRET_KEY": None,  # required outside debugging and tests: see MISSING_SECRET_KEY
+    # Failed sign-ins allowed per account and per client address (Flask-Limiter syntax); the
+    # counters are in Redis when REDIS_URL is set, in each web process's memory otherwise.
+    "LOGIN_LIMIT_PER_ACCOUNT": "10 per 15 minutes",
+    "LOGIN_LIMIT_PER_ADDRESS": "50 per 15 minutes",
+    "REDIS_URL": None,
     "DATABASE_URL": None,  # None: SQLite file in the instance folder
     "REVERB_APP_ID": "app-id",
     "REVERB_APP_KEY": "app-key",
@@ -38,6 +52,20 @@ DEFAULTS: dict[str, Any] = {
     "NODE_MODULES": str(PROJECT_ROOT / "node_modules"),
     "WEB_PORT": 5000,  # the Procfile's web port, for the URL the seed prints
 }
+
+
+class ConfigError(RuntimeError):
+    """A setting the app cannot run with; the message says what to set."""
+
+
+def secret_key(values: Mapping[str, Any], development: bool) -> str:
+    """The configured SECRET_KEY; the public development key only when ``development``
+    (debug or testing); :class:`ConfigError` otherwise."""
+    if values.get("SECRET_KEY"):
+        return values["SECRET_KEY"]
+    if not development:
+        raise ConfigError(MISSING_SECRET_KEY)
+    return DEV_SECRET_KEY
 
 
 def _convert(default: Any, raw: str) -> Any:

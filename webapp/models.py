@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, Enum, ForeignKey, Integer, String, Text
+from sqlalchemy import Boolean, Enum, ForeignKey, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.security import generate_password_hash
@@ -37,9 +37,22 @@ class User(UserMixin, db.Model):
     email: Mapped[str] = mapped_column(String(254), unique=True, index=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Sessions and API tokens carry the epoch they were issued in; bumping it voids them all.
+    # Added after the first release: schema.py adds it to databases made before.
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+
+    def get_id(self) -> str:
+        """What Flask-Login keeps in the session cookie: the id and the session epoch."""
+        return f"{self.id}:{self.session_epoch}"
+
+    def end_sessions(self) -> None:
+        """Void every session cookie and API token issued so far (commit to take effect)."""
+        self.session_epoch = (self.session_epoch or 0) + 1
 
     def set_password(self, password: str) -> None:
+        """Change the password, which signs the user out everywhere."""
         self.password_hash = generate_password_hash(password)
+        self.end_sessions()
 
     def to_dict(self) -> dict:
         return {"id": self.id, "name": self.name, "email": self.email, "is_admin": self.is_admin}

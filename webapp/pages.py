@@ -73,6 +73,9 @@ def login() -> ResponseReturnValue:
 @bp.post("/logout")
 @login_required
 def logout() -> ResponseReturnValue:
+    """Sign out everywhere: copies of this cookie, other browsers and API tokens stop working."""
+    current_user.end_sessions()
+    db.session.commit()
     logout_user()
     return redirect(url_for("pages.login"))
 

@@ -12,6 +12,7 @@ from flask.cli import with_appcontext
 from .extensions import db
 from .models import Order, OrderItem, OrderStatusHistory, Product, User
 from .outbox import utcnow
+from .schema import create_schema
 from .status import OrderStatus
 
 DEMO_PASSWORD = "password"
@@ -42,7 +43,7 @@ ORDERS = [
 
 
 def seed_database() -> None:
-    db.create_all()
+    create_schema()
     users = {}
     for name, email, is_admin in USERS:
         user = db.session.scalar(db.select(User).where(User.email == email))

@@ -54,5 +54,5 @@ def test_sqlite_in_the_instance_folder_by_default_and_database_url_otherwise(tmp
     default = create_app({"TESTING": True})
     assert default.config["SQLALCHEMY_DATABASE_URI"] == (
         f"sqlite:///{default.instance_path}/resound.sqlite3")
-    chosen = create_app({"DATABASE_URL": f"sqlite:///{tmp_path}/x.db"})
+    chosen = create_app({"DATABASE_URL": f"sqlite:///{tmp_path}/x.db", "TESTING": True})
     assert chosen.config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path}/x.db"

@@ -1,0 +1,97 @@
+"""Failed sign-ins are limited per account and per client address: then 429 with Retry-After.
+
+Known and unknown emails take the same path: each failure checks a password hash and counts,
+and a refused attempt checks none.
+"""
+
+from __future__ import annotations
+
+import pytest
+import werkzeug.security
+
+import webapp.auth
+from tests.api.redis_server import redis_server
+from tests.clients.webapp_api import ALICE, BOB, PASSWORD
+from tests.webapp.conftest import csrf_token
+
+UNKNOWN = "nobody@example.com"
+LIMITS = {"LOGIN_LIMIT_PER_ACCOUNT": "3 per hour", "LOGIN_LIMIT_PER_ADDRESS": "5 per hour"}
+
+
+@pytest.fixture
+def limited(make_app):
+    return make_app(**LIMITS).test_client()
+
+
+@pytest.fixture
+def hash_checks(monkeypatch) -> list[str]:
+    """Every password hash check (the real one runs), by the hash's method."""
+    calls: list[str] = []
+
+    def counting(password_hash: str, password: str) -> bool:
+        calls.append(password_hash.split("$", 1)[0])
+        return werkzeug.security.check_password_hash(password_hash, password)
+
+    monkeypatch.setattr(webapp.auth, "check_password_hash", counting)
+    return calls
+
+
+def api_login(client, email: str, password: str = "wrong", address: str = "127.0.0.1"):
+    return client.post("/api/login", json={"email": email, "password": password},
+                       environ_base={"REMOTE_ADDR": address})
+
+
+@pytest.mark.parametrize("email", [ALICE, UNKNOWN])
+def test_an_account_gets_429_with_retry_after_after_its_failures(limited, hash_checks, email):
+    for attempt in range(3):
+        assert api_login(limited, email, address=f"10.0.0.{attempt}").status_code == 401
+    assert len(hash_checks) == 3
+    refused = api_login(limited, email, address="10.0.0.99")
+    assert refused.status_code == 429
+    assert 0 < int(refused.headers["Retry-After"]) <= 3601  # the window's end, rounded up
+    assert "this account" in refused.json["error"]
+    assert len(hash_checks) == 3  # refused before any password is checked
+    # Even the right password waits: the account is locked for everyone until Retry-After.
+    assert api_login(limited, email, PASSWORD, address="10.0.0.98").status_code == 429
+
+
+def test_known_and_unknown_accounts_take_the_same_path(limited, hash_checks):
+    answers = {}
+    for email in (ALICE, UNKNOWN):
+        answers[email] = [api_login(limited, email, address=f"10.1.{n}.1").status_code
+                          for n in range(4)]
+    assert answers[ALICE] == answers[UNKNOWN] == [401, 401, 401, 429]
+    assert len(hash_checks) == 6
+    assert len(set(hash_checks)) == 1  # the unknown email's dummy hash is made like real ones
+
+
+def test_an_address_gets_429_across_accounts(limited):
+    emails = [ALICE, BOB, UNKNOWN, "a@example.com", "b@example.com"]
+    assert [api_login(limited, email).status_code for email in emails] == [401] * 5
+    refused = api_login(limited, "c@example.com")
+    assert refused.status_code == 429 and "your address" in refused.json["error"]
+    assert "Retry-After" in refused.headers
+    assert api_login(limited, "c@example.com", address="10.9.9.9").status_code == 401
+
+
+def test_successful_sign_ins_do_not_count(limited):
+    for _ in range(8):
+        assert api_login(limited, ALICE, PASSWORD).status_code == 200
+
+
+def test_the_sign_in_page_shares_the_budget(limited):
+    for _ in range(3):
+        assert api_login(limited, BOB).status_code == 401
+    page = limited.post("/login", data={"email": BOB, "password": "wrong",
+                                        "csrf_token": csrf_token(limited)})
+    assert page.status_code == 429
+    assert "Retry-After" in page.headers
+
+
+def test_counters_live_in_redis_when_redis_url_is_set(make_app):
+    with redis_server() as url:
+        first = make_app(REDIS_URL=url, **LIMITS).test_client()
+        second = make_app(REDIS_URL=url, **LIMITS).test_client()  # another web process
+        for client in (first, second, first):
+            assert api_login(client, ALICE).status_code == 401
+        assert api_login(second, ALICE).status_code == 429

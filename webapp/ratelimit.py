@@ -1,0 +1,68 @@
+"""Sign-in attempts limited per account and per client address (Flask-Limiter).
+
+Only failed attempts (401) count, so people who sign in often are never refused; once either
+budget is spent, the next attempt is a 429 with ``Retry-After`` before any password is checked.
+Known and unknown emails count alike, and both check a password hash (``auth.authenticate``), so
+neither the answers nor their timing tell which emails have accounts. Counters live in Redis when
+``REDIS_URL`` is set (shared by every web process), in this process's memory otherwise. Two
+attempts in flight at once may both pass the check: the bound is the budget plus the requests
+the server runs concurrently.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+from flask import Flask, Response, request
+from flask_limiter import Limiter, RateLimitExceeded
+from flask_limiter.util import get_remote_address
+
+from .errors import wants_json
+
+LOGIN_ENDPOINTS = ("api.login", "pages.login")
+
+
+def _account() -> str:
+    """The email the attempt is for, as ``authenticate`` looks it up ("" when there is none)."""
+    if request.is_json or request.path.startswith("/api/"):
+        body = request.get_json(force=True, silent=True)
+        email = body.get("email") if isinstance(body, dict) else None
+    else:
+        email = request.form.get("email")
+    return email.strip().lower() if isinstance(email, str) else ""
+
+
+def _failed(response: Response) -> bool:
+    return response.status_code == 401
+
+
+def init_app(app: Flask) -> Limiter:
+    """Limit the sign-in views of ``app`` (call after registering the blueprints)."""
+    limiter = Limiter(
+        get_remote_address, app=app, storage_uri=app.config["REDIS_URL"] or "memory://",
+        key_prefix="resound-login", in_memory_fallback_enabled=True, strategy="moving-window",
+    )
+    per_account = limiter.shared_limit(
+        app.config["LOGIN_LIMIT_PER_ACCOUNT"], scope="login-account", key_func=_account,
+        methods=["POST"], deduct_when=_failed,
+        error_message="too many failed sign-ins for this account; wait and try again")
+    per_address = limiter.shared_limit(
+        app.config["LOGIN_LIMIT_PER_ADDRESS"], scope="login-address", key_func=get_remote_address,
+        methods=["POST"], deduct_when=_failed,
+        error_message="too many failed sign-ins from your address; wait and try again")
+    for endpoint in LOGIN_ENDPOINTS:
+        app.view_functions[endpoint] = per_address(per_account(app.view_functions[endpoint]))
+
+    @app.errorhandler(RateLimitExceeded)
+    def too_many(exc: RateLimitExceeded) -> Response | RateLimitExceeded:
+        breached = limiter.current_limit
+        wait = math.ceil(breached.reset_at - time.time()) if breached else 60
+        response = exc.get_response()
+        if wants_json():
+            response = app.json.response(error=exc.description)
+            response.status_code = 429
+        response.headers["Retry-After"] = str(max(wait, 1))
+        return response
+
+    return limiter
