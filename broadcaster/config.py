@@ -220,7 +220,7 @@ def _app(settings: Mapping[str, Any], name: Callable[[str], str]) -> AppConfig:
         values["message_rate_limit"] = _message_rate_limit(settings["rate_limiting"], name)
     if settings.get("api_rate_limit") not in (None, ""):
         values["api_rate_limit"] = _number(
-            name("api_rate_limit"), settings["api_rate_limit"], float, 0.001)
+            name("api_rate_limit"), settings["api_rate_limit"], float, 1)
     return AppConfig(**values)
 
 

@@ -13,10 +13,11 @@ import signal
 import socket
 from collections.abc import Callable, Sequence
 
+from ..api.limits import ApiRateLimits
 from ..api.queries import Query
 from ..cluster.base import Bus, ClusterState
 from ..cluster.local import LocalBus, LocalState
-from ..config import ServerConfig
+from ..config import ServerConfig, tls_context
 from ..protocol.fanout import deliver
 from ..protocol.messages import GENERIC_RECONNECT
 from ..protocol.publication import Publication
@@ -45,6 +46,8 @@ class Server:
         self.state.attach(self.apps, self.bus.publish)
         self.loop = asyncio.get_running_loop()  # build the server inside the loop it serves
         self.clock = self.loop.time
+        self.api_limits = ApiRateLimits()
+        self.draining = False  # set by shutdown(): /ready answers 503
         self._listener: asyncio.Server | None = None
         self._sweep_timer: asyncio.TimerHandle | None = None
         self._write_queue: list[Connection] = []
@@ -106,12 +109,18 @@ class Server:
     # --- lifecycle -------------------------------------------------------------------------
 
     async def start(self, sock: socket.socket | None = None) -> None:
-        """Bind the port (or serve ``sock``, bound by a supervisor) and start the sweep."""
+        """Bind the port (or serve ``sock``, bound by a supervisor) and start the sweep.
+
+        With a certificate and key (``RESOUND_TLS_CERT``/``RESOUND_TLS_KEY``) the port speaks
+        TLS: wss and https, in every worker. Raises ConfigError if they are unusable.
+        """
+        context = tls_context(self.config.tls_cert, self.config.tls_key)
         await self.bus.start()
         await self.state.start()
         where = {"sock": sock} if sock else {
             "host": self.config.host, "port": self.config.port, "reuse_address": True}
-        self._listener = await self.loop.create_server(lambda: Connection(self), **where)
+        self._listener = await self.loop.create_server(lambda: Connection(self), ssl=context,
+                                                       **where)
         self._schedule_sweep()
 
     @property
@@ -137,6 +146,7 @@ class Server:
 
     async def shutdown(self) -> None:
         """Stop accepting, close every socket with 4200, and wait briefly for them to go."""
+        self.draining = True
         if self._sweep_timer is not None:
             self._sweep_timer.cancel()
         if self._listener is not None:
