@@ -162,12 +162,12 @@ def tls_context(cert: str | None, key: str | None) -> ssl.SSLContext | None:
     if not cert or not key:
         raise ConfigError("RESOUND_TLS_CERT and RESOUND_TLS_KEY go together: set both PEM files "
                           "(certificate chain and private key), or neither for plain ws/http")
+    for name, path in (("RESOUND_TLS_CERT", cert), ("RESOUND_TLS_KEY", key)):
+        if not Path(path).is_file():
+            raise ConfigError(f"{name} {path} is not a readable file; give the PEM file's path")
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     try:
         context.load_cert_chain(cert, key)
-    except FileNotFoundError as exc:
-        raise ConfigError(f"TLS file {exc.filename} does not exist; check RESOUND_TLS_CERT and "
-                          "RESOUND_TLS_KEY") from None
     except (ssl.SSLError, OSError) as exc:
         raise ConfigError(f"RESOUND_TLS_CERT {cert} and RESOUND_TLS_KEY {key} are not a usable "
                           f"PEM certificate and matching key: {exc}") from None
