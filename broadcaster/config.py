@@ -41,7 +41,8 @@ REVERB_APP_RATE_LIMITING_ENABLED (false) with REVERB_APP_RATE_LIMIT_MAX_ATTEMPTS
 a socket may send per window), REVERB_APP_RATE_LIMIT_DECAY_SECONDS (60 s window) and
 REVERB_APP_RATE_LIMIT_TERMINATE (false: answer 4301; true: also close the socket),
 RESOUND_APP_API_RATE_LIMIT (HTTP API calls per second per app, answered 429; off),
-RESOUND_LOG_CONNECTIONS or --log-connections (closed connections at INFO, not DEBUG).
+RESOUND_LOG_CONNECTIONS or --log-connections (closed connections at INFO, not DEBUG),
+RESOUND_DRAIN_SECONDS (0: on SIGTERM, /ready answers 503 this long before sockets are closed).
 """
 
 CLIENT_EVENT_SOURCES = ("members", "all", "none")
@@ -101,6 +102,7 @@ class ServerConfig:
     tls_cert: str | None = None  # PEM certificate chain: wss and https on the port
     tls_key: str | None = None  # its PEM private key
     log_connections: bool = False  # closed connections logged at INFO rather than DEBUG
+    drain_seconds: float = 0.0  # after SIGTERM: /ready says 503 this long, then shut down
 
 
 def _number(name: str, raw: object, kind: type, minimum: float = 1,
@@ -374,6 +376,8 @@ def load_config(
         tls_key=tls_key,
         log_connections=log_connections or _flag(
             "RESOUND_LOG_CONNECTIONS", env.get("RESOUND_LOG_CONNECTIONS", "")),
+        drain_seconds=_number("RESOUND_DRAIN_SECONDS", env.get("RESOUND_DRAIN_SECONDS") or "0",
+                              float, 0),
     )
 
 

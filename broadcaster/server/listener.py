@@ -162,10 +162,19 @@ class Server:
         await self.bus.stop()
 
     async def serve_until_signalled(self) -> None:
-        """After :meth:`start`: serve until SIGTERM or SIGINT, then shut down cleanly."""
+        """After :meth:`start`: serve until SIGTERM or SIGINT, then shut down cleanly.
+
+        With ``drain_seconds``, the node first keeps serving that long while ``/ready`` answers
+        503, so a load balancer sends new clients elsewhere before the sockets close.
+        """
         stop = asyncio.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             self.loop.add_signal_handler(signum, stop.set)
         await stop.wait()
+        self.draining = True
+        if self.config.drain_seconds:
+            logger.info("draining: /ready answers 503 for %g s, then shutting down",
+                        self.config.drain_seconds)
+            await asyncio.sleep(self.config.drain_seconds)
         logger.info("shutting down")
         await self.shutdown()
