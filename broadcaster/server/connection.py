@@ -151,8 +151,9 @@ class Connection(asyncio.Protocol):
         if self.ws is not None:
             level = logging.INFO if self.server.config.log_connections else logging.DEBUG
             if logger.isEnabledFor(level):
+                close = self.ws.close_sent or self.ws.close_rcvd
                 logger.log(level, "closed %s from %s: code %s", self.socket_id, self._peer(),
-                           self.ws.close_code)
+                           close.code if close else "none (the connection dropped)")
         self._end_session()
         if self.abort_timer is not None:
             self.abort_timer.cancel()
