@@ -23,6 +23,7 @@ import requests
 from shared.signatures import sign_request
 from tests.api.redis_server import redis_server
 from tests.api.wire import signed_request
+from tests.operations.logs import wait_for_log
 from tests.pusher_socket import PusherSocket, error
 from tests.sdk import sdk_for
 from tests.servers import APP_ID, APP_KEY, APP_SECRET, HOST, Broadcaster, start_broadcaster
@@ -40,20 +41,6 @@ def logged(log_file, env: dict[str, str] | None = None,
            args: list[str] | None = None) -> Broadcaster:
     path, out = log_file
     return start_broadcaster(env, args, stderr=out)
-
-
-def wait_for_log(log_file, *fragments: str) -> str:
-    """The first log line holding every fragment, once it has been written."""
-    path, _ = log_file
-    found: list[str] = []
-
-    def written() -> bool:
-        found[:] = [line for line in path.read_text().splitlines()
-                    if all(fragment in line for fragment in fragments)]
-        return bool(found)
-
-    eventually(written, what=f"a log line with {fragments}")
-    return found[0]
 
 
 def get(server: Broadcaster, path: str) -> tuple[int, dict]:
