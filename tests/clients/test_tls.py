@@ -5,14 +5,18 @@ trusting a certificate authority the test makes (NODE_EXTRA_CA_CERTS; the SDK's 
 from __future__ import annotations
 
 import os
+import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pusher
 import pytest
 
+from tests.api.redis_server import redis_server
 from tests.certificates import Certificates, make_certificates
 from tests.clients.driver import Client, NodeDriver
+from tests.cluster.test_workers import open_spread, worker_processes
+from tests.pusher_socket import PusherSocket
 from tests.servers import APP_ID, APP_KEY, APP_SECRET, HOST, Broadcaster, free_port
 
 
@@ -25,6 +29,10 @@ class TlsBroadcaster(Broadcaster):
     def http_url(self) -> str:
         return f"https://{HOST}:{self.port}"
 
+    @property
+    def ws_url(self) -> str:
+        return super().ws_url.replace("ws://", "wss://", 1)
+
 
 @pytest.fixture
 def certificates(tmp_path, monkeypatch) -> Certificates:
@@ -34,12 +42,18 @@ def certificates(tmp_path, monkeypatch) -> Certificates:
     return made
 
 
+def start_tls(certificates: Certificates, env: dict[str, str] | None = None,
+              args: list[str] | None = None) -> TlsBroadcaster:
+    return TlsBroadcaster(port=free_port(), args=args or [], env={
+        **os.environ, "REVERB_APP_ID": APP_ID, "REVERB_APP_KEY": APP_KEY,
+        "REVERB_APP_SECRET": APP_SECRET, "RESOUND_TLS_CERT": str(certificates.cert),
+        "RESOUND_TLS_KEY": str(certificates.key), **(env or {}),
+    }).start()
+
+
 @pytest.fixture
 def tls_broadcaster(certificates: Certificates) -> Iterator[TlsBroadcaster]:
-    env = {**os.environ, "REVERB_APP_ID": APP_ID, "REVERB_APP_KEY": APP_KEY,
-           "REVERB_APP_SECRET": APP_SECRET, "RESOUND_TLS_CERT": str(certificates.cert),
-           "RESOUND_TLS_KEY": str(certificates.key)}
-    server = TlsBroadcaster(port=free_port(), env=env).start()
+    server = start_tls(certificates)
     yield server
     server.stop()
 
@@ -80,3 +94,23 @@ def test_the_sdk_refuses_the_server_without_the_ca(tls_broadcaster):
                         ssl=True)
     with pytest.raises(Exception, match="CERTIFICATE_VERIFY_FAILED"):
         sdk.trigger("orders", "shipped", {"id": 7})
+
+
+def test_every_worker_serves_tls(certificates):
+    trusting = ssl.create_default_context(cafile=str(certificates.ca))
+    with redis_server() as url:
+        server = start_tls(certificates, {"REVERB_SCALING_ENABLED": "true", "REDIS_URL": url},
+                           ["--workers", "2"])
+        sockets: list[PusherSocket] = []
+        try:
+            processes = worker_processes(server)
+            assert len(processes) == 2
+            sockets = open_spread(server, processes, ssl=trusting)
+            for socket in sockets:
+                socket.joined("orders")
+            tls_sdk(server, certificates).trigger("orders", "shipped", {"id": 7})
+            assert all(socket.next_event()["event"] == "shipped" for socket in sockets)
+        finally:
+            for socket in sockets:
+                socket.close()
+            server.stop()
