@@ -9,8 +9,10 @@ The settings, with defaults, are in :data:`SETTINGS_HELP` (shown by ``start --he
 from __future__ import annotations
 
 import json
+import math
 import os
 import secrets
+import ssl
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -34,6 +36,14 @@ Limits: RESOUND_MAX_REQUEST_SIZE (1000000 bytes of HTTP body),
 RESOUND_WRITE_BUFFER_LIMIT (4000000 bytes queued for one socket before it is closed with 4100),
 RESOUND_HTTP_IDLE_TIMEOUT (60 s an HTTP or unfinished connection may sit idle).
 Idempotency: RESOUND_IDEMPOTENCY_WINDOW (300 s a trigger's idempotency key is remembered).
+Operations: RESOUND_TLS_CERT and RESOUND_TLS_KEY (PEM files: wss and https on the port),
+REVERB_MAX_REQUEST_SIZE (read when RESOUND_MAX_REQUEST_SIZE is not set),
+REVERB_APP_RATE_LIMITING_ENABLED (false) with REVERB_APP_RATE_LIMIT_MAX_ATTEMPTS (60 messages
+a socket may send per window), REVERB_APP_RATE_LIMIT_DECAY_SECONDS (60 s window) and
+REVERB_APP_RATE_LIMIT_TERMINATE (false: answer 4301; true: also close the socket),
+RESOUND_APP_API_RATE_LIMIT (HTTP API calls per second per app, answered 429; off),
+RESOUND_LOG_CONNECTIONS or --log-connections (closed connections at INFO, not DEBUG),
+RESOUND_DRAIN_SECONDS (0: on SIGTERM, /ready answers 503 this long before sockets are closed).
 """
 
 CLIENT_EVENT_SOURCES = ("members", "all", "none")
@@ -41,6 +51,17 @@ CLIENT_EVENT_SOURCES = ("members", "all", "none")
 
 class ConfigError(Exception):
     """A setting is missing or malformed; the message names it and says what is expected."""
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRateLimit:
+    """Reverb's ``rate_limiting``: each socket may send ``max_attempts`` messages (of any kind)
+    per window of ``decay_seconds``, counted from its first message in the window; the excess
+    gets ``pusher:error`` 4301 and is dropped, and with ``terminate`` the socket is closed."""
+
+    max_attempts: int = 60
+    decay_seconds: float = 60.0
+    terminate: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +80,8 @@ class AppConfig:
     max_presence_members: int = 100
     max_user_info_size: int = 1_000
     client_events_per_second: int = 10
+    message_rate_limit: MessageRateLimit | None = None  # Reverb's rate_limiting, when enabled
+    api_rate_limit: float | None = None  # HTTP API calls per second (429 past it), or no limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,16 +101,81 @@ class ServerConfig:
     workers: int = 1  # processes serving the port (--workers); more than 1 needs scaling_url
     node_id: str | None = None  # this process's cluster node id (a worker's is set by its parent)
     idempotency_window: int = 300  # seconds a trigger's idempotency key is remembered
+    tls_cert: str | None = None  # PEM certificate chain: wss and https on the port
+    tls_key: str | None = None  # its PEM private key
+    log_connections: bool = False  # closed connections logged at INFO rather than DEBUG
+    drain_seconds: float = 0.0  # after SIGTERM: /ready says 503 this long, then shut down
 
 
-def _number(name: str, raw: object, kind: type, minimum: float = 1) -> Any:
+def _number(name: str, raw: object, kind: type, minimum: float = 1,
+            maximum: float = math.inf) -> Any:
     try:
         value = kind(raw)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if not math.isfinite(value):
+        raise ConfigError(f"{name} must be a finite number, got {raw!r}")
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, got {raw!r}")
+    if value > maximum:
+        raise ConfigError(f"{name} must be at most {maximum}, got {raw!r}")
     return value
+
+
+def _port(name: str, raw: object) -> int:
+    """A TCP port: 1 to 65535 (a larger number would wrap around to another port)."""
+    return _number(name, raw, int, 1, 65_535)
+
+
+_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off", "")
+
+
+def _flag(name: str, raw: object) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text not in _TRUE + _FALSE:
+        raise ConfigError(f"{name} must be true or false, got {raw!r}")
+    return text in _TRUE
+
+
+def _message_rate_limit(settings: Mapping[str, Any],
+                        name: Callable[[str], str]) -> MessageRateLimit | None:
+    """Reverb's ``rate_limiting`` table (``enabled``, ``max_attempts``, ``decay_seconds``,
+    ``terminate_on_limit``), or None when it is not enabled."""
+    if not isinstance(settings, Mapping):
+        raise ConfigError(f"{name('rate_limiting')} must be a table of rate limit settings")
+    if not _flag(name("rate_limiting.enabled"), settings.get("enabled", False)):
+        return None
+    limit = MessageRateLimit()
+    raw = settings.get("max_attempts")
+    attempts = limit.max_attempts if raw in (None, "") else _number(
+        name("rate_limiting.max_attempts"), raw, int)
+    raw = settings.get("decay_seconds")
+    decay = limit.decay_seconds if raw in (None, "") else _number(
+        name("rate_limiting.decay_seconds"), raw, float, 0.001)
+    terminate = _flag(name("rate_limiting.terminate_on_limit"),
+                      settings.get("terminate_on_limit", False))
+    return MessageRateLimit(attempts, decay, terminate)
+
+
+def tls_context(cert: str | None, key: str | None) -> ssl.SSLContext | None:
+    """The server's TLS context from PEM files, or None without them. Raises ConfigError."""
+    if not cert and not key:
+        return None
+    if not cert or not key:
+        raise ConfigError("RESOUND_TLS_CERT and RESOUND_TLS_KEY go together: set both PEM files "
+                          "(certificate chain and private key), or neither for plain ws/http")
+    for name, path in (("RESOUND_TLS_CERT", cert), ("RESOUND_TLS_KEY", key)):
+        if not Path(path).is_file():
+            raise ConfigError(f"{name} {path} is not a readable file; give the PEM file's path")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(cert, key)
+    except (ssl.SSLError, OSError) as exc:
+        raise ConfigError(f"RESOUND_TLS_CERT {cert} and RESOUND_TLS_KEY {key} are not a usable "
+                          f"PEM certificate and matching key: {exc}") from None
+    return context
 
 
 def _origins(name: str, raw: object) -> tuple[str, ...]:
@@ -132,18 +220,33 @@ def _app(settings: Mapping[str, Any], name: Callable[[str], str]) -> AppConfig:
         values["accept_client_events_from"] = source
     if settings.get("allowed_origins") is not None:
         values["allowed_origins"] = _origins(name("allowed_origins"), settings["allowed_origins"])
+    if settings.get("rate_limiting") is not None:
+        values["message_rate_limit"] = _message_rate_limit(settings["rate_limiting"], name)
+    if settings.get("api_rate_limit") not in (None, ""):
+        values["api_rate_limit"] = _number(
+            name("api_rate_limit"), settings["api_rate_limit"], float, 1)
     return AppConfig(**values)
 
 
+_ENV_NAMES = {
+    "allowed_origins": "REVERB_ALLOWED_ORIGINS",
+    "rate_limiting": "REVERB_APP_RATE_LIMITING_ENABLED",
+    "rate_limiting.enabled": "REVERB_APP_RATE_LIMITING_ENABLED",
+    "rate_limiting.max_attempts": "REVERB_APP_RATE_LIMIT_MAX_ATTEMPTS",
+    "rate_limiting.decay_seconds": "REVERB_APP_RATE_LIMIT_DECAY_SECONDS",
+    "rate_limiting.terminate_on_limit": "REVERB_APP_RATE_LIMIT_TERMINATE",
+    "api_rate_limit": "RESOUND_APP_API_RATE_LIMIT",
+}
+
+
 def _env_name(option: str) -> str:
-    if option == "allowed_origins":
-        return "REVERB_ALLOWED_ORIGINS"
-    return f"REVERB_APP_{option.upper()}"
+    return _ENV_NAMES.get(option) or f"REVERB_APP_{option.upper()}"
 
 
 _ENV_OPTIONS = ("id", "key", "secret", "ping_interval", "activity_timeout", "max_message_size",
                 "max_connections", "max_presence_members", "accept_client_events_from",
-                "allowed_origins")
+                "allowed_origins", "api_rate_limit")
+_ENV_RATE_LIMITING = ("enabled", "max_attempts", "decay_seconds", "terminate_on_limit")
 
 
 def _env_app(env: Mapping[str, str], fallback: bool) -> AppConfig | None:
@@ -155,6 +258,11 @@ def _env_app(env: Mapping[str, str], fallback: bool) -> AppConfig | None:
     settings: dict[str, Any] = {
         option: env[_env_name(option)] for option in _ENV_OPTIONS if _env_name(option) in env
     }
+    rate_limiting = {option: env[_env_name(f"rate_limiting.{option}")]
+                     for option in _ENV_RATE_LIMITING
+                     if _env_name(f"rate_limiting.{option}") in env}
+    if rate_limiting:
+        settings["rate_limiting"] = rate_limiting
     if not any(settings.get(option) for option in ("id", "key", "secret")):
         if not fallback:
             return None
@@ -209,7 +317,7 @@ def _scaling_url(env: Mapping[str, str]) -> str | None:
             raise ConfigError("REDIS_URL must start with redis://, rediss:// or unix://")
         return env["REDIS_URL"]
     host = env.get("REDIS_HOST") or "127.0.0.1"
-    port = _number("REDIS_PORT", env.get("REDIS_PORT") or "6379", int)
+    port = _port("REDIS_PORT", env.get("REDIS_PORT") or "6379")
     database = _number("REDIS_DB", env.get("REDIS_DB") or "0", int, 0)
     user, password = env.get("REDIS_USERNAME", ""), env.get("REDIS_PASSWORD", "")
     credentials = f"{quote(user)}:{quote(password)}@" if user or password else ""
@@ -222,6 +330,7 @@ def load_config(
     port: int | None = None,
     apps_file: str | None = None,
     workers: int | None = None,
+    log_connections: bool = False,
 ) -> ServerConfig:
     """The server configuration; CLI values override the environment. Raises ConfigError."""
     env = os.environ if env is None else env
@@ -243,16 +352,18 @@ def load_config(
     if workers > 1 and scaling_url is None:
         raise ConfigError(f"{workers} workers need REVERB_SCALING_ENABLED=true and REDIS_URL "
                           "(workers share state through Redis); or run 1 worker")
+    tls_cert = env.get("RESOUND_TLS_CERT") or None
+    tls_key = env.get("RESOUND_TLS_KEY") or None
+    tls_context(tls_cert, tls_key)  # a broken certificate or key stops start-up here
+    size_name = "RESOUND_MAX_REQUEST_SIZE" if env.get("RESOUND_MAX_REQUEST_SIZE") else (
+        "REVERB_MAX_REQUEST_SIZE" if env.get("REVERB_MAX_REQUEST_SIZE") else None)
     return ServerConfig(
         host=host or env.get("REVERB_SERVER_HOST") or "0.0.0.0",
-        port=port if port is not None else _number(
-            "REVERB_SERVER_PORT", env.get("REVERB_SERVER_PORT", "8080"), int, 0
-        ),
+        port=_port("--port", port) if port is not None else _port(
+            "REVERB_SERVER_PORT", env.get("REVERB_SERVER_PORT", "8080")),
         path=path,
         apps=apps,
-        max_request_size=_number(
-            "RESOUND_MAX_REQUEST_SIZE", env.get("RESOUND_MAX_REQUEST_SIZE", "1000000"), int
-        ),
+        max_request_size=_number(size_name, env[size_name], int) if size_name else 1_000_000,
         write_buffer_limit=_number(
             "RESOUND_WRITE_BUFFER_LIMIT", env.get("RESOUND_WRITE_BUFFER_LIMIT", "4000000"), int
         ),
@@ -266,6 +377,12 @@ def load_config(
         idempotency_window=_number(
             "RESOUND_IDEMPOTENCY_WINDOW", env.get("RESOUND_IDEMPOTENCY_WINDOW", "300"), int
         ),
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        log_connections=log_connections or _flag(
+            "RESOUND_LOG_CONNECTIONS", env.get("RESOUND_LOG_CONNECTIONS", "")),
+        drain_seconds=_number("RESOUND_DRAIN_SECONDS", env.get("RESOUND_DRAIN_SECONDS") or "0",
+                              float, 0),
     )
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install what Resound needs on a fresh Debian machine with Python 3.11:
 #   scripts/setup.sh          Debian packages, .venv with the project, npm packages
-#   scripts/setup.sh test     the same, plus the test extras, redis-server and chromium
+#   scripts/setup.sh test     the same, plus the test extras, redis-server, chromium and nginx
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-run}
@@ -28,6 +28,8 @@ command -v npm >/dev/null || packages+=(npm)
 if [ "$mode" = test ]; then
     command -v redis-server >/dev/null || packages+=(redis-server)
     command -v chromium >/dev/null || packages+=(chromium)
+    # tests/operations/test_nginx.py runs the README's reverse-proxy recipe
+    PATH="$PATH:/usr/sbin" command -v nginx >/dev/null || packages+=(nginx)
 fi
 [ ${#packages[@]} -eq 0 ] || apt_install "${packages[@]}"
 

@@ -14,6 +14,7 @@ import time
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import IO
 
 HOST = "127.0.0.1"
 APP_ID = "123456"
@@ -48,6 +49,7 @@ class Broadcaster:
     env: dict[str, str]
     args: list[str] = field(default_factory=list)
     proc: subprocess.Popen | None = None
+    stderr: IO[bytes] | None = None  # where its log goes (default: the test's stderr)
 
     app_id: str = APP_ID
     key: str = APP_KEY
@@ -64,7 +66,7 @@ class Broadcaster:
     def start(self) -> Broadcaster:
         cmd = [sys.executable, "-m", "broadcaster", "start", "--host", HOST,
                "--port", str(self.port), *self.args]
-        self.proc = subprocess.Popen(cmd, env=self.env)
+        self.proc = subprocess.Popen(cmd, env=self.env, stderr=self.stderr)
         wait_for_http(f"{self.http_url}/up", proc=self.proc)
         return self
 
@@ -75,7 +77,7 @@ class Broadcaster:
 
 def start_broadcaster(
     extra_env: Mapping[str, str] | None = None, args: list[str] | None = None,
-    port: int | None = None,
+    port: int | None = None, stderr: IO[bytes] | None = None,
 ) -> Broadcaster:
     """Start a broadcaster with the test app (``APP_ID``/``APP_KEY``/``APP_SECRET``)."""
     env = dict(os.environ)
@@ -85,7 +87,8 @@ def start_broadcaster(
         "REVERB_APP_SECRET": APP_SECRET,
     })
     env.update(extra_env or {})
-    return Broadcaster(port=port or free_port(), env=env, args=list(args or [])).start()
+    return Broadcaster(port=port or free_port(), env=env, args=list(args or []),
+                       stderr=stderr).start()
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""The HTTP API router: ``/up``, and the signed Pusher API under ``/apps/{app_id}``.
+"""The HTTP API router: ``/up`` (alive), ``/ready`` (ready for traffic), and the signed Pusher
+API under ``/apps/{app_id}``.
 
 The listener calls :func:`handle` for every request that is not a WebSocket upgrade. The router
 finds the route, the app and checks the signature; :mod:`~broadcaster.api.endpoints`
@@ -59,10 +60,11 @@ def handle(server: ApiHost, request: HttpRequest) -> HttpResponse | Query:
 def _route(server: ApiHost, request: HttpRequest) -> HttpResponse | Query:
     config = server.config
     path = _strip_prefix(config.path, request.path)
-    if "/up" in (path, request.path):  # health checks work with or without the prefix
-        if request.method not in ("GET", "HEAD"):
-            raise ApiError(405, f"/up answers GET, not {request.method}")
-        return json_response(200, {"health": "OK"})
+    for check in ("/up", "/ready"):
+        if check in (path, request.path):  # health checks work with or without the prefix
+            if request.method not in ("GET", "HEAD"):
+                raise ApiError(405, f"{check} answers GET, not {request.method}")
+            return json_response(200, {"health": "OK"}) if check == "/up" else _ready(server)
     for pattern, method, endpoint in _ROUTES:
         match = pattern.fullmatch(path)
         if match is None:
@@ -72,13 +74,38 @@ def _route(server: ApiHost, request: HttpRequest) -> HttpResponse | Query:
         params = parse_query(request.query)
         fields = match.groupdict()
         app = _find_app(server, fields.pop("app_id", None), params)
-        try:
-            verify_request(app.key, app.secret, request.method, request.path, params,
-                           request.body)
-        except RequestAuthError as exc:
-            raise ApiError(401, str(exc)) from None
+        _verify(app, request, path, params)
+        refusal = server.api_limits.refusal(app.config, server.clock())
+        if refusal is not None:
+            log.info("%s %s -> 429: app %s is over its API rate limit", request.method,
+                     request.path, app.id)
+            return refusal
         return endpoint(server, app, params, request.body, request.headers, **fields)
     raise ApiError(404, f"no route for {request.method} {request.path}")
+
+
+def _ready(server: ApiHost) -> HttpResponse:
+    """200 when this node takes traffic; 503 while it drains or cannot reach the others."""
+    if server.draining:
+        return error_response(503, "this node is shutting down; send traffic to another")
+    reason = server.unavailable()
+    if reason is not None:
+        return error_response(503, f"not ready: {reason}")
+    return json_response(200, {"ready": True})
+
+
+def _verify(app: AppState, request: HttpRequest, path: str, params: dict[str, str]) -> None:
+    """Check the signature over the request's path, or over the path under
+    ``REVERB_SERVER_PATH``: the SDKs sign ``/apps/...`` even when a ``path`` option prefixes it."""
+    try:
+        verify_request(app.key, app.secret, request.method, request.path, params, request.body)
+    except RequestAuthError as exc:
+        if path == request.path:
+            raise ApiError(401, str(exc)) from None
+        try:
+            verify_request(app.key, app.secret, request.method, path, params, request.body)
+        except RequestAuthError:
+            raise ApiError(401, str(exc)) from None
 
 
 def _strip_prefix(prefix: str, path: str) -> str:

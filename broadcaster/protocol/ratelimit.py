@@ -1,4 +1,5 @@
-"""A token bucket for client events: Pusher allows 10 per second per connection.
+"""Rate limits: a token bucket for client events (Pusher allows 10 per second per
+connection), a fixed window for all of a socket's messages (Reverb's rate_limiting).
 
 Pure: the caller passes the clock, so tests need no sleeps.
 """
@@ -24,3 +25,29 @@ class TokenBucket:
             self.tokens -= 1
             return True
         return False
+
+    def retry_after(self) -> float:
+        """After :meth:`allow` said False: seconds until the next token."""
+        return max(0.0, (1 - self.tokens) / self.rate)
+
+
+class FixedWindow:
+    """Up to ``max_attempts`` events per window of ``seconds``; a window opens at the first
+    event after the previous one closed (Reverb's message rate limit counts this way)."""
+
+    __slots__ = ("max_attempts", "seconds", "count", "ends")
+
+    def __init__(self, max_attempts: int, seconds: float) -> None:
+        self.max_attempts = max_attempts
+        self.seconds = seconds
+        self.count = 0
+        self.ends = float("-inf")
+
+    def allow(self, now: float) -> bool:
+        """Count one event; False means it is over the limit (and is not counted)."""
+        if now >= self.ends:
+            self.count, self.ends = 0, now + self.seconds
+        if self.count >= self.max_attempts:
+            return False
+        self.count += 1
+        return True

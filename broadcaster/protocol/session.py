@@ -31,7 +31,7 @@ from .messages import (
     parse_message,
 )
 from .publication import Publication
-from .ratelimit import TokenBucket
+from .ratelimit import FixedWindow, TokenBucket
 from .requests import (
     Answer,
     Cached,
@@ -109,7 +109,7 @@ class Session:
     """
 
     __slots__ = ("app", "client", "channels", "user_id", "limiter", "clock", "publish", "ask",
-                 "waiting", "backlog", "closed")
+                 "waiting", "backlog", "closed", "message_limit")
 
     def __init__(self, app: AppState, client: Client, clock: Callable[[], float],
                  publish: Callable[[Publication], None],
@@ -125,6 +125,9 @@ class Session:
         self.waiting: JoinPresence | FetchCache | None = None  # the open request, if any
         self.backlog: list[str | bytes] = []  # messages received while a request is open
         self.closed = False
+        limit = app.config.message_rate_limit  # Reverb's rate_limiting: every message counts
+        self.message_limit = None if limit is None else FixedWindow(limit.max_attempts,
+                                                                    limit.decay_seconds)
 
     @property
     def socket_id(self) -> str:
@@ -139,8 +142,23 @@ class Session:
         """Act on one client text message; a bad one gets ``pusher:error`` and nothing else.
 
         While a request is open the message waits (at most :data:`MAX_BACKLOG`; past that the
-        socket is closed with 4100, as a slow consumer is).
+        socket is closed with 4100, as a slow consumer is). Past the app's message rate limit
+        it gets 4301 and is dropped; with ``terminate_on_limit`` the socket is closed too.
         """
+        if self.message_limit is not None and not self.message_limit.allow(self.clock()):
+            self._over_message_limit()
+            return
+        self._handle_text(text)
+
+    def _over_message_limit(self) -> None:
+        limit = self.app.config.message_rate_limit
+        reason = (f"rate limit exceeded: at most {limit.max_attempts} messages per "
+                  f"{limit.decay_seconds:g} s")
+        self.client.send(error_message(CLIENT_EVENT_RATE_LIMIT, reason))
+        if limit.terminate:
+            self.client.close(CLIENT_EVENT_RATE_LIMIT, reason)
+
+    def _handle_text(self, text: str | bytes) -> None:
         if self.waiting is not None:
             if len(self.backlog) >= MAX_BACKLOG:
                 self.client.close(SLOW_CONSUMER, "too many messages while a subscription "
@@ -190,7 +208,7 @@ class Session:
         else:
             self._cache_answer(request.channel, answer)
         while self.backlog and self.waiting is None and not self.closed:
-            self.handle_text(self.backlog.pop(0))
+            self._handle_text(self.backlog.pop(0))  # counted when it came
 
     # --- subscriptions ---------------------------------------------------------------------
 

@@ -172,7 +172,8 @@ class AppState:
         if channel.subscribers:
             if debug_enabled():
                 logger.debug("> %s (%d subscribers, except %s): %s", channel.name,
-                             len(channel.subscribers), except_socket_id, message[:2000])
+                             len(channel.subscribers), except_socket_id,
+                             message[:2000].decode(errors="replace"))
             channel.broadcast(text_frame(message), except_socket_id)
 
     def deliver(self, name: str, message: bytes, except_socket_id: str | None = None,

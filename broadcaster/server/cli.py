@@ -9,6 +9,7 @@ import logging
 import socket
 import sys
 from collections.abc import Callable
+from importlib.metadata import PackageNotFoundError, version
 
 from ..cluster.redis_bus import RedisUnavailable
 from ..config import SETTINGS_HELP, ConfigError, ServerConfig, load_config
@@ -23,6 +24,7 @@ GC_YOUNG_THRESHOLD = 20_000  # allocations between young collections (Python's d
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="broadcaster", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     start = commands.add_parser(
         "start", help="serve WebSockets and the HTTP API on one port",
@@ -34,7 +36,16 @@ def _parser() -> argparse.ArgumentParser:
     start.add_argument("--workers", type=int,
                        help="processes serving the port (RESOUND_WORKERS, default 1)")
     start.add_argument("--debug", action="store_true", help="log every frame in and out")
+    start.add_argument("--log-connections", action="store_true",
+                       help="log each closed connection at INFO (RESOUND_LOG_CONNECTIONS)")
     return parser
+
+
+def _version() -> str:
+    try:
+        return version("resound")
+    except PackageNotFoundError:
+        return "(not installed: run pip install -e .)"
 
 
 def _configure_logging(debug: bool) -> None:
@@ -49,8 +60,9 @@ def _configure_logging(debug: bool) -> None:
 
 def _announce(config: ServerConfig, port: int) -> None:
     workers = f", {config.workers} workers" if config.workers > 1 else ""
-    logger.info("listening on http://%s:%d (WebSocket path %s/app/{key}%s)",
-                config.host, port, config.path, workers)
+    scheme = "https" if config.tls_cert else "http"
+    logger.info("listening on %s://%s:%d (WebSocket path %s/app/{key}%s)",
+                scheme, config.host, port, config.path, workers)
     for app in config.apps:
         if config.dev_app:
             logger.info("development app: REVERB_APP_ID=%s REVERB_APP_KEY=%s "
@@ -86,9 +98,13 @@ def _run(config: ServerConfig, sock: socket.socket | None = None,
 
 
 def _reporting_errors(config: ServerConfig, serve: Callable[[], int]) -> int:
-    """``serve()``'s exit status; 1, with a line on stderr, if Redis or the port is unusable."""
+    """``serve()``'s exit status; 1, with a line on stderr, if Redis, the port or the TLS
+    files are unusable."""
     try:
         return serve()
+    except ConfigError as error:
+        print(f"broadcaster: bad configuration: {error}", file=sys.stderr)
+        return 2
     except RedisUnavailable as error:
         print(f"broadcaster: {error}", file=sys.stderr)
         return 1
@@ -109,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     _configure_logging(args.debug)
     try:
         config = load_config(host=args.host, port=args.port, apps_file=args.apps,
-                             workers=args.workers)
+                             workers=args.workers, log_connections=args.log_connections)
     except ConfigError as error:
         print(f"broadcaster: bad configuration: {error}", file=sys.stderr)
         return 2

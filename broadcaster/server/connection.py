@@ -148,6 +148,12 @@ class Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closing = True
+        if self.ws is not None:
+            level = logging.INFO if self.server.config.log_connections else logging.DEBUG
+            if logger.isEnabledFor(level):
+                close = self.ws.close_sent or self.ws.close_rcvd
+                logger.log(level, "closed %s from %s: code %s", self.socket_id, self._peer(),
+                           close.code if close else "none (the connection dropped)")
         self._end_session()
         if self.abort_timer is not None:
             self.abort_timer.cancel()
@@ -230,7 +236,8 @@ class Connection(asyncio.Protocol):
         """Answer the request just parsed, after every earlier one: a ready response waits its
         turn, a query's once the cluster state has answered (see :meth:`_write_replies`)."""
         head_only = self.parser is not None and self.parser.get_method() == b"HEAD"
-        reply = _Reply(keep_alive and not linger, head_only, self.url, linger)
+        method = self.parser.get_method() if self.parser is not None else b"GET"
+        reply = _Reply(keep_alive and not linger, head_only, method + b" " + self.url, linger)
         self.replies.append(reply)
         if isinstance(result, Query):
             self.server.run_query(result, lambda answers: self._answered_query(
@@ -263,7 +270,7 @@ class Connection(asyncio.Protocol):
                                                     reply.head_only))
             if self.debug:
                 logger.debug("HTTP %s -> %d %s", reply.url.decode("latin-1"), response.status,
-                             response.body[:500])
+                             response.body[:500].decode(errors="replace"))
             if reply.linger or not reply.keep_alive:
                 replies.clear()
                 if reply.linger:
@@ -330,11 +337,12 @@ class Connection(asyncio.Protocol):
         self.send_frame(response.serialize())  # the 101 goes out with the greeting, in one write
         self.socket_id = new_socket_id()
         if app is None:
-            self._refuse(UNKNOWN_APP, f"no app has key {key!r}; check REVERB_APP_KEY")
-        elif not origin_allowed(request.headers.get("origin"), app.config.allowed_origins):
-            self._refuse(UNAUTHORIZED, "origin not allowed; add it to REVERB_ALLOWED_ORIGINS")
+            self._refuse(UNKNOWN_APP, f"no app has key {key!r}; check REVERB_APP_KEY", headers)
+        elif not origin_allowed(headers.get("origin"), app.config.allowed_origins):
+            self._refuse(UNAUTHORIZED, f"origin {headers.get('origin')!r} not allowed; add it "
+                         "to REVERB_ALLOWED_ORIGINS", headers)
         elif app.is_full():
-            self._refuse(OVER_QUOTA, f"app {app.id} is at its connection limit")
+            self._refuse(OVER_QUOTA, f"app {app.id} is at its connection limit", headers)
         else:
             self.session = Session(app, self, self.server.clock, self.server.publish, self._ask)
             self.session.open()
@@ -347,7 +355,16 @@ class Connection(asyncio.Protocol):
         if session is not None:
             self.server.state.submit(request, lambda answer: session.answer(request, answer))
 
-    def _refuse(self, code: int, message: str) -> None:
+    def _peer(self, headers: dict[str, str] | None = None) -> str:
+        """The client's address, and the one a proxy says it forwards for, if any."""
+        peer = self.transport.get_extra_info("peername")
+        text = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        forwarded = headers and (headers.get("x-forwarded-for") or headers.get("x-real-ip"))
+        return f"{text} (forwarded for {forwarded})" if forwarded else text
+
+    def _refuse(self, code: int, message: str, headers: dict[str, str]) -> None:
+        logger.info("refused %s from %s: %d %s", self.socket_id, self._peer(headers), code,
+                    message)
         self.send(error_message(code, message))
         self.close(code, message)
 
@@ -381,7 +398,7 @@ class Connection(asyncio.Protocol):
 
     def _text(self, data: bytes) -> None:
         if self.debug:
-            logger.debug("< %s %s", self.socket_id, data[:2000])
+            logger.debug("< %s %s", self.socket_id, data[:2000].decode(errors="replace"))
         try:
             self.session.handle_text(data)
         except Exception:
@@ -404,7 +421,7 @@ class Connection(asyncio.Protocol):
 
     def send(self, message: bytes) -> None:
         if self.debug:
-            logger.debug("> %s %s", self.socket_id, message[:2000])
+            logger.debug("> %s %s", self.socket_id, message[:2000].decode(errors="replace"))
         self.send_frame(text_frame(message))
 
     def send_frame(self, frame: bytes) -> None:

@@ -14,11 +14,12 @@ import socket
 from collections.abc import Callable, Sequence
 from functools import partial
 
+from ..api.limits import ApiRateLimits
 from ..api.queries import Query
 from ..cluster.base import Bus, ClusterState
 from ..cluster.idempotency import Idempotency, LocalIdempotency
 from ..cluster.local import LocalBus, LocalState
-from ..config import ServerConfig
+from ..config import ServerConfig, tls_context
 from ..protocol.fanout import deliver
 from ..protocol.messages import GENERIC_RECONNECT
 from ..protocol.publication import Publication
@@ -49,6 +50,8 @@ class Server:
         self.idempotency = idempotency or LocalIdempotency(config.idempotency_window)
         self.loop = asyncio.get_running_loop()  # build the server inside the loop it serves
         self.clock = self.loop.time
+        self.api_limits = ApiRateLimits()
+        self.draining = False  # set by shutdown(): /ready answers 503
         self._listener: asyncio.Server | None = None
         self._sweep_timer: asyncio.TimerHandle | None = None
         self._write_queue: list[Connection] = []
@@ -114,13 +117,19 @@ class Server:
     # --- lifecycle -------------------------------------------------------------------------
 
     async def start(self, sock: socket.socket | None = None) -> None:
-        """Bind the port (or serve ``sock``, bound by a supervisor) and start the sweep."""
+        """Bind the port (or serve ``sock``, bound by a supervisor) and start the sweep.
+
+        With a certificate and key (``RESOUND_TLS_CERT``/``RESOUND_TLS_KEY``) the port speaks
+        TLS: wss and https, in every worker. Raises ConfigError if they are unusable.
+        """
+        context = tls_context(self.config.tls_cert, self.config.tls_key)
         await self.bus.start()
         await self.state.start()
         await self.idempotency.start()
         where = {"sock": sock} if sock else {
             "host": self.config.host, "port": self.config.port, "reuse_address": True}
-        self._listener = await self.loop.create_server(lambda: Connection(self), **where)
+        self._listener = await self.loop.create_server(lambda: Connection(self), ssl=context,
+                                                       **where)
         self._schedule_sweep()
 
     @property
@@ -146,6 +155,7 @@ class Server:
 
     async def shutdown(self) -> None:
         """Stop accepting, close every socket with 4200, and wait briefly for them to go."""
+        self.draining = True
         if self._sweep_timer is not None:
             self._sweep_timer.cancel()
         if self._listener is not None:
@@ -162,10 +172,19 @@ class Server:
         await self.bus.stop()
 
     async def serve_until_signalled(self) -> None:
-        """After :meth:`start`: serve until SIGTERM or SIGINT, then shut down cleanly."""
+        """After :meth:`start`: serve until SIGTERM or SIGINT, then shut down cleanly.
+
+        With ``drain_seconds``, the node first keeps serving that long while ``/ready`` answers
+        503, so a load balancer sends new clients elsewhere before the sockets close.
+        """
         stop = asyncio.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             self.loop.add_signal_handler(signum, stop.set)
         await stop.wait()
+        self.draining = True
+        if self.config.drain_seconds:
+            logger.info("draining: /ready answers 503 for %g s, then shutting down",
+                        self.config.drain_seconds)
+            await asyncio.sleep(self.config.drain_seconds)
         logger.info("shutting down")
         await self.shutdown()

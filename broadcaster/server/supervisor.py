@@ -268,11 +268,12 @@ def _stop(workers: list[_Worker]) -> None:
     logger.info("stopping %d workers", len(workers))
     for worker in workers:
         worker.signal(signal.SIGTERM)
-    deadline = time.monotonic() + STOP_TIMEOUT
+    allowed = STOP_TIMEOUT + (workers[0].config.drain_seconds if workers else 0.0)
+    deadline = time.monotonic() + allowed
     for worker in workers:
         if worker.process is not None:
             worker.process.join(max(0.0, deadline - time.monotonic()))
         if worker.process is not None and worker.process.is_alive():
             logger.warning("worker %d (pid %s) did not stop within %g s; killing it",
-                           worker.index, worker.pid, STOP_TIMEOUT)
+                           worker.index, worker.pid, allowed)
         worker.kill()

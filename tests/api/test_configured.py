@@ -36,11 +36,15 @@ def test_api_answers_under_the_prefix_only(prefixed):
     assert "no route" in body["error"]
 
 
-def test_signature_without_the_prefix_is_refused(prefixed):
+def test_signature_with_or_without_the_prefix_is_accepted(prefixed):
+    """Issue 12: SDKs with a path option sign ``/apps/...`` and send ``/prefix/apps/...``."""
     path = f"/apps/{prefixed.app_id}/connections"
     assert signed_request(prefixed, "GET", PREFIX + path) == (200, {"connections": 0})
     query = sign_request(prefixed.key, prefixed.secret, "GET", path)
-    status, body = signed_request(prefixed, "GET", PREFIX + path, change=query)
+    assert signed_request(prefixed, "GET", PREFIX + path, change=query) == (
+        200, {"connections": 0})
+    other = sign_request(prefixed.key, prefixed.secret, "GET", f"/other{path}")
+    status, body = signed_request(prefixed, "GET", PREFIX + path, change=other)
     assert status == 401
     assert "auth_signature" in body["error"]
 

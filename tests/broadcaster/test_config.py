@@ -1,9 +1,12 @@
 """Configuration: Reverb's environment names, apps files, and one-line errors (pure, fast)."""
 
+import re
+
 import pytest
 
-from broadcaster.config import ConfigError, load_config
+from broadcaster.config import ConfigError, MessageRateLimit, load_config
 from broadcaster.server.cli import main
+from tests.certificates import make_certificates
 
 CREDS = {"REVERB_APP_ID": "1", "REVERB_APP_KEY": "k", "REVERB_APP_SECRET": "s"}
 
@@ -131,3 +134,98 @@ def test_start_help_lists_the_settings(capsys):
     help_text = capsys.readouterr().out
     assert "REVERB_APP_MAX_PRESENCE_MEMBERS (100" in help_text
     assert "max_presence_members" in help_text
+
+
+# --- issue 12: ports, finite numbers, TLS files, Reverb's rate limiting, the API limit ------
+
+@pytest.mark.parametrize("env, message", [
+    ({**CREDS, "REVERB_SERVER_PORT": "99999"}, "REVERB_SERVER_PORT must be at most 65535"),
+    ({**CREDS, "REVERB_SERVER_PORT": "0"}, "REVERB_SERVER_PORT must be at least 1"),
+    ({**CREDS, "REVERB_SCALING_ENABLED": "true", "REDIS_PORT": "70000"},
+     "REDIS_PORT must be at most 65535"),
+    ({**CREDS, "REVERB_APP_PING_INTERVAL": "nan"},
+     "REVERB_APP_PING_INTERVAL must be a finite number, got 'nan'"),
+    ({**CREDS, "RESOUND_HTTP_IDLE_TIMEOUT": "inf"},
+     "RESOUND_HTTP_IDLE_TIMEOUT must be a finite number, got 'inf'"),
+    ({**CREDS, "REVERB_APP_RATE_LIMITING_ENABLED": "maybe"},
+     "REVERB_APP_RATE_LIMITING_ENABLED must be true or false, got 'maybe'"),
+    ({**CREDS, "REVERB_APP_RATE_LIMITING_ENABLED": "true",
+      "REVERB_APP_RATE_LIMIT_MAX_ATTEMPTS": "0"},
+     "REVERB_APP_RATE_LIMIT_MAX_ATTEMPTS must be at least 1"),
+    ({**CREDS, "REVERB_APP_RATE_LIMITING_ENABLED": "true",
+      "REVERB_APP_RATE_LIMIT_DECAY_SECONDS": "-inf"},
+     "REVERB_APP_RATE_LIMIT_DECAY_SECONDS must be a finite number"),
+    ({**CREDS, "REVERB_APP_RATE_LIMITING_ENABLED": "true",
+      "REVERB_APP_RATE_LIMIT_TERMINATE": "kill"},
+     "REVERB_APP_RATE_LIMIT_TERMINATE must be true or false"),
+    ({**CREDS, "RESOUND_APP_API_RATE_LIMIT": "0.5"},
+     "RESOUND_APP_API_RATE_LIMIT must be at least 1"),
+    ({**CREDS, "REVERB_MAX_REQUEST_SIZE": "big"}, "REVERB_MAX_REQUEST_SIZE must be a number"),
+    ({**CREDS, "RESOUND_LOG_CONNECTIONS": "loud"}, "RESOUND_LOG_CONNECTIONS must be true or false"),
+    ({**CREDS, "RESOUND_TLS_CERT": "/some/cert.pem"},
+     "RESOUND_TLS_CERT and RESOUND_TLS_KEY go together"),
+    ({**CREDS, "RESOUND_TLS_CERT": "/nonexistent/cert.pem", "RESOUND_TLS_KEY": "/nonexistent/k"},
+     "RESOUND_TLS_CERT /nonexistent/cert.pem is not a readable file"),
+])
+def test_refused_settings_say_what_was_wrong(env, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(env)
+
+
+def test_port_from_the_flag_is_checked_too():
+    with pytest.raises(ConfigError, match="--port must be at most 65535, got 65536"):
+        load_config(CREDS, port=65536)
+
+
+def test_a_broken_certificate_or_a_key_that_does_not_match_is_refused(tmp_path):
+    (tmp_path / "other").mkdir()
+    made, other = make_certificates(tmp_path), make_certificates(tmp_path / "other")
+    broken = tmp_path / "broken.pem"
+    broken.write_text("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")
+    for cert, key in ((broken, made.key), (made.cert, other.key)):
+        with pytest.raises(ConfigError, match="not a usable PEM certificate and matching key"):
+            load_config({**CREDS, "RESOUND_TLS_CERT": str(cert), "RESOUND_TLS_KEY": str(key)})
+    config = load_config({**CREDS, "RESOUND_TLS_CERT": str(made.cert),
+                          "RESOUND_TLS_KEY": str(made.key)})
+    assert (config.tls_cert, config.tls_key) == (str(made.cert), str(made.key))
+
+
+def test_reverb_rate_limiting_and_request_size_are_read_under_reverbs_names():
+    config = load_config({
+        **CREDS, "REVERB_APP_RATE_LIMITING_ENABLED": "true",
+        "REVERB_APP_RATE_LIMIT_MAX_ATTEMPTS": "5", "REVERB_APP_RATE_LIMIT_DECAY_SECONDS": "2",
+        "REVERB_APP_RATE_LIMIT_TERMINATE": "true", "REVERB_MAX_REQUEST_SIZE": "2000",
+        "RESOUND_APP_API_RATE_LIMIT": "20",
+    })
+    [app] = config.apps
+    assert app.message_rate_limit == MessageRateLimit(5, 2.0, True)
+    assert app.api_rate_limit == 20 and config.max_request_size == 2000
+    assert load_config({**CREDS, "REVERB_MAX_REQUEST_SIZE": "2000",
+                        "RESOUND_MAX_REQUEST_SIZE": "3000"}).max_request_size == 3000
+    # Reverb's defaults: off, and 60 messages per 60 s without terminating when enabled.
+    assert load_config(CREDS).apps[0].message_rate_limit is None
+    assert load_config({**CREDS, "REVERB_APP_RATE_LIMITING_ENABLED": "false",
+                        "REVERB_APP_RATE_LIMIT_MAX_ATTEMPTS": "5"}).apps[0].message_rate_limit \
+        is None
+    enabled = load_config({**CREDS, "REVERB_APP_RATE_LIMITING_ENABLED": "true"})
+    assert enabled.apps[0].message_rate_limit == MessageRateLimit(60, 60.0, False)
+
+
+def test_apps_file_takes_reverbs_rate_limiting_table(tmp_path):
+    file = tmp_path / "apps.toml"
+    file.write_text('[[apps]]\nid = "2"\nkey = "two"\nsecret = "s"\napi_rate_limit = 5\n'
+                    '[apps.rate_limiting]\nenabled = true\nmax_attempts = 10\n'
+                    'decay_seconds = 1\nterminate_on_limit = true\n')
+    [app] = load_config({"REVERB_APPS_FILE": str(file)}).apps
+    assert app.message_rate_limit == MessageRateLimit(10, 1.0, True) and app.api_rate_limit == 5
+    file.write_text('[[apps]]\nid = "2"\nkey = "two"\nsecret = "s"\n'
+                    '[apps.rate_limiting]\nenabled = true\nmax_attempts = "lots"\n')
+    with pytest.raises(ConfigError, match=r"apps\[0\].rate_limiting.max_attempts must be a"):
+        load_config({"REVERB_APPS_FILE": str(file)})
+
+
+def test_version_flag_prints_the_package_version(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert re.fullmatch(r"broadcaster \d+\.\d+\.\d+\S*\n", capsys.readouterr().out)

@@ -1,0 +1,116 @@
+"""Issue 12: TLS on the one port. pusher-js (``forceTLS: true``) and the official ``pusher`` SDK
+(``ssl=True``) reach a broadcaster serving wss and https from RESOUND_TLS_CERT/RESOUND_TLS_KEY,
+trusting a certificate authority the test makes (NODE_EXTRA_CA_CERTS; the SDK's ``verify``)."""
+
+from __future__ import annotations
+
+import os
+import ssl
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pusher
+import pytest
+
+from tests.api.redis_server import redis_server
+from tests.certificates import Certificates, make_certificates
+from tests.clients.driver import Client, NodeDriver
+from tests.cluster.test_workers import open_spread, worker_processes
+from tests.pusher_socket import PusherSocket
+from tests.servers import APP_ID, APP_KEY, APP_SECRET, HOST, Broadcaster, free_port
+
+
+@dataclass
+class TlsBroadcaster(Broadcaster):
+    """A broadcaster serving TLS; start-up waits on https://.../up (urllib trusts the CA
+    through SSL_CERT_FILE)."""
+
+    @property
+    def http_url(self) -> str:
+        return f"https://{HOST}:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return super().ws_url.replace("ws://", "wss://", 1)
+
+
+@pytest.fixture
+def certificates(tmp_path, monkeypatch) -> Certificates:
+    made = make_certificates(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(made.ca))  # this process's urllib: the start-up wait
+    monkeypatch.setenv("NODE_EXTRA_CA_CERTS", str(made.ca))  # Node processes started from here
+    return made
+
+
+def start_tls(certificates: Certificates, env: dict[str, str] | None = None,
+              args: list[str] | None = None) -> TlsBroadcaster:
+    return TlsBroadcaster(port=free_port(), args=args or [], env={
+        **os.environ, "REVERB_APP_ID": APP_ID, "REVERB_APP_KEY": APP_KEY,
+        "REVERB_APP_SECRET": APP_SECRET, "RESOUND_TLS_CERT": str(certificates.cert),
+        "RESOUND_TLS_KEY": str(certificates.key), **(env or {}),
+    }).start()
+
+
+@pytest.fixture
+def tls_broadcaster(certificates: Certificates) -> Iterator[TlsBroadcaster]:
+    server = start_tls(certificates)
+    yield server
+    server.stop()
+
+
+def tls_sdk(server: Broadcaster, certificates: Certificates) -> pusher.Pusher:
+    """The SDK with ``ssl=True``; it pins its own CA bundle, so point it at the test's CA."""
+    sdk = pusher.Pusher(app_id=server.app_id, key=server.key, secret=server.secret, host=HOST,
+                        port=server.port, ssl=True)
+    sdk._pusher_client.http.options["verify"] = str(certificates.ca)
+    return sdk
+
+
+def test_pusher_js_with_force_tls_receives_an_event_over_wss(node, certificates,
+                                                            tls_broadcaster):
+    driver = NodeDriver(node)  # started after NODE_EXTRA_CA_CERTS is set
+    try:
+        client = Client.pusher(driver, "alice", tls_broadcaster.key, {
+            "cluster": "", "wsHost": HOST, "wssPort": tls_broadcaster.port, "forceTLS": True,
+            "enabledTransports": ["ws", "wss"],
+        })
+        client.subscribe("orders")
+        client.wait_for(channel="orders", name="pusher:subscription_succeeded")
+        tls_sdk(tls_broadcaster, certificates).trigger("orders", "shipped", {"id": 7})
+        assert client.wait_for(channel="orders", name="shipped")["data"] == {"id": 7}
+    finally:
+        driver.close()
+
+
+def test_the_pusher_sdk_with_ssl_true_uses_https(certificates, tls_broadcaster):
+    sdk = tls_sdk(tls_broadcaster, certificates)
+    assert sdk.trigger("orders", "shipped", {"id": 7}) == {}
+    assert sdk.channels_info() == {"channels": {}}
+
+
+def test_the_sdk_refuses_the_server_without_the_ca(tls_broadcaster):
+    sdk = pusher.Pusher(app_id=tls_broadcaster.app_id, key=tls_broadcaster.key,
+                        secret=tls_broadcaster.secret, host=HOST, port=tls_broadcaster.port,
+                        ssl=True)
+    with pytest.raises(Exception, match="CERTIFICATE_VERIFY_FAILED"):
+        sdk.trigger("orders", "shipped", {"id": 7})
+
+
+def test_every_worker_serves_tls(certificates):
+    trusting = ssl.create_default_context(cafile=str(certificates.ca))
+    with redis_server() as url:
+        server = start_tls(certificates, {"REVERB_SCALING_ENABLED": "true", "REDIS_URL": url},
+                           ["--workers", "2"])
+        sockets: list[PusherSocket] = []
+        try:
+            processes = worker_processes(server)
+            assert len(processes) == 2
+            sockets = open_spread(server, processes, ssl=trusting)
+            for socket in sockets:
+                socket.joined("orders")
+            tls_sdk(server, certificates).trigger("orders", "shipped", {"id": 7})
+            assert all(socket.next_event()["event"] == "shipped" for socket in sockets)
+        finally:
+            for socket in sockets:
+                socket.close()
+            server.stop()
