@@ -33,6 +33,12 @@ Workers: RESOUND_WORKERS or --workers (1) processes on the one port; more than 1
 Limits: RESOUND_MAX_REQUEST_SIZE (1000000 bytes of HTTP body),
 RESOUND_WRITE_BUFFER_LIMIT (4000000 bytes queued for one socket before it is closed with 4100),
 RESOUND_HTTP_IDLE_TIMEOUT (60 s an HTTP or unfinished connection may sit idle).
+Hardening: RESOUND_HTTP_HEAD_TIMEOUT (10 s to send a request's line and headers),
+RESOUND_HTTP_BODY_TIMEOUT (30 s to send a whole request, from its first byte),
+RESOUND_MAX_HTTP_CONNECTIONS (1000 connections not yet WebSockets; past it the oldest is closed),
+RESOUND_MAX_SUBSCRIPTIONS (1000 channels per socket),
+RESOUND_WRITE_BUFFER_TOTAL (64000000 bytes held for all slow sockets together; past it the
+worst are closed with 4100).
 """
 
 CLIENT_EVENT_SOURCES = ("members", "all", "none")
@@ -76,6 +82,12 @@ class ServerConfig:
     scaling_channel: str = "reverb"
     workers: int = 1  # processes serving the port (--workers); more than 1 needs scaling_url
     node_id: str | None = None  # this process's cluster node id (a worker's is set by its parent)
+    # Hardening against clients that never finish, never read or subscribe without end.
+    http_head_timeout: float = 10.0  # seconds from a request's first byte to its last header
+    http_body_timeout: float = 30.0  # seconds from a request's first byte to its last body byte
+    max_http_connections: int = 1000  # connections not (yet) WebSockets; past it the oldest goes
+    max_subscriptions: int = 1000  # channels one socket may be subscribed to at once
+    write_buffer_total: int = 64_000_000  # bytes held for all slow sockets of this process
 
 
 def _number(name: str, raw: object, kind: type, minimum: float = 1) -> Any:
@@ -261,7 +273,24 @@ def load_config(
         scaling_url=scaling_url,
         scaling_channel=env.get("REVERB_SCALING_CHANNEL") or "reverb",
         workers=workers,
+        **_hardening(env),
     )
+
+
+def _hardening(env: Mapping[str, str]) -> dict[str, Any]:
+    """The limits on what one client may hold: deadlines, connection and subscription caps."""
+    return {
+        "http_head_timeout": _number("RESOUND_HTTP_HEAD_TIMEOUT",
+                                     env.get("RESOUND_HTTP_HEAD_TIMEOUT", "10"), float, 0.1),
+        "http_body_timeout": _number("RESOUND_HTTP_BODY_TIMEOUT",
+                                     env.get("RESOUND_HTTP_BODY_TIMEOUT", "30"), float, 0.1),
+        "max_http_connections": _number("RESOUND_MAX_HTTP_CONNECTIONS",
+                                        env.get("RESOUND_MAX_HTTP_CONNECTIONS", "1000"), int),
+        "max_subscriptions": _number("RESOUND_MAX_SUBSCRIPTIONS",
+                                     env.get("RESOUND_MAX_SUBSCRIPTIONS", "1000"), int),
+        "write_buffer_total": _number("RESOUND_WRITE_BUFFER_TOTAL",
+                                      env.get("RESOUND_WRITE_BUFFER_TOTAL", "64000000"), int),
+    }
 
 
 def redacted(url: str) -> str:

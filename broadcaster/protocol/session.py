@@ -20,6 +20,7 @@ from .messages import (
     GENERIC_RECONNECT,
     OVER_QUOTA,
     SLOW_CONSUMER,
+    SUBSCRIPTION_LIMIT,
     UNAUTHORIZED,
     ClientEvent,
     Ping,
@@ -109,11 +110,11 @@ class Session:
     """
 
     __slots__ = ("app", "client", "channels", "user_id", "limiter", "clock", "publish", "ask",
-                 "waiting", "backlog", "closed")
+                 "waiting", "backlog", "closed", "max_subscriptions", "memberships")
 
     def __init__(self, app: AppState, client: Client, clock: Callable[[], float],
                  publish: Callable[[Publication], None],
-                 ask: Callable[[Request], None]) -> None:
+                 ask: Callable[[Request], None], max_subscriptions: int = 1000) -> None:
         self.app = app
         self.client = client
         self.publish = publish  # the bus: client events reach other processes' sockets too
@@ -125,6 +126,10 @@ class Session:
         self.waiting: JoinPresence | FetchCache | None = None  # the open request, if any
         self.backlog: list[str | bytes] = []  # messages received while a request is open
         self.closed = False
+        # At most this many channels; past it a subscription is refused with 4302 (the socket
+        # stays open): see SUBSCRIPTION_LIMIT for why that code.
+        self.max_subscriptions = max_subscriptions
+        self.memberships: dict[str, int] = {}  # user id -> presence channels joined as it
 
     @property
     def socket_id(self) -> str:
@@ -200,6 +205,10 @@ class Session:
         if channel is not None and not channel.type.is_presence:
             self._succeeded(name, {})
             return
+        if channel is None and len(self.channels) >= self.max_subscriptions:
+            raise ProtocolError(SUBSCRIPTION_LIMIT, f"cannot subscribe to {name}: a connection "
+                                f"may be on {self.max_subscriptions} channels at most; "
+                                "unsubscribe from one first")
         self._join(command)
 
     def _succeeded(self, name: str, data: Any) -> None:
@@ -264,6 +273,7 @@ class Session:
         channel = self.app.open_channel(name)
         channel.join(self.client, request.user_id)
         self.channels[name] = channel
+        self.memberships[request.user_id] = self.memberships.get(request.user_id, 0) + 1
         self.app.add_user(request.user_id, self.client)
         members = answer.members
         self._succeeded(name, {"presence": {
@@ -298,6 +308,9 @@ class Session:
             return
         user_id = channel.leave(self.socket_id)
         if user_id is not None:
+            left = self.memberships.pop(user_id, 1) - 1
+            if left:
+                self.memberships[user_id] = left
             self.ask(self._leave_request(name, user_id))
             if not self._is_user(user_id):
                 self.app.remove_user(user_id, self.client)
@@ -305,9 +318,7 @@ class Session:
 
     def _is_user(self, user_id: str) -> bool:
         """Whether this socket still belongs to ``user_id`` (signed in or a presence member)."""
-        return self.user_id == user_id or any(
-            channel.user_of(self.socket_id) == user_id for channel in self.channels.values()
-        )
+        return self.user_id == user_id or user_id in self.memberships
 
     # --- user sign-in ----------------------------------------------------------------------
 

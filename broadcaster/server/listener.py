@@ -11,6 +11,7 @@ import asyncio
 import logging
 import signal
 import socket
+from collections import Counter
 from collections.abc import Callable, Sequence
 
 from ..api.queries import Query
@@ -23,6 +24,7 @@ from ..protocol.publication import Publication
 from ..protocol.requests import Answer
 from ..protocol.state import AppState
 from .connection import Connection
+from .stream import Stream
 
 logger = logging.getLogger("broadcaster")
 
@@ -48,7 +50,16 @@ class Server:
         self._listener: asyncio.Server | None = None
         self._sweep_timer: asyncio.TimerHandle | None = None
         self._write_queue: list[Connection] = []
-        shortest = min([config.http_idle_timeout, *(app.ping_interval for app in config.apps)])
+        # Hardening: sockets not (yet) WebSockets, oldest first (the HTTP cap closes the first);
+        # sockets holding bytes their client has not read, and how many bytes all hold.
+        self.http_connections: dict[Connection, None] = {}
+        self.holding: set[Stream] = set()
+        self.held_bytes = 0
+        self.refused: Counter[str] = Counter()  # clients refused or shed, by reason
+        self._unlogged: dict[str, int] = {}  # refusals since the last log line, by reason
+        self._shedding = False
+        shortest = min([config.http_idle_timeout, config.http_head_timeout,
+                        *(app.ping_interval for app in config.apps)])
         self.sweep_interval = min(1.0, max(0.05, shortest / 4))
 
     # --- what the HTTP API uses ------------------------------------------------------------
@@ -103,6 +114,56 @@ class Server:
         for connection in queue:
             connection.write_pending()
 
+    # --- hardening: caps on what clients may hold ----------------------------------------
+
+    def admit_http(self, connection: Connection) -> None:
+        """Count a new connection in the HTTP phase; past the cap, close the oldest one."""
+        connections = self.http_connections
+        if len(connections) >= self.config.max_http_connections:
+            oldest = next(iter(connections))
+            del connections[oldest]
+            self.refuse("too many HTTP connections", f"closed the oldest of "
+                        f"{self.config.max_http_connections} (RESOUND_MAX_HTTP_CONNECTIONS)")
+            oldest.closing = True
+            oldest.transport.abort()
+        connections[connection] = None
+
+    def held(self, size: int) -> None:
+        """``size`` more bytes wait for a slow socket; past the budget, shed the worst."""
+        self.held_bytes += size
+        if self.held_bytes > self.config.write_buffer_total and not self._shedding:
+            self._shedding = True
+            try:
+                target = self.config.write_buffer_total * 3 // 4
+                for stream in sorted(self.holding, key=lambda s: s.held_size, reverse=True):
+                    if self.held_bytes <= target:
+                        break
+                    self.refuse("slow sockets hold too much", f"shed one holding "
+                                f"{stream.held_size} bytes (RESOUND_WRITE_BUFFER_TOTAL)")
+                    stream.overflow()
+            finally:
+                self._shedding = False
+
+    def released(self, size: int) -> None:
+        """``size`` held bytes went to the transport or were dropped."""
+        self.held_bytes -= size
+
+    def refuse(self, reason: str, detail: str) -> None:
+        """Count a refusal in :attr:`refused`; log the first of each reason per sweep, then
+        how many more came (an attack must not flood the log)."""
+        self.refused[reason] += 1
+        if reason in self._unlogged:
+            self._unlogged[reason] += 1
+        else:
+            self._unlogged[reason] = 0
+            logger.warning("refused a client: %s: %s", reason, detail)
+
+    def _log_refusals(self) -> None:
+        for reason, count in self._unlogged.items():
+            if count:
+                logger.warning("refused %d more clients: %s", count, reason)
+        self._unlogged.clear()
+
     # --- lifecycle -------------------------------------------------------------------------
 
     async def start(self, sock: socket.socket | None = None) -> None:
@@ -127,12 +188,13 @@ class Server:
         now = self.clock()
         for connection in list(self.connections):
             try:
-                connection.sweep(now, self.config.http_idle_timeout)
+                connection.sweep(now)
             except Exception:
                 logger.exception("sweep failed on a connection; closing it")
                 connection.transport.abort()
         for app in self.apps.values():
             app.prune_cache()
+        self._log_refusals()
         self._schedule_sweep()
 
     async def shutdown(self) -> None:
