@@ -241,7 +241,7 @@ class Connection(HttpConnection):
         self.drop_held()
         self.pending = None
         if not self.closing:
-            logger.info("closing %s: it reads too slowly", self.socket_id)
+            self.server.refuse("slow consumer", f"closing {self.socket_id} with 4100")
             self.close(SLOW_CONSUMER, "slow consumer: the write buffer is full; reconnect later")
 
     def close(self, code: int, reason: str) -> None:
