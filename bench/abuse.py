@@ -43,7 +43,8 @@ SMALL_BUFFER = 4096  # receive buffer of a socket that never reads
 class Attack:
     name: str
     what: str
-    run: Callable[[RunningServer, float], Awaitable[None]]  # (server, seconds) -> attack
+    # (server, seconds) -> how many times the server cut the attacker off
+    run: Callable[[RunningServer, float], Awaitable[int]]
 
 
 def _raw(server: RunningServer) -> tuple[str, int]:
@@ -60,32 +61,43 @@ async def _open(server: RunningServer, small: bool = False) -> tuple[asyncio.Str
     return await asyncio.open_connection(sock=sock)
 
 
-async def _send_for(writer: asyncio.StreamWriter, data: bytes, seconds: float,
-                    limit: int) -> None:
-    """Send ``data`` again and again, for ``seconds`` or ``limit`` bytes, never reading."""
-    end, sent = time.monotonic() + seconds, 0
+async def _flood(opened: Callable[[], Awaitable[asyncio.StreamWriter]], data: bytes,
+                 seconds: float, limit: int) -> int:
+    """Send ``data`` again and again, never reading, for ``seconds`` or ``limit`` bytes in
+    all; cut off, connect again. How many times the server cut the sender off."""
+    end, sent, cut_off = time.monotonic() + seconds, 0, 0
     while time.monotonic() < end and sent < limit:
-        writer.write(data)
-        sent += len(data)
+        writer = None
         try:
-            await asyncio.wait_for(writer.drain(), max(0.01, end - time.monotonic()))
+            writer = await opened()
+            while time.monotonic() < end and sent < limit:
+                writer.write(data)
+                sent += len(data)
+                await asyncio.wait_for(writer.drain(), max(0.01, end - time.monotonic()))
         except TimeoutError:
-            return
-        except (ConnectionError, OSError):
-            return
+            pass  # still stuck at the end: the server neither read nor cut us off
+        except (ConnectionError, OSError, asyncio.IncompleteReadError):
+            cut_off += 1
+            await asyncio.sleep(0.1)
+        if writer is not None:
+            writer.transport.abort()
+    return cut_off
 
 
-async def pipelined(server: RunningServer, seconds: float) -> None:
+async def pipelined(server: RunningServer, seconds: float) -> int:
     path = "/up" if server.name == "resound" else "/"
-    _, writer = await _open(server, small=True)
-    await _send_for(writer, f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode() * 3000,
-                    seconds, 100_000_000)
-    writer.transport.abort()
+
+    async def opened() -> asyncio.StreamWriter:
+        return (await _open(server, small=True))[1]
+
+    return await _flood(opened, f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode() * 3000,
+                        seconds, 100_000_000)
 
 
-async def slowloris(server: RunningServer, seconds: float) -> None:
+async def slowloris(server: RunningServer, seconds: float) -> int:
     """2,000 connections, each trickling one header byte a second; a closed one reconnects."""
     end = time.monotonic() + seconds
+    cut_off = [0]
 
     async def one() -> None:
         while time.monotonic() < end:
@@ -98,16 +110,19 @@ async def slowloris(server: RunningServer, seconds: float) -> None:
                     await writer.drain()
                 writer.transport.abort()
             except (ConnectionError, OSError):
+                cut_off[0] += 1
                 await asyncio.sleep(0.5)
 
     await asyncio.gather(*(one() for _ in range(2000)))
+    return cut_off[0]
 
 
-async def large_body(server: RunningServer, seconds: float) -> None:
+async def large_body(server: RunningServer, seconds: float) -> int:
     """1,000 connections each posting almost 1 MB to an unsigned request, at full speed."""
     end = time.monotonic() + seconds
     size = 990_000
     body = b"x" * size
+    cut_off = [0]
 
     async def one() -> None:
         try:
@@ -118,9 +133,10 @@ async def large_body(server: RunningServer, seconds: float) -> None:
             await asyncio.sleep(max(0.0, end - time.monotonic()))  # hold the connection
             writer.transport.abort()
         except (ConnectionError, OSError, TimeoutError):
-            pass
+            cut_off[0] += 1
 
     await asyncio.gather(*(one() for _ in range(1000)))
+    return cut_off[0]
 
 
 def _masked(opcode: int, payload: bytes) -> bytes:
@@ -141,10 +157,9 @@ async def _websocket(server: RunningServer, small: bool,
     return writer
 
 
-async def ping_flood(server: RunningServer, seconds: float) -> None:
-    writer = await _websocket(server, small=True)
-    await _send_for(writer, _masked(9, b"p" * 125) * 1000, seconds, 100_000_000)
-    writer.transport.abort()
+async def ping_flood(server: RunningServer, seconds: float) -> int:
+    return await _flood(lambda: _websocket(server, small=True), _masked(9, b"p" * 125) * 1000,
+                        seconds, 100_000_000)
 
 
 def _trigger(server: RunningServer, channel: str, data: str) -> int:
@@ -158,7 +173,7 @@ def _trigger(server: RunningServer, channel: str, data: str) -> int:
         return response.status
 
 
-async def slow_consumers(server: RunningServer, seconds: float) -> None:
+async def slow_consumers(server: RunningServer, seconds: float) -> int:
     """500 subscribers that never read, while 10 kB events are triggered 20 times a second."""
     writers = await asyncio.gather(*(_websocket(server, True, "abuse") for _ in range(500)))
     end, data = time.monotonic() + seconds, "x" * 10_000
@@ -169,8 +184,10 @@ async def slow_consumers(server: RunningServer, seconds: float) -> None:
         except OSError:
             pass
         await asyncio.sleep(0.05)
+    cut_off = sum(1 for writer in writers if writer.transport.is_closing())
     for writer in writers:
         writer.transport.abort()
+    return cut_off
 
 
 ATTACKS = (
@@ -220,25 +237,31 @@ def measure(attack: Attack, server: RunningServer, seconds: float) -> dict[str, 
             time.sleep(0.1)
 
     def probe() -> None:
-        while not done.wait(PROBE_EVERY):
+        while True:  # at once, then every PROBE_EVERY s while the attack lasts
             probes[0] += 1
             failure = _probe(server)
             if failure:
                 failures.append(failure)
+            if done.wait(PROBE_EVERY):
+                return
 
     threads = [threading.Thread(target=sample), threading.Thread(target=probe)]
     for thread in threads:
         thread.start()
+    started = time.monotonic()
+    cut_off = None
     try:
-        asyncio.run(attack.run(server, seconds))
+        cut_off = asyncio.run(attack.run(server, seconds))
     finally:
+        lasted = time.monotonic() - started
         done.set()
         for thread in threads:
             thread.join(PROBE_TIMEOUT * 4)
     time.sleep(SETTLE)
     after = server.rss_bytes()
     served = probes[0] > 0 and not failures
-    return {"baseline": baseline, "peak": peak[0], "after": after, "probes": probes[0],
+    return {"baseline": baseline, "peak": peak[0], "after": after, "lasted": lasted,
+            "cut_off": cut_off, "probes": probes[0],
             "failures": failures[:5], "served": served,
             "meets_bar": served and peak[0] < PEAK_BAR}
 
@@ -276,19 +299,20 @@ def _markdown(rows: list[dict[str, Any]], started: list[float], ended: list[floa
     lines = [
         f"Load average (1/5/15 min) at start {started}, at end {ended}.",
         "",
-        "| Attack | Server | RSS before MB | peak MB | after MB | normal client served |"
-        " bar (served, peak < 256 MB) |",
-        "|---|---|---|---|---|---|---|",
+        "| Attack | Server | attacker cut off | RSS before MB | peak MB | after MB |"
+        " normal client served | bar (served, peak < 256 MB) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     what = {attack.name: attack.what for attack in ATTACKS}
     for row in rows:
         if "error" in row:
-            lines.append(f"| {row['attack']} | {row['server']} | — | — | — | — | "
+            lines.append(f"| {row['attack']} | {row['server']} | — | — | — | — | — | "
                          f"**no** ({row['error'][:80]}) |")
             continue
         served = "yes" if row["served"] else \
             f"**no** ({len(row['failures'])} of {row['probes']}: {row['failures'][0]})"
-        lines.append(f"| {row['attack']} | {row['server']} | {_mb(row['baseline'])} | "
+        lines.append(f"| {row['attack']} | {row['server']} | {row['cut_off']} | "
+                     f"{_mb(row['baseline'])} | "
                      f"{_mb(row['peak'])} | {_mb(row['after'])} | {served} | "
                      f"{'yes' if row['meets_bar'] else '**no**'} |")
     lines.append("")
