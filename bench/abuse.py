@@ -309,8 +309,9 @@ def _markdown(rows: list[dict[str, Any]], started: list[float], ended: list[floa
             lines.append(f"| {row['attack']} | {row['server']} | — | — | — | — | — | "
                          f"**no** ({row['error'][:80]}) |")
             continue
+        first = row["failures"][0] if row["failures"] else "never probed"
         served = "yes" if row["served"] else \
-            f"**no** ({len(row['failures'])} of {row['probes']}: {row['failures'][0]})"
+            f"**no** ({len(row['failures'])} of {row['probes']}: {first})"
         lines.append(f"| {row['attack']} | {row['server']} | {row['cut_off']} | "
                      f"{_mb(row['baseline'])} | "
                      f"{_mb(row['peak'])} | {_mb(row['after'])} | {served} | "
