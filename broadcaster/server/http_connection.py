@@ -86,6 +86,7 @@ class HttpConnection(Stream):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closing = True
         self.drop_held()
+        self.writing_paused = False  # nothing is held for a closed socket any more
         if self.abort_timer is not None:
             self.abort_timer.cancel()
         self.server.connections.discard(self)
@@ -295,7 +296,8 @@ class HttpConnection(Stream):
 
     def _linger(self) -> None:
         self.closing = True
-        self.abort_timer = self.server.loop.call_later(CLOSE_TIMEOUT, self.transport.close)
+        # A client that does not read its answer either would keep the socket for ever.
+        self.abort_timer = self.server.loop.call_later(CLOSE_TIMEOUT, self.transport.abort)
         self.after_drain(self._half_close)
 
     def _half_close(self) -> None:
@@ -315,4 +317,5 @@ class HttpConnection(Stream):
             self._answer_and_close(error_response(
                 408, f"the request did not arrive in time: send {due} of its first byte"))
         elif now - self.last_seen > self.server.config.http_idle_timeout:
-            self.transport.close()
+            # close() would wait for ever for a client that does not read what we wrote
+            (self.transport.abort if self.writing_paused else self.transport.close)()
