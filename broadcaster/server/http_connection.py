@@ -176,7 +176,8 @@ class HttpConnection(Stream):
         if self.closing or self.transport.is_closing():
             return  # pipelined after a "Connection: close" request: not answered
         self.first = False  # an upgrade must be a connection's first request
-        self._respond(self.api_response(), self.parser.should_keep_alive())
+        self._respond(self.api_response(), self.parser.should_keep_alive(),
+                      head_only=self.parser.get_method() == b"HEAD")
 
     def _too_large(self) -> None:
         limit = self.server.config.max_request_size
@@ -209,11 +210,14 @@ class HttpConnection(Stream):
 
     # --- answers, in request order ---------------------------------------------------------
 
-    def _respond(self, result: HttpResponse | Query, keep_alive: bool,
-                 linger: bool = False) -> None:
+    def _respond(self, result: HttpResponse | Query, keep_alive: bool, linger: bool = False,
+                 head_only: bool = False) -> None:
         """Answer the request just parsed, after every earlier one: a ready response waits its
-        turn, a query's once the cluster state has answered (see :meth:`_write_replies`)."""
-        head_only = self.parser is not None and self.parser.get_method() == b"HEAD"
+        turn, a query's once the cluster state has answered (see :meth:`_write_replies`).
+
+        ``head_only`` for a complete HEAD request only: a refusal of a request cut short (a
+        parse error after "HEAD", a 413) keeps its body, since the method may not be HEAD.
+        """
         reply = _Reply(keep_alive and not linger, head_only, self.url, linger)
         self.replies.append(reply)
         if isinstance(result, Query):

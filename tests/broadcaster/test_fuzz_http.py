@@ -118,3 +118,11 @@ def test_arbitrary_http_gets_well_formed_answers_or_a_close(listener, data):
 def test_the_listener_forgets_every_fuzzed_connection(listener):
     eventually(lambda: not listener.server.connections and listener.server.held_bytes == 0,
                what="every connection closed and nothing held")
+
+
+def test_a_malformed_request_after_head_gets_its_400_with_a_body(listener):
+    """Found by the fuzz target: the parser had read "HEAD" of "HEADGET" before failing, and
+    the 400 went out without the body its Content-Length announced."""
+    reply = exchange(listener.port, b"GET /up HTTP/1.1\r\n\r\nHEADGET /up HTTP/1.1\r\n\r\n")
+    check_well_formed(reply)
+    assert reply.endswith(b'"}') and b"HTTP/1.1 400" in reply
