@@ -22,7 +22,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from . import loadgen, profile, report
+from . import abuse, loadgen, profile, report
 from .scenarios import BY_NAME, CLUSTER_SCENARIOS, SCENARIOS, Scenario
 from .servers import CLUSTER_LAUNCHERS, LAUNCHERS, SERVERS, Launcher
 
@@ -58,6 +58,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", metavar="DIR", type=Path, default=None,
                         help="write results.json, table.md and the server logs here "
                              "(default: bench/results/<UTC time>)")
+    parser.add_argument("--abuse", action="store_true",
+                        help="run the abuse attacks (pipelined non-reader, slowloris, large "
+                             "unsigned bodies, ping flood, slow consumers) instead: peak and "
+                             "retained RSS, and whether a normal client is still served")
+    parser.add_argument("--abuse-seconds", type=float, default=15.0,
+                        help="how long each abuse attack lasts (default 15)")
     parser.add_argument("--debug", action="store_true", help="log every step")
     args = parser.parse_args(argv)
     args.rounds = args.rounds if args.rounds is not None else (1 if args.quick else 3)
@@ -131,6 +137,11 @@ def main(argv: list[str] | None = None) -> int:
         **{name: partial(launcher, command=args.resound_cmd)
            for name, launcher in {"resound": LAUNCHERS["resound"], **CLUSTER_LAUNCHERS}.items()},
     }
+    if args.abuse:
+        table, ok = abuse.run(args.server_list, launchers, out_dir, args.abuse_seconds)
+        print(table)
+        print(f"\nresults: {out_dir / 'abuse.json'}")
+        return 0 if ok else 1
     command = shlex.join([os.path.relpath(sys.executable), "-m", "bench",
                           *(sys.argv[1:] if argv is None else argv)])
     meta = {"machine": report.machine(), "rounds": args.rounds, "quick": args.quick,

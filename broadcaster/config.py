@@ -44,6 +44,12 @@ REVERB_APP_RATE_LIMIT_TERMINATE (false: answer 4301; true: also close the socket
 RESOUND_APP_API_RATE_LIMIT (HTTP API calls per second per app, answered 429; off),
 RESOUND_LOG_CONNECTIONS or --log-connections (closed connections at INFO, not DEBUG),
 RESOUND_DRAIN_SECONDS (0: on SIGTERM, /ready answers 503 this long before sockets are closed).
+Hardening: RESOUND_HTTP_HEAD_TIMEOUT (10 s to send a request's line and headers),
+RESOUND_HTTP_BODY_TIMEOUT (30 s to send a whole request, from its first byte),
+RESOUND_MAX_HTTP_CONNECTIONS (1000 connections not yet WebSockets; past it the oldest is closed),
+RESOUND_MAX_SUBSCRIPTIONS (1000 channels per socket),
+RESOUND_WRITE_BUFFER_TOTAL (64000000 bytes held for all slow sockets together; past it the
+worst are closed with 4100).
 """
 
 CLIENT_EVENT_SOURCES = ("members", "all", "none")
@@ -105,6 +111,12 @@ class ServerConfig:
     tls_key: str | None = None  # its PEM private key
     log_connections: bool = False  # closed connections logged at INFO rather than DEBUG
     drain_seconds: float = 0.0  # after SIGTERM: /ready says 503 this long, then shut down
+    # Hardening against clients that never finish, never read or subscribe without end.
+    http_head_timeout: float = 10.0  # seconds from a request's first byte to its last header
+    http_body_timeout: float = 30.0  # seconds from a request's first byte to its last body byte
+    max_http_connections: int = 1000  # connections not (yet) WebSockets; past it the oldest goes
+    max_subscriptions: int = 1000  # channels one socket may be subscribed to at once
+    write_buffer_total: int = 64_000_000  # bytes held for all slow sockets of this process
 
 
 def _number(name: str, raw: object, kind: type, minimum: float = 1,
@@ -383,7 +395,24 @@ def load_config(
             "RESOUND_LOG_CONNECTIONS", env.get("RESOUND_LOG_CONNECTIONS", "")),
         drain_seconds=_number("RESOUND_DRAIN_SECONDS", env.get("RESOUND_DRAIN_SECONDS") or "0",
                               float, 0),
+        **_hardening(env),
     )
+
+
+def _hardening(env: Mapping[str, str]) -> dict[str, Any]:
+    """The limits on what one client may hold: deadlines, connection and subscription caps."""
+    return {
+        "http_head_timeout": _number("RESOUND_HTTP_HEAD_TIMEOUT",
+                                     env.get("RESOUND_HTTP_HEAD_TIMEOUT", "10"), float, 0.1),
+        "http_body_timeout": _number("RESOUND_HTTP_BODY_TIMEOUT",
+                                     env.get("RESOUND_HTTP_BODY_TIMEOUT", "30"), float, 0.1),
+        "max_http_connections": _number("RESOUND_MAX_HTTP_CONNECTIONS",
+                                        env.get("RESOUND_MAX_HTTP_CONNECTIONS", "1000"), int),
+        "max_subscriptions": _number("RESOUND_MAX_SUBSCRIPTIONS",
+                                     env.get("RESOUND_MAX_SUBSCRIPTIONS", "1000"), int),
+        "write_buffer_total": _number("RESOUND_WRITE_BUFFER_TOTAL",
+                                      env.get("RESOUND_WRITE_BUFFER_TOTAL", "64000000"), int),
+    }
 
 
 def redacted(url: str) -> str:

@@ -58,30 +58,63 @@ def handle(server: ApiHost, request: HttpRequest) -> HttpResponse | Query:
 
 
 def _route(server: ApiHost, request: HttpRequest) -> HttpResponse | Query:
-    config = server.config
-    path = _strip_prefix(config.path, request.path)
+    path = _strip_prefix(server.config.path, request.path)
+    check = _health_check(server, request.path)
+    if check is not None:
+        if request.method not in ("GET", "HEAD"):
+            raise ApiError(405, f"{check} answers GET, not {request.method}")
+        return json_response(200, {"health": "OK"}) if check == "/up" else _ready(server)
+    endpoint, app, params, fields = _match(server, request.method, request.path, request.query)
+    _verify(app, request, path, params)
+    refusal = server.api_limits.refusal(app.config, server.clock())
+    if refusal is not None:
+        log.info("%s %s -> 429: app %s is over its API rate limit", request.method,
+                 request.path, app.id)
+        return refusal
+    return endpoint(server, app, params, request.body, request.headers, **fields)
+
+
+def _health_check(server: ApiHost, path: str) -> str | None:
+    """``/up`` or ``/ready`` when ``path`` is one, with or without the prefix; else None."""
     for check in ("/up", "/ready"):
-        if check in (path, request.path):  # health checks work with or without the prefix
-            if request.method not in ("GET", "HEAD"):
-                raise ApiError(405, f"{check} answers GET, not {request.method}")
-            return json_response(200, {"health": "OK"}) if check == "/up" else _ready(server)
-    for pattern, method, endpoint in _ROUTES:
-        match = pattern.fullmatch(path)
+        if check in (_strip_prefix(server.config.path, path), path):
+            return check
+    return None
+
+
+def _match(server: ApiHost, method: str, path: str,
+           query: str) -> tuple[Endpoint, AppState, dict[str, str], dict[str, str]]:
+    """The endpoint, app, query parameters and path fields of a signed API request; raises
+    :class:`ApiError` for an unknown route, a wrong method or an unknown app."""
+    route_path = _strip_prefix(server.config.path, path)
+    for pattern, route_method, endpoint in _ROUTES:
+        match = pattern.fullmatch(route_path)
         if match is None:
             continue
-        if request.method != method:
-            raise ApiError(405, f"{request.path} answers {method}, not {request.method}")
-        params = parse_query(request.query)
+        if method != route_method:
+            raise ApiError(405, f"{path} answers {route_method}, not {method}")
+        params = parse_query(query)
         fields = match.groupdict()
-        app = _find_app(server, fields.pop("app_id", None), params)
-        _verify(app, request, path, params)
-        refusal = server.api_limits.refusal(app.config, server.clock())
-        if refusal is not None:
-            log.info("%s %s -> 429: app %s is over its API rate limit", request.method,
-                     request.path, app.id)
-            return refusal
-        return endpoint(server, app, params, request.body, request.headers, **fields)
-    raise ApiError(404, f"no route for {request.method} {request.path}")
+        return endpoint, _find_app(server, fields.pop("app_id", None), params), params, fields
+    raise ApiError(404, f"no route for {method} {path}")
+
+
+def head_refusal(server: ApiHost, method: str, path: str, query: str) -> HttpResponse | None:
+    """The answer to a request that its head alone shows will be refused, or None.
+
+    The listener calls it once the head of a request with a body is in, so that nobody makes
+    the server buffer a body for an unknown route or app, or without the app's ``auth_key``.
+    The signature, which covers the body, is checked once the body is in (:func:`handle`).
+    """
+    if _health_check(server, path) is not None:
+        return None  # answered at once whatever the body: nothing to buffer for long
+    try:
+        _, app, params, _ = _match(server, method, path, query)
+    except ApiError as exc:
+        return error_response(exc.status, exc.reason)
+    if params.get("auth_key") != app.key:
+        return error_response(401, "auth_key does not match the app's key")
+    return None
 
 
 def _ready(server: ApiHost) -> HttpResponse:

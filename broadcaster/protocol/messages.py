@@ -25,6 +25,10 @@ SLOW_CONSUMER = 4100
 GENERIC_RECONNECT = 4200
 PONG_TIMEOUT = 4201
 CLIENT_EVENT_RATE_LIMIT = 4301
+# Pusher's 4300-4399 are "any other error": the socket stays open (unlike 4004, a close code
+# for a whole app over quota). 4301 is Pusher's refusal of one client request over a limit;
+# 4302 is the same for a subscription past the per-socket cap.
+SUBSCRIPTION_LIMIT = 4302
 
 
 class ProtocolError(Exception):

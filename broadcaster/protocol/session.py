@@ -20,6 +20,7 @@ from .messages import (
     GENERIC_RECONNECT,
     OVER_QUOTA,
     SLOW_CONSUMER,
+    SUBSCRIPTION_LIMIT,
     UNAUTHORIZED,
     ClientEvent,
     Ping,
@@ -109,11 +110,12 @@ class Session:
     """
 
     __slots__ = ("app", "client", "channels", "user_id", "limiter", "clock", "publish", "ask",
-                 "waiting", "backlog", "closed", "message_limit")
+                 "waiting", "backlog", "closed", "message_limit", "max_subscriptions",
+                 "memberships")
 
     def __init__(self, app: AppState, client: Client, clock: Callable[[], float],
                  publish: Callable[[Publication], None],
-                 ask: Callable[[Request], None]) -> None:
+                 ask: Callable[[Request], None], max_subscriptions: int = 1000) -> None:
         self.app = app
         self.client = client
         self.publish = publish  # the bus: client events reach other processes' sockets too
@@ -128,6 +130,10 @@ class Session:
         limit = app.config.message_rate_limit  # Reverb's rate_limiting: every message counts
         self.message_limit = None if limit is None else FixedWindow(limit.max_attempts,
                                                                     limit.decay_seconds)
+        # At most this many channels; past it a subscription is refused with 4302 (the socket
+        # stays open): see SUBSCRIPTION_LIMIT for why that code.
+        self.max_subscriptions = max_subscriptions
+        self.memberships: dict[str, int] = {}  # user id -> presence channels joined as it
 
     @property
     def socket_id(self) -> str:
@@ -215,12 +221,17 @@ class Session:
     def subscribe(self, command: Subscribe) -> None:
         name = command.channel
         channel = self.channels.get(name)
-        if channel is None or channel.type.is_presence:
-            self._join(command)
-        elif channel.type.cached:
-            self._request(FetchCache(self.app.id, name))  # answered as a first subscription
-        else:
-            self._succeeded(name, {})
+        if channel is not None and not channel.type.is_presence:
+            if channel.type.cached:
+                self._request(FetchCache(self.app.id, name))  # answered as a first subscription
+            else:
+                self._succeeded(name, {})
+            return
+        if channel is None and len(self.channels) >= self.max_subscriptions:
+            raise ProtocolError(SUBSCRIPTION_LIMIT, f"cannot subscribe to {name}: a connection "
+                                f"may be on {self.max_subscriptions} channels at most; "
+                                "unsubscribe from one first")
+        self._join(command)
 
     def _succeeded(self, name: str, data: Any) -> None:
         self.client.send(
@@ -284,6 +295,7 @@ class Session:
         channel = self.app.open_channel(name)
         channel.join(self.client, request.user_id)
         self.channels[name] = channel
+        self.memberships[request.user_id] = self.memberships.get(request.user_id, 0) + 1
         self.app.add_user(request.user_id, self.client)
         members = answer.members
         self._succeeded(name, {"presence": {
@@ -318,6 +330,9 @@ class Session:
             return
         user_id = channel.leave(self.socket_id)
         if user_id is not None:
+            left = self.memberships.pop(user_id, 1) - 1
+            if left:
+                self.memberships[user_id] = left
             self.ask(self._leave_request(name, user_id))
             if not self._is_user(user_id):
                 self.app.remove_user(user_id, self.client)
@@ -325,9 +340,7 @@ class Session:
 
     def _is_user(self, user_id: str) -> bool:
         """Whether this socket still belongs to ``user_id`` (signed in or a presence member)."""
-        return self.user_id == user_id or any(
-            channel.user_of(self.socket_id) == user_id for channel in self.channels.values()
-        )
+        return self.user_id == user_id or user_id in self.memberships
 
     # --- user sign-in ----------------------------------------------------------------------
 

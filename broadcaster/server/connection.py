@@ -1,20 +1,15 @@
 """One asyncio.Protocol per socket: HTTP requests to the API, or a Pusher WebSocket.
 
-The request head is parsed with httptools. A WebSocket upgrade to ``{path}/app/{key}`` hands
-the raw bytes to websockets' Sans-I/O ``ServerProtocol`` for the handshake and framing, and the
-frames to a :class:`~broadcaster.protocol.session.Session`. Anything else becomes an
-:class:`~broadcaster.api.http.HttpRequest` for ``router.handle``. No task per connection: the loop
-calls us back, and the server's sweep does timeouts.
+HTTP is :class:`~broadcaster.server.http_connection.HttpConnection`'s. A WebSocket upgrade to
+``{path}/app/{key}`` hands the raw bytes to websockets' Sans-I/O ``Protocol`` for the handshake
+and framing, and the frames to a :class:`~broadcaster.protocol.session.Session`. No task per
+connection: the loop calls us back, and the server's sweep does timeouts.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections import deque
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
-from urllib.parse import unquote
 
 import httptools
 from websockets.datastructures import Headers
@@ -26,9 +21,6 @@ from websockets.server import ServerProtocol
 
 from shared.payloads import dumpb
 
-from ..api import router
-from ..api.http import HttpRequest, HttpResponse, error_response, serialize_response
-from ..api.queries import Query, render
 from ..protocol.frames import text_frame
 from ..protocol.messages import (
     GENERIC_RECONNECT,
@@ -39,8 +31,9 @@ from ..protocol.messages import (
     UNKNOWN_APP,
 )
 from ..protocol.origins import origin_allowed
-from ..protocol.requests import Answer, Request
+from ..protocol.requests import Request
 from ..protocol.session import PING, Session, error_message, new_socket_id
+from .http_connection import CLOSE_TIMEOUT, HttpConnection
 
 if TYPE_CHECKING:
     from .listener import Server
@@ -48,10 +41,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger("broadcaster.connection")
 ws_logger = logging.getLogger("broadcaster.websockets")
 
-CLOSE_TIMEOUT = 2.0  # seconds a closing socket gets to answer our close frame
-MAX_HEAD_SIZE = 32_768  # bytes of request line and headers
 MAX_FRAGMENTS = 1_000  # frames one message may be split into (empty ones cost memory too)
-MAX_PIPELINED = 16  # HTTP requests of one connection waiting for their answers; then reading pauses
+INVALID_DATA = 1007  # RFC 6455 close code: a text message that is not UTF-8
 # The request headers websockets reads to accept a handshake (others it ignores).
 HANDSHAKE_HEADERS = (
     "connection", "upgrade", "sec-websocket-key", "sec-websocket-version",
@@ -71,83 +62,30 @@ def _as_json_error(response: Response) -> None:
     response.headers["Content-Length"] = str(len(response.body))
 
 
-class _StopParsing(Exception):
-    """Raised from an httptools callback after the connection has been answered and closed."""
-
-
-class _Reply:
-    """One HTTP request's place in its connection's answer order; its response once ready."""
-
-    __slots__ = ("response", "keep_alive", "head_only", "url", "linger")
-
-    def __init__(self, keep_alive: bool, head_only: bool, url: bytes, linger: bool) -> None:
-        self.response: HttpResponse | None = None
-        self.keep_alive = keep_alive
-        self.head_only = head_only
-        self.url = url
-        self.linger = linger  # the last answer: half-close after it (see _answer_and_close)
-
-
-class Connection(asyncio.Protocol):
+class Connection(HttpConnection):
     """A socket on the one port: first HTTP, and a WebSocket once upgraded."""
 
-    __slots__ = (
-        "server", "transport", "socket_id", "session", "ws", "parser", "first", "url", "headers",
-        "body", "head_size", "last_seen", "pinged_at", "fragments", "pending", "closing",
-        "abort_timer", "debug", "replies", "paused",
-    )
+    __slots__ = ("socket_id", "session", "ws", "pinged_at", "fragments", "pending")
 
     def __init__(self, server: Server) -> None:
-        self.server = server
-        self.transport: asyncio.Transport | None = None
+        super().__init__(server)
         self.socket_id = ""
         self.session: Session | None = None
         self.ws: Protocol | None = None
-        self.parser: httptools.HttpRequestParser | None = httptools.HttpRequestParser(self)
-        self.first = True  # still on the first request, the only one that may upgrade
-        self.url = b""
-        # Made per request (on_message_begin) and dropped on upgrade: a socket keeps neither.
-        self.headers: dict[str, str] | None = None
-        self.body: bytearray | None = None
-        self.head_size = 0
-        self.last_seen = 0.0
         self.pinged_at: float | None = None
         self.fragments: list[bytes] | None = None
         self.pending: bytes | list[bytes] | None = None  # frames queued for this loop pass
-        self.closing = False
-        self.abort_timer: asyncio.TimerHandle | None = None
-        self.debug = logger.isEnabledFor(logging.DEBUG)
-        self.replies: deque[_Reply] = deque()  # HTTP answers not yet written, in request order
-        self.paused = False  # reading paused: too many answers outstanding
-
-    # --- asyncio callbacks -----------------------------------------------------------------
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
-        self.last_seen = self.server.clock()
-        self.server.connections.add(self)
 
     def data_received(self, data: bytes) -> None:
         self.last_seen = self.server.clock()
         self.pinged_at = None
         if self.ws is not None:
             self._websocket_data(data)
-            return
-        if self.closing:
-            return  # answered and half-closed: discard the rest
-        try:
-            self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade as upgrade:
-            # Where the request head ends in this chunk; frames may follow it.
-            self._upgrade(data[upgrade.args[0]:])
-        except httptools.HttpParserCallbackError:
-            if not self.closing:
-                raise
-        except httptools.HttpParserError as exc:
-            self._answer_and_close(error_response(400, f"malformed HTTP request: {exc}"))
+        else:
+            self.http_data(data)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.closing = True
+        super().connection_lost(exc)
         if self.ws is not None:
             level = logging.INFO if self.server.config.log_connections else logging.DEBUG
             if logger.isEnabledFor(level):
@@ -155,165 +93,18 @@ class Connection(asyncio.Protocol):
                 logger.log(level, "closed %s from %s: code %s", self.socket_id, self._peer(),
                            close.code if close else "none (the connection dropped)")
         self._end_session()
-        if self.abort_timer is not None:
-            self.abort_timer.cancel()
-        self.server.connections.discard(self)
-
-    # --- HTTP (httptools callbacks) --------------------------------------------------------
-
-    def on_message_begin(self) -> None:
-        self.url = b""
-        self.headers = {}
-        self.body = bytearray()
-        self.head_size = 0
-
-    def on_url(self, url: bytes) -> None:
-        self._count_head(len(url))
-        self.url += url
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._count_head(len(name) + len(value))
-        key = name.decode("latin-1").lower()
-        text = value.decode("latin-1")
-        self.headers[key] = f"{self.headers[key]}, {text}" if key in self.headers else text
-
-    def _count_head(self, size: int) -> None:
-        self.head_size += size
-        if self.head_size > MAX_HEAD_SIZE:
-            self._answer_and_close(error_response(
-                431, f"request line and headers are larger than {MAX_HEAD_SIZE} bytes"
-            ))
-            raise _StopParsing
-
-    def on_headers_complete(self) -> None:
-        length = self.headers.get("content-length", "0")
-        if length.isdigit() and int(length) > self.server.config.max_request_size:
-            self._too_large()
-
-    def on_body(self, body: bytes) -> None:
-        if len(self.body) + len(body) > self.server.config.max_request_size:
-            self._too_large()
-        self.body += body
-
-    def on_message_complete(self) -> None:
-        if self.parser.should_upgrade():
-            return  # feed_data raises HttpParserUpgrade next; _upgrade takes over
-        if self.closing or self.transport.is_closing():
-            return  # pipelined after a "Connection: close" request: not answered
-        self.first = False  # an upgrade must be a connection's first request
-        self._respond(self._api_response(), self.parser.should_keep_alive())
-
-    def _too_large(self) -> None:
-        limit = self.server.config.max_request_size
-        self._answer_and_close(error_response(
-            413, f"request body is larger than {limit} bytes; send smaller batches"
-        ))
-        raise _StopParsing
-
-    def _request(self) -> HttpRequest:
-        url = httptools.parse_url(self.url)
-        return HttpRequest(
-            method=self.parser.get_method().decode("latin-1"),
-            path=unquote(url.path.decode("latin-1")),
-            query=(url.query or b"").decode("latin-1"),
-            headers=self.headers,
-            body=bytes(self.body),
-        )
-
-    def _api_response(self) -> HttpResponse | Query:
-        try:
-            request = self._request()
-        except httptools.HttpParserInvalidURLError:
-            return error_response(400, "malformed request target")
-        try:
-            return router.handle(self.server, request)
-        except Exception:
-            logger.exception("the HTTP API failed on %s %s", request.method, request.path)
-            return error_response(500, "internal error while handling the request; see the log")
-
-    def _respond(self, result: HttpResponse | Query, keep_alive: bool,
-                 linger: bool = False) -> None:
-        """Answer the request just parsed, after every earlier one: a ready response waits its
-        turn, a query's once the cluster state has answered (see :meth:`_write_replies`)."""
-        head_only = self.parser is not None and self.parser.get_method() == b"HEAD"
-        method = self.parser.get_method() if self.parser is not None else b"GET"
-        reply = _Reply(keep_alive and not linger, head_only, method + b" " + self.url, linger)
-        self.replies.append(reply)
-        if isinstance(result, Query):
-            self.server.run_query(result, lambda answers: self._answered_query(
-                reply, result, answers))
-        else:
-            reply.response = result
-        self._write_replies()
-        if len(self.replies) >= MAX_PIPELINED and not self.paused and not self.closing:
-            self.paused = True
-            self.transport.pause_reading()  # resumed once the answers are written
-
-    def _answered_query(self, reply: _Reply, query: Query, answers: Sequence[Answer]) -> None:
-        try:
-            reply.response = render(query, answers)
-        except Exception:
-            logger.exception("rendering the answer to %s failed", reply.url.decode("latin-1"))
-            reply.response = error_response(500, "internal error while answering; see the log")
-        self._write_replies()
-
-    def _write_replies(self) -> None:
-        """Write the answers that are ready, in request order; stop at the first still open."""
-        replies = self.replies
-        while replies and replies[0].response is not None:
-            reply = replies.popleft()
-            if self.transport.is_closing():
-                replies.clear()
-                return
-            response = reply.response
-            self.transport.write(serialize_response(response, reply.keep_alive,
-                                                    reply.head_only))
-            if self.debug:
-                logger.debug("HTTP %s -> %d %s", reply.url.decode("latin-1"), response.status,
-                             response.body[:500].decode(errors="replace"))
-            if reply.linger or not reply.keep_alive:
-                replies.clear()
-                if reply.linger:
-                    self._linger()
-                else:
-                    self._close_http()
-                return
-        if self.paused and len(replies) < MAX_PIPELINED:
-            self.paused = False
-            self.transport.resume_reading()
-
-    def _close_http(self) -> None:
-        self.closing = True
-        self.transport.close()
-
-    def _answer_and_close(self, response: HttpResponse | Query) -> None:
-        """Answer, then linger: half-close and discard what the client still sends for a moment.
-
-        Closing outright with unread bytes makes the kernel reset the connection, and the
-        client may lose the answer (e.g. a 413 sent while it is still uploading).
-        """
-        self._respond(response, keep_alive=False, linger=True)
-        self.closing = True  # parse nothing more; the answer goes out after earlier ones
-
-    def _linger(self) -> None:
-        self.closing = True
-        if self.transport.can_write_eof():
-            self.transport.write_eof()
-            self.abort_timer = self.server.loop.call_later(CLOSE_TIMEOUT, self.transport.close)
-        else:
-            self.transport.close()
 
     # --- WebSocket -------------------------------------------------------------------------
 
-    def _upgrade(self, early_frames: bytes) -> None:
+    def upgrade(self, early_frames: bytes) -> None:
         try:
-            request = self._request()
+            request = self.request()
         except httptools.HttpParserInvalidURLError:
             request = None  # the API's answer below says what was wrong
         prefix = self.server.ws_prefix
         key = request.path[len(prefix):] if request and request.path.startswith(prefix) else ""
         if not self.first or not key or "/" in key:
-            self._answer_and_close(self._api_response())
+            self._answer_and_close(self.api_response())
             return
         app = self.server.app_by_key(key)
         max_size = app.config.max_message_size if app is not None else 10_000
@@ -329,11 +120,12 @@ class Connection(asyncio.Protocol):
         self.url = b""
         if response.status_code != 101:
             _as_json_error(response)
-            self.transport.write(response.serialize())
+            self.write(response.serialize())
             self.closing = True
             self.transport.close()
             return
         self.ws = Protocol(SERVER, state=OPEN, max_size=max_size, logger=ws_logger)
+        self.server.http_connections.pop(self, None)  # the HTTP cap counts it no more
         self.send_frame(response.serialize())  # the 101 goes out with the greeting, in one write
         self.socket_id = new_socket_id()
         if app is None:
@@ -344,7 +136,8 @@ class Connection(asyncio.Protocol):
         elif app.is_full():
             self._refuse(OVER_QUOTA, f"app {app.id} is at its connection limit", headers)
         else:
-            self.session = Session(app, self, self.server.clock, self.server.publish, self._ask)
+            self.session = Session(app, self, self.server.clock, self.server.publish, self._ask,
+                                   max_subscriptions=self.server.config.max_subscriptions)
             self.session.open()
             if early_frames:
                 self._websocket_data(early_frames)
@@ -400,6 +193,11 @@ class Connection(asyncio.Protocol):
         if self.debug:
             logger.debug("< %s %s", self.socket_id, data[:2000].decode(errors="replace"))
         try:
+            data.decode()
+        except UnicodeDecodeError:  # RFC 6455 section 8.1: fail the connection
+            self.close(INVALID_DATA, "a text message must be valid UTF-8")
+            return
+        try:
             self.session.handle_text(data)
         except Exception:
             logger.exception("handling a message from %s failed", self.socket_id)
@@ -409,11 +207,11 @@ class Connection(asyncio.Protocol):
         """Write what websockets has queued; its empty bytes mean 'close the TCP connection'."""
         if self.pending:
             self.write_pending()  # queued frames go first, in the order they were sent
-        for data in self.ws.data_to_send():
+        for data in self.ws.data_to_send():  # automatic pongs too: they count as held bytes
             if data:
-                self.transport.write(data)
+                self.write(data)
             else:
-                self.transport.close()
+                self.after_drain(self.transport.close)
         if self.ws.close_expected() and self.abort_timer is None:
             self.abort_timer = self.server.loop.call_later(CLOSE_TIMEOUT, self.transport.abort)
 
@@ -443,14 +241,23 @@ class Connection(asyncio.Protocol):
             pending.append(frame)
 
     def write_pending(self) -> None:
-        """Write the queued frames, then check this socket keeps up."""
+        """Write the queued frames; one that does not keep up is shed (:meth:`overflow`)."""
         frames, self.pending = self.pending, None
         if not frames or self.closing:
             return
-        transport = self.transport
-        transport.write(frames if type(frames) is bytes else b"".join(frames))
-        if transport.get_write_buffer_size() > self.server.config.write_buffer_limit:
-            logger.info("closing %s: it reads too slowly", self.socket_id)
+        self.write(frames if type(frames) is bytes else b"".join(frames))
+
+    def overflow(self) -> None:
+        """Close a socket that reads too slowly with 4100; the close frame goes out ahead of
+        the backlog, which is dropped, and the socket is aborted if it has not closed within
+        :data:`CLOSE_TIMEOUT`."""
+        if self.ws is None:
+            super().overflow()
+            return
+        self.drop_held()
+        self.pending = None
+        if not self.closing:
+            self.server.refuse("slow consumer", f"closing {self.socket_id} with 4100")
             self.close(SLOW_CONSUMER, "slow consumer: the write buffer is full; reconnect later")
 
     def close(self, code: int, reason: str) -> None:
@@ -471,11 +278,11 @@ class Connection(asyncio.Protocol):
 
     # --- timers and shutdown (called by the server's sweep) --------------------------------
 
-    def sweep(self, now: float, http_idle_timeout: float) -> None:
-        """Ping a silent socket, close one that stayed silent, drop idle HTTP connections."""
+    def sweep(self, now: float) -> None:
+        """Ping a silent socket, close one that stayed silent; HTTP deadlines and idleness."""
         if self.session is None:
-            if self.ws is None and now - self.last_seen > http_idle_timeout:
-                self.transport.close()
+            if self.ws is None:
+                self.sweep_http(now)
             return
         interval = self.session.app.config.ping_interval
         if self.pinged_at is not None:

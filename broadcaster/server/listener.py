@@ -8,9 +8,13 @@ answers that need cluster state or the idempotency store.
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
+import gc
 import logging
 import signal
 import socket
+from collections import Counter
 from collections.abc import Callable, Sequence
 from functools import partial
 
@@ -26,10 +30,25 @@ from ..protocol.publication import Publication
 from ..protocol.requests import Answer, ClaimKeys
 from ..protocol.state import AppState
 from .connection import Connection
+from .http_connection import CLOSE_TIMEOUT
+from .stream import Stream
 
 logger = logging.getLogger("broadcaster")
 
 SHUTDOWN_GRACE = 2.0  # seconds sockets get to finish their closing handshake at shutdown
+TRIM_AFTER = 8_000_000  # bytes held at once past which memory is given back once all is sent
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's ``malloc_trim``: freed heap goes back to the OS (None elsewhere, e.g. musl)."""
+    name = ctypes.util.find_library("c")
+    try:
+        return ctypes.CDLL(name).malloc_trim if name else None
+    except (OSError, AttributeError):
+        return None
+
+
+MALLOC_TRIM = _malloc_trim()
 
 
 class Server:
@@ -55,7 +74,18 @@ class Server:
         self._listener: asyncio.Server | None = None
         self._sweep_timer: asyncio.TimerHandle | None = None
         self._write_queue: list[Connection] = []
-        shortest = min([config.http_idle_timeout, *(app.ping_interval for app in config.apps)])
+        # Hardening: sockets not (yet) WebSockets, oldest first (the HTTP cap closes the first);
+        # sockets holding bytes their client has not read, and how many bytes all hold.
+        self.http_connections: dict[Connection, None] = {}
+        self.holding: set[Stream] = set()
+        self.held_bytes = 0
+        self.refused: Counter[str] = Counter()  # clients refused or shed, by reason
+        self._unlogged: dict[str, int] = {}  # refusals since the last log line, by reason
+        self._shedding = False
+        self._trim_due = False  # much was held: give the memory back once nothing is
+        self._last_held_at = 0.0
+        shortest = min([config.http_idle_timeout, config.http_head_timeout,
+                        *(app.ping_interval for app in config.apps)])
         self.sweep_interval = min(1.0, max(0.05, shortest / 4))
 
     # --- what the HTTP API uses ------------------------------------------------------------
@@ -114,6 +144,73 @@ class Server:
         for connection in queue:
             connection.write_pending()
 
+    # --- hardening: caps on what clients may hold ----------------------------------------
+
+    def admit_http(self, connection: Connection) -> None:
+        """Count a new connection in the HTTP phase; past the cap, close the oldest one."""
+        connections = self.http_connections
+        if len(connections) >= self.config.max_http_connections:
+            oldest = next(iter(connections))
+            del connections[oldest]
+            self.refuse("too many HTTP connections", f"closed the oldest of "
+                        f"{self.config.max_http_connections} (RESOUND_MAX_HTTP_CONNECTIONS)")
+            oldest.closing = True
+            oldest.transport.abort()
+        connections[connection] = None
+
+    def held(self, size: int) -> None:
+        """``size`` more bytes wait for a slow socket; past the budget, shed the worst."""
+        self.held_bytes += size
+        if self.held_bytes > TRIM_AFTER:
+            self._trim_due = True
+            self._last_held_at = self.clock()
+        if self.held_bytes > self.config.write_buffer_total and not self._shedding:
+            self._shedding = True
+            try:
+                target = self.config.write_buffer_total * 3 // 4
+                for stream in sorted(self.holding, key=lambda s: s.held_size, reverse=True):
+                    if self.held_bytes <= target:
+                        break
+                    self.refuse("slow sockets hold too much", f"shed one holding "
+                                f"{stream.held_size} bytes (RESOUND_WRITE_BUFFER_TOTAL)")
+                    stream.overflow()
+            finally:
+                self._shedding = False
+
+    def released(self, size: int) -> None:
+        """``size`` held bytes went to the transport or were dropped."""
+        self.held_bytes -= size
+
+    def refuse(self, reason: str, detail: str) -> None:
+        """Count a refusal in :attr:`refused`; log the first of each reason per sweep, then
+        how many more came (an attack must not flood the log)."""
+        self.refused[reason] += 1
+        if reason in self._unlogged:
+            self._unlogged[reason] += 1
+        else:
+            self._unlogged[reason] = 0
+            logger.warning("refused a client: %s: %s", reason, detail)
+
+    def _give_back_memory(self, now: float) -> None:
+        """Once slow sockets that held megabytes are gone, give the memory back to the OS.
+
+        A closed socket's objects form cycles (connection, session, transport) that only the
+        cyclic collector frees, and glibc keeps freed heap unless trimmed: without both, 500
+        shed slow consumers left the RSS at twice the idle figure. Once per such episode, when
+        nothing is held and the shed sockets are gone (aborted within ``CLOSE_TIMEOUT``).
+        """
+        if self._trim_due and not self.holding and now - self._last_held_at > 2 * CLOSE_TIMEOUT:
+            self._trim_due = False
+            gc.collect()
+            if MALLOC_TRIM is not None:
+                MALLOC_TRIM(0)
+
+    def _log_refusals(self) -> None:
+        for reason, count in self._unlogged.items():
+            if count:
+                logger.warning("refused %d more clients: %s", count, reason)
+        self._unlogged.clear()
+
     # --- lifecycle -------------------------------------------------------------------------
 
     async def start(self, sock: socket.socket | None = None) -> None:
@@ -145,12 +242,14 @@ class Server:
         now = self.clock()
         for connection in list(self.connections):
             try:
-                connection.sweep(now, self.config.http_idle_timeout)
+                connection.sweep(now)
             except Exception:
                 logger.exception("sweep failed on a connection; closing it")
                 connection.transport.abort()
         for app in self.apps.values():
             app.prune_cache()
+        self._log_refusals()
+        self._give_back_memory(now)
         self._schedule_sweep()
 
     async def shutdown(self) -> None:

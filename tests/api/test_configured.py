@@ -65,10 +65,12 @@ def test_data_limit_follows_reverb_app_max_message_size(prefixed):
 
 
 def test_chunked_body_over_the_request_limit_is_413(prefixed):
-    """Without a Content-Length the listener counts the body as it arrives."""
+    """Without a Content-Length the listener counts the body as it arrives (the head names the
+    app's key: without it the request is refused on its head)."""
     chunk = b"3e8\r\n" + b"x" * 1000 + b"\r\n"
     request = (
-        f"POST {PREFIX}/apps/{prefixed.app_id}/events HTTP/1.1\r\nHost: {HOST}\r\n"
+        f"POST {PREFIX}/apps/{prefixed.app_id}/events?auth_key={prefixed.key} HTTP/1.1\r\n"
+        f"Host: {HOST}\r\n"
         "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
     ).encode() + chunk * 5 + b"0\r\n\r\n"
     # One write, so the whole request is on its way before the server answers and closes.
