@@ -33,6 +33,8 @@ Workers: RESOUND_WORKERS or --workers (1) processes on the one port; more than 1
 Limits: RESOUND_MAX_REQUEST_SIZE (1000000 bytes of HTTP body),
 RESOUND_WRITE_BUFFER_LIMIT (4000000 bytes queued for one socket before it is closed with 4100),
 RESOUND_HTTP_IDLE_TIMEOUT (60 s an HTTP or unfinished connection may sit idle).
+Metrics: RESOUND_METRICS_PORT or --metrics-port (off) serves Prometheus /metrics there,
+on RESOUND_METRICS_HOST (127.0.0.1); with workers, the parent serves every worker's sum.
 """
 
 CLIENT_EVENT_SOURCES = ("members", "all", "none")
@@ -76,6 +78,8 @@ class ServerConfig:
     scaling_channel: str = "reverb"
     workers: int = 1  # processes serving the port (--workers); more than 1 needs scaling_url
     node_id: str | None = None  # this process's cluster node id (a worker's is set by its parent)
+    metrics_port: int | None = None  # Prometheus /metrics on its own port; None: off
+    metrics_host: str = "127.0.0.1"
 
 
 def _number(name: str, raw: object, kind: type, minimum: float = 1) -> Any:
@@ -220,6 +224,7 @@ def load_config(
     port: int | None = None,
     apps_file: str | None = None,
     workers: int | None = None,
+    metrics_port: int | None = None,
 ) -> ServerConfig:
     """The server configuration; CLI values override the environment. Raises ConfigError."""
     env = os.environ if env is None else env
@@ -241,6 +246,7 @@ def load_config(
     if workers > 1 and scaling_url is None:
         raise ConfigError(f"{workers} workers need REVERB_SCALING_ENABLED=true and REDIS_URL "
                           "(workers share state through Redis); or run 1 worker")
+    metrics_host, metrics_port = _metrics(env, metrics_port)
     return ServerConfig(
         host=host or env.get("REVERB_SERVER_HOST") or "0.0.0.0",
         port=port if port is not None else _number(
@@ -261,7 +267,20 @@ def load_config(
         scaling_url=scaling_url,
         scaling_channel=env.get("REVERB_SCALING_CHANNEL") or "reverb",
         workers=workers,
+        metrics_port=metrics_port,
+        metrics_host=metrics_host,
     )
+
+
+def _metrics(env: Mapping[str, str], port: int | None) -> tuple[str, int | None]:
+    """The metrics endpoint's host and port (None: metrics off); ``port`` from the CLI wins."""
+    name = "--metrics-port"
+    if port is None and env.get("RESOUND_METRICS_PORT", "").strip():
+        name, port = "RESOUND_METRICS_PORT", _number(
+            "RESOUND_METRICS_PORT", env["RESOUND_METRICS_PORT"].strip(), int)
+    if port is not None and not 1 <= port <= 65535:
+        raise ConfigError(f"{name} must be a port from 1 to 65535, got {port}")
+    return env.get("RESOUND_METRICS_HOST", "").strip() or "127.0.0.1", port
 
 
 def redacted(url: str) -> str:

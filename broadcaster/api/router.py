@@ -72,6 +72,8 @@ def _route(server: ApiHost, request: HttpRequest) -> HttpResponse | Query:
         params = parse_query(request.query)
         fields = match.groupdict()
         app = _find_app(server, fields.pop("app_id", None), params)
+        app.api_calls += 1
+        app.api_bytes_in += len(request.body)
         try:
             verify_request(app.key, app.secret, request.method, request.path, params,
                            request.body)

@@ -12,7 +12,8 @@ from collections.abc import Callable
 
 from ..cluster.redis_bus import RedisUnavailable
 from ..config import SETTINGS_HELP, ConfigError, ServerConfig, load_config
-from .factory import build_server
+from ..metrics.snapshot import reader
+from .factory import MetricsUnavailable, build_server, serve_metrics
 from .listener import Server
 from .supervisor import Link, supervise
 
@@ -33,6 +34,8 @@ def _parser() -> argparse.ArgumentParser:
     start.add_argument("--apps", help="JSON or TOML file of apps (REVERB_APPS_FILE)")
     start.add_argument("--workers", type=int,
                        help="processes serving the port (RESOUND_WORKERS, default 1)")
+    start.add_argument("--metrics-port", type=int,
+                       help="serve Prometheus /metrics on this port (RESOUND_METRICS_PORT, off)")
     start.add_argument("--debug", action="store_true", help="log every frame in and out")
     return parser
 
@@ -63,6 +66,8 @@ async def _serve(config: ServerConfig, sock: socket.socket | None,
                  started: Callable[[Server], None]) -> None:
     server = build_server(config)
     await server.start(sock)
+    if config.workers == 1:  # with workers, the supervisor serves their sum
+        serve_metrics(config, reader(server))
     # What start-up built (modules, config) lives forever: keep full collections off it.
     gc.freeze()
     # Each socket allocates a few dozen container objects that live as long as it does; with
@@ -89,7 +94,7 @@ def _reporting_errors(config: ServerConfig, serve: Callable[[], int]) -> int:
     """``serve()``'s exit status; 1, with a line on stderr, if Redis or the port is unusable."""
     try:
         return serve()
-    except RedisUnavailable as error:
+    except (RedisUnavailable, MetricsUnavailable) as error:
         print(f"broadcaster: {error}", file=sys.stderr)
         return 1
     except OSError as error:
@@ -109,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     _configure_logging(args.debug)
     try:
         config = load_config(host=args.host, port=args.port, apps_file=args.apps,
-                             workers=args.workers)
+                             workers=args.workers, metrics_port=args.metrics_port)
     except ConfigError as error:
         print(f"broadcaster: bad configuration: {error}", file=sys.stderr)
         return 2

@@ -195,6 +195,7 @@ class Connection(asyncio.Protocol):
         if self.closing or self.transport.is_closing():
             return  # pipelined after a "Connection: close" request: not answered
         self.first = False  # an upgrade must be a connection's first request
+        self.server.http_bytes_in += len(self.body)
         self._respond(self._api_response(), self.parser.should_keep_alive())
 
     def _too_large(self) -> None:
@@ -259,6 +260,7 @@ class Connection(asyncio.Protocol):
                 replies.clear()
                 return
             response = reply.response
+            self.server.answered(response)
             self.transport.write(serialize_response(response, reply.keep_alive,
                                                     reply.head_only))
             if self.debug:
@@ -382,6 +384,7 @@ class Connection(asyncio.Protocol):
     def _text(self, data: bytes) -> None:
         if self.debug:
             logger.debug("< %s %s", self.socket_id, data[:2000])
+        self.session.app.received(len(data))
         try:
             self.session.handle_text(data)
         except Exception:
@@ -405,6 +408,7 @@ class Connection(asyncio.Protocol):
     def send(self, message: bytes) -> None:
         if self.debug:
             logger.debug("> %s %s", self.socket_id, message[:2000])
+        self.server.sent(self.session, len(message))
         self.send_frame(text_frame(message))
 
     def send_frame(self, frame: bytes) -> None:
@@ -440,6 +444,7 @@ class Connection(asyncio.Protocol):
         """Close the WebSocket with ``code``; the socket gets no more frames after this."""
         if self.closing:
             return
+        self.server.closes[code] += 1
         if self.pending:
             self.write_pending()  # what the socket was sent before the close goes first
         self.closing = True
