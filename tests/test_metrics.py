@@ -8,10 +8,12 @@ health checks the fixtures make, and other tests on the same server, do not matt
 from __future__ import annotations
 
 import json
+import re
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from socket import socket as tcp_socket
 
 import pytest
@@ -19,6 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from websockets.sync.client import connect
 
 from broadcaster.config import ConfigError, load_config
+from broadcaster.metrics.collector import METRICS, QUEUE_METRIC
 from tests.api.redis_server import redis_server
 from tests.pusher_socket import PusherSocket, error
 from tests.sdk import sdk_for
@@ -246,3 +249,13 @@ def test_a_taken_metrics_port_stops_start_up_with_one_line(capfd):
         with pytest.raises(RuntimeError, match="exited with 1"):
             start_broadcaster({"RESOUND_METRICS_PORT": str(port)})
     assert f"cannot serve metrics on 127.0.0.1:{port}" in capfd.readouterr().err
+
+
+def test_the_grafana_dashboard_queries_only_metrics_we_expose():
+    dashboard = (Path(__file__).resolve().parents[1] / "ops" / "grafana" / "resound.json")
+    queries = [target["expr"] for panel in json.loads(dashboard.read_text())["panels"]
+               for target in panel["targets"]]
+    used = {name for query in queries for name in re.findall(r"\b(?:soketi|resound)_\w+", query)}
+    exposed = {name for name, *_ in METRICS} | {
+        f"{QUEUE_METRIC}_{suffix}" for suffix in ("bucket", "sum", "count")}
+    assert used and used <= exposed, used - exposed
