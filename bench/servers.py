@@ -130,10 +130,9 @@ def resound(log_dir: Path, command: list[str] | None = None, *, nodes: int = 1,
         ports, pids = [], []
         for _ in range(nodes):
             extra = ["--workers", str(workers)] if workers > 1 else []
-            if metrics:
-                metrics_port = free_port()
+            metrics_port = free_port() if metrics else None
+            if metrics_port is not None:
                 extra += ["--metrics-port", str(metrics_port)]
-                stack.enter_context(_scraping(metrics_port))
             port = free_port()
             log_path = log_dir / "resound.log"
             log_from = log_path.stat().st_size if log_path.exists() else 0
@@ -146,6 +145,8 @@ def resound(log_dir: Path, command: list[str] | None = None, *, nodes: int = 1,
             wait_for_http(f"http://{HOST}:{port}/up", proc=proc)
             if workers > 1:  # /up answers once one worker serves; the parent logs when all do
                 _wait_for_log(log_path, log_from, "listening on", proc)
+            if metrics_port is not None:  # stops before the server: every scrape must succeed
+                stack.enter_context(_scraping(metrics_port))
             log.debug("resound is pid %d on port %d", proc.pid, port)
             ports.append(port)
             pids.append(proc.pid)
