@@ -17,7 +17,6 @@ from collections.abc import Callable
 from ..cluster.redis_bus import RedisBus
 from ..cluster.redis_state import RedisState
 from ..config import ServerConfig
-from ..metrics import collector
 from ..metrics.snapshot import Snapshot
 from .listener import Server
 
@@ -42,6 +41,9 @@ def serve_metrics(config: ServerConfig, read: Callable[[], Snapshot]) -> None:
     """
     if config.metrics_port is None:
         return
+    # Imported here: with metrics off (the default), prometheus_client is never loaded.
+    from ..metrics import collector
+
     try:
         collector.serve(config.metrics_host, config.metrics_port, read)
     except OSError as error:
