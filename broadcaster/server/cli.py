@@ -65,9 +65,9 @@ def _announce(config: ServerConfig, port: int) -> None:
 async def _serve(config: ServerConfig, sock: socket.socket | None,
                  started: Callable[[Server], None]) -> None:
     server = build_server(config)
-    await server.start(sock)
     if config.workers == 1:  # with workers, the supervisor serves their sum
-        serve_metrics(config, reader(server))
+        serve_metrics(config, reader(server))  # first: a taken port stops start-up at once
+    await server.start(sock)
     # What start-up built (modules, config) lives forever: keep full collections off it.
     gc.freeze()
     # Each socket allocates a few dozen container objects that live as long as it does; with
