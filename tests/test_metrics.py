@@ -76,6 +76,16 @@ def metered() -> Iterator[Metered]:
     server.stop()
 
 
+@pytest.fixture
+def opened() -> Iterator[list[PusherSocket | Counted]]:
+    """The sockets a test opens: closed after it, passed or failed, so the next test starts
+    from none."""
+    sockets: list[PusherSocket | Counted] = []
+    yield sockets
+    for socket in sockets:
+        socket.ws.close()
+
+
 def no_sockets_left(server: Metered) -> None:
     eventually(lambda: app(server.metrics(), "soketi_connected") == 0,
                what="every socket of earlier tests closed")
@@ -102,10 +112,11 @@ class Counted:
         self.ws.send(text)
 
 
-def test_connections_messages_and_api_calls_are_counted(metered):
+def test_connections_messages_and_api_calls_are_counted(metered, opened):
     no_sockets_left(metered)
     before = metered.metrics()
     sockets = [Counted(metered.server) for _ in range(3)]
+    opened.extend(sockets)
     for socket in sockets:
         socket.send({"event": "pusher:subscribe", "data": {"channel": "metered-news"}})
         assert socket.recv()["event"] == "pusher_internal:subscription_succeeded"
@@ -144,13 +155,14 @@ def test_connections_messages_and_api_calls_are_counted(metered):
     assert app(metered.metrics(), "soketi_connected") == 0
 
 
-def test_refusals_are_counted_by_code(metered):
+def test_refusals_are_counted_by_code(metered, opened):
     no_sockets_left(metered)
     before = metered.metrics()
     unknown = PusherSocket(metered.server.ws_url.replace(metered.server.key, "no-such-key"))
     assert error(unknown.greeting)[0] == 4001
     assert unknown.closed_code() == 4001
     sockets = [PusherSocket.to(metered.server) for _ in range(MAX_CONNECTIONS)]
+    opened.extend(sockets)
     over = PusherSocket(metered.server.ws_url)
     assert error(over.greeting)[0] == 4004
     assert over.closed_code() == 4004
@@ -181,21 +193,29 @@ def test_refusals_are_counted_by_code(metered):
     assert grew("resound_client_events_total", app_id=APP_ID) == 25 - limited
     # refused handshakes are not connections of the app
     assert grew("soketi_new_connections_total", app_id=APP_ID) == MAX_CONNECTIONS
-    for socket in sockets:
-        socket.close()
 
 
-def test_the_outbound_queue_histogram_counts_every_websocket(metered):
-    no_sockets_left(metered)
-    sockets = [PusherSocket.to(metered.server) for _ in range(2)]
+def test_a_pong_timeout_is_counted_as_a_close_with_4201():
+    metered = start_metered({"REVERB_APP_PING_INTERVAL": "0.2"})
     try:
-        # sockets of earlier tests may take a moment to be gone from the listener too
-        eventually(lambda: value(metered.metrics(), f"{QUEUE_METRIC}_count") == 2,
-                   what="2 WebSockets in the outbound queue histogram")
-        assert value(metered.metrics(), f"{QUEUE_METRIC}_bucket", le="+Inf") == 2
+        silent = PusherSocket.to(metered.server)  # reads, but never answers pusher:ping
+        assert silent.recv()["event"] == "pusher:ping"
+        assert silent.closed_code() == 4201
+        samples = metered.metrics()
+        assert value(samples, "resound_server_closes_total", code="4201") == 1
+        eventually(lambda: app(metered.metrics(), "soketi_new_disconnections_total") == 1,
+                   what="the silent socket counted as closed")
     finally:
-        for socket in sockets:
-            socket.close()
+        metered.stop()
+
+
+def test_the_outbound_queue_histogram_counts_every_websocket(metered, opened):
+    no_sockets_left(metered)
+    opened.extend(PusherSocket.to(metered.server) for _ in range(2))
+    # sockets of earlier tests may take a moment to be gone from the listener too
+    eventually(lambda: value(metered.metrics(), f"{QUEUE_METRIC}_count") == 2,
+               what="2 WebSockets in the outbound queue histogram")
+    assert value(metered.metrics(), f"{QUEUE_METRIC}_bucket", le="+Inf") == 2
 
 
 def test_workers_are_served_together_by_the_supervisor():

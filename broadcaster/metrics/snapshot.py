@@ -62,6 +62,7 @@ def take(server: Server) -> Snapshot:
     values["http_bytes_in", ()] = server.http_bytes_in
     values["http_bytes_out", ()] = server.http_bytes_out
     _queues(server, values)
+    # The Redis bus counts these; the local bus has nothing to publish, drop or reconnect.
     bus = server.bus
     for name in ("published", "dropped", "reconnects"):
         if hasattr(bus, name):
