@@ -73,8 +73,8 @@ METRICS: tuple[tuple[str, str, tuple[str, ...], str, str], ...] = (
      "4009 unauthorized, 4100 slow consumer, 4201 pong timeout, 4200 shutdown, ...)", "closes"),
     ("resound_http_answers_total", "counter", ("status",),
      "HTTP answers sent, by status", "http_answers"),
-    ("resound_http_received_bytes", "untyped", (),
-     "Bytes of HTTP request bodies received, every path (a counter)", "http_bytes_in"),
+    ("resound_http_received_bytes_total", "counter", (),
+     "Bytes of HTTP request bodies received, every path", "http_bytes_in"),
     ("resound_bus_published_total", "counter", (),
      "Publications sent to Redis (scaling on)", "bus_published"),
     ("resound_bus_dropped_total", "counter", (),
@@ -101,7 +101,8 @@ def _families(snapshot: Snapshot) -> Iterator[Metric]:
     buckets = sorted(by_name.get("queue_bucket", []), key=lambda sample: float(sample[0][0][1]))
     if buckets:
         yield HistogramMetricFamily(
-            QUEUE_METRIC, "Bytes queued for each WebSocket and not yet written, read at scrape",
+            QUEUE_METRIC, "Bytes queued for each WebSocket and not yet written, read at scrape "
+            "(a distribution now, not a count over time: do not rate() it)",
             buckets=[(labels[0][1], value) for labels, value in buckets],
             sum_value=snapshot.get(("queue_sum", ()), 0))
 
