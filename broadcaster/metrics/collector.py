@@ -96,7 +96,7 @@ def _families(snapshot: Snapshot) -> Iterator[Metric]:
             continue
         family = _FAMILIES[kind](exposed, documentation, labels=label_names)
         for labels, value in sorted(samples):
-            family.add_metric([value for _, value in labels], value)
+            family.add_metric([label_value for _, label_value in labels], value)
         yield family
     buckets = sorted(by_name.get("queue_bucket", []), key=lambda sample: float(sample[0][0][1]))
     if buckets:
