@@ -3,7 +3,8 @@
 Every round runs each scenario on Resound and then on soketi, each on a fresh server process,
 so the two numbers of one round were measured seconds apart on the same machine. ``--cluster``
 runs the cluster scenarios instead: a Resound cluster setup (nodes or workers on a throwaway
-redis-server) and then one Resound process without scaling, alternating the same way. A run that
+redis-server) and then one Resound process without scaling, alternating the same way;
+``--metrics`` one Resound process with metrics on and then one without. A run that
 loses or duplicates a delivery, or whose server closes a connection, fails: it is left out of
 the medians, its scenario's targets are not met, and the command exits with 1.
 """
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from . import abuse, loadgen, profile, report
-from .scenarios import BY_NAME, CLUSTER_SCENARIOS, SCENARIOS, Scenario
+from .scenarios import BY_NAME, CLUSTER_SCENARIOS, METRICS_SCENARIOS, SCENARIOS, Scenario
 from .servers import CLUSTER_LAUNCHERS, LAUNCHERS, SERVERS, Launcher
 
 RESULTS = Path(__file__).with_name("results")
@@ -39,10 +40,14 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                         help="rounds of every scenario on every server (default 3, --quick 1)")
     parser.add_argument("--scenarios", default=None,
                         help=f"comma-separated, from: {', '.join(BY_NAME)} (default: every "
-                             "scenario against soketi, or with --cluster every cluster one)")
+                             "scenario against soketi, or with --cluster / --metrics every "
+                             "one of those)")
     parser.add_argument("--cluster", action="store_true",
                         help="run the cluster scenarios (Resound on Redis, nodes or --workers, "
                              "against one Resound process) by default instead of the soketi ones")
+    parser.add_argument("--metrics", action="store_true",
+                        help="run fan-out and handshakes with metrics on (scraped every second) "
+                             "against metrics off, one Resound process each, by default")
     parser.add_argument("--servers", default=",".join(SERVERS),
                         help="comma-separated, from: resound, soketi (the cluster scenarios "
                              "always run both their setups)")
@@ -67,7 +72,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--debug", action="store_true", help="log every step")
     args = parser.parse_args(argv)
     args.rounds = args.rounds if args.rounds is not None else (1 if args.quick else 3)
-    default = CLUSTER_SCENARIOS if args.cluster else SCENARIOS
+    default = ((*(CLUSTER_SCENARIOS if args.cluster else ()),
+                *(METRICS_SCENARIOS if args.metrics else ())) or SCENARIOS)
     args.scenario_list = _choose(parser, args.scenarios or ",".join(s.name for s in default),
                                  BY_NAME, "scenario")
     args.server_list = _choose(parser, args.servers, LAUNCHERS, "server")

@@ -184,6 +184,7 @@ SCENARIOS: tuple[Scenario, ...] = (
 
 # Cluster setups (bench/servers.py CLUSTER_LAUNCHERS) against one process without scaling.
 SINGLE = "1 process"
+CONNECTIONS_PER_S = Figure("connections_per_s", "connections/s", True, _get("connections_per_s"))
 CLUSTER_SCENARIOS: tuple[Scenario, ...] = (
     Scenario(
         "presence-subscribe", "presenceSubscribe",
@@ -200,9 +201,7 @@ CLUSTER_SCENARIOS: tuple[Scenario, ...] = (
     ),
     Scenario(
         "handshakes-redis", "handshakes", HANDSHAKES_FULL, HANDSHAKES_QUICK,
-        (Figure("connections_per_s", "connections/s", True, _get("connections_per_s")),
-         *_handshake_figures()),
-        _describe_handshakes,
+        (CONNECTIONS_PER_S, *_handshake_figures()), _describe_handshakes,
         ("1 node on Redis", SINGLE),
     ),
     Scenario(
@@ -220,4 +219,26 @@ CLUSTER_SCENARIOS: tuple[Scenario, ...] = (
     ),
 )
 
-BY_NAME = {scenario.name: scenario for scenario in (*SCENARIOS, *CLUSTER_SCENARIOS)}
+# One Resound process with metrics on (scraped every second) against the same without them.
+METRICS_ON = "metrics on"
+METRICS_SCENARIOS: tuple[Scenario, ...] = (
+    Scenario(
+        "fanout-metrics", "fanout", FANOUT_FULL, FANOUT_QUICK,
+        (
+            Figure("cpu_us_per_delivery", "server CPU µs/delivery", False, _per_delivery_us),
+            Figure("deliveries_per_s", "deliveries/s", True, _get("deliveries_per_s")),
+            *_latency_figures(None, with_max=False),
+            *_cpu_figures(),
+        ),
+        _describe_fanout,
+        (METRICS_ON, SINGLE),
+    ),
+    Scenario(
+        "handshakes-metrics", "handshakes", HANDSHAKES_FULL, HANDSHAKES_QUICK,
+        (CONNECTIONS_PER_S, *_handshake_figures()), _describe_handshakes,
+        (METRICS_ON, SINGLE),
+    ),
+)
+
+BY_NAME = {scenario.name: scenario
+           for scenario in (*SCENARIOS, *CLUSTER_SCENARIOS, *METRICS_SCENARIOS)}

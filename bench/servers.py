@@ -16,7 +16,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
@@ -28,7 +30,7 @@ import psutil
 from tests.api.redis_server import redis_server
 from tests.servers import HOST, free_port, wait_for_http
 
-from .scenarios import SINGLE
+from .scenarios import METRICS_ON, SINGLE
 
 APP_ID = "123456"
 APP_KEY = "app-key"
@@ -40,6 +42,7 @@ SOKETI_SCRIPT = Path(os.environ.get(
 ))
 SOKETI_DIR = os.environ.get("BENCH_SOKETI_DIR", "/tmp/resound-bench-soketi")
 SERVERS = ("resound", "soketi")
+SCRAPE_INTERVAL = 1.0  # seconds between two scrapes of /metrics (Prometheus' default is 15 s)
 
 log = logging.getLogger("bench")
 
@@ -106,12 +109,14 @@ def _apps_file(log_dir: Path) -> Path:
 
 @contextmanager
 def resound(log_dir: Path, command: list[str] | None = None, *, nodes: int = 1,
-            workers: int = 1, scaling: bool = False) -> Iterator[RunningServer]:
+            workers: int = 1, scaling: bool = False,
+            metrics: bool = False) -> Iterator[RunningServer]:
     """``python -m broadcaster start`` (or ``command start``) on a free port; an apps file lifts
     the presence limit.
 
     ``nodes`` processes on ports of their own and ``workers`` per node need ``scaling``: then
-    they share a fresh redis-server (``REVERB_SCALING_ENABLED``)."""
+    they share a fresh redis-server (``REVERB_SCALING_ENABLED``). With ``metrics``, each node
+    serves /metrics on a port of its own, scraped every :data:`SCRAPE_INTERVAL` meanwhile."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("REVERB_")}
     env["REVERB_APPS_FILE"] = str(_apps_file(log_dir))
     with ExitStack() as stack:
@@ -122,9 +127,12 @@ def resound(log_dir: Path, command: list[str] | None = None, *, nodes: int = 1,
             redis_pid = _redis_pid(env["REDIS_URL"])
         elif nodes > 1 or workers > 1:
             raise ValueError("several nodes or workers need scaling=True (a shared Redis)")
-        extra = ["--workers", str(workers)] if workers > 1 else []
         ports, pids = [], []
         for _ in range(nodes):
+            extra = ["--workers", str(workers)] if workers > 1 else []
+            metrics_port = free_port() if metrics else None
+            if metrics_port is not None:
+                extra += ["--metrics-port", str(metrics_port)]
             port = free_port()
             log_path = log_dir / "resound.log"
             log_from = log_path.stat().st_size if log_path.exists() else 0
@@ -137,10 +145,39 @@ def resound(log_dir: Path, command: list[str] | None = None, *, nodes: int = 1,
             wait_for_http(f"http://{HOST}:{port}/up", proc=proc)
             if workers > 1:  # /up answers once one worker serves; the parent logs when all do
                 _wait_for_log(log_path, log_from, "listening on", proc)
+            if metrics_port is not None:  # stops before the server: every scrape must succeed
+                stack.enter_context(_scraping(metrics_port))
             log.debug("resound is pid %d on port %d", proc.pid, port)
             ports.append(port)
             pids.append(proc.pid)
         yield RunningServer("resound", ports, pids, redis_pid)
+
+
+@contextmanager
+def _scraping(port: int) -> Iterator[None]:
+    """Scrape ``http://127.0.0.1:port/metrics`` every SCRAPE_INTERVAL from a thread, as
+    Prometheus would (more often), while inside the ``with``; log the scrapes that failed."""
+    stop = threading.Event()
+    failures: list[str] = []
+
+    def scrape() -> None:
+        while not stop.wait(SCRAPE_INTERVAL):
+            try:
+                with urllib.request.urlopen(f"http://{HOST}:{port}/metrics", timeout=5) as answer:
+                    answer.read()
+            except OSError as exc:
+                failures.append(str(exc))
+
+    thread = threading.Thread(target=scrape, name="metrics-scraper", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        if failures:
+            log.warning("%d scrape(s) of port %d failed, first: %s", len(failures), port,
+                        failures[0])
 
 
 def _redis_pid(url: str) -> int | None:
@@ -215,4 +252,5 @@ CLUSTER_LAUNCHERS: dict[str, Launcher] = {
     "1 node on Redis": partial(resound, scaling=True),
     "3 nodes on Redis": partial(resound, nodes=3, scaling=True),
     "--workers 2 on Redis": partial(resound, workers=2, scaling=True),
+    METRICS_ON: partial(resound, metrics=True),
 }

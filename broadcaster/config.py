@@ -50,6 +50,8 @@ RESOUND_MAX_HTTP_CONNECTIONS (1000 connections not yet WebSockets; past it the o
 RESOUND_MAX_SUBSCRIPTIONS (1000 channels per socket),
 RESOUND_WRITE_BUFFER_TOTAL (64000000 bytes held for all slow sockets together; past it the
 worst are closed with 4100).
+Metrics: RESOUND_METRICS_PORT or --metrics-port (off) serves Prometheus /metrics there,
+on RESOUND_METRICS_HOST (127.0.0.1); with workers, the parent serves every worker's sum.
 """
 
 CLIENT_EVENT_SOURCES = ("members", "all", "none")
@@ -117,6 +119,8 @@ class ServerConfig:
     max_http_connections: int = 1000  # connections not (yet) WebSockets; past it the oldest goes
     max_subscriptions: int = 1000  # channels one socket may be subscribed to at once
     write_buffer_total: int = 64_000_000  # bytes held for all slow sockets of this process
+    metrics_port: int | None = None  # Prometheus /metrics on its own port; None: off
+    metrics_host: str = "127.0.0.1"
 
 
 def _number(name: str, raw: object, kind: type, minimum: float = 1,
@@ -343,6 +347,7 @@ def load_config(
     apps_file: str | None = None,
     workers: int | None = None,
     log_connections: bool = False,
+    metrics_port: int | None = None,
 ) -> ServerConfig:
     """The server configuration; CLI values override the environment. Raises ConfigError."""
     env = os.environ if env is None else env
@@ -369,6 +374,7 @@ def load_config(
     tls_context(tls_cert, tls_key)  # a broken certificate or key stops start-up here
     size_name = "RESOUND_MAX_REQUEST_SIZE" if env.get("RESOUND_MAX_REQUEST_SIZE") else (
         "REVERB_MAX_REQUEST_SIZE" if env.get("REVERB_MAX_REQUEST_SIZE") else None)
+    metrics_host, metrics_port = _metrics(env, metrics_port)
     return ServerConfig(
         host=host or env.get("REVERB_SERVER_HOST") or "0.0.0.0",
         port=_port("--port", port) if port is not None else _port(
@@ -395,6 +401,8 @@ def load_config(
             "RESOUND_LOG_CONNECTIONS", env.get("RESOUND_LOG_CONNECTIONS", "")),
         drain_seconds=_number("RESOUND_DRAIN_SECONDS", env.get("RESOUND_DRAIN_SECONDS") or "0",
                               float, 0),
+        metrics_port=metrics_port,
+        metrics_host=metrics_host,
         **_hardening(env),
     )
 
@@ -413,6 +421,17 @@ def _hardening(env: Mapping[str, str]) -> dict[str, Any]:
         "write_buffer_total": _number("RESOUND_WRITE_BUFFER_TOTAL",
                                       env.get("RESOUND_WRITE_BUFFER_TOTAL", "64000000"), int),
     }
+
+
+def _metrics(env: Mapping[str, str], port: int | None) -> tuple[str, int | None]:
+    """The metrics endpoint's host and port (None: metrics off); ``port`` from the CLI wins."""
+    name = "--metrics-port"
+    if port is None and env.get("RESOUND_METRICS_PORT", "").strip():
+        name, port = "RESOUND_METRICS_PORT", _number(
+            "RESOUND_METRICS_PORT", env["RESOUND_METRICS_PORT"].strip(), int)
+    if port is not None and not 1 <= port <= 65535:
+        raise ConfigError(f"{name} must be a port from 1 to 65535, got {port}")
+    return env.get("RESOUND_METRICS_HOST", "").strip() or "127.0.0.1", port
 
 
 def redacted(url: str) -> str:

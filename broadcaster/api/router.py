@@ -65,6 +65,8 @@ def _route(server: ApiHost, request: HttpRequest) -> HttpResponse | Query:
             raise ApiError(405, f"{check} answers GET, not {request.method}")
         return json_response(200, {"health": "OK"}) if check == "/up" else _ready(server)
     endpoint, app, params, fields = _match(server, request.method, request.path, request.query)
+    app.api_calls += 1
+    app.api_bytes_in += len(request.body)
     _verify(app, request, path, params)
     refusal = server.api_limits.refusal(app.config, server.clock())
     if refusal is not None:

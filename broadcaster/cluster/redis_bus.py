@@ -80,6 +80,7 @@ class RedisBus(Bus):
         self.node_id = node_id
         self.dropped = 0  # publications lost: the queue was full, or the bus stopped first
         self.reconnects = 0  # resubscriptions after losing Redis
+        self.published = 0  # publications Redis took
         self._channels = [channel] if node_id is None else [channel, self.node_channel(node_id)]
         self._deliver: Deliver | None = None
         self._on_node: Callable[[bytes], None] | None = None
@@ -206,6 +207,7 @@ class RedisBus(Bus):
                 self._publish_error = None
             for _ in batch:
                 self._pending.popleft()
+            self.published += len(batch)
             if not self._pending:
                 self._has_pending.clear()
                 self._drained.set()

@@ -187,6 +187,7 @@ class Session:
             else:
                 self.client_event(command)
         except ProtocolError as error:
+            self.app.refusals[error.code] += 1
             self.client.send(error_message(error.code, error.message))
 
     def _request(self, request: JoinPresence | FetchCache) -> None:
@@ -285,6 +286,7 @@ class Session:
     def _joined(self, request: JoinPresence, answer: Answer) -> None:
         name = request.channel
         if isinstance(answer, Full):
+            self.app.refusals[OVER_QUOTA] += 1
             self.client.send(error_message(
                 OVER_QUOTA, f"{name} already has {answer.limit} members"))
             return
@@ -406,6 +408,7 @@ class Session:
         data = command.data
         if data is not None and not isinstance(data, str):
             data = dumps(data)  # once here, as encode_message would on every process
+        self.app.client_events += 1
         self.publish(Publication(self.app.id, (name,), command.event, data,
                                  except_socket_id=self.socket_id, user_id=user_id))
 

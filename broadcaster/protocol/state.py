@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from functools import partial
 from types import MappingProxyType
@@ -89,7 +90,9 @@ class AppState:
     """Everything live for one app: its sockets, channels, users and cached last events."""
 
     __slots__ = ("config", "clock", "connections", "channels", "users", "last_events",
-                 "connections_elsewhere")
+                 "connections_elsewhere", "connections_opened", "connections_closed",
+                 "messages_in", "bytes_in", "messages_out", "bytes_out", "client_events",
+                 "refusals", "api_calls", "api_bytes_in")
 
     def __init__(self, config: AppConfig, clock: Callable[[], float] = time.monotonic) -> None:
         self.config = config
@@ -102,6 +105,13 @@ class AppState:
         # sockets of this app on the cluster's other nodes, as the cluster state last read them
         # (0 on one process): the connection cap counts them too
         self.connections_elsewhere = 0
+        # Metrics: plain counters the hot path bumps; broadcaster.metrics reads them at scrape.
+        self.connections_opened = self.connections_closed = 0
+        self.messages_in = self.bytes_in = 0  # WebSocket messages (and their bytes) received
+        self.messages_out = self.bytes_out = 0  # ... sent, a broadcast once per receiving socket
+        self.client_events = 0
+        self.refusals: Counter[int] = Counter()  # commands refused with pusher:error, by code
+        self.api_calls = self.api_bytes_in = 0  # HTTP API requests for this app, body bytes
 
     @property
     def id(self) -> str:
@@ -125,9 +135,21 @@ class AppState:
 
     def add_connection(self, client: Client) -> None:
         self.connections[client.socket_id] = client
+        self.connections_opened += 1
 
     def remove_connection(self, client: Client) -> None:
-        self.connections.pop(client.socket_id, None)
+        if self.connections.pop(client.socket_id, None) is not None:
+            self.connections_closed += 1
+
+    def received(self, size: int) -> None:
+        """Count a WebSocket message of ``size`` bytes received from one of this app's sockets."""
+        self.messages_in += 1
+        self.bytes_in += size
+
+    def sent(self, size: int) -> None:
+        """Count a message of ``size`` bytes sent to one socket (broadcasts count themselves)."""
+        self.messages_out += 1
+        self.bytes_out += size
 
     def channel(self, name: str) -> Channel | None:
         """The occupied channel ``name``, or None when nobody is subscribed."""
@@ -169,11 +191,15 @@ class AppState:
         self, channel: Channel, message: bytes, except_socket_id: str | None = None
     ) -> None:
         """Frame ``message`` once and write it to the channel's subscribers."""
-        if channel.subscribers:
+        subscribers = channel.subscribers
+        if subscribers:
             if debug_enabled():
                 logger.debug("> %s (%d subscribers, except %s): %s", channel.name,
-                             len(channel.subscribers), except_socket_id,
+                             len(subscribers), except_socket_id,
                              message[:2000].decode(errors="replace"))
+            receivers = len(subscribers) - (except_socket_id in subscribers)
+            self.messages_out += receivers
+            self.bytes_out += receivers * len(message)
             channel.broadcast(text_frame(message), except_socket_id)
 
     def deliver(self, name: str, message: bytes, except_socket_id: str | None = None,

@@ -13,7 +13,8 @@ from importlib.metadata import PackageNotFoundError, version
 
 from ..cluster.redis_bus import RedisUnavailable
 from ..config import SETTINGS_HELP, ConfigError, ServerConfig, load_config
-from .factory import build_server
+from ..metrics.snapshot import reader
+from .factory import MetricsUnavailable, build_server, serve_metrics
 from .listener import Server
 from .supervisor import Link, supervise
 
@@ -35,6 +36,8 @@ def _parser() -> argparse.ArgumentParser:
     start.add_argument("--apps", help="JSON or TOML file of apps (REVERB_APPS_FILE)")
     start.add_argument("--workers", type=int,
                        help="processes serving the port (RESOUND_WORKERS, default 1)")
+    start.add_argument("--metrics-port", type=int,
+                       help="serve Prometheus /metrics on this port (RESOUND_METRICS_PORT, off)")
     start.add_argument("--debug", action="store_true", help="log every frame in and out")
     start.add_argument("--log-connections", action="store_true",
                        help="log each closed connection at INFO (RESOUND_LOG_CONNECTIONS)")
@@ -74,6 +77,8 @@ def _announce(config: ServerConfig, port: int) -> None:
 async def _serve(config: ServerConfig, sock: socket.socket | None,
                  started: Callable[[Server], None]) -> None:
     server = build_server(config)
+    if config.workers == 1:  # with workers, the supervisor serves their sum
+        serve_metrics(config, reader(server))  # first: a taken port stops start-up at once
     await server.start(sock)
     # What start-up built (modules, config) lives forever: keep full collections off it.
     gc.freeze()
@@ -105,7 +110,7 @@ def _reporting_errors(config: ServerConfig, serve: Callable[[], int]) -> int:
     except ConfigError as error:
         print(f"broadcaster: bad configuration: {error}", file=sys.stderr)
         return 2
-    except RedisUnavailable as error:
+    except (RedisUnavailable, MetricsUnavailable) as error:
         print(f"broadcaster: {error}", file=sys.stderr)
         return 1
     except OSError as error:
@@ -125,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     _configure_logging(args.debug)
     try:
         config = load_config(host=args.host, port=args.port, apps_file=args.apps,
-                             workers=args.workers, log_connections=args.log_connections)
+                             workers=args.workers, log_connections=args.log_connections,
+                             metrics_port=args.metrics_port)
     except ConfigError as error:
         print(f"broadcaster: bad configuration: {error}", file=sys.stderr)
         return 2

@@ -197,6 +197,7 @@ class Connection(HttpConnection):
         except UnicodeDecodeError:  # RFC 6455 section 8.1: fail the connection
             self.close(INVALID_DATA, "a text message must be valid UTF-8")
             return
+        self.session.app.received(len(data))
         try:
             self.session.handle_text(data)
         except Exception:
@@ -220,6 +221,7 @@ class Connection(HttpConnection):
     def send(self, message: bytes) -> None:
         if self.debug:
             logger.debug("> %s %s", self.socket_id, message[:2000].decode(errors="replace"))
+        self.server.sent(self.session, len(message))
         self.send_frame(text_frame(message))
 
     def send_frame(self, frame: bytes) -> None:
@@ -264,6 +266,7 @@ class Connection(HttpConnection):
         """Close the WebSocket with ``code``; the socket gets no more frames after this."""
         if self.closing:
             return
+        self.server.closes[code] += 1
         if self.pending:
             self.write_pending()  # what the socket was sent before the close goes first
         self.closing = True

@@ -6,17 +6,25 @@ One process (the default): :class:`~broadcaster.cluster.local.LocalBus` and
 :class:`~broadcaster.cluster.redis_state.RedisState` on one Redis, sharing this node's id (a
 presence join's answer comes back on the node's own bus channel), and
 :class:`~broadcaster.cluster.idempotency.RedisIdempotency` for triggers' idempotency keys.
+
+Also the metrics endpoint, when configured: a collector on a registry of its own, on its port.
 """
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 
 from ..cluster.idempotency import RedisIdempotency
 from ..cluster.redis_bus import RedisBus
 from ..cluster.redis_state import RedisState
 from ..config import ServerConfig
+from ..metrics.snapshot import Snapshot
 from .listener import Server
+
+
+class MetricsUnavailable(Exception):
+    """The metrics port cannot be bound; the message names it and the settings to change."""
 
 
 def build_server(config: ServerConfig) -> Server:
@@ -27,3 +35,22 @@ def build_server(config: ServerConfig) -> Server:
     bus = RedisBus(config.scaling_url, config.scaling_channel, node_id=node_id)
     return Server(config, bus, RedisState(config.scaling_url, node_id, bus),
                   RedisIdempotency(config.scaling_url, config.idempotency_window))
+
+
+def serve_metrics(config: ServerConfig, read: Callable[[], Snapshot]) -> None:
+    """Serve ``/metrics`` from ``read()`` when ``config`` turns metrics on; else nothing.
+
+    Raises MetricsUnavailable when the port cannot be bound.
+    """
+    if config.metrics_port is None:
+        return
+    # Imported here: with metrics off (the default), prometheus_client is never loaded.
+    from ..metrics import collector
+
+    try:
+        collector.serve(config.metrics_host, config.metrics_port, read)
+    except OSError as error:
+        raise MetricsUnavailable(
+            f"cannot serve metrics on {config.metrics_host}:{config.metrics_port}: "
+            f"{error.strerror}; set RESOUND_METRICS_PORT (or --metrics-port) to a free port"
+        ) from None

@@ -176,6 +176,7 @@ class HttpConnection(Stream):
         if self.closing or self.transport.is_closing():
             return  # pipelined after a "Connection: close" request: not answered
         self.first = False  # an upgrade must be a connection's first request
+        self.server.http_bytes_in += len(self.body)
         self._respond(self.api_response(), self.parser.should_keep_alive(),
                       head_only=self.parser.get_method() == b"HEAD")
 
@@ -245,6 +246,7 @@ class HttpConnection(Stream):
                 replies.clear()
                 return
             response = reply.response
+            self.server.answered(response)
             self.write(serialize_response(response, reply.keep_alive, reply.head_only))
             if self.debug:
                 logger.debug("HTTP %s -> %d %s", reply.url.decode("latin-1"), response.status,

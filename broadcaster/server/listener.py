@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from functools import partial
 
+from ..api.http import HttpResponse
 from ..api.limits import ApiRateLimits
 from ..api.queries import Query
 from ..cluster.base import Bus, ClusterState
@@ -28,6 +29,7 @@ from ..protocol.fanout import deliver
 from ..protocol.messages import GENERIC_RECONNECT
 from ..protocol.publication import Publication
 from ..protocol.requests import Answer, ClaimKeys
+from ..protocol.session import Session
 from ..protocol.state import AppState
 from .connection import Connection
 from .http_connection import CLOSE_TIMEOUT
@@ -87,6 +89,10 @@ class Server:
         shortest = min([config.http_idle_timeout, config.http_head_timeout,
                         *(app.ping_interval for app in config.apps)])
         self.sweep_interval = min(1.0, max(0.05, shortest / 4))
+        # Metrics: plain counters the connections bump; broadcaster.metrics reads them.
+        self.closes: Counter[int] = Counter()  # WebSockets the server closed, by close code
+        self.http_answers: Counter[int] = Counter()  # HTTP answers, by status
+        self.http_bytes_in = self.http_bytes_out = 0  # HTTP request and response body bytes
 
     # --- what the HTTP API uses ------------------------------------------------------------
 
@@ -122,6 +128,18 @@ class Server:
                 self.idempotency.submit(request, partial(collect, index))
             else:
                 self.state.submit(request, partial(collect, index))
+
+    # --- counting (what connections call) -------------------------------------------------
+
+    def answered(self, response: HttpResponse) -> None:
+        """Count an HTTP answer about to be written."""
+        self.http_answers[response.status] += 1
+        self.http_bytes_out += len(response.body)
+
+    def sent(self, session: Session | None, size: int) -> None:
+        """Count a message of ``size`` bytes sent to one socket of ``session``'s app, if any."""
+        if session is not None:
+            session.app.sent(size)
 
     # --- delivery (what the bus calls) -----------------------------------------------------
 

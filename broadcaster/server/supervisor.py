@@ -14,7 +14,9 @@ state through Redis, hence ``REVERB_SCALING_ENABLED`` (checked in :mod:`broadcas
 
 The parent pings each worker over a pipe every :data:`PING_INTERVAL`. A worker answers from its
 event loop, so a worker that exits, or whose loop is stuck for :data:`UNRESPONSIVE_TIMEOUT`, is
-killed and started again, with a log line. SIGTERM or SIGINT to the parent sends SIGTERM to every
+killed and started again, with a log line. With metrics on, the answer is a snapshot of the
+worker's counters, and the parent serves the sum of its workers' last snapshots at ``/metrics``
+(a restarted worker counts from zero again). SIGTERM or SIGINT to the parent sends SIGTERM to every
 worker: each closes its sockets with 4200 (:meth:`Server.shutdown`) and exits; the parent waits
 :data:`STOP_TIMEOUT` at most, kills what is left, and exits 0. A worker whose parent dies (its
 pipe closes) drains and exits the same way.
@@ -36,6 +38,8 @@ from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING
 
 from ..config import ServerConfig
+from ..metrics.snapshot import Snapshot, take, total
+from .factory import serve_metrics
 
 if TYPE_CHECKING:
     from .listener import Server
@@ -72,7 +76,7 @@ class Link:
     def _answer_ping(self, server: Server) -> None:
         try:
             self.pipe.recv()
-            self.pipe.send(PONG)
+            self.pipe.send(PONG if self.config.metrics_port is None else take(server))
         except (EOFError, OSError):
             logger.debug("worker pid %d: the supervisor is gone; shutting down", os.getpid())
             server.loop.remove_reader(self.pipe.fileno())
@@ -135,6 +139,7 @@ class _Worker:
         self.pipe: Connection | None = None
         self.started_at = self.answered_at = 0.0  # time.monotonic() of start, of last answer
         self.ready = self.awaiting_pong = False
+        self.snapshot: Snapshot = {}  # the worker's metrics, as its last answer carried them
 
     def start(self) -> None:
         self.pipe, child_end = _spawn.Pipe()
@@ -145,6 +150,7 @@ class _Worker:
         child_end.close()
         self.started_at = self.answered_at = time.monotonic()
         self.ready = self.awaiting_pong = False
+        self.snapshot = {}
         logger.debug("worker %d started (pid %d)", self.index, self.process.pid)
 
     @property
@@ -157,8 +163,11 @@ class _Worker:
         pipe_open = True
         try:
             while self.pipe.poll():
-                if self.pipe.recv() == READY:
+                message = self.pipe.recv()
+                if message == READY:
                     self.ready = True
+                elif isinstance(message, dict):
+                    self.snapshot = message
                 self.answered_at, self.awaiting_pong = now, False
             if self.ready and not self.awaiting_pong:
                 self.pipe.send(PING)
@@ -228,6 +237,7 @@ def supervise(config: ServerConfig, target: WorkerTarget, args: tuple[object, ..
     sockets = bind(config, config.workers)
     workers = [_Worker(index, config, sock, target, args) for index, sock in enumerate(sockets)]
     try:
+        serve_metrics(config, lambda: total(worker.snapshot for worker in workers))
         with _StopSignal() as stop:
             for worker in workers:
                 worker.start()
