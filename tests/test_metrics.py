@@ -279,3 +279,17 @@ def test_the_grafana_dashboard_queries_only_metrics_we_expose():
     exposed = {name for name, *_ in METRICS} | {
         f"{QUEUE_METRIC}_{suffix}" for suffix in ("bucket", "sum", "count")}
     assert used and used <= exposed, used - exposed
+
+
+def test_a_request_refused_on_its_head_is_counted_with_its_reason(metered):
+    before = metered.metrics()
+    with tcp_socket() as raw:
+        raw.settimeout(5)
+        raw.connect((HOST, metered.server.port))
+        raw.sendall(b"POST /apps/no-such-app/events?auth_key=k HTTP/1.1\r\nHost: x\r\n"
+                    b"Content-Length: 100000\r\n\r\n")
+        assert raw.recv(64).startswith(b"HTTP/1.1 404")
+    after = metered.metrics()
+    reason = {"reason": "refused on its head"}
+    assert value(after, "resound_connection_refusals_total", **reason) - value(
+        before, "resound_connection_refusals_total", **reason) == 1

@@ -73,6 +73,13 @@ METRICS: tuple[tuple[str, str, tuple[str, ...], str, str], ...] = (
      "4009 unauthorized, 4100 slow consumer, 4201 pong timeout, 4200 shutdown, ...)", "closes"),
     ("resound_http_answers_total", "counter", ("status",),
      "HTTP answers sent, by status", "http_answers"),
+    ("resound_connection_refusals_total", "counter", ("reason",),
+     "Connections a cap or deadline refused or cut off (slow requests, too many HTTP "
+     "connections, slow sockets holding too much, refusals on the request head)",
+     "connection_refusals"),
+    ("resound_held_bytes", "gauge", (),
+     "Bytes held for slow sockets beyond their transports' buffers, all sockets together",
+     "held_bytes"),
     ("resound_http_received_bytes_total", "counter", (),
      "Bytes of HTTP request bodies received, every path", "http_bytes_in"),
     ("resound_bus_published_total", "counter", (),

@@ -59,6 +59,9 @@ def take(server: Server) -> Snapshot:
         values["closes", (("code", str(code)),)] = count
     for status, count in server.http_answers.items():
         values["http_answers", (("status", str(status)),)] = count
+    for reason, count in server.refused.items():
+        values["connection_refusals", (("reason", reason),)] = count
+    values["held_bytes", ()] = server.held_bytes
     values["http_bytes_in", ()] = server.http_bytes_in
     values["http_bytes_out", ()] = server.http_bytes_out
     _queues(server, values)
