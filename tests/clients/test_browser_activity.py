@@ -91,6 +91,7 @@ def test_admin_dashboard_shows_who_is_online_and_viewing_live(
         "viewing": [{"userId": alice["id"], "orderId": order["id"],
                      "text": f"{alice['name']} is viewing order {order['order_number']}"}],
     }
+    assert report["freshPage"] == report["whileOpen"]
     assert report["afterClosing"] == {"online": [], "viewing": []}
     assert report["notReloaded"] is True
     # The page closed: both facts went away, in one webhook or two, in either order.

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import inspect, text
 
 from shared.signatures import sign_webhook
 from tests.clients.webapp_api import ADMIN, ALICE, BOB, WebappApi
@@ -25,6 +26,8 @@ from tests.webapp.webhooks import (
     post_webhook,
     vacated,
 )
+from webapp.extensions import db
+from webapp.schema import create_schema
 
 ADMIN_CHANNEL = "private-admin.orders"
 
@@ -200,3 +203,16 @@ def test_other_events_and_channels_are_accepted_and_ignored(webapp, api, admin_t
     assert post_webhook(webapp.url, ignored) == {"events": len(ignored), "changed": 0}
     no_view_then(admin_socket, server)
     assert api.request("GET", "/api/activity", admin_token) == {"online": [], "viewing": []}
+
+
+def test_seeding_adds_the_table_to_a_database_made_before_it(make_app):
+    app = make_app()
+    with app.app_context():
+        db.session.execute(text("DROP TABLE live_presence"))
+        db.session.commit()
+        create_schema()  # what flask --app webapp seed (and so scripts/run.sh) runs
+        assert "live_presence" in inspect(db.engine).get_table_names()
+    body = body_of([occupied("private-user.2.orders")], now_ms())
+    answer = app.test_client().post("/broadcasting/webhooks", data=body, headers={
+        "X-Pusher-Key": APP_KEY, "X-Pusher-Signature": sign_webhook(APP_SECRET, body)})
+    assert answer.json == {"events": 1, "changed": 1}

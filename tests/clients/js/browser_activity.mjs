@@ -30,10 +30,15 @@ runScenario(async (session) => {
     `#viewing li[data-user-id="${env('CUSTOMER_ID')}"][data-order-id="${env('ORDER_ID')}"]`);
   const whileOpen = await lists(dashboard);
   await session.shoot(dashboard, 'admin-dashboard-activity');
+  // A dashboard opened now shows the same from the page's own data.
+  const fresh = await session.tab(dashboard, 'fresh dashboard');
+  await fresh.goto(dashboard.url());
+  const freshPage = await lists(fresh);
+  await fresh.close();
 
   await customer.close();
   await dashboard.waitForFunction(() => !document.querySelector('#online li, #viewing li'));
   const afterClosing = await lists(dashboard);
   const notReloaded = await dashboard.evaluate(() => window.notReloaded === true);
-  return { before, whileOpen, afterClosing, notReloaded };
+  return { before, whileOpen, freshPage, afterClosing, notReloaded };
 });
