@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install everything, seed the demo data, and run web + ws + worker (the Procfile) with honcho.
 # RESOUND_ENV_FILE (default .env): the shared settings, written on the first run only (with
-# REVERB_PORT, default 8080, if set). WEB_PORT (default 5000) is the web process's port.
+# REVERB_PORT, default 8080, if set), plus RESOUND_APP_WEBHOOKS (the webapp's webhook URL) when
+# missing. WEB_PORT (default 5000) is the web process's port.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -19,6 +20,17 @@ print("REVERB_HOST=127.0.0.1")
 print(f"REVERB_PORT={os.environ.get('REVERB_PORT', '8080')}")
 print("REVERB_SCHEME=http")
 print(f"SECRET_KEY={secrets.token_hex(32)}")
+PY
+fi
+if ! grep -q '^RESOUND_APP_WEBHOOKS=' "$env_file"; then
+    # The broadcaster's webhooks go to the webapp's /broadcasting/webhooks (webapp/README.md);
+    # added to a settings file written before, too.
+    WEB_PORT=${WEB_PORT:-5000} .venv/bin/python - >> "$env_file" <<'PY'
+import json
+import os
+hooks = [{"url": f"http://127.0.0.1:{os.environ['WEB_PORT']}/broadcasting/webhooks",
+          "event_types": ["channel_occupied", "channel_vacated", "member_added", "member_removed"]}]
+print(f"RESOUND_APP_WEBHOOKS='{json.dumps(hooks, separators=(',', ':'))}'")
 PY
 fi
 set -a; . "$(realpath "$env_file")"; set +a

@@ -1,4 +1,4 @@
-"""Pusher signatures: channel authorization, user sign-in, and signed HTTP API requests.
+"""Pusher signatures: channel authorization, user sign-in, signed HTTP API requests, webhooks.
 
 One implementation serves the broadcaster (verifying) and the Flask app (signing), so both agree
 byte for byte. Every comparison is constant time.
@@ -149,3 +149,22 @@ def verify_request(
     expected = hmac_sha256_hex(secret, request_string(method, path, params))
     if not hmac.compare_digest(signature.encode(), expected.encode()):
         raise RequestAuthError("auth_signature does not match (sign METHOD\\nPATH\\nsorted query)")
+
+
+# --- Webhooks ----------------------------------------------------------------------------------
+
+
+def sign_webhook(secret: str, body: bytes) -> str:
+    """``X-Pusher-Signature``: lowercase hex HMAC-SHA256 of the raw body, keyed with the secret."""
+    return hmac.digest(secret.encode(), body, "sha256").hex()
+
+
+def verify_webhook(key: str, secret: str, body: bytes, given_key: object,
+                   given_signature: object) -> bool:
+    """True when ``given_key`` (``X-Pusher-Key``) is the app's key and ``given_signature``
+    (``X-Pusher-Signature``) is :func:`sign_webhook` of ``body``; both compared in constant time."""
+    if not isinstance(given_key, str) or not isinstance(given_signature, str):
+        return False
+    key_ok = hmac.compare_digest(given_key.encode(), key.encode())
+    sig_ok = hmac.compare_digest(given_signature.encode(), sign_webhook(secret, body).encode())
+    return key_ok and sig_ok

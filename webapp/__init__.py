@@ -13,7 +13,7 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import event
 
-from . import api, broadcasting, delivery, errors, headers, pages, ratelimit
+from . import api, broadcasting, delivery, errors, headers, pages, ratelimit, webhooks
 from . import config as app_config
 from .extensions import csrf, db, login_manager
 from .ids import IdConverter
@@ -50,6 +50,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(broadcasting.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(webhooks.bp)
     ratelimit.init_app(app)
     app.cli.add_command(seed_command)
     app.cli.add_command(worker_command)

@@ -22,6 +22,7 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired
 
+from .activity import snapshot
 from .auth import authenticate, visible_order
 from .extensions import db
 from .ids import parse_id
@@ -87,7 +88,8 @@ def dashboard() -> ResponseReturnValue:
         abort(403, description="the orders dashboard is for admins")
     orders = db.session.scalars(db.select(Order).order_by(Order.id.desc()))
     return render_template("orders.html", orders=[order_dict(o) for o in orders],
-                           channel="admin.orders", title="All orders", show_customer=True)
+                           channel="admin.orders", title="All orders", show_customer=True,
+                           activity=snapshot())
 
 
 @bp.get("/orders")

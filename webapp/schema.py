@@ -2,7 +2,8 @@
 
 ``create_all`` makes missing tables but never changes an existing one, so each column added to a
 table after its first release is listed in :data:`ADDED_COLUMNS` and added here to a database
-made before it. ``flask --app webapp seed`` runs this (``scripts/run.sh`` runs seed each start).
+made before it (a new table, such as ``live_presence``, needs no entry: ``create_all`` makes it).
+``flask --app webapp seed`` runs this (``scripts/run.sh`` runs seed each start).
 """
 
 from __future__ import annotations
