@@ -29,7 +29,10 @@ from ..protocol.requests import (
     ListMembers,
     Members,
     Request,
+    SignIn,
+    SignOut,
     Unavailable,
+    Watched,
 )
 from ..protocol.state import AppState
 
@@ -114,6 +117,10 @@ class ClusterState(ABC):
             return await self.leave_presence(request)
         if isinstance(request, FetchCache):
             return await self.fetch_cache(request)
+        if isinstance(request, SignIn):
+            return await self.sign_in(request)
+        if isinstance(request, SignOut):
+            return await self.sign_out(request)
         if isinstance(request, CountChannels):
             return _wrap(Counts, await self.channel_counts(request.app_id, request.names))
         if isinstance(request, ListMembers):
@@ -127,6 +134,14 @@ class ClusterState(ABC):
     @abstractmethod
     async def leave_presence(self, request: LeavePresence) -> Left | Unavailable:
         """Remove the socket from the channel's roster; see :class:`LeavePresence`."""
+
+    @abstractmethod
+    async def sign_in(self, request: SignIn) -> Watched | Unavailable:
+        """Count the socket as its user's; see :class:`SignIn`."""
+
+    @abstractmethod
+    async def sign_out(self, request: SignOut) -> Left | Unavailable:
+        """Stop counting the socket as its user's; see :class:`SignOut`."""
 
     @abstractmethod
     async def fetch_cache(self, request: FetchCache) -> Cached | Unavailable:

@@ -266,6 +266,8 @@ class Server:
                 connection.transport.abort()
         for app in self.apps.values():
             app.prune_cache()
+            if app.subscription_counts is not None:
+                app.subscription_counts.flush(now)
         self._log_refusals()
         self._give_back_memory(now)
         self._schedule_sweep()
