@@ -42,10 +42,6 @@ REVERB_APP_RATE_LIMITING_ENABLED (false) with REVERB_APP_RATE_LIMIT_MAX_ATTEMPTS
 a socket may send per window), REVERB_APP_RATE_LIMIT_DECAY_SECONDS (60 s window) and
 REVERB_APP_RATE_LIMIT_TERMINATE (false: answer 4301; true: also close the socket),
 RESOUND_APP_API_RATE_LIMIT (HTTP API calls per second per app, answered 429; off),
-User features: RESOUND_APP_WATCHLIST_EVENTS (false: signed-in users' watchlists get online and
-offline events), RESOUND_APP_SUBSCRIPTION_COUNT (false: pusher_internal:subscription_count),
-RESOUND_APP_AUTHORIZED_CONNECTIONS (false: a socket must sign in or join a private or presence
-channel within RESOUND_APP_AUTHORIZED_CONNECTIONS_TIMEOUT, 30 s, or be closed with 4009).
 RESOUND_LOG_CONNECTIONS or --log-connections (closed connections at INFO, not DEBUG),
 RESOUND_DRAIN_SECONDS (0: on SIGTERM, /ready answers 503 this long before sockets are closed).
 Hardening: RESOUND_HTTP_HEAD_TIMEOUT (10 s to send a request's line and headers),
@@ -56,6 +52,10 @@ RESOUND_WRITE_BUFFER_TOTAL (64000000 bytes held for all slow sockets together; p
 worst are closed with 4100).
 Metrics: RESOUND_METRICS_PORT or --metrics-port (off) serves Prometheus /metrics there,
 on RESOUND_METRICS_HOST (127.0.0.1); with workers, the parent serves every worker's sum.
+User features: RESOUND_APP_WATCHLIST_EVENTS (false: signed-in users' watchlists get online and
+offline events), RESOUND_APP_SUBSCRIPTION_COUNT (false: pusher_internal:subscription_count),
+RESOUND_APP_AUTHORIZED_CONNECTIONS (false: a socket must sign in or join a private or presence
+channel within RESOUND_APP_AUTHORIZED_CONNECTIONS_TIMEOUT, 30 s, or be closed with 4009).
 """
 
 CLIENT_EVENT_SOURCES = ("members", "all", "none")

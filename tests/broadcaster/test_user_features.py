@@ -6,9 +6,13 @@ Recording clients and the in-memory cluster state (answers at once), or a list a
 
 import json
 
+import pytest
+
+from broadcaster.config import ConfigError, load_config
 from broadcaster.protocol.requests import SignIn, SignOut, Watched
 from broadcaster.protocol.session import Session
 from broadcaster.protocol.subscription_count import THROTTLE_SECONDS
+from broadcaster.server.cli import main
 from shared.signatures import sign_channel, sign_user
 from tests.broadcaster.recording import Clock, RecordingClient, app_state, open_session
 
@@ -192,3 +196,48 @@ def test_authorized_connections_must_sign_in_or_join_a_private_channel_in_time()
         True, True, False, False]
     lax, _ = open_session(app_state(), "1.5", clock)
     assert not lax.unauthorized(clock.now + 1e6)
+
+
+# --- the per-app toggles ----------------------------------------------------------------------
+
+CREDS = {"REVERB_APP_ID": "1", "REVERB_APP_KEY": "k", "REVERB_APP_SECRET": "s"}
+
+
+def test_user_features_are_off_unless_turned_on_per_app(tmp_path):
+    [app] = load_config(CREDS).apps
+    assert (app.watchlist_events, app.subscription_count,
+            app.authorized_connections_timeout) == (False, False, None)
+    [app] = load_config({**CREDS, "RESOUND_APP_WATCHLIST_EVENTS": "true",
+                         "RESOUND_APP_SUBSCRIPTION_COUNT": "1",
+                         "RESOUND_APP_AUTHORIZED_CONNECTIONS": "yes"}).apps
+    assert (app.watchlist_events, app.subscription_count,
+            app.authorized_connections_timeout) == (True, True, 30.0)
+    file = tmp_path / "apps.json"
+    file.write_text(json.dumps({"apps": [
+        {"id": "2", "key": "two", "secret": "s", "watchlist_events": True,
+         "authorized_connections": True, "authorized_connections_timeout": 5},
+        {"id": "3", "key": "three", "secret": "s", "authorized_connections_timeout": 5}]}))
+    two, three = load_config({"REVERB_APPS_FILE": str(file)}).apps
+    assert (two.watchlist_events, two.subscription_count,
+            two.authorized_connections_timeout) == (True, False, 5.0)
+    assert three.authorized_connections_timeout is None  # a timeout alone turns nothing on
+
+
+@pytest.mark.parametrize(("env", "fragment"), [
+    ({"RESOUND_APP_WATCHLIST_EVENTS": "maybe"}, "RESOUND_APP_WATCHLIST_EVENTS must be true or"),
+    ({"RESOUND_APP_AUTHORIZED_CONNECTIONS": "true",
+      "RESOUND_APP_AUTHORIZED_CONNECTIONS_TIMEOUT": "0"},
+     "RESOUND_APP_AUTHORIZED_CONNECTIONS_TIMEOUT must be at least 0.1"),
+])
+def test_bad_user_feature_settings_name_themselves(env, fragment):
+    with pytest.raises(ConfigError, match=fragment):
+        load_config({**CREDS, **env})
+
+
+def test_start_help_lists_the_user_features(capsys):
+    with pytest.raises(SystemExit):
+        main(["start", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    for name in ("RESOUND_APP_WATCHLIST_EVENTS", "RESOUND_APP_SUBSCRIPTION_COUNT",
+                 "RESOUND_APP_AUTHORIZED_CONNECTIONS_TIMEOUT, 30 s"):
+        assert name in help_text
