@@ -78,6 +78,8 @@ class ClusterState(ABC):
     Redis, never announced by the caller).
     """
 
+    counts_here = False  # whether this process's sockets are all there are (the local twin)
+
     def __init__(self, node_id: str) -> None:
         self.node_id = node_id
         self.apps: Mapping[str, AppState] = {}
@@ -88,6 +90,9 @@ class ClusterState(ABC):
         """Give the state this node's live apps and the bus's publish; call before start()."""
         self.apps = apps
         self.publish = publish
+        for app in apps.values():
+            if app.subscription_counts is not None:  # cluster-wide counts need polling
+                app.subscription_counts.polled = not self.counts_here
 
     @abstractmethod
     async def start(self) -> None:

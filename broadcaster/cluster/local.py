@@ -69,6 +69,8 @@ class Roster:
 class LocalState(ClusterState):
     """Cluster state when the cluster is this one process: dictionaries, answered at once."""
 
+    counts_here = True
+
     def __init__(self, node_id: str = "local") -> None:
         super().__init__(node_id)
         self._rosters: dict[tuple[str, str], Roster] = {}

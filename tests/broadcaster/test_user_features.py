@@ -9,7 +9,15 @@ import json
 import pytest
 
 from broadcaster.config import ConfigError, load_config
-from broadcaster.protocol.requests import SignIn, SignOut, Watched
+from broadcaster.protocol.requests import (
+    ChannelCounts,
+    CountChannels,
+    Counts,
+    SignIn,
+    SignOut,
+    Unavailable,
+    Watched,
+)
 from broadcaster.protocol.session import Session
 from broadcaster.protocol.subscription_count import THROTTLE_SECONDS
 from broadcaster.server.cli import main
@@ -177,6 +185,32 @@ def test_above_100_subscribers_counts_go_out_at_most_every_5_seconds():
     clock.now += THROTTLE_SECONDS
     subscribe(sessions[100], "news")  # 5 s after the last count: at once
     assert counts(watcher_client) == [101]
+
+
+def test_in_a_cluster_counts_come_from_polls_of_the_cluster_state():
+    app = app_state(subscription_count=True)
+    clock = Clock()
+    first, first_client = open_session(app, "1.1", clock)
+    app.subscription_counts.polled = True  # as a shared cluster state sets it on attach
+    subscribe(first, "news")
+    subscribe(first, "presence-room")
+    assert counts(first_client) == []  # this node's count is not the cluster's
+    request = app.subscription_counts.poll()
+    assert request == CountChannels("1", ("news",))
+    assert app.subscription_counts.poll() is None  # one poll at a time
+    app.subscription_counts.counted(Counts({"news": ChannelCounts(3)}), clock.now)
+    assert counts(first_client) == [3]
+    app.subscription_counts.poll()
+    app.subscription_counts.counted(Counts({"news": ChannelCounts(3)}), clock.now)
+    assert counts(first_client) == []  # unchanged: not sent again
+    second, second_client = open_session(app, "1.2", clock)
+    subscribe(second, "news")  # one came here as one left elsewhere: the count is the same,
+    app.subscription_counts.poll()
+    app.subscription_counts.counted(Counts({"news": ChannelCounts(3)}), clock.now)
+    assert counts(second_client) == [3]  # but the newcomer is told
+    app.subscription_counts.poll()
+    app.subscription_counts.counted(Unavailable("Redis is down"), clock.now)
+    assert counts(first_client) == [3] and app.subscription_counts.poll() is not None
 
 
 def test_authorized_connections_must_sign_in_or_join_a_private_channel_in_time():
