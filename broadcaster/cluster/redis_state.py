@@ -5,7 +5,9 @@ can move to Redis Cluster: ``members`` (user id -> user info JSON), ``sockets`` 
 id>" -> user id) and ``usersockets`` (user id -> how many sockets). ``lua/join_presence.lua`` and
 ``lua/leave_presence.lua`` make the first- and last-socket decisions and PUBLISH the member
 events atomically with them; :class:`~broadcaster.cluster.local.LocalState` is their Python
-reading.
+reading. Signed-in users (watchlist events) are the roster of the pseudo-channel
+``#online`` (:func:`online_join`): the same scripts decide a user's first and last socket and
+publish ``online``/``offline``, and the registry and reaper clean up after a dead node.
 
 Counts never touch Redis on the hot path: every node keeps its sockets in memory and a flush
 task writes what changed to the node's own hash per app, read back as a sum over live nodes.
