@@ -52,6 +52,10 @@ RESOUND_WRITE_BUFFER_TOTAL (64000000 bytes held for all slow sockets together; p
 worst are closed with 4100).
 Metrics: RESOUND_METRICS_PORT or --metrics-port (off) serves Prometheus /metrics there,
 on RESOUND_METRICS_HOST (127.0.0.1); with workers, the parent serves every worker's sum.
+User features: RESOUND_APP_WATCHLIST_EVENTS (false: signed-in users' watchlists get online and
+offline events), RESOUND_APP_SUBSCRIPTION_COUNT (false: pusher_internal:subscription_count),
+RESOUND_APP_AUTHORIZED_CONNECTIONS (false: a socket must sign in or join a private or presence
+channel within RESOUND_APP_AUTHORIZED_CONNECTIONS_TIMEOUT, 30 s, or be closed with 4009).
 """
 
 CLIENT_EVENT_SOURCES = ("members", "all", "none")
@@ -90,6 +94,10 @@ class AppConfig:
     client_events_per_second: int = 10
     message_rate_limit: MessageRateLimit | None = None  # Reverb's rate_limiting, when enabled
     api_rate_limit: float | None = None  # HTTP API calls per second (429 past it), or no limit
+    # User features Pusher documents (off by default, as on Pusher): see _user_features.
+    watchlist_events: bool = False
+    subscription_count: bool = False
+    authorized_connections_timeout: float | None = None  # seconds, or None: not required
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,7 +249,19 @@ def _app(settings: Mapping[str, Any], name: Callable[[str], str]) -> AppConfig:
     if settings.get("api_rate_limit") not in (None, ""):
         values["api_rate_limit"] = _number(
             name("api_rate_limit"), settings["api_rate_limit"], float, 1)
+    values.update(_user_features(settings, name))
     return AppConfig(**values)
+
+
+def _user_features(settings: Mapping[str, Any], name: Callable[[str], str]) -> dict[str, Any]:
+    """Watchlist events, subscription counts and authorized connections, each opt-in."""
+    values = {option: _flag(name(option), settings.get(option, False))
+              for option in ("watchlist_events", "subscription_count")}
+    if _flag(name("authorized_connections"), settings.get("authorized_connections", False)):
+        raw = settings.get("authorized_connections_timeout")
+        values["authorized_connections_timeout"] = 30.0 if raw in (None, "") else _number(
+            name("authorized_connections_timeout"), raw, float, 0.1)
+    return values
 
 
 _ENV_NAMES = {
@@ -252,6 +272,9 @@ _ENV_NAMES = {
     "rate_limiting.decay_seconds": "REVERB_APP_RATE_LIMIT_DECAY_SECONDS",
     "rate_limiting.terminate_on_limit": "REVERB_APP_RATE_LIMIT_TERMINATE",
     "api_rate_limit": "RESOUND_APP_API_RATE_LIMIT",
+    **{option: f"RESOUND_APP_{option.upper()}" for option in (
+        "watchlist_events", "subscription_count", "authorized_connections",
+        "authorized_connections_timeout")},
 }
 
 
@@ -261,7 +284,8 @@ def _env_name(option: str) -> str:
 
 _ENV_OPTIONS = ("id", "key", "secret", "ping_interval", "activity_timeout", "max_message_size",
                 "max_connections", "max_presence_members", "accept_client_events_from",
-                "allowed_origins", "api_rate_limit")
+                "allowed_origins", "api_rate_limit", "watchlist_events", "subscription_count",
+                "authorized_connections", "authorized_connections_timeout")
 _ENV_RATE_LIMITING = ("enabled", "max_attempts", "decay_seconds", "terminate_on_limit")
 
 

@@ -29,7 +29,10 @@ from ..protocol.requests import (
     ListMembers,
     Members,
     Request,
+    SignIn,
+    SignOut,
     Unavailable,
+    Watched,
 )
 from ..protocol.state import AppState
 
@@ -75,6 +78,8 @@ class ClusterState(ABC):
     Redis, never announced by the caller).
     """
 
+    counts_here = False  # whether this process's sockets are all there are (the local twin)
+
     def __init__(self, node_id: str) -> None:
         self.node_id = node_id
         self.apps: Mapping[str, AppState] = {}
@@ -85,6 +90,9 @@ class ClusterState(ABC):
         """Give the state this node's live apps and the bus's publish; call before start()."""
         self.apps = apps
         self.publish = publish
+        for app in apps.values():
+            if app.subscription_counts is not None:  # cluster-wide counts need polling
+                app.subscription_counts.polled = not self.counts_here
 
     @abstractmethod
     async def start(self) -> None:
@@ -114,6 +122,10 @@ class ClusterState(ABC):
             return await self.leave_presence(request)
         if isinstance(request, FetchCache):
             return await self.fetch_cache(request)
+        if isinstance(request, SignIn):
+            return await self.sign_in(request)
+        if isinstance(request, SignOut):
+            return await self.sign_out(request)
         if isinstance(request, CountChannels):
             return _wrap(Counts, await self.channel_counts(request.app_id, request.names))
         if isinstance(request, ListMembers):
@@ -127,6 +139,14 @@ class ClusterState(ABC):
     @abstractmethod
     async def leave_presence(self, request: LeavePresence) -> Left | Unavailable:
         """Remove the socket from the channel's roster; see :class:`LeavePresence`."""
+
+    @abstractmethod
+    async def sign_in(self, request: SignIn) -> Watched | Unavailable:
+        """Count the socket as its user's; see :class:`SignIn`."""
+
+    @abstractmethod
+    async def sign_out(self, request: SignOut) -> Left | Unavailable:
+        """Stop counting the socket as its user's; see :class:`SignOut`."""
 
     @abstractmethod
     async def fetch_cache(self, request: FetchCache) -> Cached | Unavailable:

@@ -28,6 +28,9 @@ from ..protocol.requests import (
     ListMembers,
     Members,
     Request,
+    SignIn,
+    SignOut,
+    Watched,
 )
 from .base import Bus, ClusterState, Deliver, Reply
 
@@ -66,9 +69,12 @@ class Roster:
 class LocalState(ClusterState):
     """Cluster state when the cluster is this one process: dictionaries, answered at once."""
 
+    counts_here = True
+
     def __init__(self, node_id: str = "local") -> None:
         super().__init__(node_id)
         self._rosters: dict[tuple[str, str], Roster] = {}
+        self._online: dict[tuple[str, str], set[str]] = {}  # (app, user) -> signed-in sockets
 
     async def start(self) -> None:
         """Nothing to connect to or register."""
@@ -88,6 +94,10 @@ class LocalState(ClusterState):
             return self._leave(request)
         if isinstance(request, FetchCache):
             return self._cached(request)
+        if isinstance(request, SignIn):
+            return self._sign_in(request)
+        if isinstance(request, SignOut):
+            return self._sign_out(request)
         if isinstance(request, CountChannels):
             return Counts(self._channel_counts(request.app_id, request.names))
         if isinstance(request, ListMembers):
@@ -110,7 +120,11 @@ class LocalState(ClusterState):
         if first:
             roster.members[user_id] = request.user_info
             self.publish(request.added)
-        return Joined(first, dict(roster.members))
+        members = roster.members
+        if request.roster_of is not None:
+            return Joined(first, {user: members[user] for user in request.roster_of
+                                  if user in members})
+        return Joined(first, dict(members))
 
     def _leave(self, request: LeavePresence) -> Left:
         key = (request.app_id, request.channel)
@@ -128,6 +142,28 @@ class LocalState(ClusterState):
         self.publish(request.removed)
         return Left(True)
 
+    def _sign_in(self, request: SignIn) -> Watched:
+        sockets = self._online.setdefault((request.app_id, request.user_id), set())
+        first = not sockets
+        sockets.add(request.socket_id)
+        if first:
+            self.publish(request.online)
+        app_id = request.app_id
+        return Watched(tuple(user_id for user_id in request.watchlist
+                             if (app_id, user_id) in self._online))
+
+    def _sign_out(self, request: SignOut) -> Left:
+        key = (request.app_id, request.user_id)
+        sockets = self._online.get(key)
+        if sockets is None or request.socket_id not in sockets:
+            return Left(False)
+        sockets.discard(request.socket_id)
+        if sockets:
+            return Left(False)
+        del self._online[key]
+        self.publish(request.offline)
+        return Left(True)
+
     def _cached(self, request: FetchCache) -> Cached:
         app = self.apps.get(request.app_id)
         return Cached(app.cached_event(request.channel) if app is not None else None)
@@ -137,6 +173,12 @@ class LocalState(ClusterState):
 
     async def leave_presence(self, request: LeavePresence) -> Left:
         return self._leave(request)
+
+    async def sign_in(self, request: SignIn) -> Watched:
+        return self._sign_in(request)
+
+    async def sign_out(self, request: SignOut) -> Left:
+        return self._sign_out(request)
 
     async def fetch_cache(self, request: FetchCache) -> Cached:
         return self._cached(request)

@@ -5,7 +5,9 @@ can move to Redis Cluster: ``members`` (user id -> user info JSON), ``sockets`` 
 id>" -> user id) and ``usersockets`` (user id -> how many sockets). ``lua/join_presence.lua`` and
 ``lua/leave_presence.lua`` make the first- and last-socket decisions and PUBLISH the member
 events atomically with them; :class:`~broadcaster.cluster.local.LocalState` is their Python
-reading.
+reading. Signed-in users (watchlist events) are the roster of the pseudo-channel
+``#online`` (:func:`online_join`): the same scripts decide a user's first and last socket and
+publish ``online``/``offline``, and the registry and reaper clean up after a dead node.
 
 Counts never touch Redis on the hot path: every node keeps its sockets in memory and a flush
 task writes what changed to the node's own hash per app, read back as a sum over live nodes.
@@ -40,6 +42,7 @@ from shared.payloads import JSONDecodeError, dumps, loads
 from ..config import redacted
 from ..protocol.publication import Publication
 from ..protocol.requests import (
+    Answer,
     Cached,
     ChannelCounts,
     FetchCache,
@@ -49,9 +52,13 @@ from ..protocol.requests import (
     LeavePresence,
     Left,
     Request,
+    SignIn,
+    SignOut,
     Unavailable,
+    Watched,
 )
 from ..protocol.state import AppState
+from ..protocol.watchlist import ONLINE_ROSTER, status_publication
 from .base import ClusterState, Reply
 from .redis_bus import RedisBus, RedisUnavailable, cache_key, encode_publication
 
@@ -63,9 +70,24 @@ Failure = (RedisError, OSError, TimeoutError)
 
 
 def member_removed(app_id: str, channel: str, user_id: str) -> Publication:
-    """The ``pusher_internal:member_removed`` publication for ``user_id`` leaving ``channel``."""
+    """The ``pusher_internal:member_removed`` publication for ``user_id`` leaving ``channel``;
+    on the online roster, the watchlist's ``offline``."""
+    if channel == ONLINE_ROSTER:
+        return status_publication(app_id, user_id, online=False)
     return Publication(app_id, (channel,), "pusher_internal:member_removed",
                        dumps({"user_id": user_id}))
+
+
+def online_join(request: SignIn) -> JoinPresence:
+    """A sign-in as a join of the app's online roster (:data:`ONLINE_ROSTER`): the presence
+    scripts decide first and last sockets, the registry and reaper clean up after dead nodes."""
+    return JoinPresence(request.app_id, ONLINE_ROSTER, request.socket_id, request.user_id, None,
+                        NO_CAP, request.online, roster_of=request.watchlist)
+
+
+def watched(answer: Answer) -> Answer:
+    """A sign-in's answer from its online-roster join's."""
+    return Watched(tuple(answer.members)) if isinstance(answer, Joined) else answer
 
 
 def counts_snapshot(app: AppState) -> dict[str, int]:
@@ -252,11 +274,13 @@ class RedisState(ClusterState):
         if channel not in self._registered:
             await client.sadd(self._node_key(self.incarnation, "presence"), "\0".join(channel))
             self._registered.add(channel)
+        roster_of = [] if request.roster_of is None else [dumps(request.roster_of)]
         return await self._scripts["join_presence"](
             keys=self._presence_keys(*channel),
             args=[f"{self.incarnation}|{request.socket_id}", request.user_id,
                   dumps(request.user_info), cap, self.bus.channel,
-                  encode_publication(request.added), self._node_channel, answer_id],
+                  encode_publication(request.added), self._node_channel, answer_id,
+                  *roster_of],
             client=client)
 
     async def _leave_script(self, client: Any, request: LeavePresence, field: str) -> Any:
@@ -270,9 +294,20 @@ class RedisState(ClusterState):
         await self._join(request, answers.append)
         return answers[0]
 
+    async def sign_in(self, request: SignIn) -> Watched | Unavailable:
+        answers: list[Answer] = []
+        await self._join(online_join(request), answers.append)
+        return watched(answers[0])
+
+    async def sign_out(self, request: SignOut) -> Left | Unavailable:
+        return await self.leave_presence(LeavePresence(
+            request.app_id, ONLINE_ROSTER, request.socket_id, request.user_id, request.offline))
+
     async def _run(self, request: Request, reply: Reply) -> None:
         if isinstance(request, JoinPresence):
             await self._join(request, reply)
+        elif isinstance(request, SignIn):
+            await self._join(online_join(request), lambda answer: reply(watched(answer)))
         else:
             await super()._run(request, reply)
 

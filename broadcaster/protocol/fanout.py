@@ -5,7 +5,7 @@ from __future__ import annotations
 from shared.payloads import encode_message
 
 from .messages import UNAUTHORIZED
-from .publication import TERMINATE_USER, Publication
+from .publication import TERMINATE_USER, WATCHLIST, Publication
 from .state import AppState
 
 
@@ -15,6 +15,11 @@ def deliver(app: AppState, publication: Publication) -> None:
         if publication.user_id is not None:
             for client in app.user_sockets(publication.user_id):
                 client.close(UNAUTHORIZED, "connection terminated by the server for this user")
+        return
+    if publication.kind == WATCHLIST:
+        watchers = app.watchers.get(publication.user_id or "")
+        if watchers is not None:
+            app.send_to_channel(watchers, encode_message(publication.event, publication.data))
         return
     cacheable = publication.cacheable
     for name in publication.channels:

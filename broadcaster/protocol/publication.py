@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 EVENT = "event"  # deliver ``event`` on ``channels``
 TERMINATE_USER = "terminate_user"  # close every socket of ``user_id``
-KINDS = (EVENT, TERMINATE_USER)
+WATCHLIST = "watchlist"  # tell the sockets watching ``user_id`` (a watchlist event, in ``data``)
+KINDS = (EVENT, TERMINATE_USER, WATCHLIST)
 INTERNAL_PREFIX = "pusher_internal:"  # member events: delivered, never a cache channel's last event
 
 

@@ -23,6 +23,7 @@ class JoinPresence:
     When it is the user's first socket anywhere and the channel already has ``max_members``
     users, the answer is :class:`Full`. When it is the user's first socket, the state publishes
     ``added`` (``pusher_internal:member_added``) to every node, atomically with the decision.
+    With ``roster_of``, the answered roster holds only those users (the ones present).
     """
 
     app_id: str
@@ -32,6 +33,7 @@ class JoinPresence:
     user_info: Any
     max_members: int
     added: Publication
+    roster_of: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +79,33 @@ class CountConnections:
     app_id: str
 
 
-Request = JoinPresence | LeavePresence | FetchCache | CountChannels | ListMembers | CountConnections
+@dataclass(frozen=True, slots=True)
+class SignIn:
+    """Count ``socket_id`` as signed in as ``user_id``; answered with who of ``watchlist`` is
+    online (signed in on some socket anywhere). On the user's first socket anywhere, the state
+    publishes ``online`` (a watchlist publication) to every node, atomically with the decision.
+    """
+
+    app_id: str
+    socket_id: str
+    user_id: str
+    watchlist: tuple[str, ...]
+    online: Publication
+
+
+@dataclass(frozen=True, slots=True)
+class SignOut:
+    """``socket_id`` is no longer signed in as ``user_id``; on the user's last socket anywhere,
+    the state publishes ``offline``. Answered with :class:`Left`."""
+
+    app_id: str
+    socket_id: str
+    user_id: str
+    offline: Publication
+
+
+Request = (JoinPresence | LeavePresence | FetchCache | CountChannels | ListMembers
+           | CountConnections | SignIn | SignOut)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +143,13 @@ class Left:
     """The socket left; ``last``: it was the user's last socket on the channel."""
 
     last: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Watched:
+    """The signed-in socket is counted; ``online``: the ids of its watchlist online now."""
+
+    online: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,4 +200,5 @@ class Claimed:
     fresh: tuple[bool, ...]
 
 
-Answer = Joined | Full | Left | Cached | Counts | Members | Connections | Claimed | Unavailable
+Answer = (Joined | Full | Left | Watched | Cached | Counts | Members | Connections | Claimed
+          | Unavailable)

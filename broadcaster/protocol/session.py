@@ -42,9 +42,14 @@ from .requests import (
     JoinPresence,
     LeavePresence,
     Request,
+    SignIn,
+    SignOut,
     Unavailable,
+    Watched,
 )
 from .state import AppState, Channel, Client
+from .subscription_count import counted
+from .watchlist import MAX_WATCHLIST, events_message, status_publication, watchlist_of
 
 PONG = encode_message("pusher:pong", "{}")
 PING = encode_message("pusher:ping", "{}")
@@ -111,7 +116,7 @@ class Session:
 
     __slots__ = ("app", "client", "channels", "user_id", "limiter", "clock", "publish", "ask",
                  "waiting", "backlog", "closed", "message_limit", "max_subscriptions",
-                 "memberships")
+                 "memberships", "watching", "deadline")
 
     def __init__(self, app: AppState, client: Client, clock: Callable[[], float],
                  publish: Callable[[Publication], None],
@@ -124,7 +129,7 @@ class Session:
         self.user_id: str | None = None  # from pusher:signin
         self.clock = clock
         self.limiter: TokenBucket | None = None  # made on the first client event
-        self.waiting: JoinPresence | FetchCache | None = None  # the open request, if any
+        self.waiting: JoinPresence | FetchCache | SignIn | None = None  # the open request
         self.backlog: list[str | bytes] = []  # messages received while a request is open
         self.closed = False
         limit = app.config.message_rate_limit  # Reverb's rate_limiting: every message counts
@@ -134,6 +139,10 @@ class Session:
         # stays open): see SUBSCRIPTION_LIMIT for why that code.
         self.max_subscriptions = max_subscriptions
         self.memberships: dict[str, int] = {}  # user id -> presence channels joined as it
+        self.watching: tuple[str, ...] = ()  # the signed-in user's watchlist
+        # With authorized connections: when the socket must have signed in or joined a private
+        # or presence channel (see unauthorized()); None once it has, or when not required.
+        self.deadline: float | None = None
 
     @property
     def socket_id(self) -> str:
@@ -142,6 +151,9 @@ class Session:
     def open(self) -> None:
         """Register the socket and greet it with ``pusher:connection_established``."""
         self.app.add_connection(self.client)
+        timeout = self.app.config.authorized_connections_timeout
+        if timeout is not None:
+            self.deadline = self.clock() + timeout
         self.client.send(established_message(self.socket_id, self.app.config.activity_timeout))
 
     def handle_text(self, text: str | bytes) -> None:
@@ -190,7 +202,12 @@ class Session:
             self.app.refusals[error.code] += 1
             self.client.send(error_message(error.code, error.message))
 
-    def _request(self, request: JoinPresence | FetchCache) -> None:
+    def unauthorized(self, now: float) -> bool:
+        """Whether the app requires authorized connections and this one's time is up: call
+        from the sweep; when True, close the socket with 4009."""
+        return self.deadline is not None and now >= self.deadline
+
+    def _request(self, request: JoinPresence | FetchCache | SignIn) -> None:
         """Ask, holding back this socket's later messages until :meth:`answer`."""
         self.waiting = request
         self.ask(request)
@@ -201,17 +218,21 @@ class Session:
         The local state calls it before ``ask`` returns; the Redis state later. Messages that
         waited for it are handled next, in the order they came.
         """
-        if isinstance(request, LeavePresence):
+        if isinstance(request, LeavePresence | SignOut):
             return  # the state has announced the removal; nothing else depends on it
         if self.closed:
             if isinstance(request, JoinPresence) and isinstance(answer, Joined):
                 self.ask(self._leave_request(request.channel, request.user_id))
+            elif isinstance(request, SignIn) and isinstance(answer, Watched):
+                self.ask(self._sign_out_request(request.user_id))
             return
         if request is not self.waiting:
             return
         self.waiting = None
         if isinstance(request, JoinPresence):
             self._joined(request, answer)
+        elif isinstance(request, SignIn):
+            self._watched(request, answer)
         else:
             self._cache_answer(request.channel, answer)
         while self.backlog and self.waiting is None and not self.closed:
@@ -238,6 +259,12 @@ class Session:
         self.client.send(
             encode_message("pusher_internal:subscription_succeeded", data, channel=name)
         )
+        self._count_changed(self.channels.get(name))
+
+    def _count_changed(self, channel: Channel | None) -> None:
+        counts = self.app.subscription_counts
+        if counts is not None and channel is not None and counted(channel):
+            counts.changed(channel, self.clock())
 
     def _enter(self, name: str) -> Channel:
         """Subscribe this socket to a channel that has no members (anything but presence)."""
@@ -265,6 +292,7 @@ class Session:
                     f"invalid signature for {name}: auth must be 'key:' + hex HMAC-SHA256 of "
                     f"'socket_id:channel{':channel_data' if kind.is_presence else ''}'",
                 )
+            self.deadline = None  # an authorized connection now
         if not kind.is_presence:
             self._enter(name)
             if kind.cached:
@@ -338,6 +366,7 @@ class Session:
             self.ask(self._leave_request(name, user_id))
             if not self._is_user(user_id):
                 self.app.remove_user(user_id, self.client)
+        self._count_changed(channel)
         self.app.drop_if_empty(channel)
 
     def _is_user(self, user_id: str) -> bool:
@@ -371,7 +400,9 @@ class Session:
             self.unsubscribe(SERVER_TO_USER_PREFIX + previous)
             if not self._is_user(previous):
                 self.app.remove_user(previous, self.client)
+            self._sign_out(previous)
         self.user_id = user_id
+        self.deadline = None  # an authorized connection now
         self.app.add_user(user_id, self.client)
         personal = SERVER_TO_USER_PREFIX + user_id
         if personal not in self.channels:
@@ -379,6 +410,46 @@ class Session:
         self.client.send(
             encode_message("pusher:signin_success", {"user_data": command.user_data})
         )
+        if config.watchlist_events:
+            self._watch(user)
+
+    def _watch(self, user: dict[str, Any]) -> None:
+        """Count the sign-in cluster-wide and follow the user's watchlist (Pusher's watchlist
+        events): the current state comes with the answer, changes as they happen."""
+        self.app.unwatch(self.watching, self.client)
+        self.watching, given = watchlist_of(user)
+        if given > MAX_WATCHLIST:
+            self.app.refusals[SUBSCRIPTION_LIMIT] += 1
+            self.client.send(error_message(
+                SUBSCRIPTION_LIMIT, f"user_data.watchlist has {given} ids; only the first "
+                f"{MAX_WATCHLIST} are watched"))
+        self.app.watch(self.watching, self.client)  # before asking: no change goes unseen
+        user_id = self.user_id
+        self._request(SignIn(self.app.id, self.socket_id, user_id, self.watching,
+                             status_publication(self.app.id, user_id, online=True)))
+
+    def _watched(self, request: SignIn, answer: Answer) -> None:
+        if not isinstance(answer, Watched):
+            self.client.send(error_message(GENERIC_RECONNECT, f"cannot read who of the "
+                                           f"watchlist is online: {_reason(answer)}"))
+            return
+        online = set(answer.online)
+        if request.watchlist:
+            self.client.send(events_message(
+                tuple(i for i in request.watchlist if i in online),
+                tuple(i for i in request.watchlist if i not in online)))
+
+    def _sign_out_request(self, user_id: str) -> SignOut:
+        return SignOut(self.app.id, self.socket_id, user_id,
+                       status_publication(self.app.id, user_id, online=False))
+
+    def _sign_out(self, user_id: str) -> None:
+        """Stop counting this socket as ``user_id`` online, and stop watching its watchlist."""
+        if self.app.config.watchlist_events:
+            self.app.unwatch(self.watching, self.client)
+            self.watching = ()
+            if not isinstance(self.waiting, SignIn):  # else its answer signs out (answer())
+                self.ask(self._sign_out_request(user_id))
 
     # --- client events ---------------------------------------------------------------------
 
@@ -425,5 +496,6 @@ class Session:
             self.unsubscribe(name)
         if self.user_id is not None:
             self.app.remove_user(self.user_id, self.client)
+            self._sign_out(self.user_id)
             self.user_id = None
         self.app.remove_connection(self.client)

@@ -18,6 +18,7 @@ from shared.channels import SERVER_TO_USER_PREFIX, ChannelType, channel_type
 
 from ..config import AppConfig
 from .frames import text_frame
+from .subscription_count import SubscriptionCounts
 
 CACHE_TTL = 1800.0  # seconds Pusher keeps a cache channel's last event
 logger = logging.getLogger("broadcaster.channels")
@@ -90,7 +91,8 @@ class AppState:
     """Everything live for one app: its sockets, channels, users and cached last events."""
 
     __slots__ = ("config", "clock", "connections", "channels", "users", "last_events",
-                 "connections_elsewhere", "connections_opened", "connections_closed",
+                 "watchers", "subscription_counts", "connections_elsewhere",
+                 "connections_opened", "connections_closed",
                  "messages_in", "bytes_in", "messages_out", "bytes_out", "client_events",
                  "refusals", "api_calls", "api_bytes_in")
 
@@ -100,6 +102,9 @@ class AppState:
         self.connections: dict[str, Client] = {}
         self.channels: dict[str, Channel] = {}
         self.users: dict[str, dict[str, Client]] = {}  # user_id -> socket id -> client
+        # watched user id -> the sockets whose watchlist has it (not a channel anyone can join)
+        self.watchers: dict[str, Channel] = {}
+        self.subscription_counts = SubscriptionCounts(self) if config.subscription_count else None
         # cache channel -> (expiry on ``clock``, last message JSON)
         self.last_events: dict[str, tuple[float, bytes]] = {}
         # sockets of this app on the cluster's other nodes, as the cluster state last read them
@@ -182,6 +187,22 @@ class AppState:
             sockets.pop(client.socket_id, None)
             if not sockets:
                 del self.users[user_id]
+
+    def watch(self, user_ids: tuple[str, ...], client: Client) -> None:
+        """Have ``client`` told when any of ``user_ids`` goes online or offline."""
+        for user_id in user_ids:
+            watchers = self.watchers.get(user_id)
+            if watchers is None:
+                watchers = self.watchers[user_id] = Channel(user_id)
+            watchers.subscribe(client)
+
+    def unwatch(self, user_ids: tuple[str, ...], client: Client) -> None:
+        for user_id in user_ids:
+            watchers = self.watchers.get(user_id)
+            if watchers is not None:
+                watchers.leave(client.socket_id)
+                if not watchers.subscribers:
+                    del self.watchers[user_id]
 
     def user_sockets(self, user_id: str) -> list[Client]:
         """Every socket known to belong to ``user_id`` (signed in, or a presence member)."""

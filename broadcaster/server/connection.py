@@ -287,6 +287,10 @@ class Connection(HttpConnection):
             if self.ws is None:
                 self.sweep_http(now)
             return
+        if self.session.unauthorized(now):
+            self.close_with_error(UNAUTHORIZED, "authorized connections only: sign in, or "
+                                  "subscribe to a private or presence channel, in time")
+            return
         interval = self.session.app.config.ping_interval
         if self.pinged_at is not None:
             if now - self.pinged_at >= interval:

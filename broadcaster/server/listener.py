@@ -31,6 +31,7 @@ from ..protocol.publication import Publication
 from ..protocol.requests import Answer, ClaimKeys
 from ..protocol.session import Session
 from ..protocol.state import AppState
+from ..protocol.subscription_count import SubscriptionCounts
 from .connection import Connection
 from .http_connection import CLOSE_TIMEOUT
 from .stream import Stream
@@ -266,9 +267,18 @@ class Server:
                 connection.transport.abort()
         for app in self.apps.values():
             app.prune_cache()
+            if app.subscription_counts is not None:
+                self._subscription_counts(app.subscription_counts, now)
         self._log_refusals()
         self._give_back_memory(now)
         self._schedule_sweep()
+
+    def _subscription_counts(self, counts: SubscriptionCounts, now: float) -> None:
+        """Send the counts the throttle held back; in a cluster, poll the cluster-wide ones."""
+        counts.flush(now)
+        request = counts.poll()
+        if request is not None:
+            self.state.submit(request, lambda answer: counts.counted(answer, self.clock()))
 
     async def shutdown(self) -> None:
         """Stop accepting, close every socket with 4200, and wait briefly for them to go."""

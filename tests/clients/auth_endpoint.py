@@ -4,7 +4,8 @@ against the bare broadcaster without the webapp.
 pusher-js POSTs the form fields ``socket_id`` and ``channel_name``; the test says who the user is
 with the ``X-User-Id`` / ``X-User-Name`` headers (set through pusher-js's ``auth.headers``).
 Channels whose name contains ``forged`` get a signature made with the wrong secret, so the
-broadcaster, not this endpoint, must refuse them.
+broadcaster, not this endpoint, must refuse them. User sign-in is at :attr:`user_url`, for the
+``X-User-Id`` user, with ``X-Watchlist`` (comma-separated ids) as its watchlist.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from urllib.parse import parse_qs
 
 from shared.channels import channel_type
 from shared.payloads import dumps
-from shared.signatures import sign_channel
+from shared.signatures import sign_channel, sign_user
 from tests.servers import HOST
 
 
@@ -33,6 +34,19 @@ class AuthEndpoint:
     @property
     def url(self) -> str:
         return f"http://{HOST}:{self._server.server_address[1]}/broadcasting/auth"
+
+    @property
+    def user_url(self) -> str:
+        return self.url.replace("/auth", "/user-auth")
+
+    def sign_in(self, socket_id: str, user_id: str, watchlist: str) -> dict:
+        """The JSON body pusher-js expects from its user authentication endpoint."""
+        user: dict = {"id": user_id}
+        if watchlist:
+            user["watchlist"] = watchlist.split(",")
+        user_data = dumps(user)
+        return {"auth": sign_user(self.key, self.secret, socket_id, user_data),
+                "user_data": user_data}
 
     def authorize(self, socket_id: str, channel: str, user_id: str, user_name: str) -> dict:
         """The JSON body pusher-js expects."""
@@ -55,10 +69,15 @@ def _handler_for(endpoint: AuthEndpoint) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
             endpoint.requests.append(form)
-            raw = dumps(endpoint.authorize(
-                form.get("socket_id", ""), form.get("channel_name", ""),
-                self.headers.get("X-User-Id", ""), self.headers.get("X-User-Name", ""),
-            )).encode()
+            user_id = self.headers.get("X-User-Id", "")
+            if self.path.endswith("/user-auth"):
+                answer = endpoint.sign_in(form.get("socket_id", ""), user_id,
+                                          self.headers.get("X-Watchlist", ""))
+            else:
+                answer = endpoint.authorize(form.get("socket_id", ""),
+                                            form.get("channel_name", ""), user_id,
+                                            self.headers.get("X-User-Name", ""))
+            raw = dumps(answer).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(raw)))

@@ -133,6 +133,14 @@ class Client:
         """``Echo.connector.signin()`` / ``pusher.signin()``; the signed-in ``user_data``."""
         return self._call("signin")
 
+    def watch(self) -> None:
+        """Report ``pusher.user.watchlist``'s online and offline events (before signin)."""
+        self._call("watch")
+
+    def subscription_count(self, channel: str) -> int | None:
+        """pusher-js's ``channel.subscriptionCount``, as its last count event set it."""
+        return self._call("subscriptionCount", channel=channel)
+
     def subscribe(self, channel: str, kind: str = "channel") -> str:
         return self._call("subscribe", kind=kind, channel=channel)
 

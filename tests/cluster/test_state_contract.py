@@ -20,7 +20,7 @@ from broadcaster.cluster.local import LocalState
 from broadcaster.cluster.redis_bus import RedisBus
 from broadcaster.cluster.redis_state import RedisState, member_removed
 from broadcaster.config import AppConfig
-from broadcaster.protocol.publication import Publication
+from broadcaster.protocol.publication import WATCHLIST, Publication
 from broadcaster.protocol.requests import (
     ChannelCounts,
     Full,
@@ -28,8 +28,12 @@ from broadcaster.protocol.requests import (
     JoinPresence,
     LeavePresence,
     Left,
+    SignIn,
+    SignOut,
+    Watched,
 )
 from broadcaster.protocol.state import AppState
+from broadcaster.protocol.watchlist import status_publication
 from shared.payloads import dumps, loads
 from tests.api.redis_server import redis_server
 from tests.broadcaster.recording import RecordingClient
@@ -408,5 +412,61 @@ def test_ten_users_on_three_nodes_fill_a_channel_capped_at_five(cluster):
             assert len(joined) == 5
             assert all(answer == Full(5) for answer in answers if not isinstance(answer, Joined))
             assert set(await nodes[0].state.members(APP, channel)) == joined
+
+    run(cluster, scenario)
+
+
+# --- the online roster behind watchlist events (both twins, then several nodes) -------------
+
+
+def sign_in(socket_id: str, user_id: str, *watchlist: str) -> SignIn:
+    return SignIn(APP, socket_id, user_id, watchlist, status_publication(APP, user_id, True))
+
+
+def sign_out(socket_id: str, user_id: str) -> SignOut:
+    return SignOut(APP, socket_id, user_id, status_publication(APP, user_id, False))
+
+
+def online_changes(twin: Twin) -> list[tuple[str, str]]:
+    """The online/offline publications so far, as (name, user id)."""
+    return [(event["name"], user_id)
+            for publication in twin.published if publication.kind == WATCHLIST
+            for event in loads(publication.data)["events"] for user_id in event["user_ids"]]
+
+
+def not_watchlist(twin: Twin) -> list[Publication]:
+    return [publication for publication in twin.published if publication.kind != WATCHLIST]
+
+
+def test_first_and_last_sockets_decide_online_and_offline(twin):
+    async def scenario():
+        node = await twin.node()
+        assert await node.state.sign_in(sign_in("1.1", "ann", "bob")) == Watched(())
+        assert await node.state.sign_in(sign_in("1.2", "ann")) == Watched(())
+        assert await node.state.sign_in(sign_in("1.3", "bob", "ann", "cy", "bob")) == Watched(
+            ("ann", "bob"))
+        assert await node.state.sign_out(sign_out("1.1", "ann")) == Left(False)
+        assert await node.state.sign_out(sign_out("1.1", "ann")) == Left(False)  # again
+        assert await node.state.sign_out(sign_out("1.2", "ann")) == Left(True)
+        assert await node.state.sign_in(sign_in("1.4", "cy", "ann", "bob")) == Watched(("bob",))
+        await settles(lambda: online_changes(twin), [("online", "ann"), ("online", "bob"),
+                                              ("offline", "ann"), ("online", "cy")], "changes")
+        assert not_watchlist(twin) == []
+
+    run(twin, scenario)
+
+
+def test_a_user_online_on_two_nodes_goes_offline_once_and_a_dead_nodes_users_go(cluster):
+    async def scenario():
+        one, two = await cluster.node("one", **FAST), await cluster.node("two", **FAST)
+        assert await one.state.sign_in(sign_in("1.1", "ann")) == Watched(())
+        assert await two.state.sign_in(sign_in("2.1", "ann", "ann")) == Watched(("ann",))
+        assert await two.state.sign_in(sign_in("2.2", "bob", "ann")) == Watched(("ann",))
+        assert await one.state.sign_out(sign_out("1.1", "ann")) == Left(False)
+        await two.state.halt()  # no more heartbeats, as after kill -9
+        await settles(lambda: online_changes(cluster), [("online", "ann"), ("online", "bob"),
+                                                 ("offline", "ann"), ("offline", "bob")],
+                      "changes after the node with ann's last socket died")
+        assert await one.state.sign_in(sign_in("1.2", "cy", "ann", "bob")) == Watched(())
 
     run(cluster, scenario)

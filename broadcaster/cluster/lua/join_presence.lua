@@ -3,7 +3,8 @@
 -- KEYS: 1 members (user id -> user info JSON), 2 sockets ("<node>|<socket id>" -> user id),
 --       3 usersockets (user id -> how many sockets)
 -- ARGV: 1 socket field, 2 user id, 3 user info JSON, 4 member cap, 5 bus channel,
---       6 the member_added publication, 7 the node's channel, 8 request id
+--       6 the member_added publication, 7 the node's channel, 8 request id,
+--       9 (optional) a JSON list of user ids: the answered roster holds only those present
 -- Returns 0 when the channel is full. Otherwise publishes, on the node's channel, after any
 -- member_added, the answer {id, first, members: [user id, info JSON, ...]}, and returns 1.
 local user = ARGV[2]
@@ -18,6 +19,19 @@ if first then
   redis.call('HSET', KEYS[1], user, ARGV[3])
   redis.call('PUBLISH', ARGV[5], ARGV[6])
 end
-local answer = {id = ARGV[8], first = first, members = redis.call('HGETALL', KEYS[1])}
+local members
+if ARGV[9] then
+  members = {}
+  for _, id in ipairs(cjson.decode(ARGV[9])) do
+    local info = redis.call('HGET', KEYS[1], id)
+    if info then
+      members[#members + 1] = id
+      members[#members + 1] = info
+    end
+  end
+else
+  members = redis.call('HGETALL', KEYS[1])
+end
+local answer = {id = ARGV[8], first = first, members = members}
 redis.call('PUBLISH', ARGV[7], cjson.encode(answer))
 return 1

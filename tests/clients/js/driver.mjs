@@ -127,6 +127,17 @@ const ops = {
     }
     return user.user_data;
   },
+  // Report the signed-in user's watchlist events (bind before signin: the state comes with it).
+  watch({ client: name }) {
+    const { watchlist } = client(name).pusher.user;
+    for (const event of ['online', 'offline']) {
+      watchlist.bind(event, (data) => report(name, 'watchlist', { name: event, data }));
+    }
+    return true;
+  },
+  subscriptionCount({ client: name, channel }) {
+    return bareChannel(name, channel).subscriptionCount;
+  },
   subscribe({ client: name, kind, channel }) {
     const entry = client(name);
     if (entry.echo) return echoChannel(name, kind, channel).name;
