@@ -130,7 +130,8 @@ class Session:
         self.clock = clock
         self.limiter: TokenBucket | None = None  # made on the first client event
         self.waiting: JoinPresence | FetchCache | SignIn | None = None  # the open request
-        self.backlog: list[str | bytes] = []  # messages received while a request is open
+        # messages received while a request is open; made when needed (memory per socket)
+        self.backlog: list[str | bytes] | None = None
         self.closed = False
         limit = app.config.message_rate_limit  # Reverb's rate_limiting: every message counts
         self.message_limit = None if limit is None else FixedWindow(limit.max_attempts,
@@ -138,7 +139,8 @@ class Session:
         # At most this many channels; past it a subscription is refused with 4302 (the socket
         # stays open): see SUBSCRIPTION_LIMIT for why that code.
         self.max_subscriptions = max_subscriptions
-        self.memberships: dict[str, int] = {}  # user id -> presence channels joined as it
+        # user id -> presence channels joined as it; made on the first presence join
+        self.memberships: dict[str, int] | None = None
         self.watching: tuple[str, ...] = ()  # the signed-in user's watchlist
         # With authorized connections: when the socket must have signed in or joined a private
         # or presence channel (see unauthorized()); None once it has, or when not required.
@@ -178,6 +180,8 @@ class Session:
 
     def _handle_text(self, text: str | bytes) -> None:
         if self.waiting is not None:
+            if self.backlog is None:
+                self.backlog = []
             if len(self.backlog) >= MAX_BACKLOG:
                 self.client.close(SLOW_CONSUMER, "too many messages while a subscription "
                                   "was pending; reconnect later")
@@ -325,6 +329,8 @@ class Session:
         channel = self.app.open_channel(name)
         channel.join(self.client, request.user_id)
         self.channels[name] = channel
+        if self.memberships is None:
+            self.memberships = {}
         self.memberships[request.user_id] = self.memberships.get(request.user_id, 0) + 1
         self.app.add_user(request.user_id, self.client)
         members = answer.members
@@ -360,9 +366,10 @@ class Session:
             return
         user_id = channel.leave(self.socket_id)
         if user_id is not None:
-            left = self.memberships.pop(user_id, 1) - 1
-            if left:
-                self.memberships[user_id] = left
+            if self.memberships is not None:
+                left = self.memberships.pop(user_id, 1) - 1
+                if left:
+                    self.memberships[user_id] = left
             self.ask(self._leave_request(name, user_id))
             if not self._is_user(user_id):
                 self.app.remove_user(user_id, self.client)
@@ -371,7 +378,7 @@ class Session:
 
     def _is_user(self, user_id: str) -> bool:
         """Whether this socket still belongs to ``user_id`` (signed in or a presence member)."""
-        return self.user_id == user_id or user_id in self.memberships
+        return self.user_id == user_id or user_id in (self.memberships or ())
 
     # --- user sign-in ----------------------------------------------------------------------
 
@@ -491,7 +498,7 @@ class Session:
         A join still waiting for its answer is left when the answer comes (see :meth:`answer`).
         """
         self.closed = True
-        self.backlog.clear()
+        self.backlog = None
         for name in list(self.channels):
             self.unsubscribe(name)
         if self.user_id is not None:

@@ -72,7 +72,9 @@ class HttpConnection(Stream):
         self.due_head = True  # the deadline is the head's (else the whole request's)
         self.abort_timer: asyncio.TimerHandle | None = None
         self.debug = logger.isEnabledFor(logging.DEBUG)
-        self.replies: deque[_Reply] = deque()  # HTTP answers not yet written, in request order
+        # HTTP answers not yet written, in request order; made on the first answer (a
+        # WebSocket, upgraded on its first request, never holds one: ~700 bytes a socket)
+        self.replies: deque[_Reply] | None = None
         self.reading_paused = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -221,6 +223,8 @@ class HttpConnection(Stream):
         """
         method = self.parser.get_method() if self.parser is not None else b"GET"
         reply = _Reply(keep_alive and not linger, head_only, method + b" " + self.url, linger)
+        if self.replies is None:
+            self.replies = deque()
         self.replies.append(reply)
         if isinstance(result, Query):
             self.server.run_query(result, lambda answers: self._answered_query(
@@ -264,7 +268,7 @@ class HttpConnection(Stream):
         """Read while fewer than :data:`MAX_PIPELINED` answers wait and the client reads them."""
         if self.parser is None or self.closing:
             return
-        pause = self.writing_paused or len(self.replies) >= MAX_PIPELINED
+        pause = self.writing_paused or len(self.replies or ()) >= MAX_PIPELINED
         if pause != self.reading_paused:
             self.reading_paused = pause
             if pause:
