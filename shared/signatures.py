@@ -149,3 +149,19 @@ def verify_request(
     expected = hmac_sha256_hex(secret, request_string(method, path, params))
     if not hmac.compare_digest(signature.encode(), expected.encode()):
         raise RequestAuthError("auth_signature does not match (sign METHOD\\nPATH\\nsorted query)")
+
+
+def sign_webhook(key: str, secret: str, body: bytes) -> dict[str, str]:
+    """The headers Pusher sends with a webhook whose raw body is ``body``: ``X-Pusher-Key`` and
+    ``X-Pusher-Signature``, the lowercase hex HMAC-SHA256 of the body keyed with ``secret``."""
+    signature = hmac.digest(secret.encode(), body, "sha256").hex()
+    return {"X-Pusher-Key": key, "X-Pusher-Signature": signature}
+
+
+def verify_webhook(secret: str, body: bytes, signature: object) -> bool:
+    """Whether ``signature`` (an ``X-Pusher-Signature`` header) signs ``body``, in constant
+    time; a missing or non-string header is False."""
+    if not isinstance(signature, str):
+        return False
+    expected = hmac.digest(secret.encode(), body, "sha256").hex()
+    return hmac.compare_digest(expected.encode(), signature.encode())

@@ -86,6 +86,13 @@ class ClusterState(ABC):
         self.apps = apps
         self.publish = publish
 
+    def member_changed(self, app_id: str, channel: str, user_id: str, added: bool) -> None:
+        """Tell the app's hooks (webhooks) that this node decided a user's first or last
+        socket on ``channel``: only the deciding node calls it, so it happens once."""
+        app = self.apps.get(app_id)
+        if app is not None and app.hooks is not None:
+            app.hooks.member_changed(channel, user_id, added)
+
     @abstractmethod
     async def start(self) -> None:
         """Connect, register this node, start heartbeats (the local twin has nothing to do)."""

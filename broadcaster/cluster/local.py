@@ -110,6 +110,7 @@ class LocalState(ClusterState):
         if first:
             roster.members[user_id] = request.user_info
             self.publish(request.added)
+            self.member_changed(request.app_id, request.channel, user_id, True)
         return Joined(first, dict(roster.members))
 
     def _leave(self, request: LeavePresence) -> Left:
@@ -126,6 +127,7 @@ class LocalState(ClusterState):
         if not roster.members:
             del self._rosters[key]
         self.publish(request.removed)
+        self.member_changed(request.app_id, request.channel, request.user_id, False)
         return Left(True)
 
     def _cached(self, request: FetchCache) -> Cached:

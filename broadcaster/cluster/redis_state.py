@@ -300,6 +300,8 @@ class RedisState(ClusterState):
 
         def answered(answer: dict[str, Any]) -> None:
             self._joined[key] = request
+            if answer["first"]:
+                self.member_changed(request.app_id, request.channel, request.user_id, True)
             roster = answer["members"]
             reply(Joined(answer["first"], {roster[i]: loads(roster[i + 1])
                                            for i in range(0, len(roster), 2)}))
@@ -338,6 +340,8 @@ class RedisState(ClusterState):
             except Failure as exc:
                 self._orphans[key] = (field, request)
                 return self._unavailable(exc)
+        if last:
+            self.member_changed(request.app_id, request.channel, request.user_id, False)
         return Left(bool(last))
 
     async def fetch_cache(self, request: FetchCache) -> Cached | Unavailable:

@@ -1,0 +1,93 @@
+"""Webhooks on Redis: decided once per cluster, queued in a Redis list, sent by any node.
+
+Occupancy: a set per channel of the node incarnations holding subscribers; ``lua/occupancy.lua``
+answers "first node" / "last node", run only when a channel appears or disappears on a node.
+A delayed ending is a key with a token (``hold``); the beginning that cancels it deletes the
+key (``resume``); ``lua/release.lua`` sends it only if the token is still there. Decided events
+go on one list; a sender pops with BLMOVE onto its node's processing list (the lease) and
+removes them there when delivered.
+"""
+
+from __future__ import annotations
+
+import uuid
+from importlib.resources import files
+
+from redis.asyncio import Redis
+
+from ..cluster.redis_state import RedisState
+from .base import WebhookEvent, WebhookQueue, decode_event, encode_event
+
+HOLD_TTL = 60_000  # ms a wait's key lives if its node dies before releasing it
+POP_WAIT = 1.0  # seconds one BLMOVE blocks
+
+
+class RedisWebhookQueue(WebhookQueue):
+    """Webhooks decided and queued in the Redis at ``url``, for ``state``'s node."""
+
+    def __init__(self, url: str, state: RedisState, prefix: str = "resound",
+                 **options: float) -> None:
+        super().__init__(**options)
+        self.url, self.state, self.prefix = url, state, prefix
+        self._redis: Redis | None = None
+
+    async def start(self) -> None:
+        self._redis = Redis.from_url(self.url)
+        folder = files(__package__).joinpath("lua")
+        self._occupancy = self._redis.register_script(
+            folder.joinpath("occupancy.lua").read_text())
+        self._release = self._redis.register_script(folder.joinpath("release.lua").read_text())
+
+    async def stop(self) -> None:
+        if self._redis is not None:
+            await self._redis.aclose()
+            self._redis = None
+
+    @property
+    def _list(self) -> str:
+        return f"{self.prefix}:webhooks"
+
+    @property
+    def _leased(self) -> str:
+        return f"{self.prefix}:webhooks:leased:{self.state.node_id}"
+
+    async def occupancy(self, app_id: str, channel: str, opened: bool) -> bool:
+        key = f"{self.prefix}:{{{app_id}:{channel}}}:nodes"
+        return bool(await self._occupancy(keys=[key], args=[
+            self.state.incarnation, "1" if opened else "0"]))
+
+    def _hold_key(self, key: str) -> str:
+        return f"{self.prefix}:webhooks:hold:{key}"
+
+    async def hold(self, key: str) -> str:
+        token = uuid.uuid4().hex
+        await self._redis.set(self._hold_key(key), token, px=HOLD_TTL)
+        return token
+
+    async def resume(self, key: str) -> bool:
+        return bool(await self._redis.delete(self._hold_key(key)))
+
+    async def release(self, key: str, token: str) -> bool:
+        return bool(await self._release(keys=[self._hold_key(key)], args=[token]))
+
+    async def push(self, event: WebhookEvent) -> None:
+        await self._redis.lpush(self._list, encode_event(event))
+
+    async def pop(self, limit: int, wait: bool = True) -> list[WebhookEvent]:
+        raws: list[bytes] = []
+        while wait and not raws:
+            raw = await self._redis.blmove(self._list, self._leased, POP_WAIT, "RIGHT", "LEFT")
+            if raw is not None:
+                raws.append(raw)
+        while len(raws) < limit:
+            raw = await self._redis.lmove(self._list, self._leased, "RIGHT", "LEFT")
+            if raw is None:
+                break
+            raws.append(raw)
+        return [decode_event(raw) for raw in raws]
+
+    async def done(self, events: list[WebhookEvent]) -> None:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for event in events:
+                pipe.lrem(self._leased, 1, encode_event(event))
+            await pipe.execute()

@@ -1,0 +1,114 @@
+"""Webhooks from a real broadcaster to a real HTTP receiver, checked with the pusher SDK."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.pusher_socket import PusherSocket
+from tests.servers import Broadcaster, start_broadcaster
+from tests.waiting import eventually
+from tests.webhooks.receiver import Receiver, webhooks_env
+
+ALL = ("channel_occupied", "channel_vacated", "member_added", "member_removed",
+       "client_event", "cache_miss")
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    receiver = Receiver()
+    yield receiver
+    receiver.close()
+
+
+@pytest.fixture
+def server(receiver: Receiver) -> Iterator[Broadcaster]:
+    server = start_broadcaster(webhooks_env(receiver.url, *ALL))
+    yield server
+    server.stop()
+
+
+def test_occupied_then_vacated_after_the_window(server: Broadcaster, receiver: Receiver) -> None:
+    socket = PusherSocket.to(server)
+    socket.joined("news")
+    eventually(lambda: receiver.names("news") == ["channel_occupied"], what="channel_occupied")
+    socket.close()
+    eventually(lambda: receiver.names("news") == ["channel_occupied", "channel_vacated"],
+               what="channel_vacated")
+    assert receiver.events[0] == {"name": "channel_occupied", "channel": "news"}
+    assert receiver.events[1] == {"name": "channel_vacated", "channel": "news"}
+
+
+def test_a_reconnect_within_the_window_sends_nothing(server: Broadcaster,
+                                                     receiver: Receiver) -> None:
+    first = PusherSocket.to(server)
+    first.joined("news")
+    eventually(lambda: receiver.names("news") == ["channel_occupied"], what="channel_occupied")
+    first.close()
+    time.sleep(1)
+    second = PusherSocket.to(server)
+    second.joined("news")
+    second.close()  # vacated again: this one is sent, 3 s later
+    eventually(lambda: receiver.names("news") == ["channel_occupied", "channel_vacated"],
+               what="the second channel_vacated")
+    time.sleep(3.5)
+    assert receiver.names("news") == ["channel_occupied", "channel_vacated"]
+
+
+def test_a_reconnect_after_the_window_sends_vacated_then_occupied(
+        server: Broadcaster, receiver: Receiver) -> None:
+    first = PusherSocket.to(server)
+    first.joined("news")
+    first.close()
+    eventually(lambda: receiver.names("news") == ["channel_occupied", "channel_vacated"],
+               what="channel_vacated")
+    second = PusherSocket.to(server)
+    second.joined("news")
+    eventually(lambda: receiver.names("news") == [
+        "channel_occupied", "channel_vacated", "channel_occupied"], what="occupied again")
+
+
+def test_members_added_and_removed_at_user_level(server: Broadcaster,
+                                                 receiver: Receiver) -> None:
+    data = json.dumps({"user_id": "7", "user_info": {}})
+    tabs = [PusherSocket.to(server) for _ in range(2)]
+    for tab in tabs:
+        tab.joined("presence-room", data)
+    eventually(lambda: "member_added" in receiver.names("presence-room"), what="member_added")
+    for tab in tabs:
+        tab.close()
+    eventually(lambda: "member_removed" in receiver.names("presence-room"),
+               what="member_removed")
+    members = [e for e in receiver.events if e["name"].startswith("member_")]
+    assert members == [
+        {"name": "member_added", "channel": "presence-room", "user_id": "7"},
+        {"name": "member_removed", "channel": "presence-room", "user_id": "7"}]
+
+
+def test_client_event(server: Broadcaster, receiver: Receiver) -> None:
+    data = json.dumps({"user_id": "7", "user_info": {}})
+    sender = PusherSocket.to(server)
+    sender.joined("presence-chat", data)
+    sender.send({"event": "client-typing", "channel": "presence-chat", "data": {"a": 1}})
+    eventually(lambda: "client_event" in receiver.names("presence-chat"), what="client_event")
+    event = next(e for e in receiver.events if e["name"] == "client_event")
+    assert event == {"name": "client_event", "channel": "presence-chat",
+                     "event": "client-typing", "data": '{"a":1}',
+                     "socket_id": sender.socket_id, "user_id": "7"}
+
+
+def test_a_500_is_retried_and_the_webhook_arrives_once() -> None:
+    receiver = Receiver(statuses=[500])
+    server = start_broadcaster(webhooks_env(receiver.url, "channel_occupied"))
+    try:
+        PusherSocket.to(server).joined("news")
+        eventually(lambda: receiver.names("news") == ["channel_occupied"], what="the retry")
+        time.sleep(3)
+        assert receiver.posts == 2
+        assert receiver.names("news") == ["channel_occupied"]
+    finally:
+        server.stop()
+        receiver.close()
