@@ -53,7 +53,7 @@ class RedisWebhookQueue(WebhookQueue):
 
     async def occupancy(self, app_id: str, channel: str, opened: bool) -> bool:
         key = f"{self.prefix}:{{{app_id}:{channel}}}:nodes"
-        return bool(await self._occupancy(keys=[key], args=[
+        return bool(await self._occupancy(keys=[key, f"{self.prefix}:nodes"], args=[
             self.state.incarnation, "1" if opened else "0"]))
 
     def _hold_key(self, key: str) -> str:

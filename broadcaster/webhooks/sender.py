@@ -41,7 +41,12 @@ class WebhookSender:
         """Deliver forever."""
         async with httpx.AsyncClient(timeout=self.timeout) as client:
             while True:
-                events = await self.queue.pop(1)
+                try:
+                    events = await self.queue.pop(1)
+                except Exception as error:  # Redis away: the events wait there
+                    logger.warning("cannot read the webhook queue: %r; retrying in 1 s", error)
+                    await asyncio.sleep(1.0)
+                    continue
                 app = self.apps.get(events[0].app_id)
                 if app is not None and app.webhook_batching:
                     await asyncio.sleep(BATCH_WINDOW)

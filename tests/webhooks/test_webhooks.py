@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 
 import pytest
 
 from tests.pusher_socket import PusherSocket
-from tests.servers import Broadcaster, start_broadcaster
+from tests.servers import Broadcaster, free_port, start_broadcaster
 from tests.waiting import eventually
 from tests.webhooks.receiver import Receiver, webhooks_env
 
@@ -112,3 +115,36 @@ def test_a_500_is_retried_and_the_webhook_arrives_once() -> None:
     finally:
         server.stop()
         receiver.close()
+
+
+def test_a_receiver_down_for_20_s_gets_the_webhook_when_it_is_back() -> None:
+    down = Receiver()
+    port, url = down.port, down.url
+    down.close()  # nothing listens on the port now
+    server = start_broadcaster(webhooks_env(url, "channel_occupied"))
+    try:
+        PusherSocket.to(server).joined("news")
+        time.sleep(20)
+        receiver = Receiver(port=port)
+        try:
+            eventually(lambda: receiver.names("news") == ["channel_occupied"], timeout=60,
+                       what="the webhook after the receiver came back")
+        finally:
+            receiver.close()
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("webhooks, problem", [
+    ('[{"url": "ftp://x", "event_types": ["channel_occupied"]}]', "http:// or https:// URL"),
+    ('[{"url": "http://x", "event_types": ["channel_busy"]}]', "unknown event type"),
+])
+def test_a_bad_webhook_stops_start_up_with_one_line(webhooks: str, problem: str) -> None:
+    env = {**os.environ, "REVERB_APP_ID": "1", "REVERB_APP_KEY": "k", "REVERB_APP_SECRET": "s",
+           "RESOUND_APP_WEBHOOKS": webhooks}
+    result = subprocess.run([sys.executable, "-m", "broadcaster", "start", "--host", "127.0.0.1",
+                             "--port", str(free_port())], env=env, capture_output=True,
+                            text=True, timeout=30)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "RESOUND_APP_WEBHOOKS" in lines[0] and problem in lines[0], lines

@@ -1,0 +1,43 @@
+"""Webhooks from a three-node cluster on a real Redis: each is sent once per cluster."""
+
+from __future__ import annotations
+
+import time
+
+from tests.cluster.conftest import running_cluster
+from tests.waiting import eventually
+from tests.webhooks.receiver import Receiver, webhooks_env
+
+QUIET = 4.0  # seconds past the 3 s window in which a duplicate would have arrived
+
+
+def test_one_occupied_and_one_vacated_for_subscribers_on_three_nodes() -> None:
+    receiver = Receiver()
+    try:
+        with running_cluster(webhooks_env(receiver.url, "channel_occupied", "channel_vacated",
+                                          "member_added", "member_removed")) as cluster:
+            sockets = [cluster.socket(node) for node in cluster.nodes]
+            for socket in sockets:
+                socket.joined("news")
+            eventually(lambda: receiver.names("news") == ["channel_occupied"],
+                       what="channel_occupied")
+            for socket in sockets[:2]:
+                socket.close()
+            time.sleep(QUIET)
+            assert receiver.names("news") == ["channel_occupied"]
+            sockets[2].close()
+            eventually(lambda: receiver.names("news") == ["channel_occupied", "channel_vacated"],
+                       what="channel_vacated")
+
+            tabs = [cluster.member_on(node, "presence-room", "7") for node in cluster.nodes]
+            eventually(lambda: "member_added" in receiver.names("presence-room"),
+                       what="member_added")
+            for tab in tabs:
+                tab.close()
+            eventually(lambda: "member_removed" in receiver.names("presence-room"),
+                       what="member_removed")
+            time.sleep(QUIET)
+            assert [name for name in receiver.names("presence-room")
+                    if name.startswith("member_")] == ["member_added", "member_removed"]
+    finally:
+        receiver.close()
