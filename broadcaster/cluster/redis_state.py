@@ -125,6 +125,10 @@ class RedisState(ClusterState):
         tag = f"{self.prefix}:{{{app_id}:{channel}}}"
         return [f"{tag}:members", f"{tag}:sockets", f"{tag}:usersockets"]
 
+    def members_key(self, app_id: str, channel: str) -> str:
+        """The presence channel's roster: user id -> user info JSON."""
+        return self._presence_keys(app_id, channel)[0]
+
     def _counts_key(self, app_id: str, incarnation: str) -> str:
         return f"{self.prefix}:{{{app_id}}}:node:{incarnation}"
 

@@ -55,7 +55,7 @@ class WebhookEvent:
     @property
     def window_key(self) -> str:
         """What a delayed ending and the beginning that cancels it have in common."""
-        return f"{self.app_id}\0{self.channel}\0{self.user_id or ''}"
+        return f"{{{self.app_id}:{self.channel}}}:{self.user_id or ''}"
 
 
 def encode_event(event: WebhookEvent) -> str:
@@ -131,7 +131,7 @@ class WebhookQueue(ABC):
 
     async def _confirm(self, event: WebhookEvent, token: str) -> None:
         try:
-            if await self.release(event.window_key, token) and (
+            if await self.release(event, token) and (
                     event.name in self.wanted.get(event.app_id, ())):
                 await self.push(event)
         except Exception:
@@ -167,8 +167,9 @@ class WebhookQueue(ABC):
         """Cancel the waiting ending of ``key``, if any: whether there was one."""
 
     @abstractmethod
-    async def release(self, key: str, token: str) -> bool:
-        """End the wait marked by ``token``: whether it was not cancelled (then send it)."""
+    async def release(self, event: WebhookEvent, token: str) -> bool:
+        """End the wait for ``event`` marked by ``token``: whether it still holds (it was not
+        cancelled, and the channel is still empty or the user still gone): then send it."""
 
     @abstractmethod
     async def push(self, event: WebhookEvent) -> None:

@@ -35,10 +35,11 @@ class LocalWebhookQueue(WebhookQueue):
     async def resume(self, key: str) -> bool:
         return self._held.pop(key, None) is not None
 
-    async def release(self, key: str, token: str) -> bool:
-        if self._held.get(key) != token:
+    async def release(self, event: WebhookEvent, token: str) -> bool:
+        """One task decides everything here: a re-occupation always finds the hold."""
+        if self._held.get(event.window_key) != token:
             return False
-        del self._held[key]
+        del self._held[event.window_key]
         return True
 
     async def push(self, event: WebhookEvent) -> None:

@@ -5,11 +5,14 @@ answers "first node" / "last node", run only when a channel appears or disappear
 A delayed ending is a key with a token (``hold``); the beginning that cancels it deletes the
 key (``resume``); ``lua/release.lua`` sends it only if the token is still there. Decided events
 go on one list; a sender pops with BLMOVE onto its node's processing list (the lease) and
-removes them there when delivered.
+removes them there when delivered. What a dead node had leased is queued again (sent at least
+once: a receiver may see it twice; ``time_ms`` tells).
 """
 
 from __future__ import annotations
 
+import logging
+import time
 import uuid
 from importlib.resources import files
 
@@ -20,6 +23,8 @@ from .base import WebhookEvent, WebhookQueue, decode_event, encode_event
 
 HOLD_TTL = 60_000  # ms a wait's key lives if its node dies before releasing it
 POP_WAIT = 1.0  # seconds one BLMOVE blocks
+RECLAIM_INTERVAL = 10.0  # seconds between looks for dead nodes' leased webhooks
+logger = logging.getLogger(__name__)
 
 
 class RedisWebhookQueue(WebhookQueue):
@@ -37,6 +42,8 @@ class RedisWebhookQueue(WebhookQueue):
         self._occupancy = self._redis.register_script(
             folder.joinpath("occupancy.lua").read_text())
         self._release = self._redis.register_script(folder.joinpath("release.lua").read_text())
+        await self._give_back(self._leased)  # leased by an earlier process with this node id
+        self._reclaimed_at = time.monotonic()
 
     async def stop(self) -> None:
         if self._redis is not None:
@@ -51,13 +58,16 @@ class RedisWebhookQueue(WebhookQueue):
     def _leased(self) -> str:
         return f"{self.prefix}:webhooks:leased:{self.state.node_id}"
 
+    def _nodes_key(self, app_id: str, channel: str) -> str:
+        return f"{self.prefix}:{{{app_id}:{channel}}}:nodes"
+
     async def occupancy(self, app_id: str, channel: str, opened: bool) -> bool:
-        key = f"{self.prefix}:{{{app_id}:{channel}}}:nodes"
+        key = self._nodes_key(app_id, channel)
         return bool(await self._occupancy(keys=[key, f"{self.prefix}:nodes"], args=[
             self.state.incarnation, "1" if opened else "0"]))
 
     def _hold_key(self, key: str) -> str:
-        return f"{self.prefix}:webhooks:hold:{key}"
+        return f"{self.prefix}:{key}:webhook-hold"  # in the channel's hash slot
 
     async def hold(self, key: str) -> str:
         token = uuid.uuid4().hex
@@ -67,15 +77,40 @@ class RedisWebhookQueue(WebhookQueue):
     async def resume(self, key: str) -> bool:
         return bool(await self._redis.delete(self._hold_key(key)))
 
-    async def release(self, key: str, token: str) -> bool:
-        return bool(await self._release(keys=[self._hold_key(key)], args=[token]))
+    async def release(self, event: WebhookEvent, token: str) -> bool:
+        if event.user_id is None:
+            holds = self._nodes_key(event.app_id, event.channel)
+        else:
+            holds = self.state.members_key(event.app_id, event.channel)
+        return bool(await self._release(keys=[self._hold_key(event.window_key), holds],
+                                        args=[token, event.user_id or ""]))
 
     async def push(self, event: WebhookEvent) -> None:
         await self._redis.lpush(self._list, encode_event(event))
 
+    async def _give_back(self, leased: str) -> None:
+        moved = 0
+        while await self._redis.lmove(leased, self._list, "RIGHT", "RIGHT") is not None:
+            moved += 1
+        if moved:
+            logger.warning("%d webhook events leased by a node that is gone (%s) are queued "
+                           "again; a receiver may get them twice", moved, leased)
+
+    async def _reclaim(self) -> None:
+        """Queue again what nodes that died (no live incarnation) had popped but not sent."""
+        live = {node.decode().split("#", 1)[0]
+                for node in await self._redis.zrange(f"{self.prefix}:nodes", 0, -1)}
+        prefix = f"{self.prefix}:webhooks:leased:"
+        async for key in self._redis.scan_iter(match=f"{prefix}*"):
+            if key.decode()[len(prefix):] not in live:
+                await self._give_back(key.decode())
+
     async def pop(self, limit: int, wait: bool = True) -> list[WebhookEvent]:
         raws: list[bytes] = []
         while wait and not raws:
+            if time.monotonic() - self._reclaimed_at > RECLAIM_INTERVAL:
+                self._reclaimed_at = time.monotonic()
+                await self._reclaim()
             raw = await self._redis.blmove(self._list, self._leased, POP_WAIT, "RIGHT", "LEFT")
             if raw is not None:
                 raws.append(raw)

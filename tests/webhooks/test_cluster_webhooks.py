@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import time
 
-from tests.cluster.conftest import running_cluster
+import redis
+
+from tests.cluster.conftest import Cluster, running_cluster
 from tests.waiting import eventually
 from tests.webhooks.receiver import Receiver, webhooks_env
 
@@ -40,4 +42,24 @@ def test_one_occupied_and_one_vacated_for_subscribers_on_three_nodes() -> None:
             assert [name for name in receiver.names("presence-room")
                     if name.startswith("member_")] == ["member_added", "member_removed"]
     finally:
+        receiver.close()
+
+
+def test_a_webhook_leased_by_a_node_that_died_is_sent_by_another() -> None:
+    receiver = Receiver(statuses=[500] * 10_000)  # the first node's sender keeps retrying
+    cluster = Cluster(webhooks_env(receiver.url, "channel_occupied"))
+    try:
+        cluster.start_redis()
+        first = cluster.start_node()
+        cluster.socket(first).joined("news")
+        leased = redis.Redis.from_url(cluster.url)
+        eventually(lambda: leased.keys("resound:webhooks:leased:*") and receiver.posts,
+                   what="the first node's sender holding the webhook")
+        cluster.kill(first)
+        receiver.statuses.clear()
+        cluster.start_node()
+        eventually(lambda: receiver.names("news") == ["channel_occupied"], timeout=60,
+                   what="the webhook from the node still alive")
+    finally:
+        cluster.stop()
         receiver.close()
