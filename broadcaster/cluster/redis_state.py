@@ -529,13 +529,17 @@ class RedisState(ClusterState):
         for entry in await self._redis.smembers(presence):
             app_id, channel = entry.decode().split("\0", 1)
             sockets = self._presence_keys(app_id, channel)[1]
+            users: list[str] = []
             async with self._redis.pipeline(transaction=False) as pipe:
                 async for field, user in self._redis.hscan_iter(sockets, match=pattern):
                     user_id = user.decode()
                     request = LeavePresence(app_id, channel, "", user_id,
                                             member_removed(app_id, channel, user_id))
                     await self._leave_script(pipe, request, field.decode())
-                await pipe.execute()
+                    users.append(user_id)
+                for user_id, last in zip(users, await pipe.execute(), strict=True):
+                    if last:  # this reaper decided the user's last socket
+                        self.member_changed(app_id, channel, user_id, False)
         apps = self._node_key(incarnation, "apps")
         counts = [self._counts_key(app.decode(), incarnation)
                   for app in await self._redis.smembers(apps)]

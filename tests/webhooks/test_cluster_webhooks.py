@@ -63,3 +63,21 @@ def test_a_webhook_leased_by_a_node_that_died_is_sent_by_another() -> None:
     finally:
         cluster.stop()
         receiver.close()
+
+
+def test_a_member_on_a_node_that_died_is_removed_once() -> None:
+    receiver = Receiver()
+    try:
+        with running_cluster(webhooks_env(receiver.url, "member_added",
+                                          "member_removed")) as cluster:
+            doomed = cluster.nodes[0]
+            cluster.member_on(doomed, "presence-room", "7")
+            eventually(lambda: receiver.names("presence-room") == ["member_added"],
+                       what="member_added")
+            cluster.kill(doomed)
+            eventually(lambda: receiver.names("presence-room") == [
+                "member_added", "member_removed"], timeout=60, what="member_removed by the reaper")
+            time.sleep(QUIET)
+            assert receiver.names("presence-room") == ["member_added", "member_removed"]
+    finally:
+        receiver.close()
