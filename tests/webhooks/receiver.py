@@ -20,6 +20,7 @@ class Receiver:
         self.port = port or free_port()
         self.statuses = list(statuses or [])
         self.bodies: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []  # of each accepted webhook
         self.posts = 0
         self.sdk = pusher.Pusher(app_id=APP_ID, key=APP_KEY, secret=APP_SECRET)
         receiver = self
@@ -36,6 +37,7 @@ class Receiver:
                     assert webhook is not None, f"invalid webhook: {self.headers} {body!r}"
                     assert set(json.loads(body)) == {"time_ms", "events"}
                     receiver.bodies.append(webhook)
+                    receiver.headers.append(dict(self.headers))
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()

@@ -148,3 +148,49 @@ def test_a_bad_webhook_stops_start_up_with_one_line(webhooks: str, problem: str)
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "RESOUND_APP_WEBHOOKS" in lines[0] and problem in lines[0], lines
+
+
+def test_cache_miss(server: Broadcaster, receiver: Receiver) -> None:
+    PusherSocket.to(server).joined("cache-prices")
+    eventually(lambda: "cache_miss" in receiver.names("cache-prices"), what="cache_miss")
+    assert {"name": "cache_miss", "channel": "cache-prices"} in receiver.events
+
+
+def test_the_filter_and_headers_pick_and_dress_the_webhooks() -> None:
+    receiver = Receiver()
+    webhooks = [{"url": receiver.url, "event_types": ["channel_occupied"],
+                 "filter": {"channel_name_starts_with": "private-",
+                            "channel_name_ends_with": ".orders"},
+                 "headers": {"X-Tenant": "shop"}}]
+    server = start_broadcaster({"RESOUND_APP_WEBHOOKS": json.dumps(webhooks)})
+    try:
+        socket = PusherSocket.to(server)
+        for channel in ("news", "private-user.1.profile", "private-user.1.orders"):
+            socket.joined(channel)
+        eventually(lambda: receiver.events, what="a webhook")
+        time.sleep(1)
+        assert receiver.events == [{"name": "channel_occupied",
+                                    "channel": "private-user.1.orders"}]
+        assert receiver.headers[0]["X-Tenant"] == "shop"
+        assert receiver.headers[0]["Content-Type"] == "application/json"
+    finally:
+        server.stop()
+        receiver.close()
+
+
+def test_with_batching_the_events_queued_during_a_retry_go_in_one_request() -> None:
+    receiver = Receiver(statuses=[500])
+    server = start_broadcaster({**webhooks_env(receiver.url, "channel_occupied"),
+                                "RESOUND_APP_WEBHOOK_BATCHING": "true"})
+    try:
+        socket = PusherSocket.to(server)
+        socket.joined("a")
+        eventually(lambda: receiver.posts, what="the first try")
+        for channel in ("b", "c", "d"):
+            socket.joined(channel)
+        eventually(lambda: len(receiver.events) == 4, what="every webhook")
+        assert [[e["channel"] for e in body["events"]] for body in receiver.bodies] == [
+            ["a"], ["b", "c", "d"]]
+    finally:
+        server.stop()
+        receiver.close()
