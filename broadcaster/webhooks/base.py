@@ -116,6 +116,10 @@ class WebhookQueue(ABC):
         if event.name in OCCUPANCY and not await self.occupancy(
                 event.app_id, event.channel, event.name == "channel_occupied"):
             return  # other nodes still have (or already had) subscribers
+        await self.decided(event)
+
+    async def decided(self, event: WebhookEvent) -> None:
+        """Send ``event``, decided cluster-wide: endings after the window, unless cancelled."""
         if event.name in ENDINGS:
             token = await self.hold(event.window_key)
             asyncio.get_running_loop().call_later(self.delay, self._spawn, event, token)

@@ -1,7 +1,9 @@
 """Webhooks on Redis: decided once per cluster, queued in a Redis list, sent by any node.
 
-Occupancy: a set per channel of the node incarnations holding subscribers; ``lua/occupancy.lua``
-answers "first node" / "last node", run only when a channel appears or disappears on a node.
+Occupancy: a set per channel of the node ids holding subscribers; ``lua/occupancy.lua`` answers
+"first node" / "last node", run only when a channel appears or disappears on a node. Each node
+also lists its channels, so that once it is dead (none of its incarnations is registered), any
+node's sweep closes them for it: the channel is vacated if that node was the last.
 A delayed ending is a key with a token (``hold``); the beginning that cancels it deletes the
 key (``resume``); ``lua/release.lua`` sends it only if the token is still there. Decided events
 go on one list; a sender pops with BLMOVE onto its node's processing list (the lease) and
@@ -61,10 +63,18 @@ class RedisWebhookQueue(WebhookQueue):
     def _nodes_key(self, app_id: str, channel: str) -> str:
         return f"{self.prefix}:{{{app_id}:{channel}}}:nodes"
 
-    async def occupancy(self, app_id: str, channel: str, opened: bool) -> bool:
-        key = self._nodes_key(app_id, channel)
-        return bool(await self._occupancy(keys=[key, f"{self.prefix}:nodes"], args=[
-            self.state.incarnation, "1" if opened else "0"]))
+    def _registry(self, node_id: str) -> str:
+        """The channels ``node_id`` holds subscribers of ("app\0channel"), for the sweep."""
+        return f"{self.prefix}:webhooks:node:{node_id}:channels"
+
+    async def occupancy(self, app_id: str, channel: str, opened: bool,
+                        node_id: str | None = None) -> bool:
+        node_id = node_id or self.state.node_id
+        decided = await self._occupancy(keys=[self._nodes_key(app_id, channel)],
+                                        args=[node_id, "1" if opened else "0"])
+        registry, entry = self._registry(node_id), f"{app_id}\0{channel}"
+        await (self._redis.sadd(registry, entry) if opened else self._redis.srem(registry, entry))
+        return bool(decided)
 
     def _hold_key(self, key: str) -> str:
         return f"{self.prefix}:{key}:webhook-hold"  # in the channel's hash slot
@@ -97,13 +107,27 @@ class RedisWebhookQueue(WebhookQueue):
                            "again; a receiver may get them twice", moved, leased)
 
     async def _reclaim(self) -> None:
-        """Queue again what nodes that died (no live incarnation) had popped but not sent."""
+        """For nodes that died (no live incarnation): queue again what they had popped but not
+        sent, and close their channels (channel_vacated where they were the last node)."""
         live = {node.decode().split("#", 1)[0]
                 for node in await self._redis.zrange(f"{self.prefix}:nodes", 0, -1)}
         prefix = f"{self.prefix}:webhooks:leased:"
         async for key in self._redis.scan_iter(match=f"{prefix}*"):
             if key.decode()[len(prefix):] not in live:
                 await self._give_back(key.decode())
+        prefix = f"{self.prefix}:webhooks:node:"
+        async for key in self._redis.scan_iter(match=f"{prefix}*:channels"):
+            node_id = key.decode()[len(prefix):-len(":channels")]
+            if node_id not in live:
+                await self._close_channels_of(node_id)
+
+    async def _close_channels_of(self, node_id: str) -> None:
+        for entry in await self._redis.smembers(self._registry(node_id)):
+            app_id, channel = entry.decode().split("\0", 1)
+            if await self.occupancy(app_id, channel, False, node_id):
+                logger.info("node %s died holding the last subscribers of %s", node_id, channel)
+                await self.decided(WebhookEvent(app_id, "channel_vacated", channel,
+                                                int(time.time() * 1000)))
 
     async def pop(self, limit: int, wait: bool = True) -> list[WebhookEvent]:
         raws: list[bytes] = []

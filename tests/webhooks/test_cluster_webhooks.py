@@ -81,3 +81,24 @@ def test_a_member_on_a_node_that_died_is_removed_once() -> None:
             assert receiver.names("presence-room") == ["member_added", "member_removed"]
     finally:
         receiver.close()
+
+
+def test_a_channel_whose_last_node_died_is_vacated_once() -> None:
+    receiver = Receiver()
+    try:
+        with running_cluster(webhooks_env(receiver.url, "channel_occupied",
+                                          "channel_vacated")) as cluster:
+            survivor, doomed = cluster.nodes[:2]
+            cluster.socket(survivor).joined("shared")
+            cluster.socket(doomed).joined("shared")
+            cluster.socket(doomed).joined("lonely")
+            eventually(lambda: receiver.names("lonely") == ["channel_occupied"],
+                       what="channel_occupied")
+            cluster.kill(doomed)
+            eventually(lambda: receiver.names("lonely") == [
+                "channel_occupied", "channel_vacated"], timeout=60, what="channel_vacated")
+            time.sleep(QUIET)
+            assert receiver.names("lonely") == ["channel_occupied", "channel_vacated"]
+            assert receiver.names("shared") == ["channel_occupied"]
+    finally:
+        receiver.close()
