@@ -25,7 +25,7 @@ from shared.payloads import dumpb, dumps, loads
 logger = logging.getLogger(__name__)
 
 DELAY = 3.0  # seconds channel_vacated and member_removed wait for a re-occupation / re-add
-MAX_PENDING = 10_000  # events waiting on one node; past it new ones are dropped and counted
+MAX_PENDING = 10_000  # events waiting in a queue; past it new ones are dropped and counted
 # An event that waits, and the one that cancels it (and is itself not sent) within DELAY.
 ENDINGS = {"channel_vacated": "channel_occupied", "member_removed": "member_added"}
 BEGINNINGS = {begin: end for end, begin in ENDINGS.items()}
@@ -90,13 +90,17 @@ class WebhookQueue(ABC):
         if event.name not in self.relevant.get(event.app_id, ()):
             return
         if len(self.inbox) >= self.max_pending:
-            self.dropped += 1
-            if self.dropped == 1 or self.dropped % 1000 == 0:
-                logger.warning("webhook inbox full (%d events): dropped %d so far; the receiver "
-                               "is slow or down", self.max_pending, self.dropped)
+            self.drop("inbox")
             return
         self.inbox.append(event)
         self._wake.set()
+
+    def drop(self, where: str) -> None:
+        """Count an event dropped because ``where`` (a queue) was full, and log now and then."""
+        self.dropped += 1
+        if self.dropped == 1 or self.dropped % 1000 == 0:
+            logger.warning("webhook %s full (%d events): dropped %d webhook events so far; the "
+                           "receiver is slow or down", where, self.max_pending, self.dropped)
 
     async def run(self) -> None:
         """Decide every queued event, forever (one task per node)."""

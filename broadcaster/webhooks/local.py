@@ -43,6 +43,9 @@ class LocalWebhookQueue(WebhookQueue):
         return True
 
     async def push(self, event: WebhookEvent) -> None:
+        if len(self._ready) >= self.max_pending:
+            self.drop("delivery queue")
+            return
         self._ready.append(event)
         self._arrived.set()
 

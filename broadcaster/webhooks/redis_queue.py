@@ -96,7 +96,9 @@ class RedisWebhookQueue(WebhookQueue):
                                         args=[token, event.user_id or ""]))
 
     async def push(self, event: WebhookEvent) -> None:
-        await self._redis.lpush(self._list, encode_event(event))
+        if await self._redis.lpush(self._list, encode_event(event)) > self.max_pending:
+            await self._redis.lpop(self._list)  # the newest: this one, or one as new
+            self.drop("Redis delivery queue")
 
     async def _give_back(self, leased: str) -> None:
         moved = 0

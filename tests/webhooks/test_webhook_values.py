@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from pathlib import Path
@@ -64,3 +65,14 @@ def test_a_full_inbox_drops_and_counts() -> None:
     queue.put(WebhookEvent("1", "client_event", "private-x", 1))  # not wanted: not queued
     assert len(queue.inbox) == 2
     assert queue.dropped == 1
+
+
+def test_a_full_delivery_queue_drops_and_counts() -> None:
+    async def fill() -> list[WebhookEvent]:
+        queue = LocalWebhookQueue(max_pending=2)
+        for channel in ("a", "b", "c"):
+            await queue.push(WebhookEvent("1", "cache_miss", channel, 1))
+        assert queue.dropped == 1
+        return await queue.pop(10)
+
+    assert [event.channel for event in asyncio.run(fill())] == ["a", "b"]
