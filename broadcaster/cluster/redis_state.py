@@ -137,7 +137,8 @@ class RedisState(ClusterState):
         return f"{self.prefix}:node:{incarnation}:{what}"
 
     @property
-    def _nodes_key(self) -> str:
+    def nodes_key(self) -> str:
+        """The sorted set of live node incarnations ("<node id>#<tag>" -> expiry)."""
         return f"{self.prefix}:nodes"
 
     def _new_incarnation(self) -> str:
@@ -368,7 +369,7 @@ class RedisState(ClusterState):
 
     async def _other_nodes(self) -> list[str]:
         assert self._redis is not None, "RedisState counts before start()"
-        live = await self._redis.zrangebyscore(self._nodes_key, "(0", "+inf")
+        live = await self._redis.zrangebyscore(self.nodes_key, "(0", "+inf")
         return [node for node in (n.decode() for n in live) if node != self.incarnation]
 
     async def channel_counts(
@@ -459,7 +460,7 @@ class RedisState(ClusterState):
     async def _register(self, incarnation: str, register: bool = True) -> bool:
         assert self._redis is not None
         registered = await self._scripts["heartbeat"](
-            keys=[self._nodes_key],
+            keys=[self.nodes_key],
             args=[incarnation, int(self.node_ttl * 1000), "register" if register else ""])
         return bool(registered)
 
@@ -514,7 +515,7 @@ class RedisState(ClusterState):
         if not await self._redis.set(lock, self.incarnation, nx=True,
                                      px=int(self.reap_interval * 1000)):
             return
-        for node in await self._scripts["reap_dead_nodes"](keys=[self._nodes_key]):
+        for node in await self._scripts["reap_dead_nodes"](keys=[self.nodes_key]):
             node = node.decode()
             if node != self.incarnation:  # this node's own: its heartbeat re-registers it
                 logger.warning("node %s stopped its heartbeat: removing its sockets", node)
@@ -544,4 +545,4 @@ class RedisState(ClusterState):
         counts = [self._counts_key(app.decode(), incarnation)
                   for app in await self._redis.smembers(apps)]
         await self._redis.delete(presence, apps, *counts)
-        await self._redis.zrem(self._nodes_key, incarnation)
+        await self._redis.zrem(self.nodes_key, incarnation)

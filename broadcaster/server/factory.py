@@ -42,7 +42,8 @@ def build_server(config: ServerConfig) -> Server:
         state = RedisState(config.scaling_url, node_id, bus)
         server = Server(config, bus, state,
                         RedisIdempotency(config.scaling_url, config.idempotency_window))
-        queue = RedisWebhookQueue(config.scaling_url, state)
+        queue = RedisWebhookQueue(config.scaling_url, node_id, nodes_key=state.nodes_key,
+                                  members_key=state.members_key)
     _wire_webhooks(server, queue)
     return server
 

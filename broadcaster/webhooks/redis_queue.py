@@ -16,11 +16,11 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from importlib.resources import files
 
 from redis.asyncio import Redis
 
-from ..cluster.redis_state import RedisState
 from .base import WebhookEvent, WebhookQueue, decode_event, encode_event
 
 HOLD_TTL = 60_000  # ms a wait's key lives if its node dies before releasing it
@@ -30,12 +30,16 @@ logger = logging.getLogger(__name__)
 
 
 class RedisWebhookQueue(WebhookQueue):
-    """Webhooks decided and queued in the Redis at ``url``, for ``state``'s node."""
+    """Webhooks decided and queued in the Redis at ``url``, for node ``node_id``; the cluster
+    state's keys come from the factory (the two packages do not import each other)."""
 
-    def __init__(self, url: str, state: RedisState, prefix: str = "resound",
+    def __init__(self, url: str, node_id: str, *, nodes_key: str,
+                 members_key: Callable[[str, str], str], prefix: str = "resound",
                  **options: float) -> None:
         super().__init__(**options)
-        self.url, self.state, self.prefix = url, state, prefix
+        self.url, self.node_id, self.prefix = url, node_id, prefix
+        self.nodes_key = nodes_key  # the cluster state's registry of live node incarnations
+        self.members_key = members_key  # (app id, channel) -> its presence roster's key
         self._redis: Redis | None = None
 
     async def start(self) -> None:
@@ -58,7 +62,7 @@ class RedisWebhookQueue(WebhookQueue):
 
     @property
     def _leased(self) -> str:
-        return f"{self.prefix}:webhooks:leased:{self.state.node_id}"
+        return f"{self.prefix}:webhooks:leased:{self.node_id}"
 
     def _nodes_key(self, app_id: str, channel: str) -> str:
         return f"{self.prefix}:{{{app_id}:{channel}}}:nodes"
@@ -69,7 +73,7 @@ class RedisWebhookQueue(WebhookQueue):
 
     async def occupancy(self, app_id: str, channel: str, opened: bool,
                         node_id: str | None = None) -> bool:
-        node_id = node_id or self.state.node_id
+        node_id = node_id or self.node_id
         decided = await self._occupancy(keys=[self._nodes_key(app_id, channel)],
                                         args=[node_id, "1" if opened else "0"])
         registry, entry = self._registry(node_id), f"{app_id}\0{channel}"
@@ -91,7 +95,7 @@ class RedisWebhookQueue(WebhookQueue):
         if event.user_id is None:
             holds = self._nodes_key(event.app_id, event.channel)
         else:
-            holds = self.state.members_key(event.app_id, event.channel)
+            holds = self.members_key(event.app_id, event.channel)
         return bool(await self._release(keys=[self._hold_key(event.window_key), holds],
                                         args=[token, event.user_id or ""]))
 
@@ -112,7 +116,7 @@ class RedisWebhookQueue(WebhookQueue):
         """For nodes that died (no live incarnation): queue again what they had popped but not
         sent, and close their channels (channel_vacated where they were the last node)."""
         live = {node.decode().split("#", 1)[0]
-                for node in await self._redis.zrange(f"{self.prefix}:nodes", 0, -1)}
+                for node in await self._redis.zrange(self.nodes_key, 0, -1)}
         prefix = f"{self.prefix}:webhooks:leased:"
         async for key in self._redis.scan_iter(match=f"{prefix}*"):
             if key.decode()[len(prefix):] not in live:
