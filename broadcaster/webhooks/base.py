@@ -79,7 +79,7 @@ class WebhookQueue(ABC):
     def __init__(self, max_pending: int = MAX_PENDING, delay: float = DELAY) -> None:
         self.max_pending, self.delay = max_pending, delay
         self.inbox: deque[WebhookEvent] = deque()
-        self.dropped = 0  # events dropped because the inbox was full
+        self.dropped = 0  # events dropped: a queue was full, or Redis failed their decision
         self.wanted: dict[str, frozenset[str]] = {}  # app id -> event types someone wants
         self.relevant: dict[str, frozenset[str]] = {}  # ... and the ones that decide them
         self._wake = asyncio.Event()
