@@ -42,6 +42,10 @@ REVERB_APP_RATE_LIMITING_ENABLED (false) with REVERB_APP_RATE_LIMIT_MAX_ATTEMPTS
 a socket may send per window), REVERB_APP_RATE_LIMIT_DECAY_SECONDS (60 s window) and
 REVERB_APP_RATE_LIMIT_TERMINATE (false: answer 4301; true: also close the socket),
 RESOUND_APP_API_RATE_LIMIT (HTTP API calls per second per app, answered 429; off),
+Webhooks: RESOUND_APP_WEBHOOKS (or "webhooks" per app in the apps file; none), a JSON list
+[{"url", "event_types": [channel_occupied, channel_vacated, member_added, member_removed,
+client_event, cache_miss], "filter": {"channel_name_starts_with", "channel_name_ends_with"},
+"headers": {...}}]; RESOUND_APP_WEBHOOK_BATCHING or "webhook_batching" (false).
 RESOUND_LOG_CONNECTIONS or --log-connections (closed connections at INFO, not DEBUG),
 RESOUND_DRAIN_SECONDS (0: on SIGTERM, /ready answers 503 this long before sockets are closed).
 Hardening: RESOUND_HTTP_HEAD_TIMEOUT (10 s to send a request's line and headers),
@@ -76,6 +80,62 @@ class MessageRateLimit:
     terminate: bool = False
 
 
+WEBHOOK_EVENTS = ("channel_occupied", "channel_vacated", "member_added", "member_removed",
+                  "client_event", "cache_miss")
+
+
+@dataclass(frozen=True, slots=True)
+class Webhook:
+    """Where one app's webhooks go (soketi's ``webhooks`` entry): the events of
+    ``event_types`` on channels whose names start and end as the filter says."""
+
+    url: str
+    event_types: tuple[str, ...]
+    starts_with: str = ""
+    ends_with: str = ""
+    headers: tuple[tuple[str, str], ...] = ()
+
+    def wants(self, event_type: str, channel: str) -> bool:
+        """Whether an ``event_type`` webhook on ``channel`` goes to this URL."""
+        return (event_type in self.event_types and channel.startswith(self.starts_with)
+                and channel.endswith(self.ends_with))
+
+
+def _webhook(name: str, raw: object) -> Webhook:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{name} must be a table with url and event_types, got {raw!r}")
+    url = raw.get("url")
+    parts = urlsplit(url) if isinstance(url, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{name}.url must be an http:// or https:// URL, got {url!r}")
+    types = raw.get("event_types")
+    if not isinstance(types, list) or not types:
+        raise ConfigError(f"{name}.event_types must be a non-empty list of "
+                          f"{', '.join(WEBHOOK_EVENTS)}, got {types!r}")
+    for event_type in types:
+        if event_type not in WEBHOOK_EVENTS:
+            raise ConfigError(f"{name}.event_types: unknown event type {event_type!r}; use "
+                              f"{', '.join(WEBHOOK_EVENTS)}")
+    found = raw.get("filter") or {}
+    headers = raw.get("headers") or {}
+    if not isinstance(found, Mapping) or not isinstance(headers, Mapping):
+        raise ConfigError(f"{name}: filter and headers must be tables of strings")
+    return Webhook(url, tuple(types), str(found.get("channel_name_starts_with") or ""),
+                   str(found.get("channel_name_ends_with") or ""),
+                   tuple((str(k), str(v)) for k, v in headers.items()))
+
+
+def _webhooks(name: str, raw: object) -> tuple[Webhook, ...]:
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError as exc:
+            raise ConfigError(f"{name} is not a valid JSON list of webhooks: {exc}") from None
+    if not isinstance(raw, list):
+        raise ConfigError(f"{name} must be a list of webhooks {{url, event_types, ...}}")
+    return tuple(_webhook(f"{name}[{index}]", entry) for index, entry in enumerate(raw))
+
+
 @dataclass(frozen=True, slots=True)
 class AppConfig:
     """One Pusher app: credentials and the per-app limits Reverb knows."""
@@ -98,6 +158,8 @@ class AppConfig:
     watchlist_events: bool = False
     subscription_count: bool = False
     authorized_connections_timeout: float | None = None  # seconds, or None: not required
+    webhooks: tuple[Webhook, ...] = ()  # soketi's per-app webhooks list
+    webhook_batching: bool = False  # events of a short window go in one request
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,6 +312,10 @@ def _app(settings: Mapping[str, Any], name: Callable[[str], str]) -> AppConfig:
         values["api_rate_limit"] = _number(
             name("api_rate_limit"), settings["api_rate_limit"], float, 1)
     values.update(_user_features(settings, name))
+    if settings.get("webhooks") not in (None, ""):
+        values["webhooks"] = _webhooks(name("webhooks"), settings["webhooks"])
+    if settings.get("webhook_batching") not in (None, ""):
+        values["webhook_batching"] = _flag(name("webhook_batching"), settings["webhook_batching"])
     return AppConfig(**values)
 
 
@@ -275,6 +341,8 @@ _ENV_NAMES = {
     **{option: f"RESOUND_APP_{option.upper()}" for option in (
         "watchlist_events", "subscription_count", "authorized_connections",
         "authorized_connections_timeout")},
+    "webhooks": "RESOUND_APP_WEBHOOKS",
+    "webhook_batching": "RESOUND_APP_WEBHOOK_BATCHING",
 }
 
 
@@ -285,7 +353,8 @@ def _env_name(option: str) -> str:
 _ENV_OPTIONS = ("id", "key", "secret", "ping_interval", "activity_timeout", "max_message_size",
                 "max_connections", "max_presence_members", "accept_client_events_from",
                 "allowed_origins", "api_rate_limit", "watchlist_events", "subscription_count",
-                "authorized_connections", "authorized_connections_timeout")
+                "authorized_connections", "authorized_connections_timeout", "webhooks",
+                "webhook_batching")
 _ENV_RATE_LIMITING = ("enabled", "max_attempts", "decay_seconds", "terminate_on_limit")
 
 

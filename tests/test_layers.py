@@ -10,9 +10,10 @@ PACKAGE = Path(__file__).resolve().parent.parent / "broadcaster"
 IO_LIBRARIES = {"asyncio", "redis", "httptools", "prometheus_client", "socket", "uvloop"}
 # subpackage -> the broadcaster subpackages it must never import
 FORBIDDEN = {
-    "protocol": {"api", "cluster", "server"},
-    "api": {"cluster", "server"},
-    "cluster": {"api", "server"},
+    "protocol": {"api", "cluster", "server", "webhooks"},
+    "api": {"cluster", "server", "webhooks"},
+    "cluster": {"api", "server", "webhooks"},
+    "webhooks": {"api", "cluster", "server", "metrics"},
 }
 
 

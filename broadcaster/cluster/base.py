@@ -12,6 +12,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from shared.channels import channel_type
+
 from ..protocol.publication import Publication
 from ..protocol.requests import (
     Answer,
@@ -93,6 +95,15 @@ class ClusterState(ABC):
         for app in apps.values():
             if app.subscription_counts is not None:  # cluster-wide counts need polling
                 app.subscription_counts.polled = not self.counts_here
+
+    def member_changed(self, app_id: str, channel: str, user_id: str, added: bool) -> None:
+        """Tell the app's hooks (webhooks) that this node decided a user's first or last
+        socket on ``channel``: only the deciding node calls it, so it happens once."""
+        if not channel_type(channel).is_presence:
+            return  # e.g. the roster of signed-in users (watchlist), not a channel's members
+        app = self.apps.get(app_id)
+        if app is not None and app.hooks is not None:
+            app.hooks.member_changed(channel, user_id, added)
 
     @abstractmethod
     async def start(self) -> None:

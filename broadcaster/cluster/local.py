@@ -120,6 +120,7 @@ class LocalState(ClusterState):
         if first:
             roster.members[user_id] = request.user_info
             self.publish(request.added)
+            self.member_changed(request.app_id, request.channel, user_id, True)
         members = roster.members
         if request.roster_of is not None:
             return Joined(first, {user: members[user] for user in request.roster_of
@@ -140,6 +141,7 @@ class LocalState(ClusterState):
         if not roster.members:
             del self._rosters[key]
         self.publish(request.removed)
+        self.member_changed(request.app_id, request.channel, request.user_id, False)
         return Left(True)
 
     def _sign_in(self, request: SignIn) -> Watched:

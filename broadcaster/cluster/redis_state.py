@@ -147,6 +147,10 @@ class RedisState(ClusterState):
         tag = f"{self.prefix}:{{{app_id}:{channel}}}"
         return [f"{tag}:members", f"{tag}:sockets", f"{tag}:usersockets"]
 
+    def members_key(self, app_id: str, channel: str) -> str:
+        """The presence channel's roster: user id -> user info JSON."""
+        return self._presence_keys(app_id, channel)[0]
+
     def _counts_key(self, app_id: str, incarnation: str) -> str:
         return f"{self.prefix}:{{{app_id}}}:node:{incarnation}"
 
@@ -155,7 +159,8 @@ class RedisState(ClusterState):
         return f"{self.prefix}:node:{incarnation}:{what}"
 
     @property
-    def _nodes_key(self) -> str:
+    def nodes_key(self) -> str:
+        """The sorted set of live node incarnations ("<node id>#<tag>" -> expiry)."""
         return f"{self.prefix}:nodes"
 
     def _new_incarnation(self) -> str:
@@ -335,6 +340,8 @@ class RedisState(ClusterState):
 
         def answered(answer: dict[str, Any]) -> None:
             self._joined[key] = request
+            if answer["first"]:
+                self.member_changed(request.app_id, request.channel, request.user_id, True)
             roster = answer["members"]
             reply(Joined(answer["first"], {roster[i]: loads(roster[i + 1])
                                            for i in range(0, len(roster), 2)}))
@@ -373,6 +380,8 @@ class RedisState(ClusterState):
             except Failure as exc:
                 self._orphans[key] = (field, request)
                 return self._unavailable(exc)
+        if last:
+            self.member_changed(request.app_id, request.channel, request.user_id, False)
         return Left(bool(last))
 
     async def fetch_cache(self, request: FetchCache) -> Cached | Unavailable:
@@ -395,7 +404,7 @@ class RedisState(ClusterState):
 
     async def _other_nodes(self) -> list[str]:
         assert self._redis is not None, "RedisState counts before start()"
-        live = await self._redis.zrangebyscore(self._nodes_key, "(0", "+inf")
+        live = await self._redis.zrangebyscore(self.nodes_key, "(0", "+inf")
         return [node for node in (n.decode() for n in live) if node != self.incarnation]
 
     async def channel_counts(
@@ -486,7 +495,7 @@ class RedisState(ClusterState):
     async def _register(self, incarnation: str, register: bool = True) -> bool:
         assert self._redis is not None
         registered = await self._scripts["heartbeat"](
-            keys=[self._nodes_key],
+            keys=[self.nodes_key],
             args=[incarnation, int(self.node_ttl * 1000), "register" if register else ""])
         return bool(registered)
 
@@ -541,7 +550,7 @@ class RedisState(ClusterState):
         if not await self._redis.set(lock, self.incarnation, nx=True,
                                      px=int(self.reap_interval * 1000)):
             return
-        for node in await self._scripts["reap_dead_nodes"](keys=[self._nodes_key]):
+        for node in await self._scripts["reap_dead_nodes"](keys=[self.nodes_key]):
             node = node.decode()
             if node != self.incarnation:  # this node's own: its heartbeat re-registers it
                 logger.warning("node %s stopped its heartbeat: removing its sockets", node)
@@ -556,15 +565,19 @@ class RedisState(ClusterState):
         for entry in await self._redis.smembers(presence):
             app_id, channel = entry.decode().split("\0", 1)
             sockets = self._presence_keys(app_id, channel)[1]
+            users: list[str] = []
             async with self._redis.pipeline(transaction=False) as pipe:
                 async for field, user in self._redis.hscan_iter(sockets, match=pattern):
                     user_id = user.decode()
                     request = LeavePresence(app_id, channel, "", user_id,
                                             member_removed(app_id, channel, user_id))
                     await self._leave_script(pipe, request, field.decode())
-                await pipe.execute()
+                    users.append(user_id)
+                for user_id, last in zip(users, await pipe.execute(), strict=True):
+                    if last:  # this reaper decided the user's last socket
+                        self.member_changed(app_id, channel, user_id, False)
         apps = self._node_key(incarnation, "apps")
         counts = [self._counts_key(app.decode(), incarnation)
                   for app in await self._redis.smembers(apps)]
         await self._redis.delete(presence, apps, *counts)
-        await self._redis.zrem(self._nodes_key, incarnation)
+        await self._redis.zrem(self.nodes_key, incarnation)

@@ -351,6 +351,8 @@ class Session:
             self._succeeded(name, {})
         if answer.message is None:
             self.client.send(encode_message("pusher:cache_miss", channel=name))
+            if self.app.hooks is not None:
+                self.app.hooks.cache_miss(name)
         else:
             self.client.send(answer.message)
 
@@ -487,6 +489,8 @@ class Session:
         if data is not None and not isinstance(data, str):
             data = dumps(data)  # once here, as encode_message would on every process
         self.app.client_events += 1
+        if self.app.hooks is not None:
+            self.app.hooks.client_event(name, command.event, data, self.socket_id, user_id)
         self.publish(Publication(self.app.id, (name,), command.event, data,
                                  except_socket_id=self.socket_id, user_id=user_id))
 

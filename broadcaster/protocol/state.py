@@ -43,6 +43,27 @@ class Client(Protocol):
         """Close the socket with a WebSocket close code."""
 
 
+class Hooks(Protocol):
+    """What an app tells its webhooks (``broadcaster.webhooks``): plain values, no I/O, no
+    waiting. Occupancy is this process's; the webhooks decide it cluster-wide."""
+
+    def channel_opened(self, channel: str) -> None:
+        """``channel`` got its first subscriber on this process."""
+
+    def channel_closed(self, channel: str) -> None:
+        """``channel`` lost its last subscriber on this process."""
+
+    def member_changed(self, channel: str, user_id: str, added: bool) -> None:
+        """The cluster state decided ``user_id``'s first (``added``) or last socket."""
+
+    def client_event(self, channel: str, event: str, data: str | None, socket_id: str,
+                     user_id: str | None) -> None:
+        """A socket sent a client event."""
+
+    def cache_miss(self, channel: str) -> None:
+        """A cache channel was subscribed with no last event to give."""
+
+
 class Channel:
     """This process's subscribers of one channel and, for presence, which user each socket is.
 
@@ -94,7 +115,7 @@ class AppState:
                  "watchers", "subscription_counts", "connections_elsewhere",
                  "connections_opened", "connections_closed",
                  "messages_in", "bytes_in", "messages_out", "bytes_out", "client_events",
-                 "refusals", "api_calls", "api_bytes_in")
+                 "refusals", "api_calls", "api_bytes_in", "hooks")
 
     def __init__(self, config: AppConfig, clock: Callable[[], float] = time.monotonic) -> None:
         self.config = config
@@ -117,6 +138,7 @@ class AppState:
         self.client_events = 0
         self.refusals: Counter[int] = Counter()  # commands refused with pusher:error, by code
         self.api_calls = self.api_bytes_in = 0  # HTTP API requests for this app, body bytes
+        self.hooks: Hooks | None = None  # the app's webhooks, when it has any
 
     @property
     def id(self) -> str:
@@ -172,11 +194,14 @@ class AppState:
         channel = self.channels.get(name)
         if channel is None:
             channel = self.channels[name] = Channel(name)
+            if self.hooks is not None:
+                self.hooks.channel_opened(name)
         return channel
 
     def drop_if_empty(self, channel: Channel) -> None:
-        if not channel.subscribers:
-            self.channels.pop(channel.name, None)
+        if not channel.subscribers and self.channels.pop(channel.name, None) is not None:
+            if self.hooks is not None:
+                self.hooks.channel_closed(channel.name)
 
     def add_user(self, user_id: str, client: Client) -> None:
         self.users.setdefault(user_id, {})[client.socket_id] = client

@@ -20,6 +20,10 @@ from ..cluster.redis_bus import RedisBus
 from ..cluster.redis_state import RedisState
 from ..config import ServerConfig
 from ..metrics.snapshot import Snapshot
+from ..webhooks.base import AppHooks, WebhookQueue
+from ..webhooks.local import LocalWebhookQueue
+from ..webhooks.redis_queue import RedisWebhookQueue
+from ..webhooks.sender import Webhooks, WebhookSender
 from .listener import Server
 
 
@@ -30,11 +34,29 @@ class MetricsUnavailable(Exception):
 def build_server(config: ServerConfig) -> Server:
     """The server ``config`` describes; call inside the event loop it will serve."""
     if config.scaling_url is None:
-        return Server(config)
-    node_id = config.node_id or secrets.token_hex(8)
-    bus = RedisBus(config.scaling_url, config.scaling_channel, node_id=node_id)
-    return Server(config, bus, RedisState(config.scaling_url, node_id, bus),
-                  RedisIdempotency(config.scaling_url, config.idempotency_window))
+        server = Server(config)
+        queue: WebhookQueue = LocalWebhookQueue()
+    else:
+        node_id = config.node_id or secrets.token_hex(8)
+        bus = RedisBus(config.scaling_url, config.scaling_channel, node_id=node_id)
+        state = RedisState(config.scaling_url, node_id, bus)
+        server = Server(config, bus, state,
+                        RedisIdempotency(config.scaling_url, config.idempotency_window))
+        queue = RedisWebhookQueue(config.scaling_url, node_id, nodes_key=state.nodes_key,
+                                  members_key=state.members_key)
+    _wire_webhooks(server, queue)
+    return server
+
+
+def _wire_webhooks(server: Server, queue: WebhookQueue) -> None:
+    """Give every app with webhooks its hooks, and the server the queue and sender to run."""
+    apps = {app.id: app for app in server.config.apps if app.webhooks}
+    if not apps:
+        return
+    for app_id, app in apps.items():
+        queue.want(app_id, {name for webhook in app.webhooks for name in webhook.event_types})
+        server.apps[app_id].hooks = AppHooks(app_id, queue)
+    server.services.append(Webhooks(queue, WebhookSender(queue, apps)))
 
 
 def serve_metrics(config: ServerConfig, read: Callable[[], Snapshot]) -> None:

@@ -17,6 +17,7 @@ import socket
 from collections import Counter
 from collections.abc import Callable, Sequence
 from functools import partial
+from typing import Protocol
 
 from ..api.http import HttpResponse
 from ..api.limits import ApiRateLimits
@@ -54,6 +55,14 @@ def _malloc_trim() -> Callable[[int], int] | None:
 MALLOC_TRIM = _malloc_trim()
 
 
+class Service(Protocol):
+    """Something the server starts and stops with itself (the webhooks)."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
 class Server:
     """Every app's state and every open connection of this process."""
 
@@ -70,6 +79,7 @@ class Server:
         self.state = state or LocalState()
         self.state.attach(self.apps, self.bus.publish)
         self.idempotency = idempotency or LocalIdempotency(config.idempotency_window)
+        self.services: list[Service] = []  # started after the cluster state, stopped before
         self.loop = asyncio.get_running_loop()  # build the server inside the loop it serves
         self.clock = self.loop.time
         self.api_limits = ApiRateLimits()
@@ -242,6 +252,8 @@ class Server:
         await self.bus.start()
         await self.state.start()
         await self.idempotency.start()
+        for service in self.services:
+            await service.start()
         where = {"sock": sock} if sock else {
             "host": self.config.host, "port": self.config.port, "reuse_address": True}
         self._listener = await self.loop.create_server(lambda: Connection(self), ssl=context,
@@ -294,6 +306,8 @@ class Server:
             await asyncio.sleep(0.02)
         for connection in list(self.connections):
             connection.transport.abort()
+        for service in self.services:
+            await service.stop()
         await self.idempotency.stop()
         await self.state.stop()
         await self.bus.stop()

@@ -1,0 +1,59 @@
+"""The single-process webhook queue: occupancy is this process's, delivery a deque."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections import deque
+
+from .base import WebhookEvent, WebhookQueue
+
+
+class LocalWebhookQueue(WebhookQueue):
+    """Everything in memory; the Python reading of :mod:`.redis_queue`'s scripts."""
+
+    def __init__(self, **options: float) -> None:
+        super().__init__(**options)
+        self._held: dict[str, str] = {}
+        self._tokens = itertools.count()
+        self._ready: deque[WebhookEvent] = deque()
+        self._arrived = asyncio.Event()
+
+    async def start(self) -> None:
+        """Nothing to connect to."""
+
+    async def stop(self) -> None:
+        """Nothing to disconnect from."""
+
+    async def occupancy(self, app_id: str, channel: str, opened: bool) -> bool:
+        return True  # this process is the cluster
+
+    async def hold(self, key: str) -> str:
+        token = self._held[key] = str(next(self._tokens))
+        return token
+
+    async def resume(self, key: str) -> bool:
+        return self._held.pop(key, None) is not None
+
+    async def release(self, event: WebhookEvent, token: str) -> bool:
+        """One task decides everything here: a re-occupation always finds the hold."""
+        if self._held.get(event.window_key) != token:
+            return False
+        del self._held[event.window_key]
+        return True
+
+    async def push(self, event: WebhookEvent) -> None:
+        if len(self._ready) >= self.max_pending:
+            self.drop("delivery queue")
+            return
+        self._ready.append(event)
+        self._arrived.set()
+
+    async def pop(self, limit: int, wait: bool = True) -> list[WebhookEvent]:
+        while wait and not self._ready:
+            self._arrived.clear()
+            await self._arrived.wait()
+        return [self._ready.popleft() for _ in range(min(limit, len(self._ready)))]
+
+    async def done(self, events: list[WebhookEvent]) -> None:
+        """Nothing leased in memory: popped is gone."""

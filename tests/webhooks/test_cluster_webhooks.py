@@ -1,0 +1,104 @@
+"""Webhooks from a three-node cluster on a real Redis: each is sent once per cluster."""
+
+from __future__ import annotations
+
+import time
+
+import redis
+
+from tests.cluster.conftest import Cluster, running_cluster
+from tests.waiting import eventually
+from tests.webhooks.receiver import Receiver, webhooks_env
+
+QUIET = 4.0  # seconds past the 3 s window in which a duplicate would have arrived
+
+
+def test_one_occupied_and_one_vacated_for_subscribers_on_three_nodes() -> None:
+    receiver = Receiver()
+    try:
+        with running_cluster(webhooks_env(receiver.url, "channel_occupied", "channel_vacated",
+                                          "member_added", "member_removed")) as cluster:
+            sockets = [cluster.socket(node) for node in cluster.nodes]
+            for socket in sockets:
+                socket.joined("news")
+            eventually(lambda: receiver.names("news") == ["channel_occupied"],
+                       what="channel_occupied")
+            for socket in sockets[:2]:
+                socket.close()
+            time.sleep(QUIET)
+            assert receiver.names("news") == ["channel_occupied"]
+            sockets[2].close()
+            eventually(lambda: receiver.names("news") == ["channel_occupied", "channel_vacated"],
+                       what="channel_vacated")
+
+            tabs = [cluster.member_on(node, "presence-room", "7") for node in cluster.nodes]
+            eventually(lambda: "member_added" in receiver.names("presence-room"),
+                       what="member_added")
+            for tab in tabs:
+                tab.close()
+            eventually(lambda: "member_removed" in receiver.names("presence-room"),
+                       what="member_removed")
+            time.sleep(QUIET)
+            assert [name for name in receiver.names("presence-room")
+                    if name.startswith("member_")] == ["member_added", "member_removed"]
+    finally:
+        receiver.close()
+
+
+def test_a_webhook_leased_by_a_node_that_died_is_sent_by_another() -> None:
+    receiver = Receiver(statuses=[500] * 10_000)  # the first node's sender keeps retrying
+    cluster = Cluster(webhooks_env(receiver.url, "channel_occupied"))
+    try:
+        cluster.start_redis()
+        first = cluster.start_node()
+        cluster.socket(first).joined("news")
+        leased = redis.Redis.from_url(cluster.url)
+        eventually(lambda: leased.keys("resound:webhooks:leased:*") and receiver.posts,
+                   what="the first node's sender holding the webhook")
+        cluster.kill(first)
+        receiver.statuses.clear()
+        cluster.start_node()
+        eventually(lambda: receiver.names("news") == ["channel_occupied"], timeout=60,
+                   what="the webhook from the node still alive")
+    finally:
+        cluster.stop()
+        receiver.close()
+
+
+def test_a_member_on_a_node_that_died_is_removed_once() -> None:
+    receiver = Receiver()
+    try:
+        with running_cluster(webhooks_env(receiver.url, "member_added",
+                                          "member_removed")) as cluster:
+            doomed = cluster.nodes[0]
+            cluster.member_on(doomed, "presence-room", "7")
+            eventually(lambda: receiver.names("presence-room") == ["member_added"],
+                       what="member_added")
+            cluster.kill(doomed)
+            eventually(lambda: receiver.names("presence-room") == [
+                "member_added", "member_removed"], timeout=60, what="member_removed by the reaper")
+            time.sleep(QUIET)
+            assert receiver.names("presence-room") == ["member_added", "member_removed"]
+    finally:
+        receiver.close()
+
+
+def test_a_channel_whose_last_node_died_is_vacated_once() -> None:
+    receiver = Receiver()
+    try:
+        with running_cluster(webhooks_env(receiver.url, "channel_occupied",
+                                          "channel_vacated")) as cluster:
+            survivor, doomed = cluster.nodes[:2]
+            cluster.socket(survivor).joined("shared")
+            cluster.socket(doomed).joined("shared")
+            cluster.socket(doomed).joined("lonely")
+            eventually(lambda: receiver.names("lonely") == ["channel_occupied"],
+                       what="channel_occupied")
+            cluster.kill(doomed)
+            eventually(lambda: receiver.names("lonely") == [
+                "channel_occupied", "channel_vacated"], timeout=60, what="channel_vacated")
+            time.sleep(QUIET)
+            assert receiver.names("lonely") == ["channel_occupied", "channel_vacated"]
+            assert receiver.names("shared") == ["channel_occupied"]
+    finally:
+        receiver.close()
