@@ -55,7 +55,12 @@ def test_online_anywhere_in_the_cluster_and_offline_when_a_dead_node_is_reaped(
     sign_in(bob_on_two, "bob")
     ann = features.socket(one)
     sign_in(ann, "ann", "bob", "cy")
-    assert next_events(ann) == [("online", ["bob"]), ("offline", ["cy"])]
+    snapshot = next_events(ann)
+    if snapshot == [("online", ["bob"])]:
+        # bob's own announcement, still on its way through Redis when ann began watching,
+        # may come before the snapshot; the snapshot follows
+        snapshot = next_events(ann)
+    assert snapshot == [("online", ["bob"]), ("offline", ["cy"])]
     cy_on_three = features.socket(three)
     sign_in(cy_on_three, "cy")
     assert next_events(ann) == [("online", ["cy"])]
