@@ -25,9 +25,12 @@ runScenario(async (session) => {
   await signIn(customer, env('CUSTOMER_EMAIL'));
   await customer.goto(`${env('WEB_URL')}/orders/${env('ORDER_ID')}`);
   await live(customer);
-  await dashboard.waitForSelector(`#online li[data-user-id="${env('CUSTOMER_ID')}"]`);
-  await dashboard.waitForSelector(
-    `#viewing li[data-user-id="${env('CUSTOMER_ID')}"][data-order-id="${env('ORDER_ID')}"]`);
+  // Both at once: the customer's previous page, closed by the navigation, may still be
+  // reported offline after the first of the two shows up.
+  await dashboard.waitForFunction(([user, order]) =>
+    document.querySelector(`#online li[data-user-id="${user}"]`)
+    && document.querySelector(`#viewing li[data-user-id="${user}"][data-order-id="${order}"]`),
+  [env('CUSTOMER_ID'), env('ORDER_ID')]);
   const whileOpen = await lists(dashboard);
   await session.shoot(dashboard, 'admin-dashboard-activity');
   // A dashboard opened now shows the same from the page's own data.
