@@ -23,7 +23,6 @@ from ..metrics.snapshot import Snapshot
 from ..webhooks.base import AppHooks, WebhookQueue
 from ..webhooks.local import LocalWebhookQueue
 from ..webhooks.redis_queue import RedisWebhookQueue
-from ..webhooks.sender import Webhooks, WebhookSender
 from .listener import Server
 
 
@@ -53,6 +52,9 @@ def _wire_webhooks(server: Server, queue: WebhookQueue) -> None:
     apps = {app.id: app for app in server.config.apps if app.webhooks}
     if not apps:
         return
+    # Imported here: without webhooks (the default), httpx is never loaded.
+    from ..webhooks.sender import Webhooks, WebhookSender
+
     for app_id, app in apps.items():
         queue.want(app_id, {name for webhook in app.webhooks for name in webhook.event_types})
         server.apps[app_id].hooks = AppHooks(app_id, queue)
