@@ -44,7 +44,8 @@ REVERB_APP_RATE_LIMIT_TERMINATE (false: answer 4301; true: also close the socket
 RESOUND_APP_API_RATE_LIMIT (HTTP API calls per second per app, answered 429; off),
 Webhooks: RESOUND_APP_WEBHOOKS (or "webhooks" per app in the apps file; none), a JSON list
 [{"url", "event_types": [channel_occupied, channel_vacated, member_added, member_removed,
-client_event, cache_miss], "filter": {"channel_name_starts_with", "channel_name_ends_with"},
+client_event, cache_miss, subscription_count], "filter": {"channel_name_starts_with",
+"channel_name_ends_with"},
 "headers": {...}}]; RESOUND_APP_WEBHOOK_BATCHING or "webhook_batching" (false).
 RESOUND_LOG_CONNECTIONS or --log-connections (closed connections at INFO, not DEBUG),
 RESOUND_DRAIN_SECONDS (0: on SIGTERM, /ready answers 503 this long before sockets are closed).
@@ -81,7 +82,7 @@ class MessageRateLimit:
 
 
 WEBHOOK_EVENTS = ("channel_occupied", "channel_vacated", "member_added", "member_removed",
-                  "client_event", "cache_miss")
+                  "client_event", "cache_miss", "subscription_count")
 
 
 @dataclass(frozen=True, slots=True)

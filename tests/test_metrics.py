@@ -27,6 +27,7 @@ from tests.pusher_socket import PusherSocket, error
 from tests.sdk import sdk_for
 from tests.servers import APP_ID, HOST, Broadcaster, free_port, start_broadcaster
 from tests.waiting import eventually
+from tests.webhooks.receiver import Receiver, webhooks_env
 
 MAX_CONNECTIONS = 6
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -293,3 +294,22 @@ def test_a_request_refused_on_its_head_is_counted_with_its_reason(metered):
     reason = {"reason": "refused on its head"}
     assert value(after, "resound_connection_refusals_total", **reason) - value(
         before, "resound_connection_refusals_total", **reason) == 1
+
+
+def test_webhooks_are_counted_sent_retried_and_queued():
+    receiver = Receiver(statuses=[500])
+    server = start_metered(webhooks_env(receiver.url, "channel_occupied"))
+    try:
+        PusherSocket.to(server.server).joined("news")
+        eventually(lambda: value(server.metrics(), "resound_webhook_requests_total") == 1,
+                   what="the webhook, sent on its second try")
+        samples = server.metrics()
+        assert value(samples, "resound_webhook_retries_total") == 1
+        assert value(samples, "resound_webhook_events_total") == 1
+        assert value(samples, "resound_webhook_failures_total") == 0
+        assert value(samples, "resound_webhook_dropped_total") == 0
+        assert value(samples, "resound_webhook_queue") == 0
+        assert receiver.names("news") == ["channel_occupied"]
+    finally:
+        server.stop()
+        receiver.close()

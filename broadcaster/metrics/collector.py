@@ -89,6 +89,22 @@ METRICS: tuple[tuple[str, str, tuple[str, ...], str, str], ...] = (
      "bus_dropped"),
     ("resound_bus_reconnects_total", "counter", (),
      "Resubscriptions to Redis after losing it", "bus_reconnects"),
+    ("resound_webhook_requests_total", "counter", (),
+     "Webhook requests a receiver answered with a 2xx", "webhook_requests"),
+    ("resound_webhook_events_total", "counter", (),
+     "Webhook events delivered (a batched request carries several)", "webhook_events"),
+    ("resound_webhook_retries_total", "counter", (),
+     "Webhook tries that failed (not a 2xx, a timeout, no connection) and were retried",
+     "webhook_retries"),
+    ("resound_webhook_failures_total", "counter", (),
+     "Webhook requests given up on after 5 minutes of retries", "webhook_failures"),
+    ("resound_webhook_dropped_total", "counter", (),
+     "Webhook events dropped: a queue was full, or Redis failed their decision",
+     "webhook_drops"),
+    ("resound_webhook_queue", "gauge", (),
+     "Webhook events of this process waiting: to be decided, in their 3 s window, queued in "
+     "memory or being sent (with Redis, the cluster's delivery queue is in Redis)",
+     "webhook_queue"),
 )
 QUEUE_METRIC = "resound_socket_outbound_queue_bytes"
 

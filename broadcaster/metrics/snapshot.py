@@ -65,6 +65,9 @@ def take(server: Server) -> Snapshot:
     values["http_bytes_in", ()] = server.http_bytes_in
     values["http_bytes_out", ()] = server.http_bytes_out
     _queues(server, values)
+    for service in server.services:  # the webhooks
+        for name, value in service.metrics().items():
+            values[name, ()] = value
     # The Redis bus counts these; the local bus has nothing to publish, drop or reconnect.
     bus = server.bus
     for name in ("published", "dropped", "reconnects"):

@@ -63,6 +63,10 @@ class Hooks(Protocol):
     def cache_miss(self, channel: str) -> None:
         """A cache channel was subscribed with no last event to give."""
 
+    def subscription_counted(self, channel: str, count: int) -> None:
+        """``channel``'s subscriber count changed to ``count`` (cluster-wide in a cluster), past
+        the throttle of :mod:`.subscription_count`."""
+
 
 class Channel:
     """This process's subscribers of one channel and, for presence, which user each socket is.
@@ -125,7 +129,9 @@ class AppState:
         self.users: dict[str, dict[str, Client]] = {}  # user_id -> socket id -> client
         # watched user id -> the sockets whose watchlist has it (not a channel anyone can join)
         self.watchers: dict[str, Channel] = {}
-        self.subscription_counts = SubscriptionCounts(self) if config.subscription_count else None
+        counting = config.subscription_count or any(
+            "subscription_count" in webhook.event_types for webhook in config.webhooks)
+        self.subscription_counts = SubscriptionCounts(self) if counting else None
         # cache channel -> (expiry on ``clock``, last message JSON)
         self.last_events: dict[str, tuple[float, bytes]] = {}
         # sockets of this app on the cluster's other nodes, as the cluster state last read them

@@ -1,6 +1,7 @@
 """``pusher_internal:subscription_count``: a channel's subscribers told how many they are.
 
-Opt-in per app (``subscription_count``), never on presence channels (they have member events)
+Opt-in per app (``subscription_count``, and the ``subscription_count`` webhook, which the
+same throttle paces), never on presence channels (they have member events)
 nor on users' own channels. Pusher's throttle: a change is sent at once while the channel has
 at most :data:`THROTTLE_ABOVE` subscribers, and above that at most every
 :data:`THROTTLE_SECONDS`; a change held back goes out from :meth:`SubscriptionCounts.flush`.
@@ -36,7 +37,7 @@ def counted(channel: Channel) -> bool:
 class SubscriptionCounts:
     """One app's counts on this node: what was last sent, and which changes wait."""
 
-    __slots__ = ("app", "polled", "asking", "sent", "due", "fresh")
+    __slots__ = ("app", "polled", "asking", "sent", "due", "fresh", "left", "asked_left")
 
     def __init__(self, app: AppState) -> None:
         self.app = app
@@ -45,6 +46,10 @@ class SubscriptionCounts:
         self.sent: dict[str, tuple[float, int]] = {}  # channel -> (when, count) last sent
         self.due: dict[str, int] = {}  # channel -> a count the throttle holds back
         self.fresh: set[str] = set()  # polled channels with a new subscriber since the last poll
+        # polled channels this node's last subscriber left (for the webhook: the node where a
+        # change happened tells it, as others may not have seen the count before it)
+        self.left: set[str] = set()
+        self.asked_left: set[str] = set()  # ... of them, the ones the poll out asks about
 
     def changed(self, channel: Channel, now: float) -> None:
         """Call after a socket joined or left ``channel`` (a counted one); sends or holds."""
@@ -53,6 +58,8 @@ class SubscriptionCounts:
             self.sent.pop(name, None)  # nobody to tell; the next subscriber starts afresh
             self.due.pop(name, None)
             self.fresh.discard(name)
+            if self.polled and self.app.hooks is not None:
+                self.left.add(name)
         elif self.polled:
             self.fresh.add(name)
         else:
@@ -63,11 +70,12 @@ class SubscriptionCounts:
         when one is out already); give its answer to :meth:`counted`."""
         if not self.polled or self.asking:
             return None
-        names = tuple(name for name, channel in self.app.channels.items() if counted(channel))
-        if not names:
+        names = {name for name, channel in self.app.channels.items() if counted(channel)}
+        self.asked_left, self.left = self.left - names, set()
+        if not names and not self.asked_left:
             return None
         self.asking = True
-        return CountChannels(self.app.id, names)
+        return CountChannels(self.app.id, tuple(names | self.asked_left))
 
     def counted(self, answer: Answer, now: float) -> None:
         """The answer to :meth:`poll`: send the counts that changed (an outage sends none)."""
@@ -75,12 +83,15 @@ class SubscriptionCounts:
         if isinstance(answer, Counts):
             self.update({name: counts.subscriptions for name, counts in answer.channels.items()},
                         now)
+        self.asked_left = set()
 
     def update(self, counts: Mapping[str, int], now: float) -> None:
         for name, count in counts.items():
             channel = self.app.channel(name)
             if channel is not None and channel.subscribers:
                 self._offer(channel, count, now)
+            elif name in self.asked_left and count and self.app.hooks is not None:
+                self.app.hooks.subscription_counted(name, count)  # its sockets are gone here
 
     def flush(self, now: float) -> None:
         """Send the held-back counts whose throttle has passed: call from the periodic sweep."""
@@ -105,5 +116,8 @@ class SubscriptionCounts:
         self.sent[channel.name] = (now, count)
         self.due.pop(channel.name, None)
         self.fresh.discard(channel.name)
-        self.app.send_to_channel(channel, encode_message(
-            SUBSCRIPTION_COUNT, {"subscription_count": count}, channel=channel.name))
+        if self.app.config.subscription_count:
+            self.app.send_to_channel(channel, encode_message(
+                SUBSCRIPTION_COUNT, {"subscription_count": count}, channel=channel.name))
+        if self.app.hooks is not None:
+            self.app.hooks.subscription_counted(channel.name, count)

@@ -62,6 +62,10 @@ class Service(Protocol):
 
     async def stop(self) -> None: ...
 
+    def metrics(self) -> dict[str, float]:
+        """Its counters and gauges now, by snapshot name (:mod:`broadcaster.metrics`)."""
+        ...
+
 
 class Server:
     """Every app's state and every open connection of this process."""

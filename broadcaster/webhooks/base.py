@@ -45,6 +45,7 @@ class WebhookEvent:
     event: str | None = None
     data: str | None = None
     socket_id: str | None = None
+    subscription_count: int | None = None
 
     def payload(self) -> dict[str, Any]:
         """The event as Pusher's webhook body lists it."""
@@ -82,6 +83,7 @@ class WebhookQueue(ABC):
         self.dropped = 0  # events dropped: a queue was full, or Redis failed their decision
         self.wanted: dict[str, frozenset[str]] = {}  # app id -> event types someone wants
         self.relevant: dict[str, frozenset[str]] = {}  # ... and the ones that decide them
+        self.waiting = 0  # endings in their window, and events being decided
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -109,23 +111,38 @@ class WebhookQueue(ABC):
             self._wake.clear()
             while self.inbox:
                 event = self.inbox.popleft()
+                self.waiting += 1
                 try:
                     await self._decide(event)
                 except Exception:
                     logger.exception("webhook %s on %s could not be decided; dropped",
                                      event.name, event.channel)
                     self.dropped += 1
+                finally:
+                    self.waiting -= 1
+
+    def unsettled(self) -> int:
+        """Events of this node not yet on the delivery queue, or (in memory) not yet sent."""
+        return len(self.inbox) + self.waiting
 
     async def _decide(self, event: WebhookEvent) -> None:
         if event.name in OCCUPANCY and not await self.occupancy(
                 event.app_id, event.channel, event.name == "channel_occupied"):
             return  # other nodes still have (or already had) subscribers
+        if event.name == "subscription_count":
+            wait = await self.count_due(event, int(time.time() * 1000))
+            if wait is None:
+                return  # this count was sent (by another node), or a newer one was
+            if wait > 0:  # the cluster sent a count less than THROTTLE_SECONDS ago
+                asyncio.get_running_loop().call_later(wait, self.put, event)
+                return
         await self.decided(event)
 
     async def decided(self, event: WebhookEvent) -> None:
         """Send ``event``, decided cluster-wide: endings after the window, unless cancelled."""
         if event.name in ENDINGS:
             token = await self.hold(event.window_key)
+            self.waiting += 1
             asyncio.get_running_loop().call_later(self.delay, self._spawn, event, token)
         elif event.name in BEGINNINGS and await self.resume(event.window_key):
             return  # the ending within the window is cancelled, and so is this
@@ -146,6 +163,8 @@ class WebhookQueue(ABC):
             logger.exception("webhook %s on %s could not be sent; dropped",
                              event.name, event.channel)
             self.dropped += 1
+        finally:
+            self.waiting -= 1
 
     def want(self, app_id: str, event_types: set[str]) -> None:
         """Send ``app_id``'s events of ``event_types``; the others are never queued."""
@@ -165,6 +184,12 @@ class WebhookQueue(ABC):
     async def occupancy(self, app_id: str, channel: str, opened: bool) -> bool:
         """Record that this node's first subscriber arrived (``opened``) or last left; whether
         that was the first node of the cluster to hold the channel, or the last."""
+
+    @abstractmethod
+    async def count_due(self, event: WebhookEvent, now_ms: int) -> float | None:
+        """Whether a ``subscription_count`` event goes out: 0 to send it now, seconds to wait
+        (the cluster's throttle), or None when this count, or a newer one, was sent. Every
+        node with subscribers sees a cluster-wide change: this sends it once."""
 
     @abstractmethod
     async def hold(self, key: str) -> str:
@@ -201,7 +226,7 @@ class AppHooks:
     def __init__(self, app_id: str, queue: WebhookQueue) -> None:
         self.app_id, self.queue = app_id, queue
 
-    def _put(self, name: str, channel: str, **fields: str | None) -> None:
+    def _put(self, name: str, channel: str, **fields: str | int | None) -> None:
         if not channel.startswith(SERVER_TO_USER_PREFIX):
             self.queue.put(WebhookEvent(self.app_id, name, channel, int(time.time() * 1000),
                                         **fields))
@@ -222,3 +247,6 @@ class AppHooks:
 
     def cache_miss(self, channel: str) -> None:
         self._put("cache_miss", channel)
+
+    def subscription_counted(self, channel: str, count: int) -> None:
+        self._put("subscription_count", channel, subscription_count=count)

@@ -28,6 +28,12 @@ class LocalWebhookQueue(WebhookQueue):
     async def occupancy(self, app_id: str, channel: str, opened: bool) -> bool:
         return True  # this process is the cluster
 
+    def unsettled(self) -> int:
+        return super().unsettled() + len(self._ready)
+
+    async def count_due(self, event: WebhookEvent, now_ms: int) -> float | None:
+        return 0  # this process is the cluster: its own throttle paced the count
+
     async def hold(self, key: str) -> str:
         token = self._held[key] = str(next(self._tokens))
         return token

@@ -21,9 +21,11 @@ from importlib.resources import files
 
 from redis.asyncio import Redis
 
+from ..protocol.subscription_count import THROTTLE_ABOVE, THROTTLE_SECONDS
 from .base import WebhookEvent, WebhookQueue, decode_event, encode_event
 
 HOLD_TTL = 60_000  # ms a wait's key lives if its node dies before releasing it
+COUNT_TTL = 600_000  # ms a channel's last sent subscription count is remembered
 POP_WAIT = 1.0  # seconds one BLMOVE blocks
 RECLAIM_INTERVAL = 10.0  # seconds between looks for dead nodes' leased webhooks
 logger = logging.getLogger(__name__)
@@ -48,6 +50,7 @@ class RedisWebhookQueue(WebhookQueue):
         self._occupancy = self._redis.register_script(
             folder.joinpath("occupancy.lua").read_text())
         self._release = self._redis.register_script(folder.joinpath("release.lua").read_text())
+        self._count = self._redis.register_script(folder.joinpath("count.lua").read_text())
         await self._give_back(self._leased)  # leased by an earlier process with this node id
         self._reclaimed_at = time.monotonic()
 
@@ -79,6 +82,13 @@ class RedisWebhookQueue(WebhookQueue):
         registry, entry = self._registry(node_id), f"{app_id}\0{channel}"
         await (self._redis.sadd(registry, entry) if opened else self._redis.srem(registry, entry))
         return bool(decided)
+
+    async def count_due(self, event: WebhookEvent, now_ms: int) -> float | None:
+        key = f"{self.prefix}:{{{event.app_id}:{event.channel}}}:webhook-count"
+        wait = await self._count(keys=[key], args=[
+            event.subscription_count, event.time_ms, now_ms, THROTTLE_ABOVE,
+            int(THROTTLE_SECONDS * 1000), COUNT_TTL])
+        return None if wait < 0 else wait / 1000
 
     def _hold_key(self, key: str) -> str:
         return f"{self.prefix}:{key}:webhook-hold"  # in the channel's hash slot

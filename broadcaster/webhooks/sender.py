@@ -1,8 +1,11 @@
-"""One task per node that POSTs decided webhooks, signed, retried with capped backoff.
+"""The tasks of a node that POST decided webhooks, signed, retried with capped backoff.
 
 Any answer but a 2xx, a timeout or a refused connection is retried: after 1 s, then twice as
 long each time (at most :data:`MAX_BACKOFF`), for :data:`RETRY_FOR` seconds, then given up on
-with a log line and counted. Deliveries go one after another, in ``time_ms`` order.
+with a log line and counted. :data:`SENDERS` requests are in flight at once, so one slow or
+failing receiver holds up only its own; receivers order events by ``time_ms``, as Pusher says.
+At shutdown, the node waits a little (:data:`STOP_GRACE`) for the endings still in their
+window and the queue to be sent.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import httpx
 from shared.signatures import sign_webhook
 
 from ..config import AppConfig, Webhook
-from .base import WebhookEvent, WebhookQueue, webhook_body
+from .base import DELAY, WebhookEvent, WebhookQueue, webhook_body
 
 logger = logging.getLogger(__name__)
 
@@ -26,49 +29,80 @@ RETRY_FOR = 300.0  # seconds a webhook is retried before it is given up on (Push
 MAX_BACKOFF = 30.0  # seconds between two tries at most
 BATCH = 50  # events in one request, with batching on
 BATCH_WINDOW = 0.05  # seconds a batch waits for more events
+SENDERS = 8  # requests in flight at once
+STOP_GRACE = DELAY + 2.0  # seconds shutdown waits for waiting endings and queued webhooks
 
 
 class WebhookSender:
     """Drains ``queue`` to each app's webhook URLs; ``apps`` by id."""
 
     def __init__(self, queue: WebhookQueue, apps: Mapping[str, AppConfig],
-                 timeout: float = TIMEOUT, retry_for: float = RETRY_FOR) -> None:
+                 timeout: float = TIMEOUT, retry_for: float = RETRY_FOR,
+                 senders: int = SENDERS) -> None:
         self.queue, self.apps = queue, apps
-        self.timeout, self.retry_for = timeout, retry_for
-        self.delivered = self.failed = 0  # requests answered 2xx; given up on
+        self.timeout, self.retry_for, self.senders = timeout, retry_for, senders
+        # requests answered 2xx, their events, tries answered otherwise, requests given up on
+        self.delivered = self.events_delivered = self.retried = self.failed = 0
+        self.in_flight = 0  # events popped and not yet done with
 
     async def run(self) -> None:
-        """Deliver forever."""
-        async with httpx.AsyncClient(timeout=self.timeout) as client:
+        """Deliver forever: pop in order (batches form here), post up to :attr:`senders` at
+        once. While every sender is busy, events wait in the queue, and with batching on they
+        then go out together."""
+        limits = httpx.Limits(max_connections=self.senders)
+        slots = asyncio.Semaphore(self.senders)
+        posting: set[asyncio.Task[None]] = set()
+        async with httpx.AsyncClient(timeout=self.timeout, limits=limits) as client:
             while True:
+                await slots.acquire()
                 try:
-                    events = await self.queue.pop(1)
+                    events = await self._next()
                 except Exception as error:  # Redis away: the events wait there
+                    slots.release()
                     logger.warning("cannot read the webhook queue: %r; retrying in 1 s", error)
                     await asyncio.sleep(1.0)
                     continue
-                app = self.apps.get(events[0].app_id)
-                if app is not None and app.webhook_batching:
-                    await asyncio.sleep(BATCH_WINDOW)
-                    events += await self.queue.pop(BATCH - 1, wait=False)
-                try:
-                    for app_id in dict.fromkeys(event.app_id for event in events):
-                        await self._deliver_app(client, app_id,
-                                                [e for e in events if e.app_id == app_id])
-                except Exception:
-                    self.failed += 1
-                    logger.exception("%d webhook events could not be sent; dropped", len(events))
-                await self.queue.done(events)
+                task = asyncio.create_task(self._deliver(client, events))
+                posting.add(task)
+                task.add_done_callback(posting.discard)
+                task.add_done_callback(lambda _: slots.release())
 
-    async def _deliver_app(self, client: httpx.AsyncClient, app_id: str,
-                           events: list[WebhookEvent]) -> None:
-        app = self.apps.get(app_id)
-        if app is None:
-            return
-        for target in app.webhooks:
-            wanted = [event for event in events if target.wants(event.name, event.channel)]
-            if wanted:
-                await self._post(client, app, target, wanted)
+    async def _next(self) -> list[WebhookEvent]:
+        """The next events to send: one, or with batching on, what a short window brings."""
+        events = await self.queue.pop(1)
+        app = self.apps.get(events[0].app_id)
+        self.in_flight += len(events)
+        if app is not None and app.webhook_batching:
+            await asyncio.sleep(BATCH_WINDOW)
+            more = await self.queue.pop(BATCH - 1, wait=False)
+            self.in_flight += len(more)
+            events += more
+        return events
+
+    async def _deliver(self, client: httpx.AsyncClient, events: list[WebhookEvent]) -> None:
+        """POST ``events`` to each URL that wants them (one request per event for an app
+        without batching), every URL and app on its own, then mark them done."""
+        posts = []
+        for app_id in dict.fromkeys(event.app_id for event in events):
+            app = self.apps.get(app_id)
+            if app is None:
+                continue
+            mine = [event for event in events if event.app_id == app_id]
+            for target in app.webhooks:
+                wanted = [event for event in mine if target.wants(event.name, event.channel)]
+                bodies = [wanted] if app.webhook_batching else [[event] for event in wanted]
+                posts += [self._post(client, app, target, body) for body in bodies if body]
+        try:
+            await asyncio.gather(*posts)
+        except Exception:
+            self.failed += 1
+            logger.exception("%d webhook events could not be sent; dropped", len(events))
+        finally:
+            self.in_flight -= len(events)
+        try:
+            await self.queue.done(events)
+        except Exception as error:  # Redis away: they stay leased, and are sent again
+            logger.warning("cannot mark %d webhook events sent: %r", len(events), error)
 
     async def _post(self, client: httpx.AsyncClient, app: AppConfig, target: Webhook,
                     events: list[WebhookEvent]) -> None:
@@ -82,6 +116,7 @@ class WebhookSender:
                 response = await client.post(target.url, content=body, headers=headers)
                 if response.is_success:
                     self.delivered += 1
+                    self.events_delivered += len(events)
                     return
                 problem = f"answered {response.status_code}"
             except httpx.HTTPError as error:
@@ -91,6 +126,7 @@ class WebhookSender:
                 logger.error("webhook to %s %s; gave up after %.0f s (%d events lost)",
                              target.url, problem, self.retry_for, len(events))
                 return
+            self.retried += 1
             logger.warning("webhook to %s %s; retrying in %.0f s", target.url, problem, backoff)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, MAX_BACKOFF)
@@ -108,7 +144,22 @@ class Webhooks:
         self._tasks = [asyncio.create_task(self.queue.run()),
                        asyncio.create_task(self.sender.run())]
 
-    async def stop(self) -> None:
+    def metrics(self) -> dict[str, float]:
+        sender, queue = self.sender, self.queue
+        return {"webhook_requests": sender.delivered, "webhook_events": sender.events_delivered,
+                "webhook_retries": sender.retried, "webhook_failures": sender.failed,
+                "webhook_drops": queue.dropped,
+                "webhook_queue": queue.unsettled() + sender.in_flight}
+
+    async def stop(self, grace: float = STOP_GRACE) -> None:
+        """Give endings in their window and queued webhooks up to ``grace`` seconds, then stop."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        while (self.queue.unsettled() or self.sender.in_flight) and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        if self.queue.unsettled() or self.sender.in_flight:
+            logger.warning("stopping with webhooks unsent: %d waiting here, %d being sent",
+                           self.queue.unsettled(), self.sender.in_flight)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -59,6 +59,11 @@ class Receiver:
     def names(self, channel: str) -> list[str]:
         return [event["name"] for event in self.events if event["channel"] == channel]
 
+    def counts(self, channel: str) -> list[int]:
+        """The ``subscription_count`` webhooks of ``channel``, in the order they came."""
+        return [event["subscription_count"] for event in self.events
+                if event["channel"] == channel and event["name"] == "subscription_count"]
+
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()

@@ -102,3 +102,21 @@ def test_a_channel_whose_last_node_died_is_vacated_once() -> None:
             assert receiver.names("shared") == ["channel_occupied"]
     finally:
         receiver.close()
+
+
+def test_each_cluster_wide_subscription_count_is_sent_once() -> None:
+    receiver = Receiver()
+    try:
+        with running_cluster(webhooks_env(receiver.url, "subscription_count")) as cluster:
+            sockets = []
+            for expected, node in enumerate(cluster.nodes, start=1):
+                sockets.append(cluster.socket(node))
+                sockets[-1].joined("news")
+                eventually(lambda expected=expected: expected in receiver.counts("news"),
+                           what=f"the count {expected} (every node polls it)")
+            sockets.pop().close()
+            eventually(lambda: receiver.counts("news")[-1:] == [2], what="the count after a leave")
+            time.sleep(QUIET)  # time for a node that saw a change late to send it again
+            assert receiver.counts("news") == [1, 2, 3, 2]
+    finally:
+        receiver.close()

@@ -178,19 +178,85 @@ def test_the_filter_and_headers_pick_and_dress_the_webhooks() -> None:
         receiver.close()
 
 
-def test_with_batching_the_events_queued_during_a_retry_go_in_one_request() -> None:
-    receiver = Receiver(statuses=[500])
+def test_with_batching_the_events_of_one_moment_go_in_one_request() -> None:
+    receiver = Receiver()
     server = start_broadcaster({**webhooks_env(receiver.url, "channel_occupied"),
                                 "RESOUND_APP_WEBHOOK_BATCHING": "true"})
     try:
         socket = PusherSocket.to(server)
-        socket.joined("a")
-        eventually(lambda: receiver.posts, what="the first try")
-        for channel in ("b", "c", "d"):
-            socket.joined(channel)
+        for channel in ("a", "b", "c", "d"):  # one burst, well inside the batch window
+            socket.subscribe(channel)
         eventually(lambda: len(receiver.events) == 4, what="every webhook")
-        assert [[e["channel"] for e in body["events"]] for body in receiver.bodies] == [
-            ["a"], ["b", "c", "d"]]
+        assert [sorted(e["channel"] for e in body["events"]) for body in receiver.bodies] == [
+            ["a", "b", "c", "d"]]
+    finally:
+        server.stop()
+        receiver.close()
+
+
+def test_without_batching_each_event_is_a_request_of_its_own(server: Broadcaster,
+                                                            receiver: Receiver) -> None:
+    socket = PusherSocket.to(server)
+    for channel in ("a", "b", "c"):
+        socket.subscribe(channel)
+    eventually(lambda: len(receiver.events) == 3, what="every webhook")
+    assert [len(body["events"]) for body in receiver.bodies] == [1, 1, 1]
+
+
+def test_a_failing_url_holds_up_no_other_url_nor_event() -> None:
+    failing, working = Receiver(statuses=[500] * 10_000), Receiver()
+    webhooks = [{"url": url, "event_types": ["channel_occupied"]}
+                for url in (failing.url, working.url)]
+    server = start_broadcaster({"RESOUND_APP_WEBHOOKS": json.dumps(webhooks)})
+    try:
+        socket = PusherSocket.to(server)
+        socket.joined("one")
+        eventually(lambda: working.names("one") == ["channel_occupied"],
+                   what="the working URL's webhook while the other is retried")
+        socket.joined("two")
+        eventually(lambda: working.names("two") == ["channel_occupied"],
+                   what="the next event while the first is still retried")
+        assert failing.posts >= 1 and failing.events == []
+    finally:
+        server.stop()
+        failing.close()
+        working.close()
+
+
+def test_subscription_count_webhooks_follow_the_count_but_never_on_presence() -> None:
+    receiver = Receiver()
+    server = start_broadcaster(webhooks_env(receiver.url, "subscription_count"))
+    try:
+        first, second = PusherSocket.to(server), PusherSocket.to(server)
+        first.joined("news")
+        eventually(lambda: len(receiver.events) == 1, what="the first count")
+        second.joined("news")
+        eventually(lambda: len(receiver.events) == 2, what="the second count")
+        second.close()
+        eventually(lambda: len(receiver.events) == 3, what="the count after a leave")
+        assert receiver.events == [
+            {"name": "subscription_count", "channel": "news", "subscription_count": count}
+            for count in (1, 2, 1)]
+        first.joined("presence-room", json.dumps({"user_id": "7", "user_info": {}}))
+        first.joined("private-x")  # private channels are counted too
+        eventually(lambda: len(receiver.events) == 4, what="the private channel's count")
+        time.sleep(1)
+        assert [e["channel"] for e in receiver.events[3:]] == ["private-x"]
+    finally:
+        server.stop()
+        receiver.close()
+
+
+def test_an_ending_in_its_window_at_shutdown_is_still_sent() -> None:
+    receiver = Receiver()
+    server = start_broadcaster(webhooks_env(receiver.url, "channel_occupied",
+                                            "channel_vacated"))
+    try:
+        PusherSocket.to(server).joined("news")
+        eventually(lambda: receiver.names("news") == ["channel_occupied"],
+                   what="channel_occupied")
+        server.stop()  # SIGTERM: the socket is closed, so the channel is vacated
+        assert receiver.names("news") == ["channel_occupied", "channel_vacated"]
     finally:
         server.stop()
         receiver.close()
