@@ -4,7 +4,8 @@ Every round runs each scenario on Resound and then on soketi, each on a fresh se
 so the two numbers of one round were measured seconds apart on the same machine. ``--cluster``
 runs the cluster scenarios instead: a Resound cluster setup (nodes or workers on a throwaway
 redis-server) and then one Resound process without scaling, alternating the same way;
-``--metrics`` one Resound process with metrics on and then one without. A run that
+``--metrics`` one Resound process with metrics on and then one without; ``--webhooks`` the
+same with webhooks, then the client-event flood of :mod:`bench.webhooks`. A run that
 loses or duplicates a delivery, or whose server closes a connection, fails: it is left out of
 the medians, its scenario's targets are not met, and the command exits with 1.
 """
@@ -23,8 +24,15 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from . import abuse, loadgen, profile, report
-from .scenarios import BY_NAME, CLUSTER_SCENARIOS, METRICS_SCENARIOS, SCENARIOS, Scenario
+from . import abuse, loadgen, profile, report, webhooks
+from .scenarios import (
+    BY_NAME,
+    CLUSTER_SCENARIOS,
+    METRICS_SCENARIOS,
+    SCENARIOS,
+    WEBHOOK_SCENARIOS,
+    Scenario,
+)
 from .servers import CLUSTER_LAUNCHERS, LAUNCHERS, SERVERS, Launcher
 
 RESULTS = Path(__file__).with_name("results")
@@ -48,6 +56,10 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--metrics", action="store_true",
                         help="run fan-out and handshakes with metrics on (scraped every second) "
                              "against metrics off, one Resound process each, by default")
+    parser.add_argument("--webhooks", action="store_true",
+                        help="run fan-out with occupancy webhooks on against off, then a flood "
+                             "of 1,000 client events/s with client_event webhooks (off, on, "
+                             "batched): queue peak, drain time, webhooks/s, latency")
     parser.add_argument("--servers", default=",".join(SERVERS),
                         help="comma-separated, from: resound, soketi (the cluster scenarios "
                              "always run both their setups)")
@@ -73,7 +85,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.rounds = args.rounds if args.rounds is not None else (1 if args.quick else 3)
     default = ((*(CLUSTER_SCENARIOS if args.cluster else ()),
-                *(METRICS_SCENARIOS if args.metrics else ())) or SCENARIOS)
+                *(METRICS_SCENARIOS if args.metrics else ()),
+                *(WEBHOOK_SCENARIOS if args.webhooks else ())) or SCENARIOS)
     args.scenario_list = _choose(parser, args.scenarios or ",".join(s.name for s in default),
                                  BY_NAME, "scenario")
     args.server_list = _choose(parser, args.servers, LAUNCHERS, "server")
@@ -172,6 +185,11 @@ def main(argv: list[str] | None = None) -> int:
                                                 for name in args.profile_list) if found]
     parts = [report.markdown(rows, meta, runs)] if runs else []
     parts.extend(profile.markdown(found) for found in document["profiles"])
+    flood_ok = True
+    if args.webhooks:
+        flood, flood_ok = webhooks.run(out_dir, args.resound_cmd, 2.0 if args.quick
+                                       else webhooks.SECONDS)
+        parts.append(flood)
     table = "\n\n".join(parts)
     (out_dir / "results.json").write_text(json.dumps(document, indent=2, default=str))
     (out_dir / "table.md").write_text(table + "\n")
@@ -181,4 +199,6 @@ def main(argv: list[str] | None = None) -> int:
     if failed:
         log.error("%d of %d runs failed (see FAILED above); their figures are not counted",
                   failed, len(runs))
-    return 1 if failed else 0
+    if not flood_ok:
+        log.error("the webhook flood failed (see the table)")
+    return 1 if failed or not flood_ok else 0

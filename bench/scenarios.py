@@ -240,5 +240,22 @@ METRICS_SCENARIOS: tuple[Scenario, ...] = (
     ),
 )
 
-BY_NAME = {scenario.name: scenario
-           for scenario in (*SCENARIOS, *CLUSTER_SCENARIOS, *METRICS_SCENARIOS)}
+# One Resound process with occupancy and member webhooks on (to a receiver answering 200)
+# against the same without webhooks.
+WEBHOOKS_ON = "webhooks on"
+WEBHOOK_SCENARIOS: tuple[Scenario, ...] = (
+    Scenario(
+        "fanout-webhooks", "fanout", FANOUT_FULL, FANOUT_QUICK,
+        (
+            Figure("cpu_us_per_delivery", "server CPU µs/delivery", False, _per_delivery_us),
+            Figure("deliveries_per_s", "deliveries/s", True, _get("deliveries_per_s")),
+            *_latency_figures(None, with_max=False),
+            *_cpu_figures(),
+        ),
+        _describe_fanout,
+        (WEBHOOKS_ON, SINGLE),
+    ),
+)
+
+BY_NAME = {scenario.name: scenario for scenario in
+           (*SCENARIOS, *CLUSTER_SCENARIOS, *METRICS_SCENARIOS, *WEBHOOK_SCENARIOS)}

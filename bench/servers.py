@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -24,13 +25,14 @@ from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import psutil
 
 from tests.api.redis_server import redis_server
 from tests.servers import HOST, free_port, wait_for_http
 
-from .scenarios import METRICS_ON, SINGLE
+from .scenarios import METRICS_ON, SINGLE, WEBHOOKS_ON
 
 APP_ID = "123456"
 APP_KEY = "app-key"
@@ -42,6 +44,7 @@ SOKETI_SCRIPT = Path(os.environ.get(
 ))
 SOKETI_DIR = os.environ.get("BENCH_SOKETI_DIR", "/tmp/resound-bench-soketi")
 SERVERS = ("resound", "soketi")
+OCCUPANCY_WEBHOOKS = ("channel_occupied", "channel_vacated", "member_added", "member_removed")
 SCRAPE_INTERVAL = 1.0  # seconds between two scrapes of /metrics (Prometheus' default is 15 s)
 
 log = logging.getLogger("bench")
@@ -57,6 +60,7 @@ class RunningServer:
     ports: list[int]
     pids: list[int]
     redis_pid: int | None = None
+    sink: WebhookSink | None = None  # where the app's webhooks go, when it has any
 
     @property
     def port(self) -> int:
@@ -97,29 +101,38 @@ class RunningServer:
         return sum(p.memory_info().rss for p in self._processes())
 
 
-def _apps_file(log_dir: Path) -> Path:
-    """The bench app, with the presence limit lifted."""
+def _apps_file(log_dir: Path, **settings: Any) -> Path:
+    """The bench app, with the presence limit lifted, and ``settings`` added."""
     apps_file = log_dir / "resound-apps.json"
     apps_file.write_text(json.dumps({"apps": [{
         "id": APP_ID, "key": APP_KEY, "secret": APP_SECRET,
         "accept_client_events_from": "members", "max_presence_members": PRESENCE_MEMBERS,
+        **settings,
     }]}))
     return apps_file
 
 
 @contextmanager
 def resound(log_dir: Path, command: list[str] | None = None, *, nodes: int = 1,
-            workers: int = 1, scaling: bool = False,
-            metrics: bool = False) -> Iterator[RunningServer]:
+            workers: int = 1, scaling: bool = False, metrics: bool = False,
+            webhooks: tuple[str, ...] = (), app: dict[str, Any] | None = None,
+            metrics_port: int | None = None) -> Iterator[RunningServer]:
     """``python -m broadcaster start`` (or ``command start``) on a free port; an apps file lifts
     the presence limit.
 
     ``nodes`` processes on ports of their own and ``workers`` per node need ``scaling``: then
     they share a fresh redis-server (``REVERB_SCALING_ENABLED``). With ``metrics``, each node
-    serves /metrics on a port of its own, scraped every :data:`SCRAPE_INTERVAL` meanwhile."""
+    serves /metrics on a port of its own, scraped every :data:`SCRAPE_INTERVAL` meanwhile
+    (``metrics_port``: one node's, not scraped here). With ``webhooks`` (event types), the app's
+    webhooks of those types go to a :class:`WebhookSink` of the run's, answering 200; ``app``:
+    more settings for the apps file."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("REVERB_")}
-    env["REVERB_APPS_FILE"] = str(_apps_file(log_dir))
     with ExitStack() as stack:
+        settings, sink = dict(app or {}), None
+        if webhooks:
+            sink = stack.enter_context(webhook_sink(log_dir))
+            settings["webhooks"] = [{"url": sink.url, "event_types": list(webhooks)}]
+        env["REVERB_APPS_FILE"] = str(_apps_file(log_dir, **settings))
         redis_pid = None
         if scaling:
             env["REVERB_SCALING_ENABLED"] = "true"
@@ -130,9 +143,9 @@ def resound(log_dir: Path, command: list[str] | None = None, *, nodes: int = 1,
         ports, pids = [], []
         for _ in range(nodes):
             extra = ["--workers", str(workers)] if workers > 1 else []
-            metrics_port = free_port() if metrics else None
-            if metrics_port is not None:
-                extra += ["--metrics-port", str(metrics_port)]
+            scraped = free_port() if metrics else None
+            if scraped is not None or metrics_port is not None:
+                extra += ["--metrics-port", str(scraped or metrics_port)]
             port = free_port()
             log_path = log_dir / "resound.log"
             log_from = log_path.stat().st_size if log_path.exists() else 0
@@ -145,12 +158,50 @@ def resound(log_dir: Path, command: list[str] | None = None, *, nodes: int = 1,
             wait_for_http(f"http://{HOST}:{port}/up", proc=proc)
             if workers > 1:  # /up answers once one worker serves; the parent logs when all do
                 _wait_for_log(log_path, log_from, "listening on", proc)
-            if metrics_port is not None:  # stops before the server: every scrape must succeed
-                stack.enter_context(_scraping(metrics_port))
+            if scraped is not None:  # stops before the server: every scrape must succeed
+                stack.enter_context(_scraping(scraped))
             log.debug("resound is pid %d on port %d", proc.pid, port)
             ports.append(port)
             pids.append(proc.pid)
-        yield RunningServer("resound", ports, pids, redis_pid)
+        yield RunningServer("resound", ports, pids, redis_pid, sink)
+
+
+@dataclass
+class WebhookSink:
+    """A webhook receiver (``bench/sink.py``) in a process of its own, answering 200."""
+
+    url: str
+    path: Path  # the events it received, a JSON line each
+
+    @property
+    def events(self) -> list[tuple[float, dict[str, Any]]]:
+        """Each event received so far, with its arrival time (``time.monotonic()``)."""
+        lines = self.path.read_text().splitlines() if self.path.exists() else []
+        return [(found["at"], found["event"]) for found in map(json.loads, lines)]
+
+
+@contextmanager
+def webhook_sink(log_dir: Path) -> Iterator[WebhookSink]:
+    port, path = free_port(), log_dir / f"webhooks-{time.time_ns()}.jsonl"
+    proc = subprocess.Popen([sys.executable, "-m", "bench.sink", str(port), str(path)])
+    try:
+        sink = WebhookSink(f"http://{HOST}:{port}/webhooks", path)
+        _wait_for_port(port, proc)
+        yield sink
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+def _wait_for_port(port: int, proc: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            socket.create_connection((HOST, port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"the webhook sink did not listen on port {port}")
 
 
 @contextmanager
@@ -253,4 +304,5 @@ CLUSTER_LAUNCHERS: dict[str, Launcher] = {
     "3 nodes on Redis": partial(resound, nodes=3, scaling=True),
     "--workers 2 on Redis": partial(resound, workers=2, scaling=True),
     METRICS_ON: partial(resound, metrics=True),
+    WEBHOOKS_ON: partial(resound, webhooks=OCCUPANCY_WEBHOOKS),
 }

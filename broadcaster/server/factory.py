@@ -52,7 +52,7 @@ def _wire_webhooks(server: Server, queue: WebhookQueue) -> None:
     apps = {app.id: app for app in server.config.apps if app.webhooks}
     if not apps:
         return
-    # Imported here: without webhooks (the default), httpx is never loaded.
+    # Imported here: without webhooks (the default), aiohttp is never loaded.
     from ..webhooks.sender import Webhooks, WebhookSender
 
     for app_id, app in apps.items():

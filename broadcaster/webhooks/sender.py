@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Mapping
 
-import httpx
+import aiohttp
 
 from shared.signatures import sign_webhook
 
@@ -30,6 +30,7 @@ MAX_BACKOFF = 30.0  # seconds between two tries at most
 BATCH = 50  # events in one request, with batching on
 BATCH_WINDOW = 0.05  # seconds a batch waits for more events
 SENDERS = 8  # requests in flight at once
+MAX_ANSWER = 65_536  # bytes of a receiver's answer read; a longer one closes its connection
 STOP_GRACE = DELAY + 2.0  # seconds shutdown waits for waiting endings and queued webhooks
 
 
@@ -49,10 +50,11 @@ class WebhookSender:
         """Deliver forever: pop in order (batches form here), post up to :attr:`senders` at
         once. While every sender is busy, events wait in the queue, and with batching on they
         then go out together."""
-        limits = httpx.Limits(max_connections=self.senders)
         slots = asyncio.Semaphore(self.senders)
         posting: set[asyncio.Task[None]] = set()
-        async with httpx.AsyncClient(timeout=self.timeout, limits=limits) as client:
+        async with aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self.senders),
+                timeout=aiohttp.ClientTimeout(total=self.timeout)) as client:
             while True:
                 await slots.acquire()
                 try:
@@ -79,7 +81,7 @@ class WebhookSender:
             events += more
         return events
 
-    async def _deliver(self, client: httpx.AsyncClient, events: list[WebhookEvent]) -> None:
+    async def _deliver(self, client: aiohttp.ClientSession, events: list[WebhookEvent]) -> None:
         """POST ``events`` to each URL that wants them (one request per event for an app
         without batching), every URL and app on its own, then mark them done."""
         posts = []
@@ -104,7 +106,7 @@ class WebhookSender:
         except Exception as error:  # Redis away: they stay leased, and are sent again
             logger.warning("cannot mark %d webhook events sent: %r", len(events), error)
 
-    async def _post(self, client: httpx.AsyncClient, app: AppConfig, target: Webhook,
+    async def _post(self, client: aiohttp.ClientSession, app: AppConfig, target: Webhook,
                     events: list[WebhookEvent]) -> None:
         body = webhook_body(events)
         headers = {**dict(target.headers), "Content-Type": "application/json",
@@ -113,13 +115,17 @@ class WebhookSender:
         deadline, backoff = time.monotonic() + self.retry_for, 1.0
         while True:
             try:
-                response = await client.post(target.url, content=body, headers=headers)
-                if response.is_success:
+                async with client.post(target.url, data=body, headers=headers) as response:
+                    length = response.content_length
+                    if length is not None and length <= MAX_ANSWER:
+                        await response.read()  # then the connection is kept for the next
+
+                if 200 <= response.status < 300:
                     self.delivered += 1
                     self.events_delivered += len(events)
                     return
-                problem = f"answered {response.status_code}"
-            except httpx.HTTPError as error:
+                problem = f"answered {response.status}"
+            except (aiohttp.ClientError, TimeoutError) as error:
                 problem = f"failed: {error!r}"
             if time.monotonic() + backoff > deadline:
                 self.failed += 1
