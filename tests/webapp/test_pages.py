@@ -162,9 +162,11 @@ def test_customers_place_orders_from_my_orders(app, client):
 @pytest.mark.parametrize(("form", "reason"), [
     ({"product_id": "999", "quantity": "1"}, "unknown product id(s): 999"),
     ({"product_id": "x", "quantity": "1"}, "product_id must be a positive integer id"),
-    ({"product_id": "1", "quantity": "0"}, "quantity must be a positive integer"),
-    ({"product_id": "1", "quantity": "-2"}, "quantity must be a positive integer"),
-    ({"product_id": "1", "quantity": "9" * 50}, "quantity must be a positive integer"),
+    ({"product_id": "1", "quantity": "0"}, "choose a quantity of at least one product"),
+    ({"product_id": "1", "quantity": ""}, "choose a quantity of at least one product"),
+    ({"product_id": "1", "quantity": "-2"}, "line 1: the quantity must be a whole number"),
+    ({"product_id": "1", "quantity": "9" * 50}, "line 1: the quantity must be a whole number"),
+    ({"product_id": "1"}, "every product needs a quantity field"),
     ({"product_id": "4", "quantity": "26"}, "not enough stock"),
 ])
 def test_order_form_errors_are_shown(client, form, reason):
