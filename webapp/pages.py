@@ -4,6 +4,7 @@ and the two browser libraries served straight from node_modules."""
 from __future__ import annotations
 
 from pathlib import Path
+from uuid import uuid4
 
 from flask import (
     Blueprint,
@@ -113,9 +114,12 @@ def dashboard() -> ResponseReturnValue:
 @login_required
 def my_orders() -> ResponseReturnValue:
     products = db.session.scalars(db.select(Product).order_by(Product.id))
+    # idempotency_key: fresh per page load, for the no-JS form's hidden field (a double
+    # submit sends it twice and places one order); the page's script makes one per form fill.
     return render_template("orders.html", **_order_list(current_user.id),
                            channel=f"user.{current_user.id}.orders", title="My orders",
-                           show_customer=False, products=[product_dict(p) for p in products])
+                           show_customer=False, products=[product_dict(p) for p in products],
+                           idempotency_key=str(uuid4()))
 
 
 def form_items(form: MultiDict[str, str]) -> list[dict]:

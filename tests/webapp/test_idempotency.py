@@ -9,8 +9,9 @@ import pytest
 from flask import Flask
 
 from tests.webapp.conftest import ALICE, sign_in
+from tests.webapp.rendering import rendered
 from webapp.extensions import db
-from webapp.idempotency import KEY_TTL
+from webapp.idempotency import KEY_TTL, key_error
 from webapp.models import IdempotencyKey, Order, Product
 from webapp.outbox import OutboxEvent, utcnow
 
@@ -124,6 +125,17 @@ def test_the_form_places_once_per_hidden_key(app, client):
     page = client.get(changed.headers["Location"]).get_data(as_text=True)
     assert "already used for a different request" in page
     assert counts(app)[0] == before[0] + 1
+
+
+def test_my_orders_gives_the_form_a_fresh_key_on_every_load(app, client):
+    sign_in(client, ALICE)
+    keys = []
+    for _ in range(2):
+        with rendered(app) as contexts:
+            client.get("/orders")
+        keys.append(contexts[0]["idempotency_key"])
+    assert all(key_error(key) is None for key in keys)
+    assert keys[0] != keys[1]
 
 
 def test_a_bad_form_key_is_a_400_page(client):

@@ -3,14 +3,12 @@ in a fixed number of queries however many orders there are."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import pytest
-from flask import Flask, template_rendered
+from flask import Flask
 from sqlalchemy import event
 
 from tests.webapp.conftest import ADMIN, ALICE, login, sign_in
+from tests.webapp.rendering import rendered
 from webapp.extensions import db
 from webapp.models import Order, User
 from webapp.status import OrderStatus
@@ -25,21 +23,6 @@ def all_orders(app: Flask) -> list[tuple[int, str, str, str, str]]:
             db.select(Order.id, Order.order_number, Order.status, User.name, User.email)
             .join(User).order_by(Order.id.desc()))
         return [(i, number, status.value, name, email) for i, number, status, name, email in rows]
-
-
-@contextmanager
-def rendered(app: Flask) -> Iterator[list[dict]]:
-    """The context of every template rendered meanwhile."""
-    contexts: list[dict] = []
-
-    def record(sender, template, context, **extra):
-        contexts.append(context)
-
-    template_rendered.connect(record, app)
-    try:
-        yield contexts
-    finally:
-        template_rendered.disconnect(record, app)
 
 
 def dashboard(app: Flask, client, query: str = "") -> dict:
