@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, jsonify, request
 from flask.typing import ResponseReturnValue
-from sqlalchemy import Select
-from sqlalchemy.orm import selectinload
 
 from shared.sockets import socket_id_error
 
+from . import idempotency
 from .auth import authenticate, require_admin, require_user, visible_order
 from .bodies import json_object
 from .extensions import csrf, db
-from .models import ConcurrentChange, Order, OrderItem, Product
-from .orders import OrderError, place_order
+from .models import ConcurrentChange, Order, Product
+from .order_search import BadFilter, order_list
+from .orders import OrderError, place_order, place_order_once, stale_view_error
 from .outbox import SOCKET_ID_HEADER
+from .pagination import BadPage
 from .serializers import order_dict, product_dict
 from .status import OrderStatus
 from .tokens import issue_token
@@ -29,12 +30,6 @@ def check_socket_id() -> None:
         problem = socket_id_error(value, SOCKET_ID_HEADER)
         if problem:
             abort(400, description=problem)
-
-
-def _order_query() -> Select:
-    return db.select(Order).options(
-        selectinload(Order.user), selectinload(Order.items).selectinload(OrderItem.product)
-    )
 
 
 @bp.post("/login")
@@ -67,11 +62,16 @@ def products() -> ResponseReturnValue:
 
 @bp.get("/orders")
 def list_orders() -> ResponseReturnValue:
+    """A page of orders (admins: all; customers: their own), with ``?status``, ``q``, ``page``
+    and ``per_page``; ``counts`` per status ignore ``q``."""
     user = require_user()
-    query = _order_query().order_by(Order.id.desc())
-    if not user.is_admin:
-        query = query.where(Order.user_id == user.id)
-    return jsonify(orders=[order_dict(o) for o in db.session.scalars(query)])
+    try:
+        answer = order_list(request.args, None if user.is_admin else user.id,
+                            per_page_allowed=True)
+    except (BadFilter, BadPage) as exc:
+        abort(400, description=str(exc))
+    del answer["filter"]
+    return jsonify(answer)
 
 
 @bp.get("/orders/<id:order_id>")
@@ -82,26 +82,31 @@ def show_order(order_id: int) -> ResponseReturnValue:
 
 @bp.post("/orders")
 def create_order() -> ResponseReturnValue:
+    """Place an order; with an ``Idempotency-Key`` header, at most once per key."""
     user = require_user()
-    body = json_object()
+    items = json_object().get("items")
+    key = request.headers.get(idempotency.HEADER)
     try:
-        order = place_order(user, body.get("items"))
-    except OrderError as exc:
+        if key is None:
+            order = place_order(user, items)
+            return jsonify(order=order_dict(order, detail=True)), 201
+        problem = idempotency.key_error(key)
+        if problem:
+            abort(400, description=problem)
+        answer = place_order_once(user, key, items)
+    except (OrderError, idempotency.KeyReused) as exc:
         abort(422, description=str(exc))
-    return jsonify(order=order_dict(order, detail=True)), 201
+    return jsonify(answer.body), answer.status
 
 
 def _check_expected_status(order: Order, value: object) -> None:
     """409 when ``value``, the status the caller saw, is no longer the order's (a stale view)."""
-    if value is None:
-        return
     try:
-        expected = OrderStatus.parse(value)
+        problem = stale_view_error(order, value)
     except ValueError as exc:
         abort(422, description=f"expected_status: {exc}")
-    if expected is not order.status:
-        abort(409, description=f"order {order.id} is {order.status.value} now, not "
-                               f"{expected.value} as you saw it; reload it and try again")
+    if problem:
+        abort(409, description=problem)
 
 
 @bp.post("/orders/<id:order_id>/transition")

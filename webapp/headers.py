@@ -1,5 +1,6 @@
 """Security headers on every response (flask-talisman): nosniff, a referrer policy, no framing,
-and a Content-Security-Policy the pages satisfy.
+and a Content-Security-Policy the pages satisfy. HTML pages also get ``Cache-Control: no-store``,
+so Back and Forward fetch them again rather than showing a stale copy.
 
 The pages run only scripts from this origin (``static/`` and ``/vendor``); the ``echo-config``
 block is JSON data, which CSP does not treat as a script. The one other origin they reach is the
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask
+from flask import Flask, Response
 from flask_talisman import Talisman
 
 SELF = "'self'"
@@ -35,7 +36,16 @@ def content_security_policy(config: dict[str, Any]) -> dict[str, str | list[str]
     }
 
 
+def no_store_html(response: Response) -> Response:
+    """``Cache-Control: no-store`` on HTML: a page's data is live, a cached copy is stale.
+    Scripts, styles and /vendor keep their caching."""
+    if response.mimetype == "text/html":
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 def init_app(app: Flask) -> None:
+    app.after_request(no_store_html)
     Talisman(
         app,
         force_https=False,

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, Enum, ForeignKey, Integer, String, Text, text
+from sqlalchemy import Boolean, Enum, ForeignKey, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.security import generate_password_hash
@@ -158,3 +158,22 @@ class OrderStatusHistory(db.Model):
 
     order: Mapped[Order] = relationship(back_populates="history")
     changed_by: Mapped[User | None] = relationship()
+
+
+class IdempotencyKey(db.Model):
+    """The first answer to a request sent with ``Idempotency-Key`` (per user), to send again.
+
+    Written in the same transaction as what the request created, so a key is stored exactly
+    when its order is; the unique (user, key) makes a concurrent duplicate wait and then fail.
+    """
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("user_id", "key", name="uq_idempotency_keys_user_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    key: Mapped[str] = mapped_column(String(200))
+    fingerprint: Mapped[str] = mapped_column(String(64))  # sha256 hex of the request's body
+    status_code: Mapped[int] = mapped_column(Integer)
+    response_body: Mapped[str] = mapped_column(Text)  # JSON
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

@@ -8,9 +8,11 @@ from sqlalchemy import update
 
 from .events import OrderCreated
 from .extensions import db
+from .idempotency import Answer, run_once
 from .ids import is_valid_id
 from .models import Order, OrderItem, OrderStatusHistory, Product, User
 from .outbox import enqueue
+from .serializers import order_dict
 from .status import OrderStatus
 
 MAX_LINES = 50
@@ -44,6 +46,26 @@ def parse_lines(items: Any) -> dict[int, int]:
 
 def place_order(user: User, items: Any) -> Order:
     """Create a pending order for ``user`` and broadcast ``order.created``, in one commit."""
+    try:
+        order = add_order(user, items)
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+    return order
+
+
+def place_order_once(user: User, key: str, items: Any) -> Answer:
+    """:func:`place_order` at most once per ``user`` and idempotency ``key``: the answer
+    (201, ``{"order": ...}``) of the first request with the key. Raises OrderError, or
+    idempotency.KeyReused when the key came with other items."""
+    return run_once(user, key, {"items": items},
+                    lambda: Answer(201, {"order": order_dict(add_order(user, items), detail=True)}))
+
+
+def add_order(user: User, items: Any) -> Order:
+    """Add a pending order for ``user`` and its ``order.created`` event to the session,
+    flushed but not committed: the caller commits, or rolls back on an error."""
     lines = parse_lines(items)
     products = {p.id: p for p in db.session.scalars(
         db.select(Product).where(Product.id.in_(lines))
@@ -53,23 +75,31 @@ def place_order(user: User, items: Any) -> Order:
         raise OrderError(f"unknown product id(s): {', '.join(map(str, missing))}")
     order = Order(user=user, status=OrderStatus.PENDING)
     db.session.add(order)
-    try:
-        for product_id, quantity in lines.items():
-            _take_stock(products[product_id], quantity)
-            order.items.append(OrderItem(
-                product=products[product_id], quantity=quantity,
-                unit_price_cents=products[product_id].price_cents,
-            ))
-        order.total_cents = sum(item.line_total_cents for item in order.items)
-        order.history.append(OrderStatusHistory(to_status=OrderStatus.PENDING, changed_by=user))
-        db.session.flush()
-        order.assign_number()
-        enqueue(OrderCreated(order))
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
+    for product_id, quantity in lines.items():
+        _take_stock(products[product_id], quantity)
+        order.items.append(OrderItem(
+            product=products[product_id], quantity=quantity,
+            unit_price_cents=products[product_id].price_cents,
+        ))
+    order.total_cents = sum(item.line_total_cents for item in order.items)
+    order.history.append(OrderStatusHistory(to_status=OrderStatus.PENDING, changed_by=user))
+    db.session.flush()
+    order.assign_number()
+    enqueue(OrderCreated(order))
     return order
+
+
+def stale_view_error(order: Order, expected: object) -> str | None:
+    """Why a transition based on ``expected``, the status the caller saw, must not go ahead
+    (the order has moved on: answer 409), or None. None when ``expected`` was not sent;
+    ValueError when it is not a status."""
+    if expected is None:
+        return None
+    seen = OrderStatus.parse(expected)
+    if seen is order.status:
+        return None
+    return (f"order {order.id} is {order.status.value} now, not {seen.value} as you saw it; "
+            "reload it and try again")
 
 
 def _take_stock(product: Product, quantity: int) -> None:

@@ -4,6 +4,7 @@ and the two browser libraries served straight from node_modules."""
 from __future__ import annotations
 
 from pathlib import Path
+from uuid import uuid4
 
 from flask import (
     Blueprint,
@@ -19,15 +20,20 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField
+from werkzeug.datastructures import MultiDict
+from wtforms import EmailField, HiddenField, PasswordField
 from wtforms.validators import DataRequired
 
+from . import idempotency
 from .activity import snapshot
 from .auth import authenticate, visible_order
 from .extensions import db
 from .ids import parse_id
-from .models import ConcurrentChange, Order, Product, User
-from .orders import OrderError, place_order
+from .models import ConcurrentChange, Product, User
+from .order_search import BadFilter, order_list
+from .orders import OrderError, place_order, place_order_once, stale_view_error
+from .pagination import BadPage
+from .safe_redirect import local_path
 from .serializers import order_dict, product_dict
 from .status import OrderStatus
 
@@ -43,6 +49,8 @@ VENDOR_FILES = {
 class LoginForm(FlaskForm):
     email = EmailField("Email", validators=[DataRequired()])
     password = PasswordField("Password", validators=[DataRequired()])
+    # Where to go after signing in (``?next=``, a local path only); hidden_tag() renders it.
+    next = HiddenField()
 
 
 def _home_for(user: User) -> str:
@@ -58,9 +66,13 @@ def index() -> ResponseReturnValue:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> ResponseReturnValue:
+    """The sign-in form (GET and HEAD); signing in goes to ``next`` when it is a local path."""
+    if request.method != "POST":
+        next_path = local_path(request.args.get("next"))
+        if current_user.is_authenticated:
+            return redirect(next_path or _home_for(current_user))
+        return render_template("login.html", form=LoginForm(next=next_path or ""))
     form = LoginForm()
-    if request.method == "GET":
-        return render_template("login.html", form=form)
     if not form.validate_on_submit():
         return render_template("login.html", form=form), 400
     user = authenticate(form.email.data, form.password.data)
@@ -68,7 +80,7 @@ def login() -> ResponseReturnValue:
         flash("Wrong email or password.")
         return render_template("login.html", form=form), 401
     login_user(user)
-    return redirect(_home_for(user))
+    return redirect(local_path(form.next.data) or _home_for(user))
 
 
 @bp.post("/logout")
@@ -81,41 +93,72 @@ def logout() -> ResponseReturnValue:
     return redirect(url_for("pages.login"))
 
 
+def _order_list(owner_id: int | None) -> dict:
+    """The list the query string asks for (see order_search.order_list); 400 when it is bad."""
+    try:
+        return order_list(request.args, owner_id)
+    except (BadFilter, BadPage) as exc:
+        abort(400, description=str(exc))
+
+
 @bp.get("/admin/orders")
 @login_required
 def dashboard() -> ResponseReturnValue:
     if not current_user.is_admin:
         abort(403, description="the orders dashboard is for admins")
-    orders = db.session.scalars(db.select(Order).order_by(Order.id.desc()))
-    return render_template("orders.html", orders=[order_dict(o) for o in orders],
-                           channel="admin.orders", title="All orders", show_customer=True,
-                           activity=snapshot())
+    return render_template("orders.html", **_order_list(None), channel="admin.orders",
+                           title="All orders", show_customer=True, activity=snapshot())
 
 
 @bp.get("/orders")
 @login_required
 def my_orders() -> ResponseReturnValue:
-    orders = db.session.scalars(
-        db.select(Order).where(Order.user_id == current_user.id).order_by(Order.id.desc()))
     products = db.session.scalars(db.select(Product).order_by(Product.id))
-    return render_template("orders.html", orders=[order_dict(o) for o in orders],
+    # idempotency_key: fresh per page load, for the no-JS form's hidden field (a double
+    # submit sends it twice and places one order); the page's script makes one per form fill.
+    return render_template("orders.html", **_order_list(current_user.id),
                            channel=f"user.{current_user.id}.orders", title="My orders",
-                           show_customer=False, products=[product_dict(p) for p in products])
+                           show_customer=False, products=[product_dict(p) for p in products],
+                           idempotency_key=str(uuid4()))
+
+
+def form_items(form: MultiDict[str, str]) -> list[dict]:
+    """The order form's lines, repeated ``product_id`` and ``quantity`` fields in pairs, as
+    the API's ``items``; lines with quantity 0 or empty are left out."""
+    product_ids, quantities = form.getlist("product_id"), form.getlist("quantity")
+    if len(product_ids) != len(quantities):
+        raise OrderError("every product needs a quantity field; reload the page and try again")
+    items = []
+    for line, (product_id, text) in enumerate(zip(product_ids, quantities, strict=True), 1):
+        text = text.strip()
+        if text and not (text.isascii() and text.isdecimal() and len(text) < 7):
+            raise OrderError(f"line {line}: the quantity must be a whole number, not {text!r}")
+        if text and int(text) > 0:
+            items.append({"product_id": parse_id(product_id), "quantity": int(text)})
+    if not items:
+        raise OrderError("choose a quantity of at least one product, then place the order")
+    return items
 
 
 @bp.post("/orders")
 @login_required
 def place() -> ResponseReturnValue:
-    """The no-JavaScript path of the "place an order" form."""
-    product_id = parse_id(request.form.get("product_id", ""))
-    quantity = request.form.get("quantity", "")
+    """The no-JavaScript path of the order form; a hidden ``idempotency_key`` field makes a
+    double submit place one order."""
+    user = current_user._get_current_object()
+    key = request.form.get("idempotency_key") or None
+    if key is not None and idempotency.key_error(key):
+        abort(400, description="the form's idempotency_key is not valid; reload the page")
     try:
-        place_order(current_user._get_current_object(), [{
-            "product_id": product_id,
-            "quantity": int(quantity) if quantity.isdecimal() and len(quantity) < 7 else None,
-        }])
-    except OrderError as exc:
-        flash(str(exc))
+        items = form_items(request.form)
+        if key is None:
+            number = place_order(user, items).order_number
+        else:
+            number = place_order_once(user, key, items).body["order"]["order_number"]
+    except (OrderError, idempotency.KeyReused) as exc:
+        flash(str(exc), "error")
+    else:
+        flash(f"Order {number} placed.", "success")
     return redirect(url_for("pages.my_orders"))
 
 
@@ -135,10 +178,15 @@ def transition(order_id: int) -> ResponseReturnValue:
         abort(403, description="only admins may change an order's status")
     order = visible_order(current_user, order_id)
     try:
-        order.transition_to(OrderStatus.parse(request.form.get("status")),
-                            current_user._get_current_object(), request.form.get("notes") or None)
+        stale = stale_view_error(order, request.form.get("expected_status") or None)
+        if stale:
+            flash(stale, "error")
+        elif order.transition_to(OrderStatus.parse(request.form.get("status")),
+                                 current_user._get_current_object(),
+                                 request.form.get("notes") or None):
+            flash(f"Order {order.order_number} is now {order.status.label}.", "success")
     except (ValueError, ConcurrentChange) as exc:  # unknown status, InvalidTransition, race
-        flash(str(exc))
+        flash(str(exc), "error")
     return redirect(url_for("pages.show_order", order_id=order_id))
 
 

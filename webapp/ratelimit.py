@@ -18,7 +18,7 @@ from flask import Flask, Response, request
 from flask_limiter import Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
 
-from .errors import wants_json
+from .errors import error_page, wants_json
 
 LOGIN_ENDPOINTS = ("api.login", "pages.login")
 
@@ -58,7 +58,7 @@ def init_app(app: Flask) -> Limiter:
     def too_many(exc: RateLimitExceeded) -> Response | RateLimitExceeded:
         breached = limiter.current_limit
         wait = math.ceil(breached.reset_at - time.time()) if breached else 60
-        response = exc.get_response()
+        response = error_page(exc)
         if wants_json():
             response = app.json.response(error=exc.description)
             response.status_code = 429

@@ -162,9 +162,11 @@ def test_customers_place_orders_from_my_orders(app, client):
 @pytest.mark.parametrize(("form", "reason"), [
     ({"product_id": "999", "quantity": "1"}, "unknown product id(s): 999"),
     ({"product_id": "x", "quantity": "1"}, "product_id must be a positive integer id"),
-    ({"product_id": "1", "quantity": "0"}, "quantity must be a positive integer"),
-    ({"product_id": "1", "quantity": "-2"}, "quantity must be a positive integer"),
-    ({"product_id": "1", "quantity": "9" * 50}, "quantity must be a positive integer"),
+    ({"product_id": "1", "quantity": "0"}, "choose a quantity of at least one product"),
+    ({"product_id": "1", "quantity": ""}, "choose a quantity of at least one product"),
+    ({"product_id": "1", "quantity": "-2"}, "line 1: the quantity must be a whole number"),
+    ({"product_id": "1", "quantity": "9" * 50}, "line 1: the quantity must be a whole number"),
+    ({"product_id": "1"}, "every product needs a quantity field"),
     ({"product_id": "4", "quantity": "26"}, "not enough stock"),
 ])
 def test_order_form_errors_are_shown(client, form, reason):
@@ -178,3 +180,36 @@ def test_order_form_errors_are_shown(client, form, reason):
 def test_the_dashboard_has_no_order_form(client):
     sign_in(client, ADMIN)
     assert 'id="new-order"' not in client.get("/admin/orders").get_data(as_text=True)
+
+
+def test_the_order_form_takes_several_lines_and_skips_empty_ones(client):
+    token = sign_in(client, ALICE)
+    answer = client.post("/orders", data={"product_id": ["1", "2", "3", "5"],
+                                          "quantity": ["2", "0", "", "1"], "csrf_token": token})
+    page = client.get(answer.headers["Location"]).get_data(as_text=True)
+    assert "placed." in page
+    order_id = int(re.findall(r'<tr id="order-(\d+)"', page)[0])
+    order = client.get(f"/api/orders/{order_id}", headers={"X-CSRF-TOKEN": token}).json["order"]
+    assert [(i["product_id"], i["quantity"]) for i in order["items"]] == [(1, 2), (5, 1)]
+
+
+def test_the_status_form_refuses_a_stale_view_with_a_message(client):
+    token = sign_in(client, ADMIN)
+    assert client.post("/orders/6/transition", data={
+        "status": "paid", "expected_status": "pending", "csrf_token": token,
+    }).status_code == 302
+    stale = client.post("/orders/6/transition", data={
+        "status": "cancelled", "expected_status": "pending", "notes": "as I saw it",
+        "csrf_token": token})
+    page = client.get(stale.headers["Location"]).get_data(as_text=True)
+    assert "order 6 is paid now, not pending as you saw it; reload it and try again" in page
+    order = client.get("/api/orders/6").json["order"]
+    assert order["status"] == "paid"
+    assert [h["to"] for h in order["history"]] == ["pending", "paid"]
+
+
+def test_the_status_form_says_what_it_did(client):
+    token = sign_in(client, ADMIN)
+    done = client.post("/orders/5/transition", data={
+        "status": "processing", "expected_status": "paid", "csrf_token": token})
+    assert "is now Processing." in client.get(done.headers["Location"]).get_data(as_text=True)
