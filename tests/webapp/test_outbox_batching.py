@@ -13,6 +13,7 @@ import logging
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import NamedTuple
 
 import pytest
 from flask import Flask
@@ -37,8 +38,9 @@ class _Forward(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         forwarder = self.server
-        forwarder.requests.append((self.client_address[1], self.path.split("?")[0],
-                                   json.loads(body)))
+        forwarder.requests.append(Forwarded(self.client_address[1], self.path.split("?")[0],
+                                            json.loads(body),
+                                            self.headers.get("Idempotency-Key")))
         upstream = http.client.HTTPConnection(HOST, forwarder.target_port, timeout=10)
         try:
             upstream.request("POST", self.path, body=body, headers={
@@ -58,16 +60,31 @@ class _Forward(BaseHTTPRequestHandler):
         """Quiet: the tests assert on ``requests``."""
 
 
+class Forwarded(NamedTuple):
+    """One request the forwarder passed on."""
+
+    port: int  # the client's: one per connection
+    path: str
+    body: dict
+    key: str | None  # the Idempotency-Key header
+
+    def keys(self) -> list[str | None]:
+        """The idempotency key of each event the request carries."""
+        if "batch" in self.body:
+            return [item.get("idempotency_key") for item in self.body["batch"]]
+        return [self.key]
+
+
 class Forwarder(ThreadingHTTPServer):
-    """Passes every POST on to the broadcaster on ``target_port``; records ``(client port,
-    path, JSON body)`` of each in ``requests``."""
+    """Passes every POST on to the broadcaster on ``target_port``; records each in
+    ``requests``."""
 
     daemon_threads = True
 
     def __init__(self, target_port: int) -> None:
         super().__init__((HOST, 0), _Forward)
         self.target_port = target_port
-        self.requests: list[tuple[int, str, dict]] = []
+        self.requests: list[Forwarded] = []
         threading.Thread(target=self.serve_forever, daemon=True).start()
 
     @property
@@ -131,12 +148,11 @@ def test_pending_events_go_in_batches_on_one_connection_across_passes(
     client.close()
 
     assert (first.delivered, first.requests, second.delivered, second.requests) == (23, 3, 2, 1)
-    assert [(path, len(body["batch"])) for _, path, body in forwarder.requests] == [
+    assert [(r.path, len(r.body["batch"])) for r in forwarder.requests] == [
         (f"/apps/{APP_ID}/batch_events", size) for size in (10, 10, 3, 2)]
-    assert len({port for port, _, _ in forwarder.requests}) == 1  # one connection throughout
+    assert len({r.port for r in forwarder.requests}) == 1  # one connection throughout
     # Each batch item carries its own row's idempotency key.
-    keys = [item["idempotency_key"] for _, _, body in forwarder.requests
-            for item in body["batch"]]
+    keys = [key for request in forwarder.requests for key in request.keys()]
     assert keys == [row.idempotency_key for row in rows(app)]
     assert numbers_received(admin_ws, 25) == list(range(25))
     assert_nothing_then(admin_ws, broadcaster, ADMIN_CHANNEL)
@@ -148,8 +164,9 @@ def test_without_keep_alive_each_request_has_a_connection_of_its_own(
     client = ReverbClient.from_config(app.config)
     add_events(app, range(3))
     assert deliver(app, client, batch_size=1).requests == 3
-    assert [path for _, path, _ in forwarder.requests] == [f"/apps/{APP_ID}/events"] * 3
-    assert len({port for port, _, _ in forwarder.requests}) == 3
+    assert [r.path for r in forwarder.requests] == [f"/apps/{APP_ID}/events"] * 3
+    assert len({r.port for r in forwarder.requests}) == 3
+    assert [r.key for r in forwarder.requests] == [row.idempotency_key for row in rows(app)]
 
 
 def test_a_broadcaster_restart_between_passes_costs_no_failed_attempt(
@@ -185,8 +202,7 @@ def test_a_refused_batch_is_sent_row_by_row_and_only_the_bad_row_is_skipped(
     client.close()
 
     assert (result.delivered, result.skipped, result.error) == (4, 1, None)
-    assert [(path.rsplit("/", 1)[1], len(body.get("batch", [body])))
-            for _, path, body in forwarder.requests] == [
+    assert [(r.path.rsplit("/", 1)[1], len(r.keys())) for r in forwarder.requests] == [
         ("batch_events", 5), *[("events", 1)] * 5]
     assert numbers_received(admin_ws, 4) == [0, 1, 3, 4]
     assert_nothing_then(admin_ws, broadcaster, ADMIN_CHANNEL)
