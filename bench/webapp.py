@@ -46,7 +46,7 @@ log = logging.getLogger("bench")
 
 PATH = ("paid", "processing", "shipped", "delivered", "refunded")  # a pending order's life
 SIZES = {  # (orders, clients, gunicorn workers) and drain events, full and --quick
-    False: {"orders": 300, "clients": 8, "workers": 2, "drain": 10_000},
+    False: {"orders": 300, "clients": 4, "workers": 2, "drain": 10_000},
     True: {"orders": 20, "clients": 4, "workers": 2, "drain": 500},
 }
 DRAIN_MODES = {  # name: (OUTBOX_BATCH_SIZE, OUTBOX_KEEP_ALIVE)

@@ -82,6 +82,10 @@ def _batch(size: int) -> list[OutboxEvent]:
     return events
 
 
+def _leased(row: OutboxEvent) -> bool:
+    return row.lease_until is not None and row.lease_until >= time.time()
+
+
 def _claim(ids: list[int], owner: str, lease_seconds: float) -> bool:
     """Lease every row of ``ids`` to ``owner``, or none of them."""
     now = time.time()
@@ -150,11 +154,13 @@ def deliver_pending(client: ReverbClient, lease_seconds: float, batch_size: int 
     result = DeliveryResult()
     singly = 0  # rows to send one at a time: the rows of a batch the broadcaster refused
     while result.delivered + result.skipped < limit:
-        rows = [_Row.of(row) for row in _batch(1 if singly else batch_size)]
-        if not rows:
+        batch = _batch(1 if singly else batch_size)
+        if not batch:
             break
+        rows = [_Row.of(row) for row in batch]
         ids = [row.id for row in rows]
-        if not _claim(ids, owner, lease_seconds):
+        # A live lease on the head, seen by a read, saves a write that could only fail.
+        if _leased(batch[0]) or not _claim(ids, owner, lease_seconds):
             result.busy = True
             break
         singly = max(singly - 1, 0)
