@@ -21,6 +21,7 @@ from flask import Flask
 from tests.pusher_socket import PusherSocket
 from tests.sdk import assert_nothing_then
 from tests.servers import APP_ID, HOST, Broadcaster
+from tests.waiting import eventually
 from tests.webapp.conftest import app_config, login
 from tests.webapp.test_integration import ADMIN, ADMIN_CHANNEL, authorizer, subscribed
 from tests.webapp.test_outbox import rows
@@ -217,3 +218,20 @@ def test_a_refused_batch_is_sent_row_by_row_and_only_the_bad_row_is_skipped(
 def test_a_batch_size_outside_1_to_10_is_refused_with_what_to_set(tmp_path, size):
     with pytest.raises(ConfigError, match="OUTBOX_BATCH_SIZE=.*from 1 .* to 10"):
         create_app(app_config(tmp_path / "x.sqlite3", OUTBOX_BATCH_SIZE=size))
+
+
+def test_the_web_process_delivers_after_each_commit_on_one_kept_connection(
+        make_app, forwarder, broadcaster, sockets):
+    app = make_app(REVERB_PORT=forwarder.port, OUTBOX_DELIVER_ON_COMMIT=True)
+    admin_ws = admin_socket(app, sockets)
+    client = app.test_client()
+    headers = login(client, ADMIN)
+    for order_id, status in ((6, "paid"), (5, "processing"), (4, "shipped")):
+        assert client.post(f"/api/orders/{order_id}/transition", headers=headers,
+                           json={"status": status}).status_code == 200
+        event = admin_ws.next_event()  # delivered by the web process: no worker runs
+        assert event is not None and json.loads(event["data"])["order_id"] == order_id
+    eventually(lambda: all(row.delivered_at is not None for row in rows(app)), 10.0,
+               "the web process recording its deliveries")
+    assert len(forwarder.requests) == 3
+    assert len({r.port for r in forwarder.requests}) == 1
