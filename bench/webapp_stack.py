@@ -84,6 +84,14 @@ def seed(env: Mapping[str, str]) -> None:
                    check=True, stdout=subprocess.DEVNULL)
 
 
+def _no_control_socket() -> list[str]:
+    """Recent gunicorns listen on ~/.gunicorn/gunicorn.ctl, one path for every instance on the
+    machine: switched off where the option exists."""
+    usage = subprocess.run([sys.executable, "-m", "gunicorn", "--help"], capture_output=True,
+                           text=True).stdout
+    return ["--no-control-socket"] if "--no-control-socket" in usage else []
+
+
 @contextmanager
 def gunicorn(env: Mapping[str, str], workers: int, log: Path) -> Iterator[str]:
     """The web app under gunicorn with ``workers`` sync workers; its base URL."""
@@ -91,7 +99,7 @@ def gunicorn(env: Mapping[str, str], workers: int, log: Path) -> Iterator[str]:
     with open(log, "ab") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--workers", str(workers),
-             "--bind", f"{HOST}:{port}", "webapp:create_app()"],
+             "--bind", f"{HOST}:{port}", *_no_control_socket(), "webapp:create_app()"],
             env=dict(env), stdout=out, stderr=subprocess.STDOUT)
     try:
         wait_for_http(f"http://{HOST}:{port}/login", timeout=30, proc=proc)
