@@ -72,7 +72,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--webapp", action="store_true",
                         help="run the webapp benchmarks instead: transitions through the API "
                              "under gunicorn to an admin socket, and draining 10,000 pending "
-                             "events batched against one per request (about 3 minutes)")
+                             "events batched against one per request (about 5 minutes)")
     parser.add_argument("--database-url", default=None,
                         help="with --webapp: a PostgreSQL server URL on which the bench may "
                              "create (and drop) its databases; default: SQLite files")

@@ -41,7 +41,7 @@ DEFAULTS: dict[str, Any] = {
     "REVERB_SCHEME": "http",
     # Seconds an API token stays valid.
     "API_TOKEN_MAX_AGE": 12 * 3600,
-    # Outbox delivery: HTTP timeout (a deliverer holds the queue's head for this plus 1 s, see
+    # Outbox delivery: HTTP timeout (a deliverer holds the batch it sends for this plus 1 s, see
     # delivery.lease_seconds), worker sleeps.
     "OUTBOX_HTTP_TIMEOUT": 5.0,
     "OUTBOX_IDLE_SECONDS": 0.5,
