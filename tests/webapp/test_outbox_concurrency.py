@@ -25,6 +25,7 @@ from flask import Flask
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from tests.sdk import assert_nothing_then
 from tests.webapp.conftest import app_config
 from tests.webapp.test_integration import ADMIN_CHANNEL
 from tests.webapp.test_outbox_batching import Forwarder, admin_socket, deliver
@@ -101,7 +102,7 @@ def pending(app: Flask) -> int:
 
 @pytest.mark.parametrize("batch_size", [1, 10])
 def test_deliverers_and_writers_at_once_send_each_row_once_in_each_writers_order(
-        database_url, forwarder, sockets, batch_size):
+        database_url, server, forwarder, sockets, batch_size):
     app = create_app(app_config(Path("unused"), DATABASE_URL=database_url,
                                 REVERB_PORT=forwarder.port, OUTBOX_BATCH_SIZE=batch_size))
     with app.app_context():
@@ -126,7 +127,7 @@ def test_deliverers_and_writers_at_once_send_each_row_once_in_each_writers_order
 
     assert errors == []
     assert None not in events, "an event never arrived"
-    assert admin_ws.next_event(0.5) is None, "an event arrived twice"
+    assert_nothing_then(admin_ws, server, ADMIN_CHANNEL)  # no event arrived twice
     sent = Counter(key for request in forwarder.requests for key in request.keys())
     assert len(sent) == total and set(sent.values()) == {1}, "a row was sent twice"
     received = [json.loads(event["data"]) for event in events]
