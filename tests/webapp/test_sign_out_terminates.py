@@ -20,6 +20,7 @@ from tests.servers import (
     start_webapp,
     start_worker,
 )
+from tests.waiting import eventually
 from tests.webapp.conftest import ADMIN
 from tests.webapp.test_integration import (
     ALICE,
@@ -67,10 +68,12 @@ def logout(webapp: Webapp, token: str) -> None:
         assert response.status == 204
 
 
+@pytest.mark.parametrize("deliverer", ["worker", "web process"])
 def test_logout_closes_that_users_sockets_after_their_events_and_no_one_elses(
-        broadcaster: Broadcaster, tmp_path: Path, sockets):
+        broadcaster: Broadcaster, tmp_path: Path, sockets, deliverer):
     database = tmp_path / "web.sqlite3"
-    webapp = start_webapp(broadcaster.port, database, {"OUTBOX_DELIVER_ON_COMMIT": "0"})
+    on_commit = "1" if deliverer == "web process" else "0"
+    webapp = start_webapp(broadcaster.port, database, {"OUTBOX_DELIVER_ON_COMMIT": on_commit})
     try:
         alice, bob, admin = (token_of(webapp, email) for email in (ALICE, BOB, ADMIN))
         alice_ws = subscribed(signed_in(sockets(), webapp, alice), ALICE_CHANNEL,
@@ -79,16 +82,18 @@ def test_logout_closes_that_users_sockets_after_their_events_and_no_one_elses(
         bob_ws = signed_in(sockets(), webapp, bob)
         transition(webapp, admin, 6, "paid")  # alice's order, queued before her sign-out
         logout(webapp, alice)
-        assert start_worker(webapp, ["--once"]).wait() == 0
+        if deliverer == "worker":
+            assert start_worker(webapp, ["--once"]).wait() == 0
+        event = alice_ws.next_event()
+        assert event is not None and json.loads(event["data"])["current_status"] == "paid"
+        assert alice_ws.closed_code() == UNAUTHORIZED
+        assert alice_tab.closed_code() == UNAUTHORIZED
+        eventually(lambda: outbox_state(database) == [(1, True), (1, True)], 10.0,
+                   "both rows recorded as delivered")
     finally:
         webapp.stop()
-    event = alice_ws.next_event()
-    assert event is not None and json.loads(event["data"])["current_status"] == "paid"
-    assert alice_ws.closed_code() == UNAUTHORIZED
-    assert alice_tab.closed_code() == UNAUTHORIZED
     bob_ws.send({"event": "pusher:ping", "data": {}})
     assert bob_ws.next_message(wanted=lambda m: m["event"] == "pusher:pong") is not None
-    assert outbox_state(database) == [(1, True), (1, True)]
 
 
 def test_a_sign_out_while_the_broadcaster_is_down_is_sent_when_it_is_back(tmp_path: Path):
