@@ -24,7 +24,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from . import abuse, loadgen, profile, report, webhooks
+from . import abuse, loadgen, profile, report, webapp, webhooks
 from .scenarios import (
     BY_NAME,
     CLUSTER_SCENARIOS,
@@ -81,6 +81,13 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                              "retained RSS, and whether a normal client is still served")
     parser.add_argument("--abuse-seconds", type=float, default=15.0,
                         help="how long each abuse attack lasts (default 15)")
+    parser.add_argument("--webapp", action="store_true",
+                        help="run the webapp benchmarks instead: transitions through the API "
+                             "under gunicorn to an admin socket, and draining 10,000 pending "
+                             "events batched against one per request (about 5 minutes)")
+    parser.add_argument("--database-url", default=None,
+                        help="with --webapp: a PostgreSQL server URL on which the bench may "
+                             "create (and drop) its databases; default: SQLite files")
     parser.add_argument("--debug", action="store_true", help="log every step")
     args = parser.parse_args(argv)
     args.rounds = args.rounds if args.rounds is not None else (1 if args.quick else 3)
@@ -143,6 +150,18 @@ def _profile(name: str, quick: bool, out_dir: Path) -> dict[str, Any] | None:
         return None
 
 
+def _webapp(args: argparse.Namespace, out_dir: Path) -> int:
+    results, ok = webapp.run(args.database_url, args.quick, out_dir)
+    meta = {"machine": report.machine(),
+            "database": "PostgreSQL" if args.database_url else "SQLite"}
+    table = webapp.markdown(results, meta)
+    (out_dir / "webapp.json").write_text(json.dumps({**meta, "results": results}, indent=2))
+    (out_dir / "table.md").write_text(table + "\n")
+    print(table)
+    print(f"\nresults: {out_dir / 'webapp.json'}")
+    return 0 if ok else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO,
@@ -156,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
         **{name: partial(launcher, command=args.resound_cmd)
            for name, launcher in {"resound": LAUNCHERS["resound"], **CLUSTER_LAUNCHERS}.items()},
     }
+    if args.webapp:
+        return _webapp(args, out_dir)
     if args.abuse:
         table, ok = abuse.run(args.server_list, launchers, out_dir, args.abuse_seconds)
         print(table)

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from .reverb_client import MAX_BATCH
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 # Signs sessions and API tokens when debugging or testing without a SECRET_KEY. It is public:
@@ -39,12 +41,16 @@ DEFAULTS: dict[str, Any] = {
     "REVERB_SCHEME": "http",
     # Seconds an API token stays valid.
     "API_TOKEN_MAX_AGE": 12 * 3600,
-    # Outbox delivery: HTTP timeout (a deliverer holds the queue's head for this plus 1 s, see
+    # Outbox delivery: HTTP timeout (a deliverer holds the batch it sends for this plus 1 s, see
     # delivery.lease_seconds), worker sleeps.
     "OUTBOX_HTTP_TIMEOUT": 5.0,
     "OUTBOX_IDLE_SECONDS": 0.5,
     "OUTBOX_BACKOFF_INITIAL": 0.5,
     "OUTBOX_BACKOFF_MAX": 30.0,
+    # Events per request to the broadcaster (1..10; more than 1 uses POST batch_events), and
+    # whether a deliverer keeps its HTTP connection open between requests.
+    "OUTBOX_BATCH_SIZE": 10,
+    "OUTBOX_KEEP_ALIVE": True,
     # Try delivery from the web process right after commit (the worker is the guarantee).
     "OUTBOX_DELIVER_ON_COMMIT": True,
     "MAX_CONTENT_LENGTH": 1024 * 1024,  # larger request bodies get 413
@@ -89,7 +95,16 @@ def load(environ: Mapping[str, str], overrides: Mapping[str, Any] | None) -> dic
                 raise ValueError(f"environment variable {key}={environ[key]!r} is not a valid "
                                  f"{type(default).__name__}") from None
     values.update(overrides or {})
+    check_outbox(values)
     return values
+
+
+def check_outbox(values: Mapping[str, Any]) -> None:
+    """:class:`ConfigError` for outbox settings delivery cannot work with."""
+    size = values["OUTBOX_BATCH_SIZE"]
+    if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_BATCH:
+        raise ConfigError(f"OUTBOX_BATCH_SIZE={size!r}: set a whole number from 1 (one event "
+                          f"per request) to {MAX_BATCH} (the broadcaster's batch limit)")
 
 
 def database_uri(values: Mapping[str, Any], instance_path: str) -> str:

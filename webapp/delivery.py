@@ -1,197 +1,237 @@
 """Send outbox rows to the broadcaster's HTTP API, once each and strictly in id order.
 
-Only the head of the queue (the oldest row neither delivered nor refused) is ever sent. A
-deliverer claims it with a conditional UPDATE that succeeds only if no live lease is held, so
-two deliverers (the worker and the web process right after a commit) never overtake each other.
-Delivery stops at the first failure; the row stays at the head and is retried later, which
+A deliverer always starts at the head of the queue (the oldest row neither delivered nor
+refused) and claims a **batch**: the head and the pending event rows right behind it, up to
+``OUTBOX_BATCH_SIZE``. The claim is one conditional UPDATE that takes every row of the batch or
+none (rolled back unless it matched them all): it needs each row still pending and free of a
+live lease. On PostgreSQL the UPDATE locks the rows it changes, and a concurrent claim waits for
+that lock, then re-checks the condition and fails; on SQLite writers take turns. Since every
+batch starts at the head, two deliverers (the worker and a web process) never overtake each
+other. Delivery stops at the first failure; the rows stay pending and are retried later, which
 keeps every order's events in order.
 
-Every attempt carries the row's ``Idempotency-Key``, and the broadcaster delivers a key once
-within its window (``RESOUND_IDEMPOTENCY_WINDOW``, 5 minutes): a retry after a timeout whose
-request did get through, or a takeover from a deliverer that crashed mid-send, is answered 200
-and not delivered again. So the lease only has to outlast one send (:func:`lease_seconds`), and
-a crashed holder stalls delivery for that long, not a minute.
+Every event carries its row's idempotency key (the ``Idempotency-Key`` header for one event, the
+``idempotency_key`` field of each item in a batch), and the broadcaster delivers a key once
+within its window (``RESOUND_IDEMPOTENCY_WINDOW``, 5 minutes). So the batch a retry or a
+takeover sends may differ from the one that went out before (more rows arrived meanwhile): the
+rows that got through are not delivered again, and the new ones are. The lease only has to
+outlast one send (:func:`lease_seconds`). A batch the broadcaster refuses (4xx, e.g. one event
+too large) is sent again one row at a time, so only the bad row is skipped.
+
+A termination row (:func:`webapp.outbox.enqueue_termination`) goes alone, in its place in the
+queue, as ``POST users/{id}/terminate_connections``.
 """
 
 from __future__ import annotations
 
-import http.client
 import logging
+import os
 import threading
 import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
 
 from flask import Flask, current_app
 from sqlalchemy import event, or_, update
 
-from shared.payloads import dumpb, loads
-from shared.signatures import sign_request
+from shared.payloads import loads
 
 from .extensions import db
-from .outbox import PENDING_FLAG, OutboxEvent, utcnow
+from .outbox import PENDING_FLAG, TERMINATE, OutboxEvent, utcnow
+from .reverb_client import DeliveryError, Message, ReverbClient
+
+__all__ = ["DeliveryError", "DeliveryResult", "ReverbClient", "deliver_now", "deliver_pending",
+           "lease_seconds"]
 
 log = logging.getLogger(__name__)
 
-# Answers that will never succeed on retry: skip the row instead of blocking the queue.
-PERMANENT_STATUSES = frozenset({400, 413})
 LEASE_MARGIN = 1.0  # seconds a lease outlasts the HTTP timeout: the database writes around it
 
 
 def lease_seconds(config: Any) -> float:
-    """How long a deliverer holds the head row: one send (``OUTBOX_HTTP_TIMEOUT``) and a margin.
-    A holder that outlives it by accident resends nothing: the idempotency key sees to that."""
+    """How long a deliverer holds a batch: one send (``OUTBOX_HTTP_TIMEOUT``) and a margin.
+    A holder that outlives it by accident resends nothing: the idempotency keys see to that."""
     return float(config["OUTBOX_HTTP_TIMEOUT"]) + LEASE_MARGIN
-
-
-class DeliveryError(Exception):
-    """The broadcaster did not take the event; ``permanent`` when retrying cannot help."""
-
-    def __init__(self, message: str, permanent: bool = False) -> None:
-        super().__init__(message)
-        self.permanent = permanent
-
-
-@dataclass(frozen=True)
-class ReverbClient:
-    """The broadcaster's signed trigger API (``POST /apps/{app_id}/events``)."""
-
-    app_id: str
-    key: str
-    secret: str
-    host: str
-    port: int
-    scheme: str = "http"
-    timeout: float = 5.0
-
-    @classmethod
-    def from_config(cls, config: Any) -> ReverbClient:
-        return cls(
-            app_id=str(config["REVERB_APP_ID"]), key=config["REVERB_APP_KEY"],
-            secret=config["REVERB_APP_SECRET"], host=config["REVERB_HOST"],
-            port=int(config["REVERB_PORT"]), scheme=config["REVERB_SCHEME"],
-            timeout=float(config["OUTBOX_HTTP_TIMEOUT"]),
-        )
-
-    def trigger(self, name: str, channels: list[str], data: str, socket_id: str | None,
-                idempotency_key: str) -> None:
-        """Publish one event; raise :class:`DeliveryError` unless the broadcaster answers 2xx.
-
-        The broadcaster delivers an ``idempotency_key`` once within its window, so sending the
-        same event again (after a timeout, say) never delivers it twice."""
-        message: dict[str, Any] = {"name": name, "channels": channels, "data": data}
-        if socket_id:
-            message["socket_id"] = socket_id
-        body = dumpb(message)
-        path = f"/apps/{self.app_id}/events"
-        query = urlencode(sign_request(self.key, self.secret, "POST", path, body=body))
-        connection_class = (http.client.HTTPSConnection if self.scheme == "https"
-                            else http.client.HTTPConnection)
-        connection = connection_class(self.host, self.port, timeout=self.timeout)
-        try:
-            connection.request("POST", f"{path}?{query}", body=body,
-                               headers={"Content-Type": "application/json",
-                                        "Idempotency-Key": idempotency_key})
-            response = connection.getresponse()
-            answer = response.read(2000).decode(errors="replace")
-        except (OSError, http.client.HTTPException) as exc:
-            raise DeliveryError(f"broadcaster at {self.host}:{self.port} unreachable: {exc}") \
-                from None
-        finally:
-            connection.close()
-        if not 200 <= response.status < 300:
-            raise DeliveryError(f"broadcaster answered {response.status}: {answer}",
-                                permanent=response.status in PERMANENT_STATUSES)
 
 
 @dataclass
 class DeliveryResult:
-    delivered: int = 0
+    delivered: int = 0  # rows sent (events and terminations)
     skipped: int = 0  # refused for good, marked failed
     error: str | None = None  # why delivery stopped early (retry later)
     busy: bool = False  # another deliverer holds the head row
+    requests: int = 0  # HTTP requests that got a 2xx answer
 
 
-def _head() -> OutboxEvent | None:
-    return db.session.scalar(
+def _batch(size: int) -> list[OutboxEvent]:
+    """The head row and the event rows right behind it, at most ``size``; a termination row
+    only ever alone."""
+    rows = list(db.session.scalars(
         db.select(OutboxEvent)
         .where(OutboxEvent.delivered_at.is_(None), OutboxEvent.failed_at.is_(None))
-        .order_by(OutboxEvent.id).limit(1)
-    )
+        .order_by(OutboxEvent.id).limit(size)
+    ))
+    if not rows or rows[0].kind == TERMINATE:
+        return rows[:1]
+    events = []
+    for row in rows:
+        if row.kind == TERMINATE:
+            break
+        events.append(row)
+    return events
 
 
-def _claim(row_id: int, owner: str, lease_seconds: float) -> bool:
+def _leased(row: OutboxEvent) -> bool:
+    return row.lease_until is not None and row.lease_until >= time.time()
+
+
+def _claim(ids: list[int], owner: str, lease_seconds: float) -> bool:
+    """Lease every row of ``ids`` to ``owner``, or none of them."""
     now = time.time()
     claimed = db.session.execute(
         update(OutboxEvent)
-        .where(OutboxEvent.id == row_id, OutboxEvent.delivered_at.is_(None),
+        .where(OutboxEvent.id.in_(ids), OutboxEvent.delivered_at.is_(None),
                OutboxEvent.failed_at.is_(None),
                or_(OutboxEvent.lease_until.is_(None), OutboxEvent.lease_until < now))
         .values(lease_owner=owner, lease_until=now + lease_seconds,
                 attempts=OutboxEvent.attempts + 1)
         .execution_options(synchronize_session=False)
     ).rowcount
+    if claimed != len(ids):
+        db.session.rollback()
+        return False
     db.session.commit()
-    return bool(claimed)
+    return True
 
 
-def _finish(row_id: int, owner: str, **values: Any) -> bool:
-    """Record the outcome and drop the lease, only if ``owner`` still holds it."""
+def _finish(ids: list[int], owner: str, **values: Any) -> int:
+    """Record the outcome and drop the lease on the rows ``owner`` still holds; how many."""
     done = db.session.execute(
         update(OutboxEvent)
-        .where(OutboxEvent.id == row_id, OutboxEvent.lease_owner == owner)
+        .where(OutboxEvent.id.in_(ids), OutboxEvent.lease_owner == owner)
         .values(lease_owner=None, lease_until=None, **values)
         .execution_options(synchronize_session=False)
     ).rowcount
     db.session.commit()
-    return bool(done)
+    return done
 
 
-def deliver_pending(
-    client: ReverbClient, lease_seconds: float, limit: int = 1000
-) -> DeliveryResult:
-    """Send pending rows in id order until none is left, one fails, or another deliverer is busy."""
+@dataclass(frozen=True)
+class _Row:
+    """What a send needs from a row, read before its session is committed."""
+
+    id: int
+    kind: str
+    message: Message
+
+    @classmethod
+    def of(cls, row: OutboxEvent) -> _Row:
+        return cls(row.id, row.kind, Message(row.name, loads(row.channels), row.data,
+                                             row.socket_id, row.idempotency_key))
+
+
+def _send(client: ReverbClient, rows: list[_Row]) -> None:
+    if rows[0].kind == TERMINATE:
+        client.terminate(rows[0].message.data)
+    elif len(rows) == 1:
+        client.trigger(rows[0].message)
+    else:
+        client.trigger_batch([row.message for row in rows])
+
+
+def _describe(rows: list[_Row]) -> str:
+    if len(rows) == 1:
+        return f"outbox row {rows[0].id} ({rows[0].message.name or rows[0].kind})"
+    return f"outbox rows {rows[0].id}..{rows[-1].id} ({len(rows)} events)"
+
+
+def deliver_pending(client: ReverbClient, lease_seconds: float, batch_size: int = 1,
+                    limit: int = 10_000) -> DeliveryResult:
+    """Send pending rows in id order, ``batch_size`` events per request at most, until none is
+    left, one fails, another deliverer is busy, or ``limit`` rows went out."""
     owner = uuid.uuid4().hex
     result = DeliveryResult()
-    for _ in range(limit):
-        row = _head()
-        if row is None:
+    singly = 0  # rows to send one at a time: the rows of a batch the broadcaster refused
+    while result.delivered + result.skipped < limit:
+        batch = _batch(1 if singly else batch_size)
+        if not batch:
             break
-        row_id, name, channels, data, socket_id, key = (
-            row.id, row.name, loads(row.channels), row.data, row.socket_id, row.idempotency_key)
-        if not _claim(row_id, owner, lease_seconds):
+        rows = [_Row.of(row) for row in batch]
+        ids = [row.id for row in rows]
+        # A live lease on the head, seen by a read, saves a write that could only fail.
+        if _leased(batch[0]) or not _claim(ids, owner, lease_seconds):
             result.busy = True
             break
+        singly = max(singly - 1, 0)
         try:
-            client.trigger(name, channels, data, socket_id, key)
+            _send(client, rows)
         except DeliveryError as exc:
+            if exc.permanent and len(rows) > 1:
+                log.warning("%s refused (%s); sending them one at a time to skip only the "
+                            "refused one", _describe(rows), exc)
+                _finish(ids, owner, last_error=str(exc))
+                singly = len(rows)
+                continue
             if exc.permanent:
-                log.error("outbox event %s (%s) refused, skipping it: %s", row_id, name, exc)
-                _finish(row_id, owner, failed_at=utcnow(), last_error=str(exc))
+                log.error("%s refused, skipping it: %s", _describe(rows), exc)
+                _finish(ids, owner, failed_at=utcnow(), last_error=str(exc))
                 result.skipped += 1
                 continue
-            log.warning("outbox event %s (%s) not delivered: %s", row_id, name, exc)
-            _finish(row_id, owner, last_error=str(exc))
+            log.warning("%s not delivered: %s", _describe(rows), exc)
+            _finish(ids, owner, last_error=str(exc))
             result.error = str(exc)
             break
-        if not _finish(row_id, owner, delivered_at=utcnow(), last_error=None):
-            log.info("outbox event %s was sent after its lease ran out; its idempotency key "
-                     "keeps a takeover from delivering it twice", row_id)
-        log.debug("outbox event %s (%s) delivered to %s", row_id, name, channels)
-        result.delivered += 1
+        result.requests += 1
+        if _finish(ids, owner, delivered_at=utcnow(), last_error=None) < len(ids):
+            log.info("%s sent after the lease ran out; the idempotency keys keep a takeover "
+                     "from delivering events twice", _describe(rows))
+        log.debug("%s delivered", _describe(rows))
+        result.delivered += len(rows)
     return result
 
 
-def deliver_now(app: Flask) -> DeliveryResult:
-    """One delivery pass with ``app``'s configuration, in its own app context and session."""
+def deliver_now(app: Flask, client: ReverbClient | None = None) -> DeliveryResult:
+    """One delivery pass with ``app``'s configuration, in its own app context and session;
+    on ``client``'s kept connection when given, else on a connection of its own."""
+    own = client is None
+    client = client or ReverbClient.from_config(app.config)
     with app.app_context():
         try:
-            return deliver_pending(ReverbClient.from_config(app.config),
-                                   lease_seconds(app.config))
+            return deliver_pending(client, lease_seconds(app.config),
+                                   app.config["OUTBOX_BATCH_SIZE"])
         finally:
             db.session.remove()
+            if own:
+                client.close()
+
+
+class BackgroundDeliverer:
+    """The web process's delivery right after commit: one thread per process, woken by each
+    commit that wrote outbox rows, running passes on one kept-alive connection. Commits that
+    land during a pass wake one more pass, which sends what they wrote (batched)."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self._pid: int | None = None
+        self._wake = threading.Event()
+
+    def kick(self) -> None:
+        if self._pid != os.getpid():  # first commit in this process (or in a forked worker)
+            self._pid, self._wake = os.getpid(), threading.Event()
+            threading.Thread(target=self._run, args=(self._wake,), name="outbox-deliver",
+                             daemon=True).start()
+        self._wake.set()
+
+    def _run(self, wake: threading.Event) -> None:
+        client = ReverbClient.from_config(self.app.config)
+        while True:
+            wake.wait()
+            wake.clear()
+            try:
+                deliver_now(self.app, client)
+            except Exception:  # the worker is the guarantee; this pass only saves time
+                log.exception("delivery after commit failed; the worker will deliver")
 
 
 def _deliver_after_commit(session: Any) -> None:
@@ -199,8 +239,10 @@ def _deliver_after_commit(session: Any) -> None:
         return
     app = current_app._get_current_object()
     if app.config["OUTBOX_DELIVER_ON_COMMIT"]:
-        threading.Thread(target=deliver_now, args=(app,), name="outbox-deliver",
-                         daemon=True).start()
+        deliverer = app.extensions.get("outbox_deliverer")
+        if deliverer is None:
+            deliverer = app.extensions.setdefault("outbox_deliverer", BackgroundDeliverer(app))
+        deliverer.kick()
 
 
 def _forget_after_rollback(session: Any, _transaction: Any) -> None:

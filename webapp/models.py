@@ -15,7 +15,7 @@ from werkzeug.security import generate_password_hash
 
 from .events import OrderStatusChanged
 from .extensions import db
-from .outbox import enqueue, utcnow
+from .outbox import enqueue, enqueue_termination, utcnow
 from .status import InvalidTransition, OrderStatus
 
 MAX_NOTES_LENGTH = 1000
@@ -46,8 +46,11 @@ class User(UserMixin, db.Model):
         return f"{self.id}:{self.session_epoch}"
 
     def end_sessions(self) -> None:
-        """Void every session cookie and API token issued so far (commit to take effect)."""
+        """Void every session cookie and API token issued so far, and close the user's live
+        connections on the broadcaster (both when the transaction commits)."""
         self.session_epoch = (self.session_epoch or 0) + 1
+        if self.id is not None:  # a new user has no connections yet
+            enqueue_termination(self.id)
 
     def set_password(self, password: str) -> None:
         """Change the password, which signs the user out everywhere."""

@@ -1,8 +1,11 @@
 """The outbox: each broadcast event is a row written in the same transaction as its cause.
 
 Nothing is sent here. :mod:`webapp.delivery` sends pending rows strictly in id order, claiming
-the head row with a lease, each with the row's idempotency key, so that the broadcaster
-delivers a row once however often it is sent.
+batches from the head with a lease, each event with its row's idempotency key, so that the
+broadcaster delivers a row once however often it is sent.
+
+Most rows are events (``kind`` ``event``). A ``terminate`` row (:func:`enqueue_termination`)
+asks the broadcaster to close every connection signed in as a user, in its place in the queue.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from flask import has_request_context, request
-from sqlalchemy import Float, Integer, String, Text
+from sqlalchemy import Float, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.payloads import dumps
@@ -21,6 +24,7 @@ from .extensions import db
 
 SOCKET_ID_HEADER = "X-Socket-ID"
 PENDING_FLAG = "outbox_pending"
+EVENT, TERMINATE = "event", "terminate"  # what a row asks of the broadcaster
 
 
 def utcnow() -> datetime:
@@ -32,6 +36,8 @@ class OutboxEvent(db.Model):
     __tablename__ = "outbox_events"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # EVENT: publish name/channels/data; TERMINATE: close the sockets of the user id in data.
+    kind: Mapped[str] = mapped_column(String(16), default=EVENT, server_default=text(f"'{EVENT}'"))
     name: Mapped[str] = mapped_column(String(200))
     channels: Mapped[str] = mapped_column(Text)  # JSON list
     data: Mapped[str] = mapped_column(Text)  # JSON string, sent as is
@@ -69,6 +75,16 @@ def enqueue(event: BroadcastEvent) -> OutboxEvent:
         data=dumps(event.broadcast_with()),
         socket_id=request_socket_id(),
     )
+    db.session.add(row)
+    db.session.info[PENDING_FLAG] = True
+    return row
+
+
+def enqueue_termination(user_id: int) -> OutboxEvent:
+    """Add to the current transaction a request to close every connection signed in as
+    ``user_id`` (``POST users/{id}/terminate_connections``), sent in order with the events."""
+    row = OutboxEvent(kind=TERMINATE, name="terminate_connections", channels="[]",
+                      data=str(user_id))
     db.session.add(row)
     db.session.info[PENDING_FLAG] = True
     return row

@@ -1,6 +1,7 @@
 """``flask --app webapp worker``: the guarantee that every outbox event reaches the broadcaster.
 
-It delivers pending events in order, sleeps briefly when idle, and backs off exponentially
+It delivers pending events in order, in batches, on one HTTP connection it keeps open across
+passes (opened again after a failure), sleeps briefly when idle, and backs off exponentially
 (capped) while the broadcaster is down. SIGTERM (honcho, systemd) ends it between passes, so a
 send is never cut off between the broadcaster's answer and its record.
 """
@@ -15,7 +16,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
-from .delivery import deliver_now
+from .delivery import ReverbClient, deliver_now
 
 log = logging.getLogger(__name__)
 
@@ -23,10 +24,19 @@ log = logging.getLogger(__name__)
 def run_worker(app: Flask, idle: float, backoff_initial: float, backoff_max: float,
                stop: threading.Event) -> None:
     """Loop delivery passes until ``stop`` is set; a pass that raises is logged and retried."""
+    client = ReverbClient.from_config(app.config)
+    try:
+        _loop(app, client, idle, backoff_initial, backoff_max, stop)
+    finally:
+        client.close()
+
+
+def _loop(app: Flask, client: ReverbClient, idle: float, backoff_initial: float,
+          backoff_max: float, stop: threading.Event) -> None:
     backoff = backoff_initial
     while not stop.is_set():
         try:
-            result = deliver_now(app)
+            result = deliver_now(app, client)
         except Exception:  # a locked or broken database must not end the guarantee
             log.exception("delivery pass failed, retrying in %.1f s", backoff)
             stop.wait(backoff)

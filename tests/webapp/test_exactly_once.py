@@ -23,6 +23,7 @@ from tests.servers import HOST, Broadcaster, Webapp, start_webapp, start_worker
 from tests.waiting import eventually
 from tests.webapp.test_integration import (
     ADMIN,
+    ADMIN_CHANNEL,
     ALICE,
     ALICE_CHANNEL,
     http_authorizer,
@@ -172,3 +173,43 @@ def test_the_lease_lasts_one_send_so_a_web_process_killed_mid_send_is_taken_over
     event = alice_ws.next_event()  # the web process's send got through before it died ...
     assert json.loads(event["data"])["current_status"] == "paid"
     assert_nothing_then(alice_ws, broadcaster, ALICE_CHANNEL)  # ... and was not repeated
+
+
+def test_a_batch_resent_by_a_takeover_with_more_rows_delivers_each_event_once_in_order(
+        broadcaster, stand_ins, tmp_path, sockets):
+    """A worker sends a batch and is killed before it records it; more rows arrive; the next
+    worker's batch holds the old rows and the new: only the new ones are delivered again."""
+    stand_in = StallingStandIn(broadcaster.port, stalled=1, stall_seconds=600)
+    stand_ins.append(stand_in)
+    database = tmp_path / "web.sqlite3"
+    webapp = start_webapp(stand_in.port, database, {"OUTBOX_HTTP_TIMEOUT": "3",
+                                                    "OUTBOX_DELIVER_ON_COMMIT": "0"})
+    try:
+        admin = token_of(webapp, ADMIN)
+        admin_ws = subscribed(sockets(), ADMIN_CHANNEL, http_authorizer(webapp, admin))
+        first = [(6, "paid"), (5, "processing"), (4, "shipped")]
+        for order_id, status in first:
+            transition(webapp, admin, order_id, status)
+        dying = start_worker(webapp)
+        assert stand_in.forwarded.wait(10), "the worker never sent the batch"
+        dying.proc.kill()  # the broadcaster published the batch; the worker recorded nothing
+        dying.proc.wait()
+        assert outbox_state(database) == [(1, False)] * 3
+        more = [(6, "processing"), (5, "shipped")]
+        for order_id, status in more:
+            transition(webapp, admin, order_id, status)
+        direct = Webapp(port=webapp.port,
+                        env={**webapp.env, "REVERB_PORT": str(broadcaster.port)})
+        taking_over = start_worker(direct)
+        try:
+            eventually(lambda: outbox_state(database) == [(2, True)] * 3 + [(1, True)] * 2,
+                       30.0, "the takeover delivering all five rows in one batch")
+        finally:
+            taking_over.stop()
+    finally:
+        webapp.stop()
+    received = [admin_ws.next_event() for _ in first + more]
+    assert None not in received, "an event was lost"
+    assert [(json.loads(e["data"])["order_id"], json.loads(e["data"])["current_status"])
+            for e in received] == first + more
+    assert_nothing_then(admin_ws, broadcaster, ADMIN_CHANNEL)

@@ -14,6 +14,7 @@ from shared.payloads import dumps
 from tests.servers import Broadcaster, free_port, start_broadcaster
 from tests.waiting import eventually
 from tests.webapp.conftest import app_config
+from tests.webapp.test_outbox_batching import Forwarder
 from webapp import create_app
 from webapp.extensions import db
 from webapp.outbox import OutboxEvent
@@ -126,3 +127,25 @@ def test_backoff_on_database_errors_is_capped_and_resets(tmp_path: Path):
         with app.app_context():
             db.engine.dispose()
     assert stop.waits == pytest.approx(EXPECTED_WAITS)
+
+
+def test_the_worker_keeps_one_connection_across_passes(tmp_path: Path):
+    broadcaster = start_broadcaster()
+    forwarder = Forwarder(broadcaster.port)
+    app = create_app(app_config(tmp_path / "w.sqlite3", REVERB_PORT=forwarder.port))
+    with app.app_context():
+        db.create_all()
+    enqueue_one(app)
+    # Idle waits: a new event each time, so each pass sends one request.
+    stop = ScriptedStop({0: lambda: enqueue_one(app), 1: lambda: enqueue_one(app)}, 3)
+    try:
+        run_worker(app, IDLE, INITIAL, CAP, stop)
+    finally:
+        forwarder.shutdown()
+        forwarder.server_close()
+        broadcaster.stop()
+        with app.app_context():
+            db.engine.dispose()
+    assert stop.waits == [IDLE] * 3
+    assert len(forwarder.requests) == 3
+    assert len({r.port for r in forwarder.requests}) == 1

@@ -1,0 +1,181 @@
+"""The webapp's production stack for the webapp benchmarks, on loopback ports.
+
+A database (a fresh SQLite file, or a fresh database on a PostgreSQL server the caller names,
+dropped afterwards), the broadcaster, the web app under gunicorn, the outbox worker, and an admin
+subscribed to ``private-admin.orders`` whose every event is timed as it is read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from websockets.exceptions import ConnectionClosed
+
+from tests.pusher_socket import PusherSocket
+from tests.servers import (
+    APP_ID,
+    APP_KEY,
+    APP_SECRET,
+    HOST,
+    Broadcaster,
+    free_port,
+    start_broadcaster,
+    wait_for_http,
+)
+
+ADMIN_CHANNEL = "private-admin.orders"
+
+
+@contextmanager
+def database(url: str | None, workdir: Path) -> Iterator[str]:
+    """A fresh database's URL: a new SQLite file in ``workdir`` without ``url``, else a new
+    database on the PostgreSQL server of ``url`` (which must allow CREATE DATABASE)."""
+    if not url:
+        yield f"sqlite:///{workdir / 'bench.sqlite3'}"
+        return
+    name = f"resound_bench_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f"CREATE DATABASE {name}"))
+    try:
+        yield make_url(url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
+        admin.dispose()
+
+
+def webapp_env(database_url: str, broadcaster_port: int,
+               extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of the web processes and the worker."""
+    env = dict(os.environ)
+    env.update({
+        "DATABASE_URL": database_url, "SECRET_KEY": "bench-secret-key",
+        "REVERB_APP_ID": APP_ID, "REVERB_APP_KEY": APP_KEY, "REVERB_APP_SECRET": APP_SECRET,
+        "REVERB_HOST": HOST, "REVERB_PORT": str(broadcaster_port), "REVERB_SCHEME": "http",
+        "OUTBOX_IDLE_SECONDS": "0.1", "OUTBOX_BACKOFF_INITIAL": "0.1",
+        "OUTBOX_BACKOFF_MAX": "1.0", "FLASK_SKIP_DOTENV": "1",
+    })
+    env.update(extra or {})
+    return env
+
+
+def flask(env: Mapping[str, str], *args: str, log: Path | None = None) -> subprocess.Popen:
+    """``flask --app webapp ARGS`` as its own process (its output in ``log``)."""
+    out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 (the child owns it)
+    return subprocess.Popen([sys.executable, "-m", "flask", "--app", "webapp", *args],
+                            env=dict(env), stdout=out, stderr=subprocess.STDOUT)
+
+
+def seed(env: Mapping[str, str]) -> None:
+    subprocess.run([sys.executable, "-m", "flask", "--app", "webapp", "seed"], env=dict(env),
+                   check=True, stdout=subprocess.DEVNULL)
+
+
+def _no_control_socket() -> list[str]:
+    """Recent gunicorns listen on ~/.gunicorn/gunicorn.ctl, one path for every instance on the
+    machine: switched off where the option exists."""
+    usage = subprocess.run([sys.executable, "-m", "gunicorn", "--help"], capture_output=True,
+                           text=True).stdout
+    return ["--no-control-socket"] if "--no-control-socket" in usage else []
+
+
+@contextmanager
+def gunicorn(env: Mapping[str, str], workers: int, log: Path) -> Iterator[str]:
+    """The web app under gunicorn with ``workers`` sync workers; its base URL."""
+    port = free_port()
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "--workers", str(workers),
+             "--bind", f"{HOST}:{port}", *_no_control_socket(), "webapp:create_app()"],
+            env=dict(env), stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_for_http(f"http://{HOST}:{port}/login", timeout=30, proc=proc)
+        yield f"http://{HOST}:{port}"
+    finally:
+        stop(proc)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextmanager
+def broadcaster(log: Path) -> Iterator[Broadcaster]:
+    with open(log, "ab") as out:
+        running = start_broadcaster(stderr=out)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@dataclass
+class Frame:
+    """One event the admin read: when (``time.perf_counter``), its name and its data."""
+
+    at: float
+    name: str
+    data: dict
+
+
+@dataclass
+class AdminSubscriber:
+    """A socket on ``private-admin.orders`` (signed as the webapp's auth endpoint signs) and a
+    thread that reads it, timing each event; ``frames`` in arrival order."""
+
+    server: Broadcaster
+    frames: list[Frame] = field(default_factory=list)
+    arrived: threading.Condition = field(default_factory=threading.Condition)
+
+    def __post_init__(self) -> None:
+        self.socket = PusherSocket.to(self.server)
+        self.socket.joined(ADMIN_CHANNEL)
+        self._stop = threading.Event()
+        self._reader = threading.Thread(target=self._read, name="admin-subscriber", daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        while not self._stop.is_set():
+            try:
+                raw = self.socket.ws.recv(timeout=0.5)
+            except TimeoutError:
+                continue
+            except ConnectionClosed:
+                return
+            at = time.perf_counter()
+            message = json.loads(raw)
+            if message["event"] == "pusher:ping":
+                self.socket.send({"event": "pusher:pong", "data": {}})
+            elif message.get("channel") == ADMIN_CHANNEL:
+                with self.arrived:
+                    self.frames.append(Frame(at, message["event"], json.loads(message["data"])))
+                    self.arrived.notify_all()
+
+    def wait_for(self, count: int, timeout: float) -> bool:
+        """Whether ``count`` events arrived within ``timeout`` s."""
+        with self.arrived:
+            return self.arrived.wait_for(lambda: len(self.frames) >= count, timeout)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._reader.join(5)
+        self.socket.close()

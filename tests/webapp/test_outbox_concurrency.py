@@ -1,0 +1,137 @@
+"""The outbox claim under concurrency, on SQLite and on PostgreSQL: several deliverers and
+several writers at once, against a real broadcaster behind a recording forwarder.
+
+Every event must be sent exactly once (not only delivered once: the broadcaster's idempotency
+keys would hide a row two deliverers both sent, so the forwarder counts what was sent), and each
+writer's events must arrive in the order it committed them.
+
+PostgreSQL runs when ``RESOUND_TEST_POSTGRES_URL`` names a server the tests may create databases
+on (e.g. ``postgresql+psycopg://postgres@127.0.0.1:5432/postgres``); each test gets a database of
+its own, dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from tests.sdk import assert_nothing_then
+from tests.webapp.conftest import app_config
+from tests.webapp.test_integration import ADMIN_CHANNEL
+from tests.webapp.test_outbox_batching import Forwarder, admin_socket, deliver
+from webapp import create_app
+from webapp.delivery import ReverbClient
+from webapp.extensions import db
+from webapp.outbox import OutboxEvent
+from webapp.seed import seed_database
+
+POSTGRES_URL = os.environ.get("RESOUND_TEST_POSTGRES_URL")
+WRITERS, EVENTS_PER_WRITER, DELIVERERS = 4, 30, 3
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'outbox.sqlite3'}"
+        return
+    if not POSTGRES_URL:
+        pytest.skip("set RESOUND_TEST_POSTGRES_URL to run the outbox tests on PostgreSQL")
+    name = f"outbox_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f"CREATE DATABASE {name}"))
+    try:
+        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
+        admin.dispose()
+
+
+@pytest.fixture
+def forwarder(server) -> Iterator[Forwarder]:
+    started = Forwarder(server.port)
+    yield started
+    started.shutdown()
+    started.server_close()
+
+
+def write_events(app: Flask, writer: int) -> None:
+    """``EVENTS_PER_WRITER`` events, one transaction each, as a request thread writes them."""
+    with app.app_context():
+        try:
+            for n in range(EVENTS_PER_WRITER):
+                db.session.add(OutboxEvent(name="ping", channels=json.dumps([ADMIN_CHANNEL]),
+                                           data=json.dumps({"writer": writer, "n": n})))
+                db.session.commit()
+        finally:
+            db.session.remove()
+
+
+def deliver_until(app: Flask, done: threading.Event, errors: list[BaseException]) -> None:
+    """One deliverer: passes on its own kept connection until ``done``."""
+    client = ReverbClient.from_config(app.config)
+    try:
+        while not done.is_set():
+            if not deliver(app, client, app.config["OUTBOX_BATCH_SIZE"]).delivered:
+                done.wait(0.01)
+    except BaseException as exc:  # reported by the test
+        errors.append(exc)
+    finally:
+        client.close()
+
+
+def pending(app: Flask) -> int:
+    with app.app_context():
+        try:
+            return db.session.scalar(db.select(db.func.count()).select_from(OutboxEvent)
+                                     .where(OutboxEvent.delivered_at.is_(None)))
+        finally:
+            db.session.remove()
+
+
+@pytest.mark.parametrize("batch_size", [1, 10])
+def test_deliverers_and_writers_at_once_send_each_row_once_in_each_writers_order(
+        database_url, server, forwarder, sockets, batch_size):
+    app = create_app(app_config(Path("unused"), DATABASE_URL=database_url,
+                                REVERB_PORT=forwarder.port, OUTBOX_BATCH_SIZE=batch_size))
+    with app.app_context():
+        seed_database()
+        db.session.remove()
+    admin_ws = admin_socket(app, sockets)
+    done, errors = threading.Event(), []
+    deliverers = [threading.Thread(target=deliver_until, args=(app, done, errors))
+                  for _ in range(DELIVERERS)]
+    writers = [threading.Thread(target=write_events, args=(app, w)) for w in range(WRITERS)]
+    for thread in deliverers + writers:
+        thread.start()
+    for thread in writers:
+        thread.join(60)
+    total = WRITERS * EVENTS_PER_WRITER
+    events = [admin_ws.next_event(10.0) for _ in range(total)]
+    done.set()
+    for thread in deliverers:
+        thread.join(30)
+    with app.app_context():
+        db.engine.dispose()
+
+    assert errors == []
+    assert None not in events, "an event never arrived"
+    assert_nothing_then(admin_ws, server, ADMIN_CHANNEL)  # no event arrived twice
+    sent = Counter(key for request in forwarder.requests for key in request.keys())
+    assert len(sent) == total and set(sent.values()) == {1}, "a row was sent twice"
+    received = [json.loads(event["data"]) for event in events]
+    for writer in range(WRITERS):
+        assert [e["n"] for e in received if e["writer"] == writer] == list(
+            range(EVENTS_PER_WRITER))
+    assert pending(app) == 0
