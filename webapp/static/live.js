@@ -98,6 +98,7 @@
     const link = document.getElementById('sign-in-again');
     link.href = '/login?next=' + encodeURIComponent(location.pathname + location.search);
     banner.hidden = false;
+    document.querySelector('.account').hidden = true;
     document.querySelectorAll('main button').forEach(function (button) { button.disabled = true; });
     show();
   }

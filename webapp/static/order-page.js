@@ -66,10 +66,10 @@
 
   // Resolve true when the admin confirms `label` for this order in the dialog.
   function confirmed(label) {
-    document.getElementById('confirm-title').textContent = label + '?';
+    document.getElementById('confirm-title').textContent =
+      label + ' ' + article.dataset.orderNumber + '?';
     document.getElementById('confirm-text').textContent =
-      label + ' for order ' + article.dataset.orderNumber +
-      '? This cannot be undone, and the customer sees it at once.';
+      'This cannot be undone, and the customer sees it at once.';
     document.getElementById('confirm-yes').textContent = 'Yes, ' + label.toLowerCase();
     return new Promise(function (resolve) {
       dialog.addEventListener('close', function () {
@@ -107,8 +107,8 @@
       setBusy(false);
       button.focus();
       if (error.status === 409) {
-        say('Not changed: ' + error.message + '. The page now shows the current status.',
-            'error');
+        say('Not changed, someone else changed this order first: ' + error.message +
+            '. The page shows the current status now; choose again.', 'error');
         refresh().catch(function () { /* the live connection retries */ });
       } else {
         say('Status not changed: ' + error.message, 'error');

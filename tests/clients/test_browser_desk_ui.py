@@ -1,6 +1,6 @@
-"""Issue 13, browser suite: the order desk in headless Chromium (js/browser_desk.mjs). The bugs
-found by trying the pages as a new user would, and the actions an admin and a customer take;
-what the pages show is checked against the JSON API."""
+"""Issue 13, browser suite: the order desk in headless Chromium (js/browser_desk_ui.mjs): the
+bugs found by trying the pages as a new user would, and the actions an admin and a customer
+take; what the pages show is checked against the JSON API."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from tests.servers import HOST, Broadcaster
 
 def desk(node: str, chromium: str, api: WebappApi, scenario: str, **inputs: str) -> dict:
     admin_token, _ = api.login(ADMIN)
-    return run_scenario(node, chromium, "browser_desk.mjs", SCENARIO=scenario,
+    return run_scenario(node, chromium, "browser_desk_ui.mjs", SCENARIO=scenario,
                         WEB_URL=api.base_url, ADMIN_EMAIL=ADMIN, CUSTOMER_EMAIL=ALICE,
                         ADMIN_TOKEN=admin_token, **inputs)
 
