@@ -9,6 +9,7 @@
   const statusFilter = table.dataset.statusFilter || 'all';
   const query = table.dataset.q || '';
   const pageNumber = Number(table.dataset.page || 1);
+  const perPage = Number(table.dataset.perPage || 0);
   const el = window.Resound.element;
   const format = window.Resound.format;
 
@@ -47,16 +48,31 @@
     empty.hidden = body.rows.length > 0;
   }
 
-  function setCount(status, change) {
-    const node = document.querySelector('[data-count-for="' + status + '"]');
-    if (node) node.textContent = String(Math.max(0, Number(node.textContent) + change));
-  }
-
   function setCounts(counts) {
     Object.entries(counts || {}).forEach(function ([status, count]) {
       const node = document.querySelector('[data-count-for="' + status + '"]');
       if (node) node.textContent = String(count);
     });
+  }
+
+  // The tabs' counts after an event, from the server: an event may already be counted in the
+  // last answer, so adding it up here could count it twice. One request at a time.
+  let countsLoading = null;
+  let countsAgain = false;
+  function reloadCounts() {
+    if (!document.querySelector('[data-count-for]')) return;
+    if (countsLoading) {
+      countsAgain = true;
+      return;
+    }
+    countsLoading = (async function () {
+      do {
+        countsAgain = false;
+        setCounts((await window.Resound.api('/api/orders?status=all&per_page=1')).counts);
+      } while (countsAgain);
+    })().catch(function (error) {
+      window.Resound.say('Could not update the counts: ' + error.message, 'error');
+    }).finally(function () { countsLoading = null; });
   }
 
   function highlight(tr) {
@@ -78,20 +94,14 @@
     const fresh = row(order);
     if (existing) existing.replaceWith(fresh);
     else body.insertBefore(fresh, body.firstChild);
+    while (perPage && body.rows.length > perPage) body.lastElementChild.remove();  // to page 2
     highlight(fresh);
     showEmptyState();
   }
 
-  function created(order) {
-    setCount('all', 1);
-    setCount(order.current_status, 1);
+  function changed(order) {
     upsert(order);
-  }
-
-  function updated(order) {
-    if (order.previous_status) setCount(order.previous_status, -1);
-    setCount(order.current_status, 1);
-    upsert(order);
+    reloadCounts();
   }
 
   // The whole view again (same filter, search and page), as the page first showed it.
@@ -106,8 +116,8 @@
   window.Resound.orders = { created: upsert, asEvent: asEvent };
   window.Resound.live.follow(
     window.Echo.private(table.dataset.channel)
-      .listen('.order.created', created)
-      .listen('.order.status.updated', updated),
+      .listen('.order.created', changed)
+      .listen('.order.status.updated', changed),
     reload
   );
 })();

@@ -82,18 +82,37 @@ class Session {
   }
 
   // axe-core, evaluated through the DevTools protocol (the page's CSP forbids injected
-  // scripts, and stays on); keeps the serious and critical violations.
+  // scripts, and stays on); keeps the serious and critical violations. A page without
+  // JavaScript runs no timers, which axe needs: then axe checks a copy of its document.
   async audit(page, name) {
+    const scriptless = await page.evaluate(() => matchMedia('(scripting: none)').matches);
+    const target = scriptless ? await this.copyOf(page) : page;
+    const found = await this.violationsOn(target);
+    if (scriptless) await target.context().close();
+    for (const violation of found.filter((v) => BLOCKING.has(v.impact))) {
+      this.violations.push({ screenshot: name, url: page.url(), ...violation });
+    }
+  }
+
+  // The document of `page` (its styles, none of its scripts) in a page that runs JavaScript.
+  async copyOf(page) {
+    const context = await this.browser.newContext({ viewport: page.viewportSize() });
+    const copy = await context.newPage();
+    await copy.route('**/*', (route) => (route.request().resourceType() === 'script'
+      ? route.abort() : route.continue()));
+    const html = await page.content();
+    await copy.setContent(html.replace('<head>', `<head><base href="${page.url()}">`));
+    return copy;
+  }
+
+  async violationsOn(page) {
     if (!await page.evaluate(() => typeof window.axe === 'object')) await page.evaluate(axeSource);
-    const found = await page.evaluate(async () => (await window.axe.run(document, {
+    return page.evaluate(async () => (await window.axe.run(document, {
       resultTypes: ['violations'],
     })).violations.map((v) => ({
       id: v.id, impact: v.impact, help: v.help,
       nodes: v.nodes.slice(0, 5).map((node) => node.target.join(' ')),
     })));
-    for (const violation of found.filter((v) => BLOCKING.has(v.impact))) {
-      this.violations.push({ screenshot: name, url: page.url(), ...violation });
-    }
   }
 
   async shoot(page, name) {

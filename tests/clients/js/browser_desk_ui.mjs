@@ -175,7 +175,56 @@ async function signedOut(session) {
   };
 }
 
+// SCENARIO=dashboard (the dashboard's server side from DESK-SERVER): the status tabs count
+// live as an order is placed and paid elsewhere; a tab, a search and the pages are links.
+const counts = (page) => page.$$eval('[data-count-for]', (all) => Object.fromEntries(
+  all.map((node) => [node.dataset.countFor, Number(node.textContent)])));
+const statuses = (page) => page.$$eval('#orders tbody td.status', (all) => all.map(
+  (cell) => cell.dataset.status));
+
+async function dashboard(session) {
+  const admin = await session.open('admin');
+  await signIn(admin, env('ADMIN_EMAIL'));
+  await live(admin);
+  // The orders the test placed just before may still be on their way as events.
+  await admin.waitForSelector(`[data-count-for="all"]:text-is("${env('TOTAL')}")`);
+  const before = await counts(admin);
+  const placed = await fetch(`${WEB_URL}/api/orders`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json',
+      Authorization: `Bearer ${env('CUSTOMER_TOKEN')}` },
+    body: JSON.stringify({ items: [{ product_id: 1, quantity: 1 }] }),
+  });
+  const order = (await placed.json()).order;
+  await admin.waitForSelector(`#order-${order.id}`);
+  const afterPlaced = await counts(admin);
+  await adminMoves(order.id, 'paid');
+  await admin.waitForSelector(`#order-${order.id} td.status[data-status="paid"]`);
+  const afterPaid = await counts(admin);
+  await session.shoot(admin, 'admin-dashboard-filters');
+
+  await Promise.all([admin.waitForURL('**/admin/orders?status=paid**'),
+    admin.click('[data-tab="paid"]')]);
+  await live(admin);
+  const paidTab = { statuses: await statuses(admin),
+    current: await admin.getAttribute('[aria-current="page"][data-tab]', 'data-tab') };
+  await admin.fill('#order-search', order.order_number);
+  await Promise.all([admin.waitForURL('**q=**'), admin.click('.search button[type="submit"]')]);
+  await live(admin);
+  const searched = await admin.$$eval('#orders tbody tr', (rows) => rows.map((r) => r.id));
+  await admin.goto(`${WEB_URL}/admin/orders`);
+  await live(admin);
+  const firstPage = (await statuses(admin)).length;
+  await Promise.all([admin.waitForURL('**page=2**'), admin.click('.pager a[rel="next"]')]);
+  await live(admin);
+  await session.shoot(admin, 'admin-dashboard-page-2');
+  return { orderId: order.id, before, afterPlaced, afterPaid, paidTab, searched, firstPage,
+    secondPage: (await statuses(admin)).length,
+    caption: await admin.textContent('#orders caption') };
+}
+
 const SCENARIOS = {
+  dashboard,
   back_forward: backForward, double_click: doubleClick, order_form: orderForm,
   stale_click: staleClick, confirm: confirmCancel, signed_out: signedOut,
 };
