@@ -54,9 +54,8 @@
     }
     if (!response.ok) {
       const reason = body && body.error ? body.error : 'the server answered ' + response.status;
-      const failure = new ApiError(response.status, reason);
       if (response.status === 401 && window.Resound.live) window.Resound.live.signedOut();
-      throw failure;
+      throw new ApiError(response.status, reason);
     }
     return body;
   }
@@ -84,7 +83,5 @@
     region.replaceChildren(element('p', text, { class: 'message message-' + (kind || 'info') }));
   }
 
-  window.Resound = {
-    api: api, element: element, idempotencyKey: idempotencyKey, say: say, ApiError: ApiError,
-  };
+  window.Resound = { api: api, element: element, idempotencyKey: idempotencyKey, say: say };
 })();

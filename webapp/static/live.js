@@ -9,6 +9,7 @@
   const status = document.getElementById('live-status');
   const reconnectButton = document.getElementById('reconnect');
   const reloads = [];
+  const followed = new Set();
   const MAX_RELOADS_IN_A_ROW = 3;
   let everConnected = false;
   let fresh = false;
@@ -104,8 +105,11 @@
   }
 
   // Follow `channel` (an Echo channel): re-fetch with `reload` each time it is subscribed.
+  // Scripts sharing a channel each add their reload; the channel is watched once.
   function follow(channel, reload) {
     if (reload) reloads.push(reload);
+    if (followed.has(channel)) return channel;
+    followed.add(channel);
     channel.subscribed(refresh);
     channel.error(function (error) {
       checkSession();
