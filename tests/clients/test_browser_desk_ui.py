@@ -48,6 +48,7 @@ def test_double_click_on_place_order_places_one_order(node, chromium, api: Webap
     assert len(report["keys"]) >= 1 and report["keys"][0]
     assert set(report["keys"]) == {report["keys"][0]}
     assert "placed" in report["message"]
+    assert [Path(p).name for p in report["screenshots"]] == screenshot_names("login")
 
 
 def test_order_form_takes_several_lines_and_checks_the_stock_first(
@@ -85,6 +86,8 @@ def test_a_stale_click_is_refused_with_a_message_and_keeps_the_note(
     assert report["note"] == "Checked with the bank"
     assert report["buttons"] == ["processing", "cancelled", "refunded"]  # paid's next steps
     assert report["reconnectShown"] is True
+    assert report["afterReconnect"] == {"reconnectShown": False,
+                                        "words": "Live: changes appear as they happen."}
     history = api.request("GET", f"/api/orders/{order['id']}", alice_token)["order"]["history"]
     assert [entry["to"] for entry in history] == ["pending", "paid"]
     assert [entry["notes"] for entry in history] == [None, None]

@@ -3,11 +3,12 @@
 // SCENARIO=back_forward: "my orders" is live; the customer opens an order, an admin changes it,
 //   the customer goes Back: when the page says "Live" again, its row shows the change.
 // SCENARIO=double_click: a double click on "Place order" sends one Idempotency-Key and places
-//   one order (the test counts the orders through the API).
+//   one order (the test counts the orders through the API). The sign-in page is shot first.
 // SCENARIO=order_form: two lines; a quantity above the stock is refused before anything is sent;
 //   then the order is placed with both lines.
 // SCENARIO=stale_click: the admin's order page missed a change (its socket was down); clicking
-//   the old next status gets the 409 message, keeps the note, and shows the current status.
+//   the old next status gets the 409 message, keeps the note, and shows the current status;
+//   "Reconnect now" makes it live again.
 // SCENARIO=confirm: "Cancel order" asks first; "Keep the order" sends nothing, "Yes" cancels.
 // SCENARIO=signed_out: two tabs of one customer; she signs out in one. The other tab's socket
 //   ends (TERMINATE_URL, if given, is the broadcaster's signed terminate_connections call, made
@@ -54,6 +55,8 @@ async function backForward(session) {
 
 async function doubleClick(session) {
   const customer = await session.open('customer');
+  await customer.goto(`${WEB_URL}/login`);
+  await session.shoot(customer, 'login');
   await signIn(customer, env('CUSTOMER_EMAIL'));
   await live(customer);
   const posts = [];
@@ -122,12 +125,16 @@ async function staleClick(session) {
   await admin.waitForSelector('#messages .message-error');
   await admin.waitForSelector('#order-status[data-status="paid"]');
   await session.shoot(admin, 'admin-order-conflict');
-  return {
+  const shown = {
     message: await admin.textContent('#messages'),
     note: await admin.inputValue('#notes'),
     buttons: await admin.$$eval('#transition-buttons button', (all) => all.map((b) => b.value)),
     reconnectShown: await admin.isVisible('#reconnect'),
   };
+  await admin.click('#reconnect');
+  await live(admin);
+  return { ...shown, afterReconnect: { reconnectShown: await admin.isVisible('#reconnect'),
+    words: await admin.textContent('#live-status') } };
 }
 
 async function confirmCancel(session) {
