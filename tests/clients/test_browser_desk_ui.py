@@ -158,6 +158,7 @@ def test_dashboard_tabs_count_live_and_filter_search_and_pages(node, chromium, a
     assert report["afterPlaced"] == {**before, "all": total + 1, "pending": before["pending"] + 1}
     assert report["afterPaid"] == {**report["afterPlaced"], "pending": before["pending"],
                                    "paid": before["paid"] + 1}
+    assert report["pageTotal"] == total + 1
     paid_tab = report["paidTab"]
     assert paid_tab["current"] == "paid"
     assert set(paid_tab["statuses"]) == {"paid"} and len(paid_tab["statuses"]) == before["paid"] + 1

@@ -53,6 +53,11 @@
       const node = document.querySelector('[data-count-for="' + status + '"]');
       if (node) node.textContent = String(count);
     });
+    // Without a search, this view's total is its tab's count.
+    const total = document.getElementById('page-total');
+    if (total && counts && !query && counts[statusFilter] !== undefined) {
+      total.textContent = String(counts[statusFilter]);
+    }
   }
 
   // The tabs' counts after an event, from the server: an event may already be counted in the

@@ -208,6 +208,7 @@ async function dashboard(session) {
   await adminMoves(order.id, 'paid');
   await admin.waitForSelector(`#order-${order.id} td.status[data-status="paid"]`);
   const afterPaid = await counts(admin);
+  const pageTotal = Number(await admin.textContent('#page-total'));
   await session.shoot(admin, 'admin-dashboard-filters');
 
   await Promise.all([admin.waitForURL('**/admin/orders?status=paid**'),
@@ -225,7 +226,7 @@ async function dashboard(session) {
   await Promise.all([admin.waitForURL('**page=2**'), admin.click('.pager a[rel="next"]')]);
   await live(admin);
   await session.shoot(admin, 'admin-dashboard-page-2');
-  return { orderId: order.id, before, afterPlaced, afterPaid, paidTab, searched, firstPage,
+  return { orderId: order.id, before, afterPlaced, afterPaid, pageTotal, paidTab, searched, firstPage,
     secondPage: (await statuses(admin)).length,
     caption: await admin.textContent('#orders caption') };
 }
