@@ -21,7 +21,6 @@
 import { env, live, runScenario, signIn } from './browser.mjs';
 
 const WEB_URL = env('WEB_URL');
-const statusOf = (page, id) => page.getAttribute(`#order-${id} td.status`, 'data-status');
 
 // An admin elsewhere moves the order, through the JSON API.
 async function adminMoves(orderId, status) {
