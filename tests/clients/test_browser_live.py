@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.clients.browser import run_scenario
+from tests.clients.browser import run_scenario, screenshot_names
 from tests.clients.webapp_api import ADMIN, ALICE, LABELS, WebappApi
 
 
@@ -27,8 +27,8 @@ def test_order_page_lists_who_is_viewing_it_live(node, chromium, api: WebappApi)
     for page in ("admin", "customer"):
         assert sorted(report["together"][page], key=lambda user: user["id"]) == by_id, page
     assert report["afterLeaving"] == [viewer(admin)]
-    assert [Path(p).name for p in report["screenshots"]] == [
-        "order-viewers-together.png", "order-viewers-after-leaving.png"]
+    assert [Path(p).name for p in report["screenshots"]] == screenshot_names(
+        "order-viewers-together", "order-viewers-after-leaving")
 
 
 def test_admin_dashboard_shows_a_new_order_and_its_status_change_live(

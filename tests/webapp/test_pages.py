@@ -151,7 +151,7 @@ def test_out_of_range_order_page_is_404(client):
 def test_customers_place_orders_from_my_orders(app, client):
     token = sign_in(client, ALICE)
     page = client.get("/orders").get_data(as_text=True)
-    assert '<form id="new-order"' in page and "Wireless Mouse (24.99)" in page
+    assert '<form id="new-order"' in page and "Wireless Mouse — EUR 24.99 · 120 in stock" in page
     answer = client.post("/orders", data={"product_id": "2", "quantity": "2", "csrf_token": token})
     assert answer.headers["Location"] == "/orders"
     page = client.get("/orders").get_data(as_text=True)

@@ -20,15 +20,10 @@
 
   // After a reconnect: the view again, as the lost connection may have missed changes.
   async function reload() {
-    try {
-      render(await window.Resound.api('/api/activity'));
-    } catch (error) {
-      document.getElementById('live-status').textContent =
-        'Could not reload who is online: ' + error.message;
-    }
+    render(await window.Resound.api('/api/activity'));
   }
 
   render(JSON.parse(document.getElementById('activity-data').textContent));
-  window.Resound.whenSubscribed(
+  window.Resound.live.follow(
     window.Echo.private('admin.orders').listen('.activity.updated', render), reload);
 })();

@@ -22,51 +22,41 @@
     },
   });
 
-  const liveStatus = document.getElementById('live-status');
-
-  function showState(state) {
-    if (!liveStatus) return;
-    liveStatus.dataset.state = state;
-    liveStatus.textContent = state === 'connected'
-      ? 'Live: changes appear as they happen.'
-      : 'Live updates: ' + state + '…';
-  }
-
-  window.Echo.connector.pusher.connection.bind('state_change', function (states) {
-    showState(states.current);
-  });
-
-  // Mark the page once a channel is subscribed, so people (and tests) know it is live. Every
-  // later subscription follows a lost connection, whose events were missed: then reload
-  // (the page's own refetch), now that nothing published from here on can be missed.
-  function whenSubscribed(channel, reload) {
-    let subscriptions = 0;
-    channel.subscribed(function () {
-      subscriptions += 1;
-      if (liveStatus) liveStatus.dataset.subscribed = 'true';
-      if (subscriptions > 1 && reload) reload();
-    });
-    channel.error(function (error) {
-      if (liveStatus) liveStatus.textContent = 'Live updates refused: ' + JSON.stringify(error);
-    });
-    return channel;
+  // An API answer that was not 2xx: `status` is the HTTP status, the message its JSON reason.
+  class ApiError extends Error {
+    constructor(status, message) {
+      super(message);
+      this.status = status;
+    }
   }
 
   // The JSON API with the session cookie: CSRF header, and X-Socket-ID so our own socket
-  // does not get the event back (Laravel's toOthers()).
+  // does not get the event back (Laravel's toOthers()). `options.headers` adds headers.
   async function api(path, options) {
-    const headers = { 'Accept': 'application/json', 'X-CSRF-TOKEN': csrfToken };
+    const opts = options || {};
+    const headers = Object.assign(
+      { 'Accept': 'application/json', 'X-CSRF-TOKEN': csrfToken }, opts.headers);
     const socketId = window.Echo.socketId();
     if (socketId) headers['X-Socket-ID'] = socketId;
-    if (options && options.json !== undefined) headers['Content-Type'] = 'application/json';
+    if (opts.json !== undefined) headers['Content-Type'] = 'application/json';
     const response = await fetch(path, {
-      method: (options && options.method) || 'GET',
+      method: opts.method || 'GET',
       headers: headers,
       credentials: 'same-origin',
-      body: options && options.json !== undefined ? JSON.stringify(options.json) : undefined,
+      cache: 'no-store',
+      body: opts.json !== undefined ? JSON.stringify(opts.json) : undefined,
     });
-    const body = await response.json();
-    if (!response.ok) throw new Error(body.error || ('HTTP ' + response.status));
+    let body = null;
+    try {
+      body = await response.json();
+    } catch (error) {
+      body = null;  // not JSON (a proxy's error page): the status says enough
+    }
+    if (!response.ok) {
+      const reason = body && body.error ? body.error : 'the server answered ' + response.status;
+      if (response.status === 401 && window.Resound.live) window.Resound.live.signedOut();
+      throw new ApiError(response.status, reason);
+    }
     return body;
   }
 
@@ -79,5 +69,19 @@
     return node;
   }
 
-  window.Resound = { api: api, element: element, whenSubscribed: whenSubscribed };
+  // A fresh key for one fill of a form: a double click sends the same key, so the server
+  // answers the repeat with the first order instead of placing a second one.
+  function idempotencyKey() {
+    if (window.crypto.randomUUID) return window.crypto.randomUUID();
+    const bytes = window.crypto.getRandomValues(new Uint8Array(16));
+    return Array.from(bytes, function (b) { return b.toString(16).padStart(2, '0'); }).join('');
+  }
+
+  // What the page says after an action, in the aria-live region under the header.
+  function say(text, kind) {
+    const region = document.getElementById('messages');
+    region.replaceChildren(element('p', text, { class: 'message message-' + (kind || 'info') }));
+  }
+
+  window.Resound = { api: api, element: element, idempotencyKey: idempotencyKey, say: say };
 })();

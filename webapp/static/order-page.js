@@ -1,4 +1,7 @@
-// One order: live status, history and next-status buttons, and who is viewing it (presence).
+// One order: live status, history and the next-status buttons, and who is viewing it (presence).
+// A status change sends the status this page shows (expected_status): if another admin changed
+// the order meanwhile, the server answers 409 and the page says so instead of acting on a
+// stale view. Cancel and refund ask first.
 (function () {
   'use strict';
   const article = document.getElementById('order');
@@ -6,68 +9,123 @@
   const isAdmin = JSON.parse(article.dataset.isAdmin);
   const el = window.Resound.element;
   const api = window.Resound.api;
-  const liveStatus = document.getElementById('live-status');
+  const say = window.Resound.say;
+  const format = window.Resound.format;
+  const form = document.getElementById('transitions');
+  const actions = isAdmin ? JSON.parse(document.getElementById('action-labels').textContent) : null;
+  const dialog = document.getElementById('confirm-dialog');
+  let shown = document.getElementById('order-status').dataset.status;
 
   function renderButtons(order) {
     const holder = document.getElementById('transition-buttons');
     if (!holder) return;
-    holder.replaceChildren();
-    order.allowed_transitions.forEach(function (next) {
-      holder.appendChild(el('button', next.label,
-                            { type: 'submit', name: 'status', value: next.status }));
-    });
+    const focused = holder.contains(document.activeElement) ? document.activeElement.value : null;
+    holder.replaceChildren(...order.allowed_transitions.map(function (next) {
+      return el('button', actions.labels[next.status] || next.label,
+                { type: 'submit', name: 'status', value: next.status });
+    }));
     if (!order.allowed_transitions.length) {
-      holder.appendChild(el('em', 'Final status: no further changes.'));
+      holder.appendChild(el('p', order.status_label + ' is final: no further changes.',
+                            { class: 'hint' }));
     }
+    form.elements.expected_status.value = order.status;
+    if (focused === null) return;
+    // Keep the keyboard where it was: the same button if it is still offered, else the status.
+    const same = holder.querySelector('button[value="' + focused + '"]');
+    (same || document.getElementById('order-status')).focus();
   }
 
   function renderHistory(order) {
     const list = document.getElementById('history');
-    list.replaceChildren();
-    order.history.forEach(function (entry) {
-      let text = entry.at + ': ' + (entry.from || '—') + ' → ' + entry.to;
-      if (entry.changed_by) text += ' by ' + entry.changed_by;
-      if (entry.notes) text += ' (' + entry.notes + ')';
-      list.appendChild(el('li', text, { 'data-to': entry.to }));
-    });
+    list.replaceChildren(...order.history.map(function (entry) {
+      const item = el('li', null, { 'data-to': entry.to });
+      item.appendChild(format.badge(entry.to, entry.to));
+      if (entry.from) item.append(' ', el('span', 'from ' + entry.from, { class: 'hint' }));
+      const when = el('span', null, { class: 'when' });
+      when.appendChild(format.time(entry.at));
+      if (entry.changed_by) when.append(' · by ' + entry.changed_by);
+      item.appendChild(when);
+      if (entry.notes) item.appendChild(el('span', '“' + entry.notes + '”', { class: 'note' }));
+      return item;
+    }));
   }
 
   function render(order) {
     const status = document.getElementById('order-status');
     status.textContent = order.status_label;
     status.dataset.status = order.status;
+    shown = order.status;
+    document.getElementById('order-updated').replaceChildren(format.time(order.updated_at));
     renderButtons(order);
     renderHistory(order);
   }
 
   async function refresh() {
-    try {
-      render((await api('/api/orders/' + orderId)).order);
-    } catch (error) {
-      liveStatus.textContent = 'Could not reload the order: ' + error.message;
-    }
+    render((await api('/api/orders/' + orderId)).order);
   }
 
-  const form = document.getElementById('transitions');
-  if (form && isAdmin) {
-    form.addEventListener('submit', async function (event) {
-      event.preventDefault();
-      const status = event.submitter && event.submitter.value;
-      const notes = form.elements.notes.value;
-      try {
-        const answer = await api('/api/orders/' + orderId + '/transition',
-                                 { method: 'POST', json: { status: status, notes: notes } });
-        form.elements.notes.value = '';
-        render(answer.order);
-      } catch (error) {
-        liveStatus.textContent = 'Status not changed: ' + error.message;
-      }
+  // Resolve true when the admin confirms `label` for this order in the dialog.
+  function confirmed(label) {
+    document.getElementById('confirm-title').textContent =
+      label + ' ' + article.dataset.orderNumber + '?';
+    document.getElementById('confirm-text').textContent =
+      'This cannot be undone, and the customer sees it at once.';
+    document.getElementById('confirm-yes').textContent = 'Yes, ' + label.toLowerCase();
+    return new Promise(function (resolve) {
+      dialog.addEventListener('close', function () {
+        resolve(dialog.returnValue === 'confirm');
+      }, { once: true });
+      dialog.returnValue = '';
+      dialog.showModal();
     });
   }
 
-  window.Resound.whenSubscribed(
+  function setBusy(busy) {
+    form.querySelectorAll('button').forEach(function (button) { button.disabled = busy; });
+    form.setAttribute('aria-busy', String(busy));
+  }
+
+  async function change(button) {
+    const label = button.textContent;
+    if (actions.confirm.includes(button.value) && !(await confirmed(label))) {
+      button.focus();
+      return;
+    }
+    setBusy(true);
+    try {
+      const answer = await api('/api/orders/' + orderId + '/transition', {
+        method: 'POST',
+        json: { status: button.value, expected_status: shown, notes: form.elements.notes.value },
+      });
+      form.elements.notes.value = '';
+      setBusy(false);
+      button.focus();
+      render(answer.order);
+      say('Order ' + article.dataset.orderNumber + ' is ' + answer.order.status_label + ' now.',
+          'success');
+    } catch (error) {
+      setBusy(false);
+      button.focus();
+      if (error.status === 409) {
+        say('Not changed, someone else changed this order first: ' + error.message +
+            '. The page shows the current status now; choose again.', 'error');
+        refresh().catch(function () { /* the live connection retries */ });
+      } else {
+        say('Status not changed: ' + error.message, 'error');
+      }
+    }
+  }
+
+  if (form && isAdmin) {
+    form.addEventListener('submit', function (event) {
+      event.preventDefault();
+      if (event.submitter && event.submitter.name === 'status') change(event.submitter);
+    });
+  }
+
+  window.Resound.live.follow(
     window.Echo.private(article.dataset.channel).listen('.order.status.updated', function (e) {
-      if (e.order_id === orderId) refresh();
+      if (e.order_id === orderId) refresh().catch(function (error) { say(error.message, 'error'); });
     }),
     refresh
   );

@@ -3,12 +3,17 @@
 //
 // A scenario calls runScenario(async (session) => report): session.open(label) gives a signed-out
 // page in a fresh browser context (its own cookies), session.tab(page, label) another page in
-// that page's context (same sign-in). The report, with the errors and screenshots added, goes
-// to stdout as one JSON object; a failed step exits 1 with a message on stderr.
+// that page's context (same sign-in). session.shoot(page, name) checks the page with axe-core
+// and takes a screenshot at desktop width and one at 390 px (name-390.png). The report, with
+// the errors, the serious axe violations and the screenshots added, goes to stdout as one JSON
+// object; a failed step exits 1 with a message on stderr.
 import { mkdir } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 
 import { chromium } from 'playwright-core';
+
+const axeSource = createRequire(import.meta.url)('axe-core').source;
 
 export const env = (name) => {
   const value = process.env[name];
@@ -17,6 +22,10 @@ export const env = (name) => {
 };
 
 const STEP_TIMEOUT_MS = 20000;
+const DESKTOP = { width: 1100, height: 800 };
+const PHONE = { width: 390, height: 844 };
+// axe-core impacts that fail the suite.
+const BLOCKING = new Set(['serious', 'critical']);
 const CHROMIUM_ARGS = [
   '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync',
@@ -38,6 +47,14 @@ class Session {
     this.browser = browser;
     this.errors = [];
     this.screenshots = [];
+    this.violations = [];
+    this.allowed = [];
+  }
+
+  // A console error the scenario causes on purpose (e.g. Chromium logs every 409 answer as
+  // "Failed to load resource"), so that it does not count as a JavaScript error.
+  allow(pattern) {
+    this.allowed.push(pattern);
   }
 
   watch(page, label) {
@@ -46,7 +63,8 @@ class Session {
       this.errors.push({ page: label, kind: 'pageerror', text: String(error) });
     });
     page.on('console', (message) => {
-      if (message.type() === 'error') {
+      if (message.type() === 'error'
+          && !this.allowed.some((pattern) => pattern.test(message.text()))) {
         this.errors.push({ page: label, kind: 'console', text: message.text(),
           page_url: page.url(), source: message.location().url });
       }
@@ -55,7 +73,7 @@ class Session {
   }
 
   async open(label) {
-    const context = await this.browser.newContext({ viewport: { width: 1100, height: 800 } });
+    const context = await this.browser.newContext({ viewport: DESKTOP });
     return this.watch(await context.newPage(), label);
   }
 
@@ -63,10 +81,50 @@ class Session {
     return this.watch(await page.context().newPage(), label);
   }
 
+  // axe-core, evaluated through the DevTools protocol (the page's CSP forbids injected
+  // scripts, and stays on); keeps the serious and critical violations. A page without
+  // JavaScript runs no timers, which axe needs: then axe checks a copy of its document.
+  async audit(page, name) {
+    const scriptless = await page.evaluate(() => matchMedia('(scripting: none)').matches);
+    const target = scriptless ? await this.copyOf(page) : page;
+    const found = await this.violationsOn(target);
+    if (scriptless) await target.context().close();
+    for (const violation of found.filter((v) => BLOCKING.has(v.impact))) {
+      this.violations.push({ screenshot: name, url: page.url(), ...violation });
+    }
+  }
+
+  // The document of `page` (its styles, none of its scripts) in a page that runs JavaScript.
+  async copyOf(page) {
+    const context = await this.browser.newContext({ viewport: page.viewportSize() });
+    const copy = await context.newPage();
+    await copy.route('**/*', (route) => (route.request().resourceType() === 'script'
+      ? route.abort() : route.continue()));
+    const html = await page.content();
+    await copy.setContent(html.replace('<head>', `<head><base href="${page.url()}">`));
+    return copy;
+  }
+
+  async violationsOn(page) {
+    if (!await page.evaluate(() => typeof window.axe === 'object')) await page.evaluate(axeSource);
+    return page.evaluate(async () => (await window.axe.run(document, {
+      resultTypes: ['violations'],
+    })).violations.map((v) => ({
+      id: v.id, impact: v.impact, help: v.help,
+      nodes: v.nodes.slice(0, 5).map((node) => node.target.join(' ')),
+    })));
+  }
+
   async shoot(page, name) {
-    const file = path.join(env('SCREENSHOT_DIR'), `${name}.png`);
-    await page.screenshot({ path: file, fullPage: true });
-    this.screenshots.push(file);
+    const viewport = page.viewportSize();
+    for (const [size, suffix] of [[DESKTOP, ''], [PHONE, '-390']]) {
+      await page.setViewportSize(size);
+      await this.audit(page, name + suffix);
+      const file = path.join(env('SCREENSHOT_DIR'), `${name}${suffix}.png`);
+      await page.screenshot({ path: file, fullPage: true });
+      this.screenshots.push(file);
+    }
+    await page.setViewportSize(viewport);
   }
 }
 
@@ -79,7 +137,8 @@ export async function runScenario(scenario) {
     try {
       const report = await scenario(session);
       process.stdout.write(`${JSON.stringify({
-        ...report, errors: session.errors, screenshots: session.screenshots,
+        ...report, errors: session.errors, accessibility: session.violations,
+        screenshots: session.screenshots,
       })}\n`);
     } finally {
       await browser.close();

@@ -45,7 +45,7 @@ const rowOf = (page, selector) => page.$eval(selector, (row) => ({
   status: row.querySelector('td.status').dataset.status,
   label: row.querySelector('td.status').textContent,
   items: Number(row.querySelector('td.items').textContent),
-  total: row.querySelector('td.total').textContent,
+  total: row.querySelector('td.total data').value,
 }));
 
 async function dashboardScenario(session) {
