@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.clients.browser import run_scenario
+from tests.clients.browser import run_scenario, screenshot_names
 from tests.clients.webapp_api import ADMIN, ALICE, WebappApi
 from webapp.errors import CSRF_MESSAGE
 
@@ -56,8 +56,8 @@ def test_error_pages_are_in_the_layout_with_a_way_back(node, chromium, api: Weba
     assert report["csrf"] == {"status": 400, "layout": 1, "title": "Bad request",
                               "message": CSRF_MESSAGE, "back": "/"}
     assert report["pageErrors"] == []
-    assert [Path(p).name for p in report["screenshots"]] == ["error-403.png",
-                                                             "error-400-csrf.png"]
+    assert [Path(p).name for p in report["screenshots"]] == screenshot_names(
+        "error-403", "error-400-csrf")
 
 
 def test_back_shows_the_order_as_it_is_now(node, chromium, api: WebappApi):

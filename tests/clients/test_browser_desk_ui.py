@@ -7,8 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlencode
 
-import pytest
-
 from shared.signatures import sign_request
 from tests.clients.browser import run_scenario, screenshot_names
 from tests.clients.webapp_api import ADMIN, ALICE, WebappApi
@@ -134,16 +132,12 @@ def test_a_tab_whose_socket_is_terminated_after_sign_out_says_so(
     check_signed_out(report)
 
 
-@pytest.mark.xfail(strict=True, reason="sign-out terminates the user's connections on the "
-                   "OUTBOX branch; remove this mark when it is merged")
 def test_signing_out_ends_the_other_tabs_live_access(node, chromium, api: WebappApi):
     report = desk(node, chromium, api, "signed_out")
 
     check_signed_out(report)
 
 
-@pytest.mark.xfail(strict=True, reason="the dashboard's filters, counts and pages are served on "
-                   "the DESK-SERVER branch; remove this mark when it is merged")
 def test_dashboard_tabs_count_live_and_filter_search_and_pages(node, chromium, api: WebappApi):
     alice_token, _ = api.login(ALICE)
     for _ in range(26):  # more than one page of 25
