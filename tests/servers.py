@@ -143,10 +143,11 @@ def _terminate(proc: subprocess.Popen | None) -> None:
 
 
 def start_webapp(
-    reverb_port: int, database_path: str | os.PathLike[str],
+    reverb_port: int, database: str | os.PathLike[str],
     extra_env: Mapping[str, str] | None = None, port: int | None = None,
 ) -> Webapp:
-    """Seed ``database_path`` (SQLite, created if missing) and start the webapp on a free port.
+    """Seed ``database`` (a SQLite file, created if missing, or a database URL such as
+    ``Databases.empty()`` of tests/webapp/conftest.py) and start the webapp on a free port.
 
     ``reverb_port`` is the broadcaster's port (``Broadcaster.port``); the app signs with the test
     app's ``APP_ID``/``APP_KEY``/``APP_SECRET``. The web process delivers events right after
@@ -156,7 +157,8 @@ def start_webapp(
     """
     env = dict(os.environ)
     env.update({
-        "DATABASE_URL": f"sqlite:///{os.fspath(database_path)}",
+        "DATABASE_URL": database if isinstance(database, str) and "://" in database
+        else f"sqlite:///{os.fspath(database)}",
         "SECRET_KEY": "test-secret-key",
         "REVERB_APP_ID": APP_ID,
         "REVERB_APP_KEY": APP_KEY,

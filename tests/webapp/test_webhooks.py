@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import inspect, text
@@ -16,6 +15,7 @@ from tests.clients.webapp_api import ADMIN, ALICE, BOB, WebappApi
 from tests.pusher_socket import PusherSocket
 from tests.sdk import sdk_for
 from tests.servers import APP_KEY, APP_SECRET, Broadcaster, Webapp, start_webapp
+from tests.webapp.conftest import Databases
 from tests.webapp.webhooks import (
     body_of,
     member_added,
@@ -33,8 +33,8 @@ ADMIN_CHANNEL = "private-admin.orders"
 
 
 @pytest.fixture
-def webapp(server: Broadcaster, tmp_path: Path) -> Iterator[Webapp]:
-    web = start_webapp(server.port, tmp_path / "webapp.sqlite3")
+def webapp(server: Broadcaster, database: Databases) -> Iterator[Webapp]:
+    web = start_webapp(server.port, database.empty())
     yield web
     web.stop()
 
