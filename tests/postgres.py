@@ -57,7 +57,8 @@ def _as_owner(command: list[str]) -> list[str]:
     except KeyError:
         raise RuntimeError(f"PostgreSQL will not run as root and there is no {SYSTEM_USER!r} "
                            "user: run scripts/setup.sh test") from None
-    return ["runuser", "-u", SYSTEM_USER, "--", *command]
+    runuser = shutil.which("runuser") or "/usr/sbin/runuser"  # a PATH without sbin
+    return [runuser, "-u", SYSTEM_USER, "--", *command]
 
 
 @dataclass
