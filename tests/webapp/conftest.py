@@ -3,7 +3,8 @@
 Every test that uses ``make_app`` (or ``app``, ``client``, ``database``) runs once per database:
 ``[sqlite]`` on a temporary file, ``[postgresql]`` on the session's own PostgreSQL server
 (tests/postgres.py). A test that depends on SQLite itself (its file, its locking) is marked
-``@pytest.mark.sqlite_only("why")`` and runs on SQLite alone.
+``@pytest.mark.sqlite_only("why")`` and runs on SQLite alone, and so do the modules in
+:data:`NOT_ABOUT_THE_DATABASE`.
 
 Seeding hashes three passwords, so it runs once per session into a template (a file that each
 test copies; a database that each test clones with ``CREATE DATABASE ... TEMPLATE``).
@@ -39,10 +40,20 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "sqlite_only(reason): the test depends on SQLite itself; not run on PostgreSQL")
 
 
+# Modules about HTTP, headers, pages, signatures and rate limits, for which the database is only
+# where the seeded users are: they run on SQLite alone, to keep the suite short.
+NOT_ABOUT_THE_DATABASE = frozenset({
+    "test_broadcasting_auth", "test_channel_rules", "test_delivery_transport",
+    "test_login_rate_limit", "test_pages", "test_security_headers",
+})
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Run each test that needs a database on every database, or on SQLite when marked so."""
+    """Run each test that needs a database on every database, or on SQLite when marked so (or
+    in a module of :data:`NOT_ABOUT_THE_DATABASE`)."""
     if "database" in metafunc.fixturenames:
-        only_sqlite = metafunc.definition.get_closest_marker("sqlite_only") is not None
+        only_sqlite = metafunc.definition.get_closest_marker("sqlite_only") is not None or \
+            metafunc.module.__name__.rpartition(".")[2] in NOT_ABOUT_THE_DATABASE
         metafunc.parametrize("database", ["sqlite"] if only_sqlite else list(DATABASES),
                              indirect=True)
 

@@ -12,6 +12,8 @@ Create Date: 2026-11-26 00:59:30.159282
 import sqlalchemy as sa
 from alembic import op
 
+from webapp.schema import create_table_if_missing
+
 revision = "9ff7333ffc6e"
 down_revision = None
 branch_labels = None
@@ -19,17 +21,6 @@ depends_on = None
 
 STATUS = sa.Enum("pending", "paid", "processing", "shipped", "delivered", "cancelled", "refunded",
                  name="orderstatus", native_enum=False, length=20)
-
-
-def _create(name: str, *elements: sa.schema.SchemaItem,
-            indexes: dict[str, tuple[str, bool]]) -> None:
-    """Create table ``name`` with its ``indexes`` ({name: (column, unique)}), unless a
-    database made before migrations already has it."""
-    if name in sa.inspect(op.get_bind()).get_table_names():
-        return
-    op.create_table(name, *elements)
-    for index, (column, unique) in indexes.items():
-        op.create_index(index, name, [column], unique=unique)
 
 
 def _add_session_epoch_where_missing() -> None:
@@ -41,7 +32,7 @@ def _add_session_epoch_where_missing() -> None:
 
 
 def upgrade() -> None:
-    _create(
+    create_table_if_missing(
         "live_presence",
         sa.Column("channel", sa.String(length=200), nullable=False),
         sa.Column("user_id", sa.String(length=200), nullable=False),
@@ -50,7 +41,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("channel", "user_id", name="pk_live_presence"),
         indexes={},
     )
-    _create(
+    create_table_if_missing(
         "outbox_events",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
@@ -67,7 +58,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_outbox_events"),
         indexes={},
     )
-    _create(
+    create_table_if_missing(
         "products",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
@@ -77,7 +68,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("name", name="uq_products_name"),
         indexes={},
     )
-    _create(
+    create_table_if_missing(
         "users",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("name", sa.String(length=120), nullable=False),
@@ -89,7 +80,7 @@ def upgrade() -> None:
         indexes={"ix_users_email": ("email", True)},
     )
     _add_session_epoch_where_missing()
-    _create(
+    create_table_if_missing(
         "orders",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("order_number", sa.String(length=32), nullable=True),
@@ -104,7 +95,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("order_number", name="uq_orders_order_number"),
         indexes={"ix_orders_user_id": ("user_id", False)},
     )
-    _create(
+    create_table_if_missing(
         "order_items",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("order_id", sa.Integer(), nullable=False),
@@ -118,7 +109,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_order_items"),
         indexes={"ix_order_items_order_id": ("order_id", False)},
     )
-    _create(
+    create_table_if_missing(
         "order_status_history",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("order_id", sa.Integer(), nullable=False),
