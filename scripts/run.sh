@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
-# Install everything, seed the demo data, and run web + ws + worker (the Procfile) with honcho.
+# Install everything, apply the migrations and seed the demo data, and run web (gunicorn) + ws +
+# worker (the Procfile) with honcho.
+#   scripts/run.sh               all three
+#   scripts/run.sh web worker    only those (names go to `honcho start`); `scripts/run.sh ws` in
+#                                another terminal then runs the broadcaster, which Ctrl-C stops
+#                                alone and re-running starts again
 # RESOUND_ENV_FILE (default .env): the shared settings, written on the first run only (with
 # REVERB_PORT, default 8080, if set), plus RESOUND_APP_WEBHOOKS (the webapp's webhook URL) when
-# missing. WEB_PORT (default 5000) is the web process's port.
+# missing. WEB_PORT (default 5000) is the web process's port; WEB_CONCURRENCY (default 3) its
+# number of gunicorn workers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -34,5 +40,11 @@ print(f"RESOUND_APP_WEBHOOKS='{json.dumps(hooks, separators=(',', ':'))}'")
 PY
 fi
 set -a; . "$(realpath "$env_file")"; set +a
-.venv/bin/flask --app webapp seed
-exec .venv/bin/honcho start -e "$env_file"
+# The database is web's and worker's: a run of ws alone leaves it to the run that has them.
+uses_database=yes
+if [ $# -gt 0 ]; then
+    uses_database=no
+    for process in "$@"; do [ "$process" = ws ] || uses_database=yes; done
+fi
+[ "$uses_database" = no ] || .venv/bin/flask --app webapp seed
+exec .venv/bin/honcho start -e "$env_file" "$@"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what Resound needs on a fresh Debian machine with Python 3.11:
 #   scripts/setup.sh          Debian packages, .venv with the project, npm packages
-#   scripts/setup.sh test     the same, plus the test extras, redis-server, chromium and nginx
+#   scripts/setup.sh test     the same, plus the test extras, redis-server, chromium, nginx and
+#                             PostgreSQL (the webapp tests start clusters of their own with it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-run}
@@ -30,8 +31,16 @@ if [ "$mode" = test ]; then
     command -v chromium >/dev/null || packages+=(chromium)
     # tests/operations/test_nginx.py runs the README's reverse-proxy recipe
     PATH="$PATH:/usr/sbin" command -v nginx >/dev/null || packages+=(nginx)
+    # tests/postgres.py runs initdb and pg_ctl from /usr/lib/postgresql/<version>/bin
+    compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || command -v initdb >/dev/null \
+        || packages+=(postgresql)
 fi
 [ ${#packages[@]} -eq 0 ] || apt_install "${packages[@]}"
+# PostgreSQL refuses to run as root: as root, the tests run it as the system user "postgres"
+# (Debian's package makes it; made here when the binaries came another way).
+if [ "$mode" = test ] && [ "$(id -u)" -eq 0 ] && ! id -u postgres >/dev/null 2>&1; then
+    useradd --system --user-group --no-create-home --shell /usr/sbin/nologin postgres
+fi
 
 # laravel-echo 2 and playwright-core want Node 20 or newer; Debian 12 ships 18. The npm registry's
 # `node` package carries an official Node 20 build: install it beside the project when needed.

@@ -14,8 +14,10 @@ import time
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO
 
+ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
 APP_ID = "123456"
 APP_KEY = "test-key"
@@ -93,11 +95,13 @@ def start_broadcaster(
 
 @dataclass
 class Webapp:
-    """A running ``flask --app webapp run`` process, seeded, with its own SQLite file."""
+    """A running webapp process, seeded, with its own database: ``flask --app webapp run``, or
+    with ``procfile`` the Procfile's ``web`` command (gunicorn) as honcho runs it."""
 
     port: int
     env: dict[str, str]
     proc: subprocess.Popen | None = None
+    procfile: bool = False
 
     @property
     def url(self) -> str:
@@ -106,10 +110,14 @@ class Webapp:
     def start(self) -> Webapp:
         flask = [sys.executable, "-m", "flask", "--app", "webapp"]
         subprocess.run([*flask, "seed"], env=self.env, check=True, stdout=subprocess.DEVNULL)
-        self.proc = subprocess.Popen(
-            [*flask, "run", "--host", HOST, "--port", str(self.port), "--no-reload"],
-            env=self.env,
-        )
+        if self.procfile:
+            self.proc = subprocess.Popen(["bash", "-c", procfile_command("web")], cwd=ROOT,
+                                         env={**self.env, "WEB_PORT": str(self.port)})
+        else:
+            self.proc = subprocess.Popen(
+                [*flask, "run", "--host", HOST, "--port", str(self.port), "--no-reload"],
+                env=self.env,
+            )
         wait_for_http(f"{self.url}/login", proc=self.proc)
         return self
 
@@ -142,21 +150,33 @@ def _terminate(proc: subprocess.Popen | None) -> None:
             proc.wait()
 
 
+def procfile_command(process: str) -> str:
+    """The Procfile's command line for ``process`` (web, ws, worker), to run from ROOT."""
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        name, _, command = line.partition(":")
+        if name.strip() == process:
+            return command.strip()
+    raise LookupError(f"the Procfile has no {process!r} process")
+
+
 def start_webapp(
-    reverb_port: int, database_path: str | os.PathLike[str],
+    reverb_port: int, database: str | os.PathLike[str],
     extra_env: Mapping[str, str] | None = None, port: int | None = None,
+    procfile: bool = False,
 ) -> Webapp:
-    """Seed ``database_path`` (SQLite, created if missing) and start the webapp on a free port.
+    """Seed ``database`` (a SQLite file, created if missing, or a database URL such as
+    ``Databases.empty()`` of tests/webapp/conftest.py) and start the webapp on a free port.
 
     ``reverb_port`` is the broadcaster's port (``Broadcaster.port``); the app signs with the test
     app's ``APP_ID``/``APP_KEY``/``APP_SECRET``. The web process delivers events right after
     each commit; ``extra_env`` overrides any setting (e.g. ``OUTBOX_DELIVER_ON_COMMIT=0`` to
-    leave delivery to a worker). Demo logins: admin@, alice@, bob@example.com, password
-    ``password``.
+    leave delivery to a worker); ``procfile`` serves it as the Procfile does (gunicorn). Demo
+    logins: admin@, alice@, bob@example.com, password ``password``.
     """
     env = dict(os.environ)
     env.update({
-        "DATABASE_URL": f"sqlite:///{os.fspath(database_path)}",
+        "DATABASE_URL": database if isinstance(database, str) and "://" in database
+        else f"sqlite:///{os.fspath(database)}",
         "SECRET_KEY": "test-secret-key",
         "REVERB_APP_ID": APP_ID,
         "REVERB_APP_KEY": APP_KEY,
@@ -170,7 +190,7 @@ def start_webapp(
         "FLASK_SKIP_DOTENV": "1",  # a developer's .env (scripts/run.sh) must not leak in
     })
     env.update(extra_env or {})
-    return Webapp(port=port or free_port(), env=env).start()
+    return Webapp(port=port or free_port(), env=env, procfile=procfile).start()
 
 
 def start_worker(webapp: Webapp, args: list[str] | None = None) -> Worker:

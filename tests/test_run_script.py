@@ -1,5 +1,7 @@
-"""``scripts/run.sh``, run twice as a developer runs it: it writes the settings file once, the
-web, ws and worker processes it starts share those credentials, and seeding again is safe.
+"""``scripts/run.sh``, run as a developer runs it: it writes the settings file once, the web
+(gunicorn), ws and worker processes it starts share those credentials, seeding again is safe, and
+``scripts/run.sh web worker`` beside ``scripts/run.sh ws`` lets the broadcaster be stopped and
+restarted alone while the worker keeps the events made meanwhile.
 
 The script runs in this checkout (its setup step checks the installs in ``.venv``), with the
 settings file, the database and the ports of the test's own, so a developer's ``.env`` and
@@ -12,7 +14,9 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -45,18 +49,28 @@ def refuses(port: int) -> bool:
     return False
 
 
+def launch(env: dict[str, str], log: Path, *processes: str) -> subprocess.Popen:
+    """``scripts/run.sh [processes...]`` in a session of its own, its output appended to log."""
+    with log.open("ab") as output:
+        return subprocess.Popen(["bash", str(RUN_SH), *processes], cwd=ROOT, env=env,
+                                stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def serving(proc: subprocess.Popen, log: Path, *urls: str) -> None:
+    """Wait until each of ``urls`` answers."""
+    try:
+        for url in urls:
+            wait_for_http(url, START_TIMEOUT, proc)
+    except (RuntimeError, TimeoutError) as failed:
+        raise AssertionError(f"{failed}; run.sh said:\n{tail(log)}") from None
+
+
 @contextmanager
 def run_sh(env: dict[str, str], log: Path, web: Webapp, ws_port: int) -> Iterator[None]:
     """``scripts/run.sh`` until the web page and the ws ``/up`` answer; stopped on exit."""
-    with log.open("ab") as output:
-        proc = subprocess.Popen(["bash", str(RUN_SH)], cwd=ROOT, env=env, stdout=output,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+    proc = launch(env, log)
     try:
-        try:
-            wait_for_http(f"{web.url}/login", START_TIMEOUT, proc)
-            wait_for_http(f"http://{HOST}:{ws_port}/up", START_TIMEOUT, proc)
-        except (RuntimeError, TimeoutError) as failed:
-            raise AssertionError(f"{failed}; run.sh said:\n{tail(log)}") from None
+        serving(proc, log, f"{web.url}/login", f"http://{HOST}:{ws_port}/up")
         yield
     finally:
         stop(proc)
@@ -64,17 +78,22 @@ def run_sh(env: dict[str, str], log: Path, web: Webapp, ws_port: int) -> Iterato
                "web and ws stopping with run.sh")
 
 
-def stop(proc: subprocess.Popen) -> None:
-    """SIGTERM to run.sh's process group: honcho (run.sh execs it) stops its three processes.
+def children_of(pid: int) -> list[int]:
+    children_file = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(child) for child in children_file.read_text().split()] \
+        if children_file.exists() else []
+
+
+def stop(proc: subprocess.Popen, signum: int = signal.SIGTERM) -> None:
+    """``signum`` to run.sh's process group (SIGINT: Ctrl-C in its terminal): honcho (run.sh
+    execs it) stops its processes.
 
     Should honcho hang, it and its children (each a process group of its own) get SIGKILL.
     """
     if proc.poll() is not None:
         return  # run.sh failed before honcho started anything
-    children_file = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
-    children = [int(pid) for pid in children_file.read_text().split()] \
-        if children_file.exists() else []
-    os.killpg(proc.pid, signal.SIGTERM)
+    children = children_of(proc.pid)
+    os.killpg(proc.pid, signum)
     try:
         proc.wait(timeout=STOP_TIMEOUT)
     except subprocess.TimeoutExpired:
@@ -106,6 +125,10 @@ def test_run_sh_writes_its_settings_once_and_web_ws_and_worker_share_them(tmp_pa
     api, log = WebappApi(web.url), tmp_path / "run.log"
 
     with run_sh(env, log, web, ws_port):
+        with urllib.request.urlopen(f"{web.url}/login") as page:
+            assert page.headers["Server"].startswith("gunicorn"), page.headers["Server"]
+        said = log.read_text(errors="replace")
+        assert "Using worker: gthread" in said and said.count("Booting worker with pid") > 1, said
         written = settings.read_text()
         values = dotenv_values(settings)
         assert values["REVERB_PORT"] == str(ws_port), written
@@ -140,3 +163,86 @@ def test_run_sh_writes_its_settings_once_and_web_ws_and_worker_share_them(tmp_pa
         assert [o["id"] for o in again] == [o["id"] for o in orders]
         assert next(o for o in again if o["id"] == pending["id"])["status"] == "paid"
         PusherSocket.to(ws).close()
+
+
+def descendant(pid: int, *words: str) -> int:
+    """The first process under ``pid`` whose command line holds all of ``words``."""
+    for child in children_of(pid):
+        command = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+        if all(word.encode() in command for word in words):
+            return child
+        try:
+            return descendant(child, *words)
+        except LookupError:
+            continue
+    raise LookupError(f"no process {' '.join(words)} under {pid}")
+
+
+def attempts(database: Path) -> list[tuple[int, bool]]:
+    """(attempts, delivered) of each outbox row, read straight from the SQLite file."""
+    with sqlite3.connect(database) as connection:
+        rows = connection.execute(
+            "SELECT attempts, delivered_at IS NOT NULL FROM outbox_events ORDER BY id")
+        return [(count, bool(done)) for count, done in rows]
+
+
+@pytest.mark.timeout(3 * START_TIMEOUT + 120)
+def test_the_broadcaster_restarts_alone_while_web_and_worker_keep_serving(tmp_path: Path):
+    database = tmp_path / "resound.sqlite3"
+    web, ws_port = Webapp(port=free_port(), env={}), free_port()
+    env = dict(
+        os.environ, RESOUND_ENV_FILE=str(tmp_path / "resound.env"), REVERB_PORT=str(ws_port),
+        WEB_PORT=str(web.port), DATABASE_URL=f"sqlite:///{database}",
+        OUTBOX_DELIVER_ON_COMMIT="0",  # only the worker delivers: it is what keeps the event
+        OUTBOX_BACKOFF_MAX="1", FLASK_SKIP_DOTENV="1",
+    )
+    api, log = WebappApi(web.url), tmp_path / "run.log"
+    ws_up = f"http://{HOST}:{ws_port}/up"
+
+    web_and_worker = launch(env, log, "web", "worker")  # one terminal
+    ws_run = None
+    try:
+        serving(web_and_worker, log, f"{web.url}/login")
+        ws_run = launch(env, log, "ws")  # another terminal
+        serving(ws_run, log, ws_up)
+        values = dotenv_values(tmp_path / "resound.env")
+        ws = Broadcaster(port=ws_port, env={}, app_id=values["REVERB_APP_ID"],
+                         key=values["REVERB_APP_KEY"], secret=values["REVERB_APP_SECRET"])
+
+        stop(ws_run, signal.SIGINT)  # Ctrl-C in the broadcaster's terminal
+        eventually(lambda: refuses(ws_port), STOP_TIMEOUT, "ws stopping alone")
+        assert web_and_worker.poll() is None, tail(log)
+        admin_token, _ = api.login(ADMIN)  # web still serves
+        alice_token, alice = api.login(ALICE)
+        orders = api.request("GET", "/api/orders", alice_token)["orders"]
+        pending = next(o for o in orders if o["status"] == "pending")
+        api.transition(admin_token, pending["id"], "paid")
+        eventually(lambda: attempts(database)[-1][0] >= 2, STOP_TIMEOUT,
+                   "the worker retrying while ws is down")
+        assert not attempts(database)[-1][1]
+
+        # Hold the worker between retries so that Alice listens before it delivers.
+        worker = descendant(web_and_worker.pid, "webapp", "worker")
+        os.kill(worker, signal.SIGSTOP)
+        try:
+            ws_run = launch(env, log, "ws")  # run again: the broadcaster is back
+            serving(ws_run, log, ws_up)
+            alice_socket = PusherSocket.to(ws)
+            channel = f"private-user.{alice['id']}.orders"
+            outcome = alice_socket.subscribe_via(channel, http_authorizer(web, alice_token))
+            assert outcome["event"] == "pusher_internal:subscription_succeeded", outcome
+        finally:
+            os.kill(worker, signal.SIGCONT)
+        event = alice_socket.next_event(timeout=30)
+        alice_socket.close()
+        assert event is not None, f"the worker delivered nothing; run.sh said:\n{tail(log)}"
+        data = json.loads(event["data"])
+        assert (event["event"], data["order_id"], data["current_status"]) == (
+            "order.status.updated", pending["id"], "paid")
+        eventually(lambda: attempts(database)[-1][1], STOP_TIMEOUT, "the row marked delivered")
+    finally:
+        if ws_run is not None:
+            stop(ws_run)
+        stop(web_and_worker)
+    eventually(lambda: refuses(web.port) and refuses(ws_port), STOP_TIMEOUT,
+               "web and ws stopping with run.sh")

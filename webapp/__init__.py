@@ -15,7 +15,7 @@ from sqlalchemy import event
 
 from . import api, broadcasting, delivery, errors, headers, pages, ratelimit, webhooks
 from . import config as app_config
-from .extensions import csrf, db, login_manager
+from .extensions import csrf, db, login_manager, migrate
 from .ids import IdConverter
 from .jsonbodies import StrictJSONProvider
 from .seed import seed_command
@@ -41,6 +41,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"connect_args": {"timeout": 15}})
 
     db.init_app(app)
+    migrate.init_app(app, db)
     csrf.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "pages.login"

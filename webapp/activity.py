@@ -80,7 +80,10 @@ def record(facts: list[Fact], time_ms: int) -> int:
             set_={"present": insert.excluded.present, "time_ms": insert.excluded.time_ms},
             where=LivePresence.time_ms < insert.excluded.time_ms,
         )
-        changed += db.session.execute(upsert).rowcount
+        # preserve_rowcount: SQLAlchemy reports an INSERT's rowcount only when asked (else -1
+        # on PostgreSQL)
+        changed += db.session.execute(
+            upsert, execution_options={"preserve_rowcount": True}).rowcount
     return changed
 
 

@@ -107,8 +107,19 @@ def check_outbox(values: Mapping[str, Any]) -> None:
                           f"per request) to {MAX_BATCH} (the broadcaster's batch limit)")
 
 
+# PostgreSQL URLs as hosts write them (postgres://, postgresql://) are driven by psycopg 3.
+POSTGRES_SCHEMES = ("postgres://", "postgresql://")
+PSYCOPG_SCHEME = "postgresql+psycopg://"
+
+
 def database_uri(values: Mapping[str, Any], instance_path: str) -> str:
-    if values.get("DATABASE_URL"):
-        return values["DATABASE_URL"]
+    """``DATABASE_URL`` for SQLAlchemy (a plain PostgreSQL URL gets the psycopg 3 driver), or
+    SQLite in the instance folder when it is not set."""
+    url = values.get("DATABASE_URL")
+    if url:
+        for scheme in POSTGRES_SCHEMES:
+            if url.startswith(scheme):
+                return PSYCOPG_SCHEME + url[len(scheme):]
+        return url
     os.makedirs(instance_path, exist_ok=True)
     return f"sqlite:///{Path(instance_path) / 'resound.sqlite3'}"

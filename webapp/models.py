@@ -38,7 +38,7 @@ class User(UserMixin, db.Model):
     password_hash: Mapped[str] = mapped_column(String(255))
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     # Sessions and API tokens carry the epoch they were issued in; bumping it voids them all.
-    # Added after the first release: schema.py adds it to databases made before.
+    # Added after the first release: the initial migration adds it to databases made before.
     session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
     def get_id(self) -> str:

@@ -1,33 +1,39 @@
-"""The database schema, made the ``db.create_all()`` way: there is no migration framework yet.
+"""The database schema comes from the Alembic migrations in ``webapp/migrations``
+(Flask-Migrate): ``flask --app webapp db upgrade``, ``seed`` and ``scripts/run.sh`` apply them.
 
-``create_all`` makes missing tables but never changes an existing one, so each column added to a
-table after its first release is listed in :data:`ADDED_COLUMNS` and added here to a database
-made before it (a new table, such as ``live_presence``, needs no entry: ``create_all`` makes it).
-``flask --app webapp seed`` runs this (``scripts/run.sh`` runs seed each start).
+A database made before migrations (by ``db.create_all()``: tables, no ``alembic_version``) is
+adopted by the initial migration, which makes only what that database lacks
+(:func:`create_table_if_missing`). A migration for a table that ``create_all`` may already have
+made (one added to the models before its migration) uses it too.
 """
 
 from __future__ import annotations
 
-import logging
-
-from sqlalchemy import inspect, text
+import flask_migrate
+import sqlalchemy as sa
+from alembic import op
+from alembic.migration import MigrationContext
 
 from .extensions import db
 
-log = logging.getLogger(__name__)
 
-# (table, column, its SQL type and default): valid DDL on SQLite and PostgreSQL alike.
-ADDED_COLUMNS = [
-    ("users", "session_epoch", "INTEGER NOT NULL DEFAULT 0"),
-]
+def current_revision() -> str | None:
+    """The revision the database is at; None before any migration ran."""
+    with db.engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
 
 
-def create_schema() -> None:
-    """Create missing tables, then add the columns that tables made by older versions lack."""
-    db.create_all()
-    inspector = inspect(db.engine)
-    for table, column, definition in ADDED_COLUMNS:
-        if column not in {c["name"] for c in inspector.get_columns(table)}:
-            db.session.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {definition}"))
-            log.info("added column %s.%s to a database made before it", table, column)
-    db.session.commit()
+def upgrade_schema() -> None:
+    """Apply every migration the database lacks (``flask --app webapp db upgrade``)."""
+    flask_migrate.upgrade(revision="head")
+
+
+def create_table_if_missing(name: str, *elements: sa.schema.SchemaItem,
+                            indexes: dict[str, tuple[str, bool]]) -> None:
+    """In a migration: create table ``name`` and its ``indexes`` ({index: (column, unique)}),
+    unless the database already has it (made by ``db.create_all()``)."""
+    if name in sa.inspect(op.get_bind()).get_table_names():
+        return
+    op.create_table(name, *elements)
+    for index, (column, unique) in indexes.items():
+        op.create_index(index, name, [column], unique=unique)

@@ -1,5 +1,5 @@
-"""``flask --app webapp seed``: schema and demo data. Safe to run again: it only adds what is
-missing, and demo orders only into an empty orders table."""
+"""``flask --app webapp seed``: the schema (every migration) and the demo data. Safe to run
+again: it only adds what is missing, and demo orders only into an empty orders table."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from flask.cli import with_appcontext
 from .extensions import db
 from .models import Order, OrderItem, OrderStatusHistory, Product, User
 from .outbox import utcnow
-from .schema import create_schema
+from .schema import current_revision, upgrade_schema
 from .status import OrderStatus
 
 DEMO_PASSWORD = "password"
@@ -43,7 +43,7 @@ ORDERS = [
 
 
 def seed_database() -> None:
-    create_schema()
+    upgrade_schema()
     users = {}
     for name, email, is_admin in USERS:
         user = db.session.scalar(db.select(User).where(User.email == email))
@@ -92,8 +92,9 @@ def _demo_order(customer, admin, products, lines, path, hours_ago: int) -> None:
 @click.command("seed")
 @with_appcontext
 def seed_command() -> None:
-    """Create the schema and the demo data, then print where to sign in."""
+    """Apply the migrations, add the demo data, then print where to sign in."""
     seed_database()
+    click.echo(f"Database schema at revision {current_revision()}.")
     url = f"http://127.0.0.1:{current_app.config['WEB_PORT']}"
     click.echo(f"Resound is seeded. Open {url} and sign in (password: {DEMO_PASSWORD}):")
     for name, email, is_admin in USERS:

@@ -1,14 +1,22 @@
-"""Fixtures for the webapp tests: a seeded app on a temporary SQLite file, and API logins.
+"""Fixtures for the webapp tests: a seeded app on SQLite and on PostgreSQL, and API logins.
 
-Seeding hashes three passwords, so it runs once per session into a template file that each
-test copies.
+Every test that uses ``make_app`` (or ``app``, ``client``, ``database``) runs once per database:
+``[sqlite]`` on a temporary file, ``[postgresql]`` on the session's own PostgreSQL server
+(tests/postgres.py). A test that depends on SQLite itself (its file, its locking) is marked
+``@pytest.mark.sqlite_only("why")`` and runs on SQLite alone, and so do the modules in
+:data:`NOT_ABOUT_THE_DATABASE`.
+
+Seeding hashes three passwords, so it runs once per session into a template (a file that each
+test copies; a database that each test clones with ``CREATE DATABASE ... TEMPLATE``).
 """
 
 from __future__ import annotations
 
 import re
 import shutil
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,15 +25,43 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.clients.webapp_api import ADMIN, ALICE, BOB, PASSWORD
+from tests.postgres import PostgresServer
 from tests.servers import APP_ID, APP_KEY, APP_SECRET, free_port
 from webapp import create_app
 from webapp.extensions import db
 from webapp.seed import seed_database
 
+DATABASES = ("sqlite", "postgresql")
+DELIVERY_JOIN_TIMEOUT = 30.0  # seconds; a delivery pass is over within OUTBOX_HTTP_TIMEOUT
 
-def app_config(db_path: Path, **overrides: Any) -> dict[str, Any]:
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "sqlite_only(reason): the test depends on SQLite itself; not run on PostgreSQL")
+
+
+# Modules about HTTP, headers, pages, signatures and rate limits, for which the database is only
+# where the seeded users are: they run on SQLite alone, to keep the suite short.
+NOT_ABOUT_THE_DATABASE = frozenset({
+    "test_broadcasting_auth", "test_channel_rules", "test_delivery_transport",
+    "test_login_rate_limit", "test_pages", "test_security_headers",
+})
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run each test that needs a database on every database, or on SQLite when marked so (or
+    in a module of :data:`NOT_ABOUT_THE_DATABASE`)."""
+    if "database" in metafunc.fixturenames:
+        only_sqlite = metafunc.definition.get_closest_marker("sqlite_only") is not None or \
+            metafunc.module.__name__.rpartition(".")[2] in NOT_ABOUT_THE_DATABASE
+        metafunc.parametrize("database", ["sqlite"] if only_sqlite else list(DATABASES),
+                             indirect=True)
+
+
+def app_config(database: Path | str, **overrides: Any) -> dict[str, Any]:
+    """The test settings; ``database`` is a SQLite file or a database URL."""
     config = {
-        "DATABASE_URL": f"sqlite:///{db_path}",
+        "DATABASE_URL": database if isinstance(database, str) else f"sqlite:///{database}",
         "SECRET_KEY": "test-secret-key",
         "REVERB_APP_ID": APP_ID,
         "REVERB_APP_KEY": APP_KEY,
@@ -40,29 +76,93 @@ def app_config(db_path: Path, **overrides: Any) -> dict[str, Any]:
     return config
 
 
-@pytest.fixture(scope="session")
-def seeded_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("template") / "seeded.sqlite3"
-    app = create_app(app_config(path))
+def seed(url: str) -> None:
+    app = create_app(app_config(url))
     with app.app_context():
         seed_database()
         db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def seeded_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "seeded.sqlite3"
+    seed(f"sqlite:///{path}")
     return path
 
 
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """The session's PostgreSQL server, started when a test first needs it."""
+    server = PostgresServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres: PostgresServer) -> str:
+    name = postgres.create_database()
+    seed(postgres.url(name))
+    return name
+
+
+@dataclass
+class Databases:
+    """Fresh databases of one kind for a test: :meth:`seeded` copies the seeded template,
+    :meth:`empty` has no table yet. Each is a URL; the PostgreSQL ones are dropped after it."""
+
+    kind: str
+    tmp_path: Path
+    request: pytest.FixtureRequest
+    made: list[str] = field(default_factory=list)
+
+    def seeded(self) -> str:
+        return self._new(seeded=True)
+
+    def empty(self) -> str:
+        return self._new(seeded=False)
+
+    def _new(self, seeded: bool) -> str:
+        if self.kind == "sqlite":
+            path = self.tmp_path / f"db{len(self.made)}.sqlite3"
+            if seeded:
+                shutil.copy(self.request.getfixturevalue("seeded_template"), path)
+            self.made.append(str(path))
+            return f"sqlite:///{path}"
+        server: PostgresServer = self.request.getfixturevalue("postgres")
+        template = self.request.getfixturevalue("postgres_template") if seeded else None
+        name = server.create_database(template)
+        self.made.append(name)
+        return server.url(name)
+
+    def drop(self) -> None:
+        if self.kind == "postgresql":
+            server: PostgresServer = self.request.getfixturevalue("postgres")
+            for name in self.made:
+                server.drop_database(name)
+
+
 @pytest.fixture
-def make_app(seeded_template: Path, tmp_path: Path):
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Databases]:
+    """Fresh databases of the test's kind (parametrized: see :func:`pytest_generate_tests`)."""
+    databases = Databases(request.param, tmp_path, request)
+    yield databases
+    databases.drop()
+
+
+@pytest.fixture
+def make_app(database: Databases) -> Iterator[Callable[..., Flask]]:
     """``make_app(**config)``: a fresh seeded app; config overrides the test defaults."""
     apps: list[Flask] = []
 
     def make(**overrides: Any) -> Flask:
-        path = tmp_path / f"app{len(apps)}.sqlite3"
-        shutil.copy(seeded_template, path)
-        app = create_app(app_config(path, **overrides))
+        app = create_app(app_config(database.seeded(), **overrides))
         apps.append(app)
         return app
 
     yield make
+    for thread in threading.enumerate():
+        if thread.name == "outbox-deliver":  # a delivery right after a commit: let it end
+            thread.join(DELIVERY_JOIN_TIMEOUT)
     for app in apps:
         with app.app_context():
             db.engine.dispose()

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import http.client
 import json
-import sqlite3
 import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from tests.sdk import assert_nothing_then
 from tests.servers import HOST, Broadcaster, Webapp, start_webapp, start_worker
@@ -109,24 +108,28 @@ def stand_ins() -> Iterator[list[StallingStandIn]]:
         stand_in.stop()
 
 
-def lease_until(database: Path) -> float | None:
-    with sqlite3.connect(database) as connection:
-        return connection.execute("SELECT lease_until FROM outbox_events").fetchone()[0]
+def lease_until(url: str) -> float | None:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return connection.execute(text("SELECT lease_until FROM outbox_events")).scalar_one()
+    finally:
+        engine.dispose()
 
 
 def test_a_broadcaster_answering_after_the_http_timeout_does_not_deliver_twice(
-        broadcaster, stand_ins, tmp_path, sockets):
+        broadcaster, stand_ins, database, sockets):
     timeout = 0.5
     stand_in = StallingStandIn(broadcaster.port, stalled=1, stall_seconds=timeout * 4)
     stand_ins.append(stand_in)
-    database = tmp_path / "web.sqlite3"
-    webapp = start_webapp(stand_in.port, database, {"OUTBOX_HTTP_TIMEOUT": str(timeout)})
+    url = database.empty()
+    webapp = start_webapp(stand_in.port, url, {"OUTBOX_HTTP_TIMEOUT": str(timeout)})
     worker = start_worker(webapp)
     try:
         alice_ws = subscribed(sockets(), ALICE_CHANNEL,
                               http_authorizer(webapp, token_of(webapp, ALICE)))
         transition(webapp, token_of(webapp, ADMIN), 6, "paid")
-        eventually(lambda: outbox_state(database) == [(len(stand_in.keys), True)], 20.0,
+        eventually(lambda: outbox_state(url) == [(len(stand_in.keys), True)], 20.0,
                    "delivery of the event, recorded")
     finally:
         worker.stop()
@@ -141,13 +144,13 @@ def test_a_broadcaster_answering_after_the_http_timeout_does_not_deliver_twice(
 
 
 def test_the_lease_lasts_one_send_so_a_web_process_killed_mid_send_is_taken_over(
-        broadcaster, stand_ins, tmp_path, sockets):
+        broadcaster, stand_ins, database, sockets):
     assert lease_seconds(DEFAULTS) < 10  # a few seconds, from OUTBOX_HTTP_TIMEOUT
     timeout = 3.0
     stand_in = StallingStandIn(broadcaster.port, stalled=1, stall_seconds=600)
     stand_ins.append(stand_in)
-    database = tmp_path / "web.sqlite3"
-    webapp = start_webapp(stand_in.port, database, {"OUTBOX_HTTP_TIMEOUT": str(timeout)})
+    url = database.empty()
+    webapp = start_webapp(stand_in.port, url, {"OUTBOX_HTTP_TIMEOUT": str(timeout)})
     try:
         alice_ws = subscribed(sockets(), ALICE_CHANNEL,
                               http_authorizer(webapp, token_of(webapp, ALICE)))
@@ -159,14 +162,14 @@ def test_the_lease_lasts_one_send_so_a_web_process_killed_mid_send_is_taken_over
         webapp.proc.wait()
     finally:
         webapp.stop()
-    held_until = lease_until(database)
+    held_until = lease_until(url)
     assert held_until is not None, "the web process let go of the lease before it was killed"
     assert held_until - before <= timeout + 5  # the lease, claimed after `before`, is short
     # Another deliverer, with a broadcaster that answers, takes the row over.
     direct = Webapp(port=webapp.port, env={**webapp.env, "REVERB_PORT": str(broadcaster.port)})
     worker = start_worker(direct)
     try:
-        eventually(lambda: outbox_state(database) == [(2, True)], 30.0,
+        eventually(lambda: outbox_state(url) == [(2, True)], 30.0,
                    "the worker delivering the dead web process's event")
     finally:
         worker.stop()

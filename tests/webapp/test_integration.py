@@ -4,7 +4,6 @@ webapp's /broadcasting/auth: payloads, refusals, toOthers, and no event lost whi
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import urllib.request
 from collections.abc import Iterator
@@ -13,13 +12,14 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
 
 from tests.clients.webapp_api import WebappApi
 from tests.pusher_socket import Authorizer, PusherSocket
 from tests.sdk import assert_nothing_then
 from tests.servers import Broadcaster, Webapp, start_webapp, start_worker
 from tests.waiting import eventually
-from tests.webapp.conftest import ADMIN, ALICE, BOB, login
+from tests.webapp.conftest import ADMIN, ALICE, BOB, Databases, login
 from webapp.delivery import deliver_now
 from webapp.extensions import db
 from webapp.outbox import OutboxEvent
@@ -209,8 +209,8 @@ def transition(webapp: Webapp, token: str, order_id: int, status: str) -> None:
 
 
 @pytest.fixture
-def webapp(broadcaster: Broadcaster, tmp_path: Path) -> Iterator[Webapp]:
-    app = start_webapp(broadcaster.port, tmp_path / "web.sqlite3")
+def webapp(broadcaster: Broadcaster, database: Databases) -> Iterator[Webapp]:
+    app = start_webapp(broadcaster.port, database.empty())
     yield app
     app.stop()
 
@@ -240,18 +240,23 @@ def test_events_made_while_the_broadcaster_is_down_arrive_in_order_once_it_is_ba
     assert_nothing_then(alice_ws, broadcaster, ALICE_CHANNEL)
 
 
-def outbox_state(database: Path) -> list[tuple[int, bool]]:
-    """(attempts, delivered) of each outbox row, read straight from the SQLite file."""
-    with sqlite3.connect(database) as connection:
-        rows = connection.execute(
-            "SELECT attempts, delivered_at IS NOT NULL FROM outbox_events ORDER BY id")
-        return [(attempts, bool(done)) for attempts, done in rows]
+def outbox_state(database: Path | str) -> list[tuple[int, bool]]:
+    """(attempts, delivered) of each outbox row, read straight from the database (a SQLite
+    file, or a URL)."""
+    engine = create_engine(database if isinstance(database, str) else f"sqlite:///{database}")
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(text(
+                "SELECT attempts, delivered_at IS NOT NULL FROM outbox_events ORDER BY id"))
+            return [(attempts, bool(done)) for attempts, done in rows]
+    finally:
+        engine.dispose()
 
 
 def test_running_worker_retries_with_backoff_until_the_broadcaster_is_back(
-        broadcaster, tmp_path, sockets):
-    database = tmp_path / "worker.sqlite3"
-    webapp = start_webapp(broadcaster.port, database, {"OUTBOX_DELIVER_ON_COMMIT": "0"})
+        broadcaster, database, sockets):
+    url = database.empty()
+    webapp = start_webapp(broadcaster.port, url, {"OUTBOX_DELIVER_ON_COMMIT": "0"})
     worker = start_worker(webapp)
     try:
         admin = token_of(webapp, ADMIN)
@@ -260,11 +265,11 @@ def test_running_worker_retries_with_backoff_until_the_broadcaster_is_back(
         transition(webapp, admin, 5, "processing")
         # The worker keeps retrying the head event (batched with the next), and does not skip
         # past it.
-        eventually(lambda: outbox_state(database)[0][0] >= 3, 15.0, "three delivery attempts")
-        assert [done for _, done in outbox_state(database)] == [False, False]
+        eventually(lambda: outbox_state(url)[0][0] >= 3, 15.0, "three delivery attempts")
+        assert [done for _, done in outbox_state(url)] == [False, False]
 
         broadcaster.start()
-        eventually(lambda: all(done for _, done in outbox_state(database)), 15.0,
+        eventually(lambda: all(done for _, done in outbox_state(url)), 15.0,
                    "delivery of every event")
 
         admin_ws = subscribed(sockets(), ADMIN_CHANNEL,

@@ -5,28 +5,22 @@ Every event must be sent exactly once (not only delivered once: the broadcaster'
 keys would hide a row two deliverers both sent, so the forwarder counts what was sent), and each
 writer's events must arrive in the order it committed them.
 
-PostgreSQL runs when ``RESOUND_TEST_POSTGRES_URL`` names a server the tests may create databases
-on (e.g. ``postgresql+psycopg://postgres@127.0.0.1:5432/postgres``); each test gets a database of
-its own, dropped afterwards.
+Each test runs on a database of its own, on SQLite and on the suite's PostgreSQL server.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import threading
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from flask import Flask
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from tests.sdk import assert_nothing_then
-from tests.webapp.conftest import app_config
+from tests.webapp.conftest import Databases, app_config
 from tests.webapp.test_integration import ADMIN_CHANNEL
 from tests.webapp.test_outbox_batching import Forwarder, admin_socket, deliver
 from webapp import create_app
@@ -35,27 +29,13 @@ from webapp.extensions import db
 from webapp.outbox import OutboxEvent
 from webapp.seed import seed_database
 
-POSTGRES_URL = os.environ.get("RESOUND_TEST_POSTGRES_URL")
 WRITERS, EVENTS_PER_WRITER, DELIVERERS = 4, 30, 3
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'outbox.sqlite3'}"
-        return
-    if not POSTGRES_URL:
-        pytest.skip("set RESOUND_TEST_POSTGRES_URL to run the outbox tests on PostgreSQL")
-    name = f"outbox_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f"CREATE DATABASE {name}"))
-    try:
-        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
-        admin.dispose()
+@pytest.fixture
+def database_url(database: Databases) -> str:
+    """An empty database of the test's kind (SQLite, then PostgreSQL)."""
+    return database.empty()
 
 
 @pytest.fixture

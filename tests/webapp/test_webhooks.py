@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import inspect, text
@@ -16,6 +15,7 @@ from tests.clients.webapp_api import ADMIN, ALICE, BOB, WebappApi
 from tests.pusher_socket import PusherSocket
 from tests.sdk import sdk_for
 from tests.servers import APP_KEY, APP_SECRET, Broadcaster, Webapp, start_webapp
+from tests.webapp.conftest import Databases
 from tests.webapp.webhooks import (
     body_of,
     member_added,
@@ -27,14 +27,14 @@ from tests.webapp.webhooks import (
     vacated,
 )
 from webapp.extensions import db
-from webapp.schema import create_schema
+from webapp.schema import upgrade_schema
 
 ADMIN_CHANNEL = "private-admin.orders"
 
 
 @pytest.fixture
-def webapp(server: Broadcaster, tmp_path: Path) -> Iterator[Webapp]:
-    web = start_webapp(server.port, tmp_path / "webapp.sqlite3")
+def webapp(server: Broadcaster, database: Databases) -> Iterator[Webapp]:
+    web = start_webapp(server.port, database.empty())
     yield web
     web.stop()
 
@@ -208,9 +208,11 @@ def test_other_events_and_channels_are_accepted_and_ignored(webapp, api, admin_t
 def test_seeding_adds_the_table_to_a_database_made_before_it(make_app):
     app = make_app()
     with app.app_context():
+        # as db.create_all() made it before the table and the migrations
         db.session.execute(text("DROP TABLE live_presence"))
+        db.session.execute(text("DROP TABLE alembic_version"))
         db.session.commit()
-        create_schema()  # what flask --app webapp seed (and so scripts/run.sh) runs
+        upgrade_schema()  # what flask --app webapp seed (and so scripts/run.sh) runs
         assert "live_presence" in inspect(db.engine).get_table_names()
     body = body_of([occupied("private-user.2.orders")], now_ms())
     answer = app.test_client().post("/broadcasting/webhooks", data=body, headers={

@@ -13,7 +13,7 @@ import pytest
 from shared.payloads import dumps
 from tests.servers import Broadcaster, free_port, start_broadcaster
 from tests.waiting import eventually
-from tests.webapp.conftest import app_config
+from tests.webapp.conftest import Databases, app_config
 from tests.webapp.test_outbox_batching import Forwarder
 from webapp import create_app
 from webapp.extensions import db
@@ -21,10 +21,11 @@ from webapp.outbox import OutboxEvent
 from webapp.worker import run_worker
 
 
+@pytest.mark.sqlite_only("it waits for SQLite's words for the missing table, 'no such table'")
 def test_a_database_error_is_logged_and_retried_until_delivery(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture):
+        database: Databases, caplog: pytest.LogCaptureFixture):
     broadcaster = start_broadcaster()
-    app = create_app(app_config(tmp_path / "empty.sqlite3", REVERB_PORT=broadcaster.port))
+    app = create_app(app_config(database.empty(), REVERB_PORT=broadcaster.port))
     stop = threading.Event()
     worker = threading.Thread(target=run_worker, args=(app, 0.05, 0.05, 0.1, stop), daemon=True)
     try:
@@ -86,9 +87,9 @@ def enqueue_one(app) -> None:
         db.session.commit()
 
 
-def test_backoff_while_the_broadcaster_is_down_is_capped_and_resets(tmp_path: Path):
+def test_backoff_while_the_broadcaster_is_down_is_capped_and_resets(database: Databases):
     port = free_port()  # nothing listens until the sixth wait
-    app = create_app(app_config(tmp_path / "w.sqlite3", REVERB_PORT=port))
+    app = create_app(app_config(database.empty(), REVERB_PORT=port))
     with app.app_context():
         db.create_all()
     enqueue_one(app)
@@ -110,8 +111,8 @@ def test_backoff_while_the_broadcaster_is_down_is_capped_and_resets(tmp_path: Pa
     assert stop.waits == pytest.approx(EXPECTED_WAITS)
 
 
-def test_backoff_on_database_errors_is_capped_and_resets(tmp_path: Path):
-    app = create_app(app_config(tmp_path / "w.sqlite3"))  # no tables until the sixth wait
+def test_backoff_on_database_errors_is_capped_and_resets(database: Databases):
+    app = create_app(app_config(database.empty()))  # no tables until the sixth wait
 
     def in_app(action: Callable[[], None]) -> Callable[[], None]:
         def run() -> None:
