@@ -214,24 +214,41 @@ class BackgroundDeliverer:
     def __init__(self, app: Flask) -> None:
         self.app = app
         self._pid: int | None = None
+        self._lock = threading.Lock()
         self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._stopped = False
 
     def kick(self) -> None:
-        if self._pid != os.getpid():  # first commit in this process (or in a forked worker)
-            self._pid, self._wake = os.getpid(), threading.Event()
-            threading.Thread(target=self._run, args=(self._wake,), name="outbox-deliver",
-                             daemon=True).start()
+        with self._lock:  # two first commits at once still start one thread
+            if self._pid != os.getpid():  # first commit in this process (or a forked worker)
+                self._pid, self._wake = os.getpid(), threading.Event()
+                self._thread = threading.Thread(target=self._run, args=(self._wake,),
+                                                name="outbox-deliver", daemon=True)
+                self._thread.start()
         self._wake.set()
+
+    def stop(self, timeout: float) -> None:
+        """End the thread once its pass in flight is over (an app torn down, in tests)."""
+        self._stopped = True
+        self._wake.set()
+        if self._thread is not None and self._pid == os.getpid():
+            self._thread.join(timeout)
 
     def _run(self, wake: threading.Event) -> None:
         client = ReverbClient.from_config(self.app.config)
-        while True:
-            wake.wait()
-            wake.clear()
-            try:
-                deliver_now(self.app, client)
-            except Exception:  # the worker is the guarantee; this pass only saves time
-                log.exception("delivery after commit failed; the worker will deliver")
+        try:
+            while True:
+                wake.wait()
+                wake.clear()
+                if self._stopped:
+                    return
+                try:
+                    deliver_now(self.app, client)
+                except Exception:  # the worker is the guarantee; this pass only saves time
+                    log.exception("delivery after commit failed; the worker will deliver")
+        finally:
+            client.close()
 
 
 def _deliver_after_commit(session: Any) -> None:

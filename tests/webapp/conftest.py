@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -160,9 +159,10 @@ def make_app(database: Databases) -> Iterator[Callable[..., Flask]]:
         return app
 
     yield make
-    for thread in threading.enumerate():
-        if thread.name == "outbox-deliver":  # a delivery right after a commit: let it end
-            thread.join(DELIVERY_JOIN_TIMEOUT)
+    for app in apps:
+        deliverer = app.extensions.get("outbox_deliverer")
+        if deliverer is not None:  # its pass in flight ends before the database goes
+            deliverer.stop(DELIVERY_JOIN_TIMEOUT)
     for app in apps:
         with app.app_context():
             db.engine.dispose()
