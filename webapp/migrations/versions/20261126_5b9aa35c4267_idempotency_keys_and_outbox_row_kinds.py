@@ -1,5 +1,6 @@
 """Idempotency keys of order placement, and the kind of an outbox row (an event, or the
-termination of a user's connections at sign-out).
+termination of a user's connections at sign-out). Like the initial migration, it adopts a
+database whose tables ``db.create_all()`` made: it adds only what is missing.
 
 Revision ID: 5b9aa35c4267
 Revises: 9ff7333ffc6e
@@ -9,6 +10,8 @@ Create Date: 2026-11-26 02:03:41.857709
 import sqlalchemy as sa
 from alembic import op
 
+from webapp.schema import create_table_if_missing
+
 revision = "5b9aa35c4267"
 down_revision = "9ff7333ffc6e"
 branch_labels = None
@@ -16,7 +19,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_table(
+    create_table_if_missing(
         "idempotency_keys",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=False),
@@ -29,11 +32,12 @@ def upgrade() -> None:
                                 name=op.f("fk_idempotency_keys_user_id_users")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_idempotency_keys")),
         sa.UniqueConstraint("user_id", "key", name="uq_idempotency_keys_user_key"),
+        indexes={"ix_idempotency_keys_created_at": ("created_at", False)},
     )
-    op.create_index(op.f("ix_idempotency_keys_created_at"), "idempotency_keys", ["created_at"])
-    with op.batch_alter_table("outbox_events") as batch_op:
-        batch_op.add_column(sa.Column("kind", sa.String(length=16),
-                                      server_default=sa.text("'event'"), nullable=False))
+    if "kind" not in {c["name"] for c in sa.inspect(op.get_bind()).get_columns("outbox_events")}:
+        with op.batch_alter_table("outbox_events") as batch_op:
+            batch_op.add_column(sa.Column("kind", sa.String(length=16),
+                                          server_default=sa.text("'event'"), nullable=False))
 
 
 def downgrade() -> None:
