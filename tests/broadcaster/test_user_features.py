@@ -5,10 +5,11 @@ Recording clients and the in-memory cluster state (answers at once), or a list a
 """
 
 import json
+from collections.abc import Callable
 
 import pytest
 
-from broadcaster.config import ConfigError, load_config
+from broadcaster.config import ConfigError, Webhook, load_config
 from broadcaster.protocol.requests import (
     ChannelCounts,
     CountChannels,
@@ -19,8 +20,11 @@ from broadcaster.protocol.requests import (
     Watched,
 )
 from broadcaster.protocol.session import Session
+from broadcaster.protocol.state import AppState
 from broadcaster.protocol.subscription_count import THROTTLE_SECONDS
 from broadcaster.server.cli import main
+from broadcaster.webhooks.base import AppHooks
+from broadcaster.webhooks.local import LocalWebhookQueue
 from shared.signatures import sign_channel, sign_user
 from tests.broadcaster.recording import Clock, RecordingClient, app_state, open_session
 
@@ -211,6 +215,49 @@ def test_in_a_cluster_counts_come_from_polls_of_the_cluster_state():
     app.subscription_counts.poll()
     app.subscription_counts.counted(Unavailable("Redis is down"), clock.now)
     assert counts(first_client) == [3] and app.subscription_counts.poll() is not None
+
+
+def counting_webhook_app() -> tuple[AppState, Callable[[], list[tuple[str, int]]]]:
+    """An app with the subscription_count webhook (and not the socket messages), its hooks
+    feeding a real in-memory webhook queue; and what that queue's inbox holds, in order."""
+    app = app_state(webhooks=(Webhook("http://127.0.0.1:9/hooks", ("subscription_count",)),))
+    queue = LocalWebhookQueue()
+    queue.want(app.id, {"subscription_count"})
+    app.hooks = AppHooks(app.id, queue)
+    return app, lambda: [(event.channel, event.subscription_count) for event in queue.inbox
+                         if event.name == "subscription_count"]
+
+
+def test_the_subscription_count_webhook_follows_the_same_throttle_without_socket_messages():
+    app, webhooks = counting_webhook_app()
+    clock = Clock()
+    sessions = [open_session(app, f"1.{i}", clock)[0] for i in range(1, 102)]
+    for session in sessions[:100]:
+        subscribe(session, "news")
+    subscribe(sessions[0], "presence-room")
+    assert webhooks() == [("news", n) for n in range(1, 101)]
+    assert counts(sessions[0].client) == []  # the socket messages stay off
+    subscribe(sessions[100], "news")  # 101, right after the count of 100: held back
+    assert webhooks()[-1] == ("news", 100)
+    clock.now += THROTTLE_SECONDS
+    app.subscription_counts.flush(clock.now)
+    assert webhooks()[-1] == ("news", 101)
+
+
+def test_in_a_cluster_the_node_its_last_subscriber_left_still_tells_the_webhook_the_count():
+    app, webhooks = counting_webhook_app()
+    clock = Clock()
+    session, _ = open_session(app, "1.1", clock)
+    app.subscription_counts.polled = True  # as a shared cluster state sets it on attach
+    subscribe(session, "news")
+    assert app.subscription_counts.poll() == CountChannels("1", ("news",))
+    app.subscription_counts.counted(Counts({"news": ChannelCounts(3)}), clock.now)
+    session.unsubscribe("news")  # two are left on other nodes, which may not have seen 3
+    request = app.subscription_counts.poll()
+    assert request == CountChannels("1", ("news",))
+    app.subscription_counts.counted(Counts({"news": ChannelCounts(2)}), clock.now)
+    assert webhooks() == [("news", 3), ("news", 2)]
+    assert app.subscription_counts.poll() is None  # asked once, then forgotten
 
 
 def test_authorized_connections_must_sign_in_or_join_a_private_channel_in_time():
