@@ -219,11 +219,11 @@ CLUSTER_SCENARIOS: tuple[Scenario, ...] = (
     ),
 )
 
-# One Resound process with metrics on (scraped every second) against the same without them.
-METRICS_ON = "metrics on"
-METRICS_SCENARIOS: tuple[Scenario, ...] = (
-    Scenario(
-        "fanout-metrics", "fanout", FANOUT_FULL, FANOUT_QUICK,
+
+def _fanout_with(name: str, side: str) -> Scenario:
+    """The fan-out load on ``side`` (a setup of one process) against :data:`SINGLE`."""
+    return Scenario(
+        name, "fanout", FANOUT_FULL, FANOUT_QUICK,
         (
             Figure("cpu_us_per_delivery", "server CPU µs/delivery", False, _per_delivery_us),
             Figure("deliveries_per_s", "deliveries/s", True, _get("deliveries_per_s")),
@@ -231,8 +231,14 @@ METRICS_SCENARIOS: tuple[Scenario, ...] = (
             *_cpu_figures(),
         ),
         _describe_fanout,
-        (METRICS_ON, SINGLE),
-    ),
+        (side, SINGLE),
+    )
+
+
+# One Resound process with metrics on (scraped every second) against the same without them.
+METRICS_ON = "metrics on"
+METRICS_SCENARIOS: tuple[Scenario, ...] = (
+    _fanout_with("fanout-metrics", METRICS_ON),
     Scenario(
         "handshakes-metrics", "handshakes", HANDSHAKES_FULL, HANDSHAKES_QUICK,
         (CONNECTIONS_PER_S, *_handshake_figures()), _describe_handshakes,
@@ -243,19 +249,7 @@ METRICS_SCENARIOS: tuple[Scenario, ...] = (
 # One Resound process with occupancy and member webhooks on (to a receiver answering 200)
 # against the same without webhooks.
 WEBHOOKS_ON = "webhooks on"
-WEBHOOK_SCENARIOS: tuple[Scenario, ...] = (
-    Scenario(
-        "fanout-webhooks", "fanout", FANOUT_FULL, FANOUT_QUICK,
-        (
-            Figure("cpu_us_per_delivery", "server CPU µs/delivery", False, _per_delivery_us),
-            Figure("deliveries_per_s", "deliveries/s", True, _get("deliveries_per_s")),
-            *_latency_figures(None, with_max=False),
-            *_cpu_figures(),
-        ),
-        _describe_fanout,
-        (WEBHOOKS_ON, SINGLE),
-    ),
-)
+WEBHOOK_SCENARIOS: tuple[Scenario, ...] = (_fanout_with("fanout-webhooks", WEBHOOKS_ON),)
 
 BY_NAME = {scenario.name: scenario for scenario in
            (*SCENARIOS, *CLUSTER_SCENARIOS, *METRICS_SCENARIOS, *WEBHOOK_SCENARIOS)}
