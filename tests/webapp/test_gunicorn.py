@@ -5,7 +5,6 @@ with no outbox worker running, each once and in each order's order."""
 from __future__ import annotations
 
 import json
-import threading
 import urllib.request
 from collections.abc import Iterator
 
@@ -19,7 +18,7 @@ from tests.webapp.test_integration import (
     http_authorizer,
     subscribed,
     token_of,
-    transition,
+    walk_concurrently,
 )
 
 PATHS = {  # seeded orders and the rest of their lives
@@ -47,15 +46,7 @@ def test_gunicorn_serves_and_delivers_right_after_each_commit(broadcaster, gunic
     admin = token_of(gunicorn, ADMIN)
     admin_ws = subscribed(sockets(), ADMIN_CHANNEL, http_authorizer(gunicorn, admin))
 
-    def walk(order_id: int) -> None:
-        for status in PATHS[order_id]:
-            transition(gunicorn, admin, order_id, status)
-
-    threads = [threading.Thread(target=walk, args=(order_id,)) for order_id in PATHS]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    walk_concurrently(gunicorn, admin, PATHS)
     expected = sum(len(path) for path in PATHS.values())
     received = [admin_ws.next_event(10.0) for _ in range(expected)]
     assert None not in received, "some events never arrived: no worker runs, only gunicorn"

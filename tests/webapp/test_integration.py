@@ -187,17 +187,36 @@ def test_a_refused_signature_is_retried_not_skipped(broadcaster, make_app):
 # --- real processes: the web process, the worker, and a broadcaster that goes away ----------
 
 
+def broadcasting_post(webapp: Webapp, token: str, path: str, form: str) -> tuple[int, dict]:
+    """POST ``form`` to the webapp's ``/broadcasting/<path>`` as the token's user."""
+    request = urllib.request.Request(
+        f"{webapp.url}/broadcasting/{path}", method="POST", data=form.encode(),
+        headers={"Authorization": f"Bearer {token}",
+                 "Content-Type": "application/x-www-form-urlencoded"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.status, json.load(response)
+
+
 def http_authorizer(webapp: Webapp, token: str) -> Authorizer:
     def authorize(channel: str, socket_id: str) -> tuple[int, dict]:
-        request = urllib.request.Request(
-            f"{webapp.url}/broadcasting/auth", method="POST",
-            data=f"socket_id={socket_id}&channel_name={channel}".encode(),
-            headers={"Authorization": f"Bearer {token}",
-                     "Content-Type": "application/x-www-form-urlencoded"})
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.load(response)
+        return broadcasting_post(webapp, token, "auth",
+                                 f"socket_id={socket_id}&channel_name={channel}")
 
     return authorize
+
+
+def walk_concurrently(webapp: Webapp, token: str, paths: dict[int, list[str]]) -> None:
+    """Move each order through its statuses, one thread per order, all at once."""
+
+    def walk(order_id: int) -> None:
+        for status in paths[order_id]:
+            transition(webapp, token, order_id, status)
+
+    threads = [threading.Thread(target=walk, args=(order_id,)) for order_id in paths]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
 
 
 def token_of(webapp: Webapp, email: str) -> str:
@@ -299,15 +318,7 @@ def test_web_and_worker_racing_send_each_event_once_in_per_order_order(
                           http_authorizer(webapp, admin))
     worker = start_worker(webapp)
     try:
-        def walk(order_id: int) -> None:
-            for status in paths[order_id]:
-                transition(webapp, admin, order_id, status)
-
-        threads = [threading.Thread(target=walk, args=(order_id,)) for order_id in paths]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=60)
+        walk_concurrently(webapp, admin, paths)
         expected = sum(len(path) for path in paths.values())
         received = [admin_ws.next_event(10.0) for _ in range(expected)]
         assert None not in received, "some events never arrived"

@@ -26,6 +26,7 @@ from tests.webapp.test_integration import (
     ALICE,
     ALICE_CHANNEL,
     BOB,
+    broadcasting_post,
     http_authorizer,
     outbox_state,
     subscribed,
@@ -44,13 +45,7 @@ def server(broadcaster: Broadcaster) -> Broadcaster:
 
 def user_auth(webapp: Webapp, token: str, socket_id: str) -> dict:
     """The webapp's ``/broadcasting/user-auth`` answer for ``socket_id``: ``{auth, user_data}``."""
-    request = urllib.request.Request(
-        f"{webapp.url}/broadcasting/user-auth", method="POST",
-        data=f"socket_id={socket_id}".encode(),
-        headers={"Authorization": f"Bearer {token}",
-                 "Content-Type": "application/x-www-form-urlencoded"})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.load(response)
+    return broadcasting_post(webapp, token, "user-auth", f"socket_id={socket_id}")[1]
 
 
 def signed_in(sock: PusherSocket, webapp: Webapp, token: str) -> PusherSocket:
