@@ -39,11 +39,13 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "sqlite_only(reason): the test depends on SQLite itself; not run on PostgreSQL")
 
 
-# Modules about HTTP, headers, pages, signatures and rate limits, for which the database is only
+# Modules about HTTP, headers, pages, redirects, error pages, JSON bodies (and their fuzzing),
+# signatures and rate limits, for which the database is only
 # where the seeded users are: they run on SQLite alone, to keep the suite short.
 NOT_ABOUT_THE_DATABASE = frozenset({
-    "test_broadcasting_auth", "test_channel_rules", "test_delivery_transport",
-    "test_login_rate_limit", "test_pages", "test_security_headers",
+    "test_api_boundaries", "test_broadcasting_auth", "test_channel_rules",
+    "test_delivery_transport", "test_error_pages", "test_fuzz", "test_json_unicode",
+    "test_login_next", "test_login_rate_limit", "test_pages", "test_security_headers",
 })
 
 
