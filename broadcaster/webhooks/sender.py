@@ -115,7 +115,8 @@ class WebhookSender:
         deadline, backoff = time.monotonic() + self.retry_for, 1.0
         while True:
             try:
-                async with client.post(target.url, data=body, headers=headers) as response:
+                async with client.post(target.url, data=body, headers=headers,
+                                       allow_redirects=False) as response:
                     length = response.content_length
                     if length is not None and length <= MAX_ANSWER:
                         await response.read()  # then the connection is kept for the next
