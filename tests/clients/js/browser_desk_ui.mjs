@@ -203,9 +203,12 @@ async function dashboard(session) {
   });
   const order = (await placed.json()).order;
   await admin.waitForSelector(`#order-${order.id}`);
+  // The row comes with the event; the counts follow once the page has re-read them.
+  await admin.waitForSelector(`[data-count-for="all"]:text-is("${before.all + 1}")`);
   const afterPlaced = await counts(admin);
   await adminMoves(order.id, 'paid');
   await admin.waitForSelector(`#order-${order.id} td.status[data-status="paid"]`);
+  await admin.waitForSelector(`[data-count-for="paid"]:text-is("${before.paid + 1}")`);
   const afterPaid = await counts(admin);
   const pageTotal = Number(await admin.textContent('#page-total'));
   await session.shoot(admin, 'admin-dashboard-filters');
