@@ -32,6 +32,7 @@ from tests.servers import (
     Broadcaster,
     free_port,
     start_broadcaster,
+    terminate,
     wait_for_http,
 )
 
@@ -109,13 +110,7 @@ def gunicorn(env: Mapping[str, str], workers: int, log: Path) -> Iterator[str]:
 
 
 def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    terminate(proc, timeout=15.0)
 
 
 @contextmanager

@@ -73,7 +73,7 @@ class Broadcaster:
         return self
 
     def stop(self) -> None:
-        _terminate(self.proc)
+        terminate(self.proc)
         self.proc = None
 
 
@@ -122,7 +122,7 @@ class Webapp:
         return self
 
     def stop(self) -> None:
-        _terminate(self.proc)
+        terminate(self.proc)
         self.proc = None
 
 
@@ -137,14 +137,15 @@ class Worker:
         return self.proc.wait(timeout=timeout)
 
     def stop(self) -> None:
-        _terminate(self.proc)
+        terminate(self.proc)
 
 
-def _terminate(proc: subprocess.Popen | None) -> None:
+def terminate(proc: subprocess.Popen | None, timeout: float = 10.0) -> None:
+    """SIGTERM ``proc`` if it runs, and SIGKILL it if it has not ended within ``timeout``."""
     if proc is not None and proc.poll() is None:
         proc.terminate()
         try:
-            proc.wait(timeout=10)
+            proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
