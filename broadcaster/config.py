@@ -18,7 +18,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit
+
+from shared.redis_modes import parse_redis_url
+from shared.redis_modes import redacted as redacted  # for the modules that log REDIS_URL
 
 SETTINGS_HELP = """\
 Server: REVERB_SERVER_HOST (0.0.0.0), REVERB_SERVER_PORT (8080), REVERB_SERVER_PATH ("").
@@ -427,8 +430,10 @@ def _scaling_url(env: Mapping[str, str]) -> str | None:
     if enabled not in ("true", "1", "yes"):
         return None
     if env.get("REDIS_URL"):
-        if not env["REDIS_URL"].startswith(("redis://", "rediss://", "unix://")):
-            raise ConfigError("REDIS_URL must start with redis://, rediss:// or unix://")
+        try:
+            parse_redis_url(env["REDIS_URL"])
+        except ValueError as exc:
+            raise ConfigError(f"REDIS_URL: {exc}") from None
         return env["REDIS_URL"]
     host = env.get("REDIS_HOST") or "127.0.0.1"
     port = _port("REDIS_PORT", env.get("REDIS_PORT") or "6379")
@@ -530,13 +535,3 @@ def _metrics(env: Mapping[str, str], port: int | None) -> tuple[str, int | None]
     if port is not None and not 1 <= port <= 65535:
         raise ConfigError(f"{name} must be a port from 1 to 65535, got {port}")
     return env.get("RESOUND_METRICS_HOST", "").strip() or "127.0.0.1", port
-
-
-def redacted(url: str) -> str:
-    """``url`` without its password, for logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))

@@ -7,7 +7,10 @@ from typing import Any
 
 import pytest
 
+from tests.api.redis_server import redis_server
 from tests.pusher_socket import PusherSocket
+from tests.redis_cluster import RedisCluster, redis_cluster
+from tests.redis_sentinel import RedisSentinel, redis_sentinel
 from tests.servers import Broadcaster, start_broadcaster
 
 
@@ -40,3 +43,48 @@ def sockets(server: Broadcaster) -> Iterator[Callable[..., PusherSocket]]:
     yield open_socket
     for socket in opened:
         socket.close()
+
+
+# --- Redis in each mode, shared by the whole session ------------------------------------------
+# A test that kills a node of a shared setup starts it again (``restart``) before it ends.
+
+REDIS_MODES = ("single", "cluster", "sentinel")
+
+
+@pytest.fixture(scope="session")
+def redis_single_url() -> Iterator[str]:
+    """One redis-server: its ``redis://`` URL."""
+    with redis_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_setup() -> Iterator[RedisCluster]:
+    """A Redis Cluster of 3 masters and 3 replicas (``tests/redis_cluster.py``)."""
+    with redis_cluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_url(redis_cluster_setup: RedisCluster) -> str:
+    """The session's Redis Cluster as ``redis+cluster://host:port,...``."""
+    return redis_cluster_setup.url
+
+
+@pytest.fixture(scope="session")
+def redis_sentinel_setup() -> Iterator[RedisSentinel]:
+    """A master, its replica and 3 sentinels (``tests/redis_sentinel.py``)."""
+    with redis_sentinel() as setup:
+        yield setup
+
+
+@pytest.fixture(scope="session")
+def redis_sentinel_url(redis_sentinel_setup: RedisSentinel) -> str:
+    """The session's Sentinel setup as ``redis+sentinel://host:port,.../resound``."""
+    return redis_sentinel_setup.url
+
+
+@pytest.fixture(params=REDIS_MODES)
+def redis_mode_url(request: pytest.FixtureRequest) -> str:
+    """The URL of each Redis mode in turn (single, cluster, sentinel), for contract suites."""
+    return request.getfixturevalue(f"redis_{request.param}_url")

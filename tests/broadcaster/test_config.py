@@ -113,6 +113,11 @@ def test_bad_apps_files_name_the_entry(tmp_path, text, suffix, fragment):
     ({"REVERB_SCALING_ENABLED": "true"}, "redis://127.0.0.1:6379/0"),
     ({"REVERB_SCALING_ENABLED": "1", "REDIS_HOST": "r.test", "REDIS_PORT": "7000",
       "REDIS_PASSWORD": "p@ss", "REDIS_DB": "3"}, "redis://:p%40ss@r.test:7000/3"),
+    ({"REVERB_SCALING_ENABLED": "true", "REDIS_URL": "redis+cluster://a.test:7000,b.test:7001"},
+     "redis+cluster://a.test:7000,b.test:7001"),
+    ({"REVERB_SCALING_ENABLED": "true",
+      "REDIS_URL": "redis+sentinel://a.test:26379,b.test:26379/main"},
+     "redis+sentinel://a.test:26379,b.test:26379/main"),
 ])
 def test_scaling_through_redis_follows_reverb_settings(env, url):
     assert load_config({**CREDS, **env}).scaling_url == url
@@ -121,7 +126,12 @@ def test_scaling_through_redis_follows_reverb_settings(env, url):
 @pytest.mark.parametrize("env, fragment", [
     ({"REVERB_SCALING_ENABLED": "maybe"}, "REVERB_SCALING_ENABLED must be true or false"),
     ({"REVERB_SCALING_ENABLED": "true", "REDIS_PORT": "x"}, "REDIS_PORT must be a number"),
-    ({"REVERB_SCALING_ENABLED": "true", "REDIS_URL": "r.test:1"}, "REDIS_URL must start"),
+    ({"REVERB_SCALING_ENABLED": "true", "REDIS_URL": "r.test:1"},
+     "REDIS_URL: a Redis URL must start with redis://"),
+    ({"REVERB_SCALING_ENABLED": "true", "REDIS_URL": "redis+cluster://a.test,b.test:7000"},
+     "REDIS_URL: 'redis\\+cluster://a.test,b.test:7000' has 'a.test' where host:port belongs"),
+    ({"REVERB_SCALING_ENABLED": "true", "REDIS_URL": "redis+sentinel://:pw@a.test:26379"},
+     r"REDIS_URL: 'redis\+sentinel://:\*\*\*@a.test:26379' names no master"),
 ])
 def test_bad_scaling_settings_name_themselves(env, fragment):
     with pytest.raises(ConfigError, match=fragment):
