@@ -1,0 +1,133 @@
+"""The real Redis Cluster and Sentinel setups the tests run on, and what our clients do when a
+master dies: the same client object (from shared/redis_modes.py) works again once the cluster or
+the sentinels have promoted the replica, with no new client and no restart."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+
+from shared.redis_modes import async_client, parse_redis_url, sync_client
+from tests.redis_cluster import MASTERS, RedisCluster
+from tests.redis_nodes import RedisNode
+from tests.redis_sentinel import SENTINELS, SERVICE, RedisSentinel
+
+
+def test_the_cluster_has_three_masters_each_with_a_synced_replica(redis_cluster_setup):
+    roles = [node.info("replication")["role"] for node in redis_cluster_setup.nodes]
+    assert sorted(roles) == ["master"] * MASTERS + ["slave"] * MASTERS
+    assert redis_cluster_setup.whole()
+    assert parse_redis_url(redis_cluster_setup.url).mode == "cluster"
+
+
+def test_the_sentinels_agree_on_one_master_with_a_replica(redis_sentinel_setup):
+    master = redis_sentinel_setup.master()
+    assert master.info("replication")["role"] == "master"
+    assert master.info("replication")["connected_slaves"] == 1
+    with redis_sentinel_setup.sentinels[0].client() as sentinel:
+        assert sentinel.sentinel_master(SERVICE)["num-other-sentinels"] == SENTINELS - 1
+    assert parse_redis_url(redis_sentinel_setup.url).service == SERVICE
+
+
+def written_to(node: RedisNode, key: str) -> str | None:
+    """``key``'s value as ``node`` itself holds it."""
+    with node.client() as client:
+        return client.get(key)
+
+
+# --- Sentinel ---------------------------------------------------------------------------------
+
+@pytest.fixture
+def sentinel_failover(redis_sentinel_setup: RedisSentinel):
+    """Kills the shared setup's master when called and returns the new one; the killed node is
+    started again (as a replica) after the test."""
+    killed: list[RedisNode] = []
+
+    def fail_over() -> RedisNode:
+        killed.append(redis_sentinel_setup.kill_master())
+        return redis_sentinel_setup.wait_failover(killed[-1])
+
+    yield fail_over
+    for node in killed:
+        redis_sentinel_setup.restart(node)
+
+
+def test_the_sync_sentinel_client_follows_a_failover(redis_sentinel_url, sentinel_failover):
+    key = f"resound-test:{uuid.uuid4().hex}"
+    with sync_client(parse_redis_url(redis_sentinel_url), decode_responses=True,
+                     socket_timeout=2) as client:
+        client.set(key, "before")
+        new_master = sentinel_failover()
+        client.set(key, "after")  # the first command after the failover: no error
+        assert written_to(new_master, key) == "after"
+        assert client.get(key) == "after"
+
+
+def test_the_async_sentinel_client_follows_a_failover(redis_sentinel_url, sentinel_failover):
+    key = f"resound-test:{uuid.uuid4().hex}"
+
+    async def scenario() -> tuple[RedisNode, str | None]:
+        client = async_client(parse_redis_url(redis_sentinel_url), decode_responses=True,
+                              socket_timeout=2)
+        try:
+            await client.set(key, "before")
+            new_master = await asyncio.to_thread(sentinel_failover)
+            await client.set(key, "after")  # the first command after the failover: no error
+            return new_master, await client.get(key)
+        finally:
+            await client.aclose()
+
+    new_master, read_back = asyncio.run(scenario())
+    assert written_to(new_master, key) == "after"
+    assert read_back == "after"
+
+
+# --- Cluster ----------------------------------------------------------------------------------
+
+@pytest.fixture
+def cluster_failover(redis_cluster_setup: RedisCluster):
+    """Kills the master of a key's slot when called and returns the replica that took over; the
+    killed node is started again (it rejoins as a replica) after the test."""
+    killed: list[RedisNode] = []
+
+    def fail_over(key: str) -> RedisNode:
+        killed.append(redis_cluster_setup.kill_master_of(key))
+        return redis_cluster_setup.wait_failover(key, killed[-1])
+
+    yield fail_over
+    for node in killed:
+        redis_cluster_setup.restart(node)
+
+
+def test_the_sync_cluster_client_works_again_after_a_master_dies(redis_cluster_url,
+                                                                cluster_failover):
+    key = f"resound-test:{uuid.uuid4().hex}"
+    with sync_client(parse_redis_url(redis_cluster_url), decode_responses=True,
+                     socket_timeout=2) as client:
+        client.set(key, "before")
+        new_master = cluster_failover(key)
+        client.set(key, "after")  # the first command after the failover: no error
+        assert written_to(new_master, key) == "after"
+        assert client.get(key) == "after"
+
+
+def test_the_async_cluster_client_works_again_after_a_master_dies(redis_cluster_url,
+                                                                 cluster_failover):
+    key = f"resound-test:{uuid.uuid4().hex}"
+
+    async def scenario() -> tuple[RedisNode, str | None]:
+        client = async_client(parse_redis_url(redis_cluster_url), decode_responses=True,
+                              socket_timeout=2)
+        try:
+            await client.set(key, "before")
+            new_master = await asyncio.to_thread(cluster_failover, key)
+            await client.set(key, "after")  # the first command after the failover: no error
+            return new_master, await client.get(key)
+        finally:
+            await client.aclose()
+
+    new_master, read_back = asyncio.run(scenario())
+    assert written_to(new_master, key) == "after"
+    assert read_back == "after"
