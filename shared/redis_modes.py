@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import redis
 import redis.asyncio
@@ -196,6 +196,23 @@ def sync_client(target: RedisTarget, **options: Any) -> redis.Redis | redis.Redi
         target.nodes, sentinel_kwargs=_sentinel_options(auth, options), **auth)
     return sentinel.master_for(target.service, redis_class=_SyncSentinelMaster, db=target.db,
                                **options)
+
+
+def limits_storage(target: RedisTarget) -> tuple[str, dict[str, Any]]:
+    """The storage URI and options with which the ``limits`` library (so Flask-Limiter) reaches
+    ``target`` as our clients do. ``limits`` reads a unix socket only as ``redis+unix://``, takes
+    the whole sentinel path as the master's name (``/main/1`` would be ``main1``) and passes the
+    multi-host forms' credentials on still percent-encoded: so the database and credentials go
+    as options, which it prefers. It also reads a Sentinel master, never a lagging replica."""
+    if target.mode == "single":
+        scheme, _, rest = target.url.partition("://")
+        return (f"redis+unix://{rest}" if scheme.lower() == "unix" else target.url), {}
+    hosts = ",".join(f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+                     for host, port in target.nodes)
+    if target.mode == "cluster":
+        return f"{CLUSTER_SCHEME}://{hosts}", _auth(target)
+    return (f"{SENTINEL_SCHEME}://{hosts}/{quote(target.service or '', safe='')}",
+            {**_auth(target), "db": target.db, "use_replicas": False})
 
 
 def _auth(target: RedisTarget) -> dict[str, str]:

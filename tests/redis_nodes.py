@@ -60,9 +60,9 @@ class RedisNode:
         finally:
             client.close()
 
-    def client(self) -> redis.Redis:
+    def client(self, db: int = 0) -> redis.Redis:
         """A plain client of this one process (decoded answers); close it after use."""
-        return redis.Redis(host=HOST, port=self.port, decode_responses=True,
+        return redis.Redis(host=HOST, port=self.port, db=db, decode_responses=True,
                            socket_connect_timeout=1, socket_timeout=5)
 
     def call(self, *command: str) -> object:

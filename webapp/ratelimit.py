@@ -18,6 +18,8 @@ from flask import Flask, Response, request
 from flask_limiter import Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
 
+from shared.redis_modes import limits_storage, parse_redis_url
+
 from .errors import error_page, wants_json
 
 LOGIN_ENDPOINTS = ("api.login", "pages.login")
@@ -39,8 +41,11 @@ def _failed(response: Response) -> bool:
 
 def init_app(app: Flask) -> Limiter:
     """Limit the sign-in views of ``app`` (call after registering the blueprints)."""
+    url = app.config["REDIS_URL"]
+    storage_uri, storage_options = (limits_storage(parse_redis_url(url)) if url
+                                    else ("memory://", {}))
     limiter = Limiter(
-        get_remote_address, app=app, storage_uri=app.config["REDIS_URL"] or "memory://",
+        get_remote_address, app=app, storage_uri=storage_uri, storage_options=storage_options,
         key_prefix="resound-login", in_memory_fallback_enabled=True, strategy="moving-window",
     )
     per_account = limiter.shared_limit(

@@ -8,7 +8,14 @@ import uuid
 
 import pytest
 
-from shared.redis_modes import RedisTarget, async_client, parse_redis_url, redacted, sync_client
+from shared.redis_modes import (
+    RedisTarget,
+    async_client,
+    limits_storage,
+    parse_redis_url,
+    redacted,
+    sync_client,
+)
 
 
 @pytest.mark.parametrize("url, expected", [
@@ -84,6 +91,21 @@ def test_errors_and_reprs_never_show_the_password():
 ])
 def test_redacted_hides_the_password_in_every_form(url, shown):
     assert redacted(url) == shown
+
+
+@pytest.mark.parametrize("url, uri, options", [
+    ("redis://:pw@r.test:6380/2", "redis://:pw@r.test:6380/2", {}),
+    ("unix:///run/redis.sock?db=1", "redis+unix:///run/redis.sock?db=1", {}),
+    ("redis+cluster://us%40er:p%2Cw@a.test:7000,[::1]:7001",
+     "redis+cluster://a.test:7000,[::1]:7001", {"username": "us@er", "password": "p,w"}),
+    ("redis+sentinel://:p%2Fw@a.test:26379,b.test:26379/main/3",
+     "redis+sentinel://a.test:26379,b.test:26379/main",
+     {"password": "p/w", "db": 3, "use_replicas": False}),
+])
+def test_flask_limiter_gets_a_uri_it_reads_as_we_do(url, uri, options):
+    """limits reads unix sockets as redis+unix://, the whole sentinel path as the master's name,
+    and multi-host credentials undecoded: those go as options, which it prefers."""
+    assert limits_storage(parse_redis_url(url)) == (uri, options)
 
 
 # --- real servers in each mode ------------------------------------------------------------------
