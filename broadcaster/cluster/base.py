@@ -16,6 +16,7 @@ from shared.channels import channel_type
 
 from ..protocol.publication import Publication
 from ..protocol.requests import (
+    LISTENING,
     Answer,
     Cached,
     ChannelCounts,
@@ -36,7 +37,7 @@ from ..protocol.requests import (
     Unavailable,
     Watched,
 )
-from ..protocol.state import AppState
+from ..protocol.state import AppState, Routes
 
 Deliver = Callable[[Publication], None]
 Reply = Callable[[Answer], None]
@@ -60,6 +61,16 @@ class Bus(ABC):
     def unavailable(self) -> str | None:
         """Why a publication could not reach every node now (an HTTP 503), or None when it can."""
         return None
+
+    def routes(self, app_id: str) -> Routes | None:
+        """App ``app_id``'s interest routing (see :class:`~broadcaster.protocol.state.Routes`):
+        None where every node hears every publication (one process)."""
+        return None
+
+    def listen(self, app_id: str, channel: str, reply: Reply) -> None:
+        """Answer a :class:`~broadcaster.protocol.requests.Listen`: ``reply(LISTENING)`` once
+        this node hears ``channel``; at once where it always does."""
+        reply(LISTENING)
 
     @abstractmethod
     async def start(self) -> None:

@@ -1,16 +1,27 @@
-"""A Redis pub/sub bus, so several broadcaster processes (or machines) serve one set of apps.
+"""A Redis bus with interest routing: a node hears only the channels its own sockets are on.
 
-Every process subscribes to one Redis channel and publishes every publication to it; each
-process, the publisher included, delivers what arrives to its own sockets. ``publish`` is
-called from the event loop and must not wait, so publications queue (bounded) for one writer
-task, which pipelines whatever has piled up. One reader task delivers in arrival order.
+Each channel has a Redis pub/sub channel of its own, its *stream* (:func:`stream_name`, under
+the channel's ``{app:channel}`` hash tag, as its keys), used with sharded pub/sub
+(``SPUBLISH``/``SSUBSCRIBE``, Redis 7): on Redis Cluster a publication travels only through the
+shard that owns its channel, and on one Redis it reaches only the nodes that hear it. A node
+subscribes a channel's stream while the channel has a local subscriber (:class:`AppRoutes`, told
+by ``AppState`` when a channel opens and closes here), and always hears each app's own stream
+(the channel :data:`~broadcaster.protocol.watchlist.ONLINE_ROSTER`) for what every node must act
+on: terminating a user's sockets and watchlist events. Presence answers are markers on the
+channel's stream (see :mod:`.redis_state`), so a join's answer keeps its place among the
+channel's member events.
 
-Outages lose nothing silently. The reader notices a broken subscription (an error, or no
-answer to its PING within :data:`DEAD_AFTER`), the writer a failed PUBLISH; from then on
-:meth:`RedisBus.unavailable` gives the reason (the API answers 503) until the bus has
-resubscribed and settled. Publications made meanwhile (client events, internal ones) wait in
-order, unsent ones included, and go out once it has; past :data:`MAX_PENDING` each is dropped,
-counted in ``dropped`` and logged.
+``publish`` is called from the event loop and must not wait, so publications queue (bounded)
+for one writer task, which pipelines whatever has piled up: one ``SPUBLISH`` per channel of a
+publication, the same bytes for each. Interest changes are sent by one supervisor task, which
+also reconnects; each shard's reader delivers in arrival order.
+
+Outages lose nothing silently. A reader notices a broken subscription (an error, or no answer
+to its PING within :data:`DEAD_AFTER`), the writer a failed publish; from then on
+:meth:`RedisBus.unavailable` gives the reason (the API answers 503, a new subscription gets a
+``pusher:error``) until the bus has resubscribed every stream it holds and settled.
+Publications made meanwhile wait in order and go out once it has; past :data:`MAX_PENDING` each
+is dropped, counted in ``dropped`` and logged.
 """
 
 from __future__ import annotations
@@ -19,42 +30,46 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import replace
 from itertools import islice
 from typing import Any
 
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.client import PubSub
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared.channels import channel_type
 from shared.payloads import encode_message
+from shared.redis_modes import async_client, parse_redis_url, redacted
 
-from ..config import redacted
-from ..protocol.publication import Publication
+from ..protocol.publication import EVENT, Publication
+from ..protocol.requests import LISTENING, Answer, Unavailable
 from ..protocol.state import CACHE_TTL
+from ..protocol.watchlist import ONLINE_ROSTER
 from .base import Bus, Deliver
 from .codec import decode_publication, encode_publication
 
-__all__ = ["RedisBus", "RedisUnavailable", "cache_key", "decode_publication",
-           "encode_publication"]
+__all__ = ["AppRoutes", "RedisBus", "RedisUnavailable", "cache_key", "decode_publication",
+           "encode_publication", "stream_name"]
 
 logger = logging.getLogger(__name__)
 
 MAX_PENDING = 10_000  # publications waiting for Redis; beyond, each is dropped and counted
 MAX_PIPELINE = 256  # publications sent to Redis in one round trip
+MAX_SUBSCRIBE = 1_000  # streams named in one SSUBSCRIBE / SUNSUBSCRIBE
 RETRY_DELAY = 0.5  # seconds between attempts to reach Redis after a failure
-HEALTH_INTERVAL = 0.5  # seconds of silence on the subscription before the reader PINGs
+HEALTH_INTERVAL = 0.5  # seconds of silence on a subscription before its reader PINGs
 DEAD_AFTER = 3.0  # seconds without a word from Redis (PONG included): the subscription is dead
 SETTLE_DELAY = 2 * RETRY_DELAY  # seconds after resubscribing before publishing again
 CONNECT_TIMEOUT = 5.0
 COMMAND_TIMEOUT = 5.0  # seconds a frozen Redis may keep a command unanswered: then it failed
 STOP_FLUSH_TIMEOUT = 2.0  # seconds stop() gives queued publications to reach Redis
 CACHE_TTL_MS = round(CACHE_TTL * 1000)
+MARKER = b"!"  # first byte of a presence answer's marker on a stream (a publication is JSON)
+Failure = (RedisError, OSError, TimeoutError)
 
 
 class RedisUnavailable(Exception):
@@ -66,43 +81,143 @@ def cache_key(app_id: str, channel: str) -> str:
     return f"resound:{{{app_id}:{channel}}}:cache"
 
 
+def stream_name(prefix: str, app_id: str, channel: str) -> str:
+    """The Redis pub/sub channel that carries ``channel``'s publications (``prefix`` is the
+    bus's name, REVERB_SCALING_CHANNEL); its hash tag is that of the channel's keys."""
+    return f"{prefix}:{{{app_id}:{channel}}}"
+
+
+class AppRoutes:
+    """One app's side of the bus's interest: ``AppState`` calls it as channels open and close
+    on this node (see :class:`~broadcaster.protocol.state.Routes`)."""
+
+    __slots__ = ("bus", "app_id")
+
+    def __init__(self, bus: RedisBus, app_id: str) -> None:
+        self.bus = bus
+        self.app_id = app_id
+
+    def opened(self, channel: str) -> None:
+        self.bus.hold(self.app_id, channel)
+
+    def closed(self, channel: str) -> None:
+        self.bus.release(self.app_id, channel)
+
+    def ready(self, channel: str) -> bool:
+        return self.bus.hears(self.app_id, channel)
+
+
+class _Shard:
+    """One pub/sub connection (to the one Redis, or to one cluster master) and its reader."""
+
+    __slots__ = ("client", "pubsub", "reader", "names")
+
+    def __init__(self, client: Redis, pubsub: PubSub) -> None:
+        self.client = client  # the connection's own client (a cluster master's), or the bus's
+        self.pubsub = pubsub
+        self.reader: asyncio.Task[None] | None = None
+        self.names: set[bytes] = set()  # streams subscribed through this connection
+
+
 class RedisBus(Bus):
-    """Publications travel through Redis channel ``channel`` at ``url``.
+    """Publications travel through the Redis (single, Sentinel or Cluster) at ``url``; stream
+    names start with ``channel`` (REVERB_SCALING_CHANNEL)."""
 
-    With ``node_id``, the same subscription also carries the node's own channel
-    (:meth:`node_channel`), whose messages go to :meth:`on_node_message`'s handler in order
-    with the bus channel's.
-    """
-
-    def __init__(self, url: str, channel: str = "reverb", node_id: str | None = None) -> None:
+    def __init__(self, url: str, channel: str = "reverb") -> None:
         self.url = url
         self.channel = channel
-        self.node_id = node_id
         self.dropped = 0  # publications lost: the queue was full, or the bus stopped first
         self.reconnects = 0  # resubscriptions after losing Redis
         self.published = 0  # publications Redis took
-        self._channels = [channel] if node_id is None else [channel, self.node_channel(node_id)]
+        self._target = parse_redis_url(url)
         self._deliver: Deliver | None = None
-        self._on_node: Callable[[bytes], None] | None = None
-        self._redis: Redis | None = None
+        self._on_marker: Callable[[bytes], Awaitable[None] | None] | None = None
+        self._redis: Redis | RedisCluster | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._pending: deque[Publication] = deque()
         self._has_pending = asyncio.Event()
         self._drained = asyncio.Event()
         self._drained.set()
         self._dropping = 0  # publications dropped since the queue was last below its bound
-        self._confirmed: set[bytes] = set()  # channels Redis confirmed on this subscription
-        self._ready = asyncio.Event()  # subscribed on every channel and settled
-        self._lost = False  # the subscription broke since it was last ready
-        self._publish_error: str | None = None  # why the last PUBLISH failed, until one works
+        # interest: stream -> (app, channel) and how many holders (open channels, joins)
+        self._routes: dict[bytes, tuple[str, str]] = {}
+        self._held: dict[bytes, int] = {}
+        self._dirty: set[bytes] = set()  # streams whose holding changed since the last sync
+        self._wake = asyncio.Event()  # the supervisor has interest changes to send
+        self._confirmed: set[bytes] = set()  # streams Redis confirmed on the live connections
+        self._leaving: dict[bytes, int] = {}  # SUNSUBSCRIBEs sent, not yet confirmed
+        self._waiters: dict[bytes, list[Callable[[Answer], None]]] = {}
+        self._shards: dict[str, _Shard] = {}  # by server address
+        self._lost_with: asyncio.Future[BaseException] | None = None  # set by a broken reader
+        self._ready = asyncio.Event()  # subscribed on every held stream and settled
+        self._lost = False  # the subscriptions broke since they were last ready
+        self._settling = False  # resubscribed after an outage, waiting for the other nodes
+        self._publish_error: str | None = None  # why the last publish failed, until one works
 
-    def node_channel(self, node_id: str) -> str:
-        """The Redis channel that reaches node ``node_id`` only."""
-        return f"{self.channel}:node:{node_id}"
+    # --- interest ------------------------------------------------------------------------
 
-    def on_node_message(self, handler: Callable[[bytes], None]) -> None:
-        """Call ``handler`` from the reader with each message on this node's own channel."""
-        self._on_node = handler
+    def routes(self, app_id: str) -> AppRoutes:
+        """App ``app_id``'s interest, for its ``AppState``; the bus hears its app stream."""
+        self.hold(app_id, ONLINE_ROSTER)
+        return AppRoutes(self, app_id)
+
+    def _stream(self, app_id: str, channel: str) -> bytes:
+        return stream_name(self.channel, app_id, channel).encode()
+
+    def hold(self, app_id: str, channel: str) -> None:
+        """Hear ``channel`` from now on (until as many :meth:`release` calls)."""
+        name = self._stream(app_id, channel)
+        held = self._held.get(name, 0)
+        self._held[name] = held + 1
+        if not held:
+            self._routes[name] = (app_id, channel)
+            self._changed(name)
+
+    def release(self, app_id: str, channel: str) -> None:
+        """Undo one :meth:`hold`; the last one stops hearing ``channel``."""
+        name = self._stream(app_id, channel)
+        held = self._held.get(name, 0) - 1
+        if held > 0:
+            self._held[name] = held
+        elif held == 0:
+            del self._held[name]
+            self._changed(name)
+
+    def _changed(self, name: bytes) -> None:
+        self._dirty.add(name)
+        self._wake.set()
+
+    def hears(self, app_id: str, channel: str) -> bool:
+        """Whether everything published on ``channel`` from now on reaches this node."""
+        return self._ready.is_set() and self._stream(app_id, channel) in self._confirmed
+
+    def listen(self, app_id: str, channel: str, reply: Callable[[Answer], None]) -> None:
+        """Call ``reply(LISTENING)`` once the node hears ``channel`` (held by the caller), or
+        with :class:`Unavailable` when Redis cannot be reached; at once when it can tell."""
+        reason = self.unavailable()
+        if reason is not None:
+            reply(Unavailable(reason))
+            return
+        name = self._stream(app_id, channel)
+        if name in self._confirmed:
+            reply(LISTENING)
+        elif name not in self._held:
+            reply(Unavailable(f"{channel} is not held on this node; subscribe first"))
+        else:
+            self._waiters.setdefault(name, []).append(reply)
+
+    async def heard(self, app_id: str, channel: str) -> Answer:
+        """:meth:`listen`, awaited."""
+        done: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        self.listen(app_id, channel, done.set_result)
+        return await done
+
+    def on_marker(self, handler: Callable[[bytes], Awaitable[None] | None]) -> None:
+        """Call ``handler`` with each marker (a presence answer's place) on a stream heard;
+        when it returns an awaitable, the stream's next message waits for it."""
+        self._on_marker = handler
+
+    # --- Bus -----------------------------------------------------------------------------
 
     def attach(self, deliver: Deliver) -> None:
         self._deliver = deliver
@@ -111,38 +226,32 @@ class RedisBus(Bus):
         if self._ready.is_set() and self._publish_error is None:
             return None
         where = redacted(self.url)
-        if self._publish_error is not None or len(self._confirmed) < len(self._channels):
+        if self._publish_error is not None or not self._settling:
             return (f"Redis at {where} is unreachable; events cannot reach the other nodes; "
                     "retry later")
         return f"Redis at {where} is back; this node is resubscribing; retry in a moment"
 
     async def start(self) -> None:
-        """Connect and subscribe; returns once Redis has confirmed the subscription."""
+        """Connect and subscribe every held stream; returns once Redis has confirmed them."""
         if self._deliver is None:
             raise RuntimeError("RedisBus.start before attach(): build the server first")
         # No retries inside redis-py: a failure must surface here, at once, to be handled.
-        self._redis = Redis.from_url(self.url, socket_connect_timeout=CONNECT_TIMEOUT,
-                                     socket_timeout=COMMAND_TIMEOUT, retry=Retry(NoBackoff(), 0))
+        self._redis = async_client(self._target, socket_connect_timeout=CONNECT_TIMEOUT,
+                                   socket_timeout=COMMAND_TIMEOUT)
         where = redacted(self.url)
-        pubsub = self._redis.pubsub()
         try:
-            await pubsub.subscribe(*self._channels)
-            while not self._ready.is_set():
-                message = await pubsub.get_message(timeout=CONNECT_TIMEOUT)
-                if message is None:
-                    raise RedisUnavailable(f"Redis at {where} did not confirm the subscription")
-                self._handle(message)
-        except (RedisError, OSError) as exc:
-            await self._redis.aclose()
+            await self._redis.ping()
+            await self._subscribe_all()
+        except Failure as exc:
+            await self._disconnect()
             raise RedisUnavailable(
-                f"cannot subscribe to Redis at {where}: {exc}; "
-                "check REDIS_URL / REDIS_HOST / REDIS_PORT or unset REVERB_SCALING_ENABLED"
+                f"cannot subscribe to Redis at {where}: {exc or type(exc).__name__}; check "
+                "REDIS_URL / REDIS_HOST / REDIS_PORT or unset REVERB_SCALING_ENABLED"
             ) from None
-        except RedisUnavailable:
-            await self._redis.aclose()
-            raise
-        self._tasks = [asyncio.create_task(self._read(pubsub)), asyncio.create_task(self._write())]
-        logger.info("scaling through Redis at %s, channels %s", where, self._channels)
+        self._ready.set()
+        self._tasks = [asyncio.create_task(self._supervise()), asyncio.create_task(self._write())]
+        logger.info("scaling through Redis at %s (%s), streams %s:{app:channel}", where,
+                    self._target.mode, self.channel)
 
     async def stop(self) -> None:
         """Give queued publications a moment to go out (when subscribed), then disconnect."""
@@ -160,9 +269,7 @@ class RedisBus(Bus):
             logger.warning("stopped with %d publication(s) not sent to Redis at %s",
                            len(self._pending), redacted(self.url))
             self._pending.clear()
-        if self._redis is not None:
-            await self._redis.aclose()
-            self._redis = None
+        await self._disconnect()
 
     def publish(self, publication: Publication) -> None:
         """Queue ``publication`` for the writer; never waits, never raises.
@@ -187,6 +294,8 @@ class RedisBus(Bus):
         self._has_pending.set()
         self._drained.clear()
 
+    # --- publishing ----------------------------------------------------------------------
+
     async def _write(self) -> None:
         """Send queued publications in order, once subscribed; keep a failed batch to retry."""
         while True:
@@ -195,15 +304,16 @@ class RedisBus(Bus):
             batch = list(islice(self._pending, MAX_PIPELINE))
             try:
                 await self._send(batch)
-            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            except Failure as exc:
                 if self._publish_error is None:
-                    logger.warning("PUBLISH to Redis at %s failed: %s; %d publication(s) wait "
-                                   "to be sent again", redacted(self.url), exc, len(self._pending))
-                self._publish_error = str(exc)
+                    logger.warning("publishing to Redis at %s failed: %s; %d publication(s) "
+                                   "wait to be sent again", redacted(self.url),
+                                   exc or type(exc).__name__, len(self._pending))
+                self._publish_error = str(exc) or type(exc).__name__
                 await asyncio.sleep(RETRY_DELAY)
                 continue
             if self._publish_error is not None:
-                logger.info("PUBLISH to Redis at %s works again", redacted(self.url))
+                logger.info("publishing to Redis at %s works again", redacted(self.url))
                 self._publish_error = None
             for _ in batch:
                 self._pending.popleft()
@@ -211,6 +321,14 @@ class RedisBus(Bus):
             if not self._pending:
                 self._has_pending.clear()
                 self._drained.set()
+
+    def _streams_of(self, publication: Publication) -> Iterable[str]:
+        """The streams ``publication`` goes to: its channels', or its app's for the kinds
+        every node acts on (terminating a user, watchlist events)."""
+        if publication.kind != EVENT:
+            return (stream_name(self.channel, publication.app_id, ONLINE_ROSTER),)
+        return (stream_name(self.channel, publication.app_id, name)
+                for name in publication.channels)
 
     async def _send(self, batch: list[Publication]) -> None:
         """One pipeline: each publication, after storing its cache channels' last message.
@@ -228,32 +346,139 @@ class RedisBus(Bus):
                                                      channel=name, user_id=publication.user_id)
                             pipe.set(cache_key(publication.app_id, name), message,
                                      px=CACHE_TTL_MS)
-                pipe.publish(self.channel, encode_publication(publication))
+                payload = encode_publication(publication)
+                for stream in self._streams_of(publication):
+                    pipe.execute_command("SPUBLISH", stream, payload)
             refused = [result for result in await pipe.execute(raise_on_error=False)
                        if isinstance(result, RedisError)]
+        for result in refused:
+            if isinstance(result, RedisConnectionError | RedisTimeoutError):
+                raise result  # a shard was out of reach: send the batch again
         if refused:
             logger.error("Redis at %s refused %d command(s) of a batch of %d publication(s), "
                          "first: %s", redacted(self.url), len(refused), len(batch), refused[0])
 
-    async def _read(self, pubsub: PubSub) -> None:
-        """Handle the subscription's messages; when it breaks, subscribe again until it works."""
-        while True:
-            try:
-                await self._listen(pubsub)
-            except (RedisError, OSError) as exc:
-                self._subscription_lost(exc)
-            await self._close(pubsub)
-            pubsub = await self._subscribe_again()
+    # --- subscriptions -------------------------------------------------------------------
 
-    async def _listen(self, pubsub: PubSub) -> None:
+    async def _supervise(self) -> None:
+        """Send interest changes as they come; after a lost subscription, resubscribe all."""
+        while True:
+            assert self._lost_with is not None
+            wake = asyncio.ensure_future(self._wake.wait())
+            try:
+                await asyncio.wait((wake, self._lost_with), return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                wake.cancel()
+            if self._lost_with.done():
+                self._subscription_lost(self._lost_with.result())
+                await self._resubscribe()
+                continue
+            self._wake.clear()
+            try:
+                await self._sync()
+            except Failure as exc:
+                if not self._lost_with.done():
+                    self._lost_with.set_result(exc)
+
+    async def _sync(self) -> None:
+        """Subscribe the streams newly held, unsubscribe those released."""
+        changed, self._dirty = self._dirty, set()
+        subscribe = [name for name in changed if name in self._held]
+        unsubscribe = [name for name in changed if name not in self._held]
+        for name in unsubscribe:
+            self._routes.pop(name, None)
+            self._confirmed.discard(name)
+            for reply in self._waiters.pop(name, ()):
+                reply(Unavailable("unsubscribed before the node heard the channel"))
+        for shard, names in self._by_shard(unsubscribe, existing=True):
+            shard.names.difference_update(names)
+            for name in names:
+                self._leaving[name] = self._leaving.get(name, 0) + 1
+            await self._command(shard, "SUNSUBSCRIBE", names)
+        for shard, names in self._by_shard(subscribe):
+            shard.names.update(names)
+            await self._command(shard, "SSUBSCRIBE", names)
+
+    def _by_shard(self, names: list[bytes], existing: bool = False) -> list[
+            tuple[_Shard, list[bytes]]]:
+        """``names`` grouped by the connection they go through (on a cluster, by slot too:
+        one SSUBSCRIBE names streams of one slot); with ``existing``, only those subscribed."""
+        groups: dict[tuple[str, int], tuple[_Shard, list[bytes]]] = {}
+        for name in names:
+            address, slot = self._owner(name)
+            shard = self._shards.get(address)
+            if existing and (shard is None or name not in shard.names):
+                continue
+            if shard is None:
+                shard = self._open_shard(address)
+            groups.setdefault((address, slot), (shard, []))[1].append(name)
+        return list(groups.values())
+
+    def _owner(self, name: bytes) -> tuple[str, int]:
+        """The address of the server that carries stream ``name``, and its slot (0 off a
+        cluster, where every name may share one command)."""
+        if isinstance(self._redis, RedisCluster):
+            node = self._redis.get_node_from_key(name)
+            return node.name, self._redis.keyslot(name)
+        return "", 0
+
+    def _open_shard(self, address: str) -> _Shard:
+        """A pub/sub connection to ``address`` (a cluster master); its reader starts with its
+        first command."""
+        assert self._redis is not None
+        if isinstance(self._redis, RedisCluster):
+            node = self._redis.get_node(node_name=address)
+            client = Redis(**{**node.connection_kwargs, "socket_timeout": COMMAND_TIMEOUT})
+        else:
+            client = self._redis
+        shard = self._shards[address] = _Shard(client, client.pubsub())
+        return shard
+
+    async def _command(self, shard: _Shard, command: str, names: list[bytes]) -> None:
+        method = shard.pubsub.ssubscribe if command == "SSUBSCRIBE" else shard.pubsub.sunsubscribe
+        for start in range(0, len(names), MAX_SUBSCRIBE):
+            await method(*names[start:start + MAX_SUBSCRIBE])
+        if shard.reader is None:
+            shard.reader = asyncio.create_task(self._read(shard))
+
+    async def _subscribe_all(self) -> None:
+        """Subscribe every held stream on fresh connections; return once all are confirmed."""
+        assert self._redis is not None
+        if isinstance(self._redis, RedisCluster):
+            await self._redis.initialize()
+        self._lost_with = asyncio.get_running_loop().create_future()
+        self._dirty.clear()
+        self._wake.clear()
+        held = list(self._held)
+        for shard, names in self._by_shard(held):
+            shard.names.update(names)
+            await self._command(shard, "SSUBSCRIBE", names)
+        async with asyncio.timeout(CONNECT_TIMEOUT):
+            while not self._confirmed.issuperset(self._held):
+                if self._lost_with.done():
+                    raise self._lost_with.result()
+                await asyncio.sleep(0.005)
+
+    async def _read(self, shard: _Shard) -> None:
+        """Handle ``shard``'s messages until it fails; then tell the supervisor."""
+        try:
+            await self._listen(shard)
+        except Failure as exc:
+            if self._lost_with is not None and not self._lost_with.done():
+                self._lost_with.set_result(exc)
+
+    async def _listen(self, shard: _Shard) -> None:
         """Handle messages until the connection fails or Redis stops answering PING."""
         loop = asyncio.get_running_loop()
         heard = loop.time()
+        pubsub = shard.pubsub
         while True:
             message = await pubsub.get_message(timeout=HEALTH_INTERVAL)
             if message is not None:
                 heard = loop.time()
-                self._handle(message)
+                waiting = self._handle(message)
+                if waiting is not None:
+                    await waiting
             elif loop.time() - heard > DEAD_AFTER:
                 # This process may have been paused (SIGSTOP): Redis's answer may be waiting
                 # unread behind the timer that just fired. Only silence on the socket is death.
@@ -261,88 +486,128 @@ class RedisBus(Bus):
                 if late is None:
                     raise RedisConnectionError(f"no answer to PING for {DEAD_AFTER} s")
                 heard = loop.time()
-                self._handle(late)
-            else:
+                waiting = self._handle(late)
+                if waiting is not None:
+                    await waiting
+            elif pubsub.subscribed:
                 await pubsub.ping()
+            else:
+                heard = loop.time()  # nothing subscribed here now: nothing to lose
 
-    def _subscription_lost(self, exc: Exception) -> None:
+    def _subscription_lost(self, exc: BaseException) -> None:
         if not self._lost:
             logger.warning("lost the subscription to Redis at %s: %s; publications wait (at "
-                           "most %d) until it is back", redacted(self.url), exc, MAX_PENDING)
+                           "most %d) until it is back", redacted(self.url),
+                           exc or type(exc).__name__, MAX_PENDING)
         self._lost = True
         self._ready.clear()
         self._confirmed.clear()
+        waiters, self._waiters = self._waiters, {}
+        for replies in waiters.values():
+            for reply in replies:
+                reply(Unavailable(f"Redis at {redacted(self.url)} is unreachable; subscribe "
+                                  "again later"))
 
-    async def _subscribe_again(self) -> PubSub:
-        """A new subscription, sent once Redis accepts a connection; confirmed in _handle."""
-        assert self._redis is not None
+    async def _resubscribe(self) -> None:
+        """New connections with every held stream subscribed, once Redis accepts them; then,
+        after :data:`SETTLE_DELAY`, ready again."""
         while True:
+            await self._close_shards()
             await asyncio.sleep(RETRY_DELAY)
-            pubsub = self._redis.pubsub()
             try:
-                await pubsub.subscribe(*self._channels)
-            except (RedisError, OSError) as exc:
+                await self._subscribe_all()
+            except Failure as exc:
                 logger.debug("Redis at %s still unreachable: %s", redacted(self.url), exc)
-                await self._close(pubsub)
                 continue
-            # Idle pooled connections predate the outage: the writer's first PUBLISH on one
-            # would fail and take the bus down again right after it came back.
-            await self._redis.connection_pool.disconnect(inuse_connections=False)
-            return pubsub
-
-    @staticmethod
-    async def _close(pubsub: PubSub) -> None:
-        with contextlib.suppress(RedisError, OSError):
-            await pubsub.aclose()
-
-    def _handle(self, message: dict[str, Any]) -> None:
-        kind, channel = message["type"], message["channel"]
-        if kind == "message":
-            if channel == self._channels[0].encode():
-                self._deliver_payload(message["data"])
-            else:
-                self._node_payload(message["data"])
-        elif kind == "subscribe":
-            self._confirmed.add(channel)
-            if len(self._confirmed) == len(self._channels):
-                self._subscribed()
-
-    def _subscribed(self) -> None:
-        """Every channel is confirmed: ready now at start-up; after an outage, once settled.
-
-        Every node retries every RETRY_DELAY, so waiting SETTLE_DELAY lets the others
-        resubscribe too before this one's publications (queued ones first) go out.
-        """
-        if not self._lost:
-            self._ready.set()
-            return
+            break
+        # Idle pooled connections predate the outage: the writer's first publish on one
+        # would fail and take the bus down again right after it came back.
+        pool = getattr(self._redis, "connection_pool", None)
+        if pool is not None:
+            await pool.disconnect(inuse_connections=False)
         self.reconnects += 1
         logger.info("resubscribed to Redis at %s; publishing again in %.1f s (%d waiting)",
                     redacted(self.url), SETTLE_DELAY, len(self._pending))
-        asyncio.get_running_loop().call_later(SETTLE_DELAY, self._settled, self.reconnects)
-
-    def _settled(self, reconnect: int) -> None:
-        if reconnect == self.reconnects and len(self._confirmed) == len(self._channels):
+        # Every node retries every RETRY_DELAY: waiting lets the others resubscribe too
+        # before this one's publications (queued ones first) go out.
+        self._settling = True
+        try:
+            await asyncio.sleep(SETTLE_DELAY)
+        finally:
+            self._settling = False
+        if self._lost_with is not None and not self._lost_with.done():
             self._lost = False
             self._ready.set()
+            if self._dirty:
+                self._wake.set()
 
-    def _node_payload(self, payload: bytes) -> None:
-        if self._on_node is None:
-            logger.warning("ignored a message on node channel %r: no handler", self._channels[1])
-            return
-        try:
-            self._on_node(payload)
-        except Exception:
-            logger.exception("handling a message on node channel %r failed", self._channels[1])
+    async def _close_shards(self) -> None:
+        shards, self._shards = self._shards, {}
+        for shard in shards.values():
+            if shard.reader is not None:
+                shard.reader.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await shard.reader
+            with contextlib.suppress(*Failure):
+                await shard.pubsub.aclose()
+            if shard.client is not self._redis:
+                with contextlib.suppress(*Failure):
+                    await shard.client.aclose()
+        self._confirmed.clear()
+        self._leaving.clear()
 
-    def _deliver_payload(self, payload: bytes) -> None:
-        assert self._deliver is not None
+    async def _disconnect(self) -> None:
+        await self._close_shards()
+        if self._redis is not None:
+            with contextlib.suppress(*Failure):
+                await self._redis.aclose()
+            self._redis = None
+
+    # --- arrivals ------------------------------------------------------------------------
+
+    def _handle(self, message: dict[str, Any]) -> Awaitable[None] | None:
+        """Act on one message from Redis; what the reader must await before the next, if any."""
+        kind, name = message["type"], message["channel"]
+        if kind == "smessage":
+            route = self._routes.get(name)
+            if route is not None:
+                return self._arrived(route, message["data"])
+        elif kind == "ssubscribe":
+            if name in self._held:
+                self._confirmed.add(name)
+                for reply in self._waiters.pop(name, ()):
+                    reply(LISTENING)
+        elif kind == "sunsubscribe":
+            leaving = self._leaving.pop(name, 0)
+            if leaving > 1:
+                self._leaving[name] = leaving - 1
+            if leaving:
+                return  # asked for; a later SSUBSCRIBE of the same stream was sent after it
+            self._confirmed.discard(name)
+            if name in self._held and self._lost_with is not None \
+                    and not self._lost_with.done():
+                # Not asked for: the slot moved (resharding, failover). Resubscribe all.
+                self._lost_with.set_result(RedisConnectionError(
+                    f"Redis moved stream {name.decode(errors='replace')} to another shard"))
+        return None
+
+    def _arrived(self, route: tuple[str, str], payload: bytes) -> Awaitable[None] | None:
+        if payload[:1] == MARKER:
+            return self._on_marker(payload[1:]) if self._on_marker is not None else None
         try:
             publication = decode_publication(payload)
         except ValueError as exc:
-            logger.warning("ignored a message on Redis channel %r: %s", self.channel, exc)
-            return
+            logger.warning("ignored a message on Redis stream %s: %s",
+                           stream_name(self.channel, *route), exc)
+            return None
+        app_id, channel = route
+        if publication.kind == EVENT and publication.channels != (channel,):
+            if channel not in publication.channels or publication.app_id != app_id:
+                return None
+            publication = replace(publication, channels=(channel,))
+        assert self._deliver is not None
         try:
             self._deliver(publication)
         except Exception:
             logger.exception("delivering a publication from Redis failed")
+        return None

@@ -32,14 +32,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib.resources import files
 from typing import Any
 
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 from shared.channels import SERVER_TO_USER_PREFIX, channel_type
-from shared.payloads import JSONDecodeError, dumps, loads
+from shared.payloads import dumps, loads
+from shared.redis_modes import async_client, parse_redis_url, redacted
 
-from ..config import redacted
 from ..protocol.publication import Publication
 from ..protocol.requests import (
     Answer,
@@ -60,7 +60,14 @@ from ..protocol.requests import (
 from ..protocol.state import AppState
 from ..protocol.watchlist import ONLINE_ROSTER, status_publication
 from .base import ClusterState, Reply
-from .redis_bus import RedisBus, RedisUnavailable, cache_key, encode_publication
+from .redis_bus import (
+    MARKER,
+    RedisBus,
+    RedisUnavailable,
+    cache_key,
+    encode_publication,
+    stream_name,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -117,11 +124,11 @@ class RedisState(ClusterState):
         self.reap_interval, self.flush_interval = reap_interval, flush_interval
         self.answer_timeout = answer_timeout
         self.incarnation = self._new_incarnation()
-        self._redis: Redis | None = None
+        self._redis: Redis | RedisCluster | None = None
         self._scripts: dict[str, AsyncScript] = {}
         self._loops: list[asyncio.Task[None]] = []
         self._ids = itertools.count()
-        self._answers: dict[str, Callable[[dict[str, Any]], None]] = {}  # joins in flight
+        self._answers: dict[bytes, _PendingJoin] = {}  # joins in flight, by marker
         # this node's presence sockets, to re-register them: (app, channel, socket) -> request
         self._joined: dict[tuple[str, str, str], JoinPresence] = {}
         # sockets that may be in Redis wrongly, with their field there (the incarnation of then)
@@ -142,6 +149,9 @@ class RedisState(ClusterState):
         self._idle.set()
 
     # --- keys ----------------------------------------------------------------------------
+
+    def _stream(self, app_id: str, channel: str) -> str:
+        return stream_name(self.bus.channel, app_id, channel)
 
     def _presence_keys(self, app_id: str, channel: str) -> list[str]:
         tag = f"{self.prefix}:{{{app_id}:{channel}}}"
@@ -175,13 +185,13 @@ class RedisState(ClusterState):
 
     async def start(self) -> None:
         """Connect, register this node, start the heartbeat, reaper and count flush tasks."""
-        self._redis = Redis.from_url(self.url, socket_connect_timeout=self.answer_timeout,
-                                     socket_timeout=self.answer_timeout)
+        self._redis = async_client(parse_redis_url(self.url),
+                                   socket_connect_timeout=self.answer_timeout,
+                                   socket_timeout=self.answer_timeout)
         folder = files(__package__).joinpath("lua")
         self._scripts = {name: self._redis.register_script(
             folder.joinpath(f"{name}.lua").read_text()) for name in SCRIPTS}
-        self._node_channel = self.bus.node_channel(self.node_id)
-        self.bus.on_node_message(self._on_node_message)
+        self.bus.on_marker(self._on_marker)
         self._seen_reconnects = self.bus.reconnects
         try:
             await self._register(self.incarnation)
@@ -259,20 +269,17 @@ class RedisState(ClusterState):
 
     # --- presence ------------------------------------------------------------------------
 
-    def _on_node_message(self, payload: bytes) -> None:
-        """An answer to a join, from the bus's pub/sub reader, after the events before it."""
-        try:
-            answer = loads(payload)
-            answered = self._answers.pop(answer["id"], None)
-        except (JSONDecodeError, KeyError, TypeError):
-            logger.warning("ignored a message on Redis channel %r: not a join answer",
-                           self._node_channel)
-            return
-        if answered is not None:
-            answered(answer)
+    def _on_marker(self, marker: bytes) -> Awaitable[None] | None:
+        """A join's place among its channel's events, from the bus's reader: the answer goes
+        to the session now, before the reader delivers the channel's next event. Returns what
+        the reader must await first when the script's own reply is still on its way."""
+        pending = self._answers.pop(marker, None)
+        if pending is None:
+            return None  # another node's join, or one given up
+        return pending.reached()
 
     async def _join_script(self, client: Any, request: JoinPresence, cap: int,
-                           answer_id: str) -> Any:
+                           marker: bytes) -> Any:
         """Run join_presence.lua; first record the channel in the node's registry, so that the
         reaper finds the socket if this node dies."""
         channel = (request.app_id, request.channel)
@@ -283,15 +290,15 @@ class RedisState(ClusterState):
         return await self._scripts["join_presence"](
             keys=self._presence_keys(*channel),
             args=[f"{self.incarnation}|{request.socket_id}", request.user_id,
-                  dumps(request.user_info), cap, self.bus.channel,
-                  encode_publication(request.added), self._node_channel, answer_id,
-                  *roster_of],
+                  dumps(request.user_info), cap, self._stream(*channel),
+                  encode_publication(request.added), marker, *roster_of],
             client=client)
 
     async def _leave_script(self, client: Any, request: LeavePresence, field: str) -> Any:
         return await self._scripts["leave_presence"](
             keys=self._presence_keys(request.app_id, request.channel),
-            args=[field, request.user_id, self.bus.channel, encode_publication(request.removed)],
+            args=[field, request.user_id, self._stream(request.app_id, request.channel),
+                  encode_publication(request.removed)],
             client=client)
 
     async def join_presence(self, request: JoinPresence) -> Joined | Full | Unavailable:
@@ -317,56 +324,56 @@ class RedisState(ClusterState):
             await super()._run(request, reply)
 
     async def _join(self, request: JoinPresence, reply: Reply) -> None:
-        """Run join_presence.lua and call ``reply`` once with the answer. A :class:`Joined`
-        comes from the bus's reader, in pub/sub order: the member events before the decision
-        are delivered before it, and those after, after it."""
+        """Run join_presence.lua and call ``reply`` once with the answer. The node hears the
+        channel first; a :class:`Joined` is given from the bus's reader at the script's marker,
+        in pub/sub order: the member events before the decision are delivered before it, and
+        those after, after it."""
         if self._redis is None:
             reply(Unavailable("cluster state is not started; start the server first"))
             return
-        # The answer comes back on the bus's subscription: while it is away or resubscribing,
-        # member events would be missed between the roster and the first live event.
-        reason = self.bus.unavailable()
-        if reason is not None:
-            reply(Unavailable(reason))
-            return
+        app_id, channel = request.app_id, request.channel
+        self.bus.hold(app_id, channel)  # released once answered (the session holds it then)
         try:
-            await self._registered_since_reconnect()
-        except Failure as exc:
-            reply(self._unavailable(exc))
-            return
+            heard = await self.bus.heard(app_id, channel)
+            if isinstance(heard, Unavailable):
+                reply(heard)
+                return
+            try:
+                await self._registered_since_reconnect()
+            except Failure as exc:
+                reply(self._unavailable(exc))
+                return
+            await self._run_join(request, reply)
+        finally:
+            self.bus.release(app_id, channel)
+
+    async def _run_join(self, request: JoinPresence, reply: Reply) -> None:
         key = (request.app_id, request.channel, request.socket_id)
-        answer_id = str(next(self._ids))
-        done = asyncio.get_running_loop().create_future()
-
-        def answered(answer: dict[str, Any]) -> None:
-            self._joined[key] = request
-            if answer["first"]:
-                self.member_changed(request.app_id, request.channel, request.user_id, True)
-            roster = answer["members"]
-            reply(Joined(answer["first"], {roster[i]: loads(roster[i + 1])
-                                           for i in range(0, len(roster), 2)}))
-            done.set_result(None)
-
+        marker = MARKER + f"{self.node_id}/{next(self._ids)}".encode()
+        pending = _PendingJoin(self, request, reply)
         async with self._shared():
             self._orphans.pop(key, None)
-            self._answers[answer_id] = answered
+            self._answers[marker[1:]] = pending
             try:
                 async with asyncio.timeout(self.answer_timeout):
-                    if not await self._join_script(self._redis, request, request.max_members,
-                                                   answer_id):
+                    result = await self._join_script(self._redis, request, request.max_members,
+                                                     marker)
+                    if not result:
                         reply(Full(request.max_members))
                         return
-                    await done
+                    pending.result.set_result(result)
+                    await pending.answered
             except Failure as exc:
-                if done.done() and not done.cancelled():  # answered as the time ran out
+                if pending.answered.done():  # answered as the time ran out
                     return
                 # the script may have run: leave again once Redis answers (heartbeat)
                 self._orphans[key] = (f"{self.incarnation}|{request.socket_id}", LeavePresence(
                     request.app_id, request.channel, request.socket_id, request.user_id,
                     member_removed(request.app_id, request.channel, request.user_id)))
+                pending.given_up = True
                 reply(self._unavailable(exc))
             finally:
-                self._answers.pop(answer_id, None)
+                self._answers.pop(marker[1:], None)
 
     async def leave_presence(self, request: LeavePresence) -> Left | Unavailable:
         if self._redis is None:
@@ -508,7 +515,9 @@ class RedisState(ClusterState):
             reconnects = self.bus.reconnects
             if reconnects != self._seen_reconnects:
                 # Idle pooled connections predate the outage: drop them rather than fail once.
-                await self._redis.connection_pool.disconnect(inuse_connections=False)
+                pool = getattr(self._redis, "connection_pool", None)
+                if pool is not None:
+                    await pool.disconnect(inuse_connections=False)
                 await self.heartbeat()
                 self._seen_reconnects = reconnects
 
@@ -535,7 +544,7 @@ class RedisState(ClusterState):
             self._registered = set()
             async with self._redis.pipeline(transaction=False) as pipe:
                 for request in self._joined.values():
-                    await self._join_script(pipe, request, NO_CAP, "")
+                    await self._join_script(pipe, request, NO_CAP, b"")
                 await pipe.execute()
             for incarnation in list(self._stale):
                 await self._remove_node(incarnation)
@@ -581,3 +590,42 @@ class RedisState(ClusterState):
                   for app in await self._redis.smembers(apps)]
         await self._redis.delete(presence, apps, *counts)
         await self._redis.zrem(self.nodes_key, incarnation)
+
+
+class _PendingJoin:
+    """A join in flight: the script's reply and its marker on the stream, in either order."""
+
+    __slots__ = ("state", "request", "reply", "result", "answered", "given_up")
+
+    def __init__(self, state: RedisState, request: JoinPresence, reply: Reply) -> None:
+        loop = asyncio.get_running_loop()
+        self.state, self.request, self.reply = state, request, reply
+        self.result: asyncio.Future[Any] = loop.create_future()  # the script's reply
+        self.answered: asyncio.Future[None] = loop.create_future()
+        self.given_up = False
+
+    def reached(self) -> Awaitable[None] | None:
+        """The marker arrived: answer now, or once the script's reply has (awaitable)."""
+        if self.result.done():
+            self._answer()
+            return None
+        return self._answer_later()
+
+    async def _answer_later(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.state.answer_timeout):
+                await asyncio.shield(self.result)
+        if self.result.done():
+            self._answer()
+
+    def _answer(self) -> None:
+        if self.given_up or self.answered.done():
+            return
+        request, state = self.request, self.state
+        first, roster = self.result.result()
+        state._joined[(request.app_id, request.channel, request.socket_id)] = request
+        if first:
+            state.member_changed(request.app_id, request.channel, request.user_id, True)
+        self.reply(Joined(bool(first), {roster[i].decode(): loads(roster[i + 1])
+                                        for i in range(0, len(roster), 2)}))
+        self.answered.set_result(None)

@@ -104,8 +104,19 @@ class SignOut:
     offline: Publication
 
 
+@dataclass(frozen=True, slots=True)
+class Listen:
+    """Make sure this node receives what is published on ``channel`` from now on (interest
+    routing: in a cluster, a node hears only the channels its own sockets are on). Answered
+    with :class:`Listening` once it does, or :class:`Unavailable`. Asked only where
+    ``AppState.routes`` says the channel is not heard yet; the bus answers, not the state."""
+
+    app_id: str
+    channel: str
+
+
 Request = (JoinPresence | LeavePresence | FetchCache | CountChannels | ListMembers
-           | CountConnections | SignIn | SignOut)
+           | CountConnections | SignIn | SignOut | Listen)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +171,14 @@ class Cached:
 
 
 @dataclass(frozen=True, slots=True)
+class Listening:
+    """The node hears ``channel`` now: anything published on it from here on arrives."""
+
+
+LISTENING = Listening()
+
+
+@dataclass(frozen=True, slots=True)
 class Unavailable:
     """The cluster state cannot be reached; ``reason`` says what failed and what to do."""
 
@@ -201,4 +220,4 @@ class Claimed:
 
 
 Answer = (Joined | Full | Left | Watched | Cached | Counts | Members | Connections | Claimed
-          | Unavailable)
+          | Listening | Unavailable)

@@ -41,6 +41,8 @@ from .requests import (
     Joined,
     JoinPresence,
     LeavePresence,
+    Listen,
+    Listening,
     Request,
     SignIn,
     SignOut,
@@ -129,7 +131,7 @@ class Session:
         self.user_id: str | None = None  # from pusher:signin
         self.clock = clock
         self.limiter: TokenBucket | None = None  # made on the first client event
-        self.waiting: JoinPresence | FetchCache | SignIn | None = None  # the open request
+        self.waiting: JoinPresence | FetchCache | SignIn | Listen | None = None  # open request
         # messages received while a request is open; made when needed (memory per socket)
         self.backlog: list[str | bytes] | None = None
         self.closed = False
@@ -211,7 +213,7 @@ class Session:
         from the sweep; when True, close the socket with 4009."""
         return self.deadline is not None and now >= self.deadline
 
-    def _request(self, request: JoinPresence | FetchCache | SignIn) -> None:
+    def _request(self, request: JoinPresence | FetchCache | SignIn | Listen) -> None:
         """Ask, holding back this socket's later messages until :meth:`answer`."""
         self.waiting = request
         self.ask(request)
@@ -237,6 +239,8 @@ class Session:
             self._joined(request, answer)
         elif isinstance(request, SignIn):
             self._watched(request, answer)
+        elif isinstance(request, Listen):
+            self._listened(request.channel, answer)
         else:
             self._cache_answer(request.channel, answer)
         while self.backlog and self.waiting is None and not self.closed:
@@ -248,10 +252,7 @@ class Session:
         name = command.channel
         channel = self.channels.get(name)
         if channel is not None and not channel.type.is_presence:
-            if channel.type.cached:
-                self._request(FetchCache(self.app.id, name))  # answered as a first subscription
-            else:
-                self._succeeded(name, {})
+            self._entered(name)  # answered as a first subscription
             return
         if channel is None and len(self.channels) >= self.max_subscriptions:
             raise ProtocolError(SUBSCRIPTION_LIMIT, f"cannot subscribe to {name}: a connection "
@@ -299,10 +300,7 @@ class Session:
             self.deadline = None  # an authorized connection now
         if not kind.is_presence:
             self._enter(name)
-            if kind.cached:
-                self._request(FetchCache(self.app.id, name))
-            else:
-                self._succeeded(name, {})
+            self._entered(name)
             return
         user_id, user_info = _presence_member(command.channel_data, config.max_user_info_size)
         channel = self.channels.get(name)
@@ -314,6 +312,30 @@ class Session:
             Publication(self.app.id, (name,), "pusher_internal:member_added", dumps(added),
                         except_socket_id=self.socket_id),
         ))
+
+    def _entered(self, name: str) -> None:
+        """Answer a subscription to non-presence channel ``name``, once the node hears it (the
+        node's interest comes before the success: nothing published after it is missed); a
+        cache channel then gives its last event."""
+        routes = self.app.routes
+        if routes is not None and not routes.ready(name):
+            self._request(Listen(self.app.id, name))
+        elif channel_type(name).cached:
+            self._request(FetchCache(self.app.id, name))
+        else:
+            self._succeeded(name, {})
+
+    def _listened(self, name: str, answer: Answer) -> None:
+        if name not in self.channels:
+            return  # unsubscribed meanwhile (another session's answer may be this one's too)
+        if not isinstance(answer, Listening):
+            self.client.send(error_message(GENERIC_RECONNECT, f"cannot subscribe to {name}: "
+                                           f"{_reason(answer)}; subscribe again later"))
+            self.unsubscribe(name)
+        elif channel_type(name).cached:
+            self._request(FetchCache(self.app.id, name))
+        else:
+            self._succeeded(name, {})
 
     def _joined(self, request: JoinPresence, answer: Answer) -> None:
         name = request.channel

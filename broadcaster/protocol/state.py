@@ -68,6 +68,20 @@ class Hooks(Protocol):
         the throttle of :mod:`.subscription_count`."""
 
 
+class Routes(Protocol):
+    """Which channels this node hears (interest routing, :mod:`broadcaster.cluster`): plain
+    calls, no I/O, no waiting. None on one process, where every publication is local."""
+
+    def opened(self, channel: str) -> None:
+        """``channel`` got its first subscriber on this node: hear it from now on."""
+
+    def closed(self, channel: str) -> None:
+        """``channel`` lost its last subscriber on this node: stop hearing it."""
+
+    def ready(self, channel: str) -> bool:
+        """Whether the node hears ``channel`` now (else ask :class:`~.requests.Listen`)."""
+
+
 class Channel:
     """This process's subscribers of one channel and, for presence, which user each socket is.
 
@@ -119,7 +133,7 @@ class AppState:
                  "watchers", "subscription_counts", "connections_elsewhere",
                  "connections_opened", "connections_closed",
                  "messages_in", "bytes_in", "messages_out", "bytes_out", "client_events",
-                 "refusals", "api_calls", "api_bytes_in", "hooks")
+                 "refusals", "api_calls", "api_bytes_in", "hooks", "routes")
 
     def __init__(self, config: AppConfig, clock: Callable[[], float] = time.monotonic) -> None:
         self.config = config
@@ -145,6 +159,7 @@ class AppState:
         self.refusals: Counter[int] = Counter()  # commands refused with pusher:error, by code
         self.api_calls = self.api_bytes_in = 0  # HTTP API requests for this app, body bytes
         self.hooks: Hooks | None = None  # the app's webhooks, when it has any
+        self.routes: Routes | None = None  # which channels the node hears, in a cluster
 
     @property
     def id(self) -> str:
@@ -200,12 +215,16 @@ class AppState:
         channel = self.channels.get(name)
         if channel is None:
             channel = self.channels[name] = Channel(name)
+            if self.routes is not None:
+                self.routes.opened(name)
             if self.hooks is not None:
                 self.hooks.channel_opened(name)
         return channel
 
     def drop_if_empty(self, channel: Channel) -> None:
         if not channel.subscribers and self.channels.pop(channel.name, None) is not None:
+            if self.routes is not None:
+                self.routes.closed(channel.name)
             if self.hooks is not None:
                 self.hooks.channel_closed(channel.name)
 

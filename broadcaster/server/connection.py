@@ -146,7 +146,7 @@ class Connection(HttpConnection):
         """The session's ``ask``: run ``request`` on the cluster state, answer the session."""
         session = self.session  # the answer goes to this session, even once the socket closed
         if session is not None:
-            self.server.state.submit(request, lambda answer: session.answer(request, answer))
+            self.server.submit(request, lambda answer: session.answer(request, answer))
 
     def _peer(self, headers: dict[str, str] | None = None) -> str:
         """The client's address, and the one a proxy says it forwards for, if any."""

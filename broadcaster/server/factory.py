@@ -3,8 +3,8 @@
 One process (the default): :class:`~broadcaster.cluster.local.LocalBus` and
 :class:`~broadcaster.cluster.local.LocalState`, answered in place. With
 ``REVERB_SCALING_ENABLED``: :class:`~broadcaster.cluster.redis_bus.RedisBus` and
-:class:`~broadcaster.cluster.redis_state.RedisState` on one Redis, sharing this node's id (a
-presence join's answer comes back on the node's own bus channel), and
+:class:`~broadcaster.cluster.redis_state.RedisState` on Redis (one server, Sentinel or Cluster:
+``REDIS_URL`` tells), the bus hearing only the channels this node's sockets are on, and
 :class:`~broadcaster.cluster.idempotency.RedisIdempotency` for triggers' idempotency keys.
 
 Also the metrics endpoint, when configured: a collector on a registry of its own, on its port.
@@ -37,7 +37,7 @@ def build_server(config: ServerConfig) -> Server:
         queue: WebhookQueue = LocalWebhookQueue()
     else:
         node_id = config.node_id or secrets.token_hex(8)
-        bus = RedisBus(config.scaling_url, config.scaling_channel, node_id=node_id)
+        bus = RedisBus(config.scaling_url, config.scaling_channel)
         state = RedisState(config.scaling_url, node_id, bus)
         server = Server(config, bus, state,
                         RedisIdempotency(config.scaling_url, config.idempotency_window))

@@ -29,7 +29,7 @@ from ..config import ServerConfig, tls_context
 from ..protocol.fanout import deliver
 from ..protocol.messages import GENERIC_RECONNECT
 from ..protocol.publication import Publication
-from ..protocol.requests import Answer, ClaimKeys
+from ..protocol.requests import Answer, ClaimKeys, Listen, Request
 from ..protocol.session import Session
 from ..protocol.state import AppState
 from ..protocol.subscription_count import SubscriptionCounts
@@ -80,6 +80,8 @@ class Server:
         self.ws_prefix = f"{config.path}/app/"
         self.bus = bus or LocalBus()
         self.bus.attach(self.deliver)
+        for app in self.apps.values():
+            app.routes = self.bus.routes(app.id)
         self.state = state or LocalState()
         self.state.attach(self.apps, self.bus.publish)
         self.idempotency = idempotency or LocalIdempotency(config.idempotency_window)
@@ -124,6 +126,14 @@ class Server:
     def unavailable(self) -> str | None:
         """Why a publication could not reach every process now, or None."""
         return self.bus.unavailable()
+
+    def submit(self, request: Request, reply: Callable[[Answer], None]) -> None:
+        """Run a session's request: a :class:`Listen` on the bus, the rest on the cluster
+        state; ``reply`` gets the answer (at once on the local twins)."""
+        if isinstance(request, Listen):
+            self.bus.listen(request.app_id, request.channel, reply)
+        else:
+            self.state.submit(request, reply)
 
     def run_query(self, query: Query, done: Callable[[Sequence[Answer]], None]) -> None:
         """Ask the cluster state (or, for a :class:`ClaimKeys`, the idempotency store) each of

@@ -1,6 +1,7 @@
 """The Redis bus against a real redis-server: two buses (as two processes would) share
-publications, in order; junk on the channel is skipped; a dead Redis is a clear start-up error;
-a node's own channel keeps pub/sub order with the bus; cache channels' last events are kept."""
+publications of the channels they hear, in order; junk on a stream is skipped; a dead Redis is a
+clear start-up error; markers keep their place on a stream; cache channels' last events are
+kept."""
 
 import asyncio
 import dataclasses
@@ -15,41 +16,52 @@ from broadcaster.cluster.redis_bus import (
     cache_key,
     decode_publication,
     encode_publication,
+    stream_name,
 )
 from broadcaster.config import redacted
 from broadcaster.protocol.publication import TERMINATE_USER, Publication
+from broadcaster.protocol.requests import LISTENING
 from shared.payloads import encode_message, loads
 from tests.api.redis_server import redis_server
 from tests.cluster.buses import started, wait_for
 from tests.servers import HOST, free_port
 
 
-def test_every_bus_gets_every_publication_in_order(redis_url):
+def test_each_bus_gets_in_order_only_the_channels_it_hears(redis_url):
+    """Interest routing: a publication on channels a and b reaches a bus once per channel it
+    hears, restricted to that channel, in order; a bus that hears neither gets nothing."""
     async def scenario():
-        one, got_one = await started(redis_url, "t-order")
-        two, got_two = await started(redis_url, "t-order")
+        one, got_one = await started(redis_url, "t-order", hear=("a", "b"))
+        two, got_two = await started(redis_url, "t-order", hear=("b",))
+        bystander, got_bystander = await started(redis_url, "t-order", hear=("c",))
         sent = [Publication("1", ("a", "b"), f"e{i}", str(i), "1.2" if i % 2 else None)
                 for i in range(300)]
         for publication in sent:
             one.publish(publication)
-        await wait_for(lambda: len(got_one) == len(got_two) == len(sent))
-        await one.stop()
-        await two.stop()
+        marker = Publication("1", ("c",), "marker", None)
+        one.publish(marker)
+        await wait_for(lambda: len(got_one) == 2 * len(sent) and len(got_two) == len(sent)
+                       and got_bystander == [marker])
+        for bus in (one, two, bystander):
+            await bus.stop()
         return sent, got_one, got_two
 
     sent, got_one, got_two = asyncio.run(scenario())
-    assert got_one == sent
-    assert got_two == sent
+    for channel in ("a", "b"):
+        assert [p for p in got_one if p.channels == (channel,)] == [
+            dataclasses.replace(p, channels=(channel,)) for p in sent]
+    assert got_two == [dataclasses.replace(p, channels=("b",)) for p in sent]
 
 
-def test_junk_on_the_channel_is_skipped_with_a_log_line(redis_url, caplog):
+def test_junk_on_a_stream_is_skipped_with_a_log_line(redis_url, caplog):
     async def scenario():
         bus, received = await started(redis_url, "t-junk")
         writer = redis.asyncio.Redis.from_url(redis_url)
+        stream = stream_name("t-junk", "1", "a")
         for junk in (b"not json", b"[1]", b'{"app_id": 1}'):
-            await writer.publish("t-junk", junk)
+            await writer.execute_command("SPUBLISH", stream, junk)
         good = Publication("1", ("a",), "e", "{}")
-        await writer.publish("t-junk", encode_publication(good))
+        await writer.execute_command("SPUBLISH", stream, encode_publication(good))
         await wait_for(lambda: received)
         await writer.aclose()
         await bus.stop()
@@ -58,7 +70,7 @@ def test_junk_on_the_channel_is_skipped_with_a_log_line(redis_url, caplog):
     received, good = asyncio.run(scenario())
     assert received == [good]
     ignored = [record.getMessage() for record in caplog.records
-               if "ignored a message on Redis channel 't-junk'" in record.getMessage()]
+               if "ignored a message on Redis stream t-junk:{1:a}" in record.getMessage()]
     assert len(ignored) == 3, ignored
 
 
@@ -105,51 +117,89 @@ def test_codec_carries_every_field_of_publication():
 # One script, so Redis runs it atomically: no other publication can come in between.
 ALTERNATE = """
 for i, payload in ipairs(ARGV) do
-  redis.call('PUBLISH', KEYS[1], payload)
-  redis.call('PUBLISH', KEYS[2], 'node' .. i)
+  redis.call('SPUBLISH', KEYS[1], payload)
+  redis.call('SPUBLISH', KEYS[1], '!marker' .. i)
 end
 """
 
 
-def test_node_channel_messages_keep_their_order_with_the_bus(redis_url):
+def test_markers_keep_their_place_among_a_streams_publications(redis_url):
     async def scenario():
         arrived: list[str] = []
-        bus = RedisBus(redis_url, "t-node", node_id="n1")
+        bus, _ = await started(redis_url, "t-marker")
         bus.attach(lambda publication: arrived.append(publication.event))
-        bus.on_node_message(lambda payload: arrived.append(payload.decode()))
-        await bus.start()
-        other, other_got = await started(redis_url, "t-node", node_id="n2")
+        bus.on_marker(lambda marker: arrived.append(marker.decode()))
         raw = redis.asyncio.Redis.from_url(redis_url)
         payloads = [encode_publication(Publication("1", ("a",), f"bus{i}", None))
                     for i in range(1, 21)]
-        await raw.eval(ALTERNATE, 2, "t-node", bus.node_channel("n1"), *payloads)
-        expected = [name for i in range(1, 21) for name in (f"bus{i}", f"node{i}")]
+        await raw.eval(ALTERNATE, 1, stream_name("t-marker", "1", "a"), *payloads)
+        expected = [name for i in range(1, 21) for name in (f"bus{i}", f"marker{i}")]
         await wait_for(lambda: len(arrived) == len(expected), what="all 40 messages")
         await raw.aclose()
         await bus.stop()
-        await other.stop()
-        return arrived, expected, other_got
+        return arrived, expected
 
-    arrived, expected, other_got = asyncio.run(scenario())
+    arrived, expected = asyncio.run(scenario())
     assert arrived == expected
-    # The other node got the bus messages only, not n1's own channel.
-    assert [publication.event for publication in other_got] == expected[::2]
 
 
-def test_node_channel_name():
-    assert RedisBus("redis://h:1/0", "reverb", "n1").node_channel("n9") == "reverb:node:n9"
+def test_a_channel_is_heard_from_its_first_hold_to_its_last_release(redis_url):
+    """Holding subscribes the channel's stream (confirmed before ``hears``), releasing the last
+    hold unsubscribes it, and what is published meanwhile arrives only while held."""
+    async def scenario():
+        bus, received = await started(redis_url, "t-hold", hear=())
+        raw = redis.asyncio.Redis.from_url(redis_url)
+        stream = stream_name("t-hold", "1", "news")
+
+        async def subscribers() -> int:
+            return dict(zip(*[iter(await raw.execute_command(
+                "PUBSUB", "SHARDNUMSUB", stream))] * 2, strict=True))[stream.encode()]
+
+        before = (bus.hears("1", "news"), await subscribers())
+        bus.hold("1", "news")
+        bus.hold("1", "news")
+        heard = await bus.heard("1", "news")
+        held = (bus.hears("1", "news"), await subscribers())
+        bus.publish(Publication("1", ("news",), "while-held", None))
+        await wait_for(lambda: received, what="the publication while held")
+        bus.release("1", "news")
+        still = bus.hears("1", "news")
+        bus.release("1", "news")
+        await wait_for(lambda: not bus.hears("1", "news"), what="the last release")
+        deadline = asyncio.get_running_loop().time() + 10
+        while await subscribers():
+            assert asyncio.get_running_loop().time() < deadline, "still subscribed"
+            await asyncio.sleep(0.01)
+        bus.publish(Publication("1", ("news",), "after-release", None))
+        bus.publish(Publication("1", ("a",), "elsewhere", None))  # heard by nobody
+        bus.hold("1", "a")
+        await bus.heard("1", "a")
+        bus.publish(Publication("1", ("a",), "marker", None))
+        await wait_for(lambda: len(received) == 2, what="the marker")
+        await raw.aclose()
+        await bus.stop()
+        return before, heard, held, still, [p.event for p in received]
+
+    before, heard, held, still, events = asyncio.run(scenario())
+    assert before == (False, 0)
+    assert heard is LISTENING
+    assert held == (True, 1)
+    assert still is True
+    assert events == ["while-held", "marker"]
 
 
 def test_cache_channels_last_event_is_kept_in_redis_with_a_ttl(redis_url):
     async def scenario():
-        bus, received = await started(redis_url, "t-cache")
+        bus, received = await started(redis_url, "t-cache", hear=(
+            "cache-news", "news", "private-cache-x", "presence-cache-room"))
         raw = redis.asyncio.Redis.from_url(redis_url)
         await raw.flushdb()
         bus.publish(Publication("1", ("cache-news", "news", "private-cache-x"), "e", '{"a":1}'))
         bus.publish(Publication("1", ("presence-cache-room",), "client-e", "{}", "1.1", "u1"))
         bus.publish(Publication("1", ("cache-gone",), "", None, user_id="u1",
                                 kind=TERMINATE_USER))
-        await wait_for(lambda: len(received) == 3, what="the three publications")
+        # the first once per channel, the others once
+        await wait_for(lambda: len(received) == 5, what="the three publications")
         keys = {key.decode(): (await raw.get(key), await raw.pttl(key))
                 for key in await raw.keys("*")}
         await raw.aclose()

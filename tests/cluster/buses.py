@@ -19,11 +19,15 @@ async def wait_for(condition: Callable[[], object], timeout: float = 10.0,
         await asyncio.sleep(0.01)
 
 
-async def started(url: str, channel: str,
-                  node_id: str | None = None) -> tuple[RedisBus, list[Publication]]:
-    """A started bus on ``channel`` and the list its deliveries land in."""
+async def started(url: str, channel: str, hear: tuple[str, ...] = ("a", "b", "orders"),
+                  app_id: str = "1") -> tuple[RedisBus, list[Publication]]:
+    """A started bus on ``channel`` that hears app ``app_id``'s channels ``hear`` (and its own
+    stream), and the list its deliveries land in."""
     received: list[Publication] = []
-    bus = RedisBus(url, channel, node_id)
+    bus = RedisBus(url, channel)
+    bus.routes(app_id)
+    for name in hear:
+        bus.hold(app_id, name)
     bus.attach(received.append)
     await bus.start()
     return bus, received

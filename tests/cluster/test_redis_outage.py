@@ -13,6 +13,7 @@ import time
 import redis
 
 from broadcaster.cluster import redis_bus
+from broadcaster.cluster.redis_bus import stream_name
 from broadcaster.protocol.publication import Publication
 from tests.api.redis_server import redis_server
 from tests.api.wire import post_json
@@ -41,10 +42,10 @@ def test_unavailable_until_resubscribed_then_a_publication_reaches_every_node():
 
     async def scenario():
         with redis_server(port) as url:
-            sender, sender_got = await started(url, "t-outage", node_id="a")
-            receiver, receiver_got = await started(url, "t-outage", node_id="b")
+            sender, sender_got = await started(url, "t-outage")
+            receiver, receiver_got = await started(url, "t-outage", hear=("orders", "news"))
             to_receiver: list[bytes] = []
-            receiver.on_node_message(to_receiver.append)
+            receiver.on_marker(to_receiver.append)
             available_before = sender.unavailable()
         await wait_for(lambda: sender.unavailable() and receiver.unavailable(),
                        what="both buses noticing the outage")
@@ -52,13 +53,14 @@ def test_unavailable_until_resubscribed_then_a_publication_reaches_every_node():
         with redis_server(port) as url:
             raw = redis.asyncio.Redis.from_url(url)
             await wait_for(lambda: sender.unavailable() is None, BACK, "the sender's return")
-            # Right then: the sender is subscribed again on both of its channels.
-            subscribed = dict(await raw.pubsub_numsub("t-outage", sender.node_channel("a")))
+            # Right then: the sender is subscribed again on every stream it holds.
+            subscribed = await shard_subscribers(raw, stream_name("t-outage", "1", "orders"),
+                                                 stream_name("t-outage", "1", "news"))
             right_after = Publication("1", ("orders",), "right-after", None)
             sender.publish(right_after)
             await wait_for(lambda: right_after in receiver_got, what="the receiver getting it")
-            await raw.publish(receiver.node_channel("b"), b"to b")
-            await wait_for(lambda: to_receiver, what="a message on b's node channel")
+            await raw.execute_command("SPUBLISH", stream_name("t-outage", "1", "news"), b"!to b")
+            await wait_for(lambda: to_receiver, what="a marker on a stream only b holds")
             await raw.aclose()
             await sender.stop()
             await receiver.stop()
@@ -68,8 +70,7 @@ def test_unavailable_until_resubscribed_then_a_publication_reaches_every_node():
         asyncio.run(scenario())
     assert available_before is None
     assert reason.startswith(f"Redis at redis://127.0.0.1:{port}/0 is unreachable")
-    assert subscribed[b"t-outage:node:a"] == 1
-    assert subscribed[b"t-outage"] >= 1
+    assert subscribed == [2, 1]  # orders: both buses; news: the receiver only
     assert [publication.event for publication in receiver_got] == ["right-after"]
     assert to_receiver == [b"to b"]
     assert sender.reconnects == 1
@@ -86,16 +87,16 @@ def test_a_peer_resubscribing_one_retry_later_still_gets_the_first_publication()
 
     async def scenario():
         with redis_server(port) as url:
-            sender, _ = await started(url, "t-late", node_id="a")
+            sender, _ = await started(url, "t-late")
         await wait_for(lambda: sender.unavailable(), what="the sender noticing the outage")
         with redis_server(port) as url:
             publishing = asyncio.create_task(publish_when_available(sender))
             raw = redis.asyncio.Redis.from_url(url)
-            await wait_for_subscriber(raw, sender.node_channel("a"))
+            await wait_for_subscriber(raw, stream_name("t-late", "1", "orders"))
             # A peer whose reconnect attempt comes one retry period after the sender's.
             await asyncio.sleep(redis_bus.RETRY_DELAY)
             late = raw.pubsub()
-            await late.subscribe("t-late")
+            await late.ssubscribe(stream_name("t-late", "1", "orders"))
             await publishing
             message = None
             deadline = asyncio.get_running_loop().time() + BACK
@@ -111,9 +112,15 @@ def test_a_peer_resubscribing_one_retry_later_still_gets_the_first_publication()
     assert redis_bus.decode_publication(message["data"]) == first
 
 
+async def shard_subscribers(raw: redis.asyncio.Redis, *streams: str) -> list[int]:
+    """How many connections hear each of ``streams`` (sharded pub/sub)."""
+    reply = await raw.execute_command("PUBSUB", "SHARDNUMSUB", *streams)
+    return [int(count) for count in reply[1::2]]
+
+
 async def wait_for_subscriber(raw: redis.asyncio.Redis, channel: str) -> None:
     deadline = asyncio.get_running_loop().time() + BACK
-    while dict(await raw.pubsub_numsub(channel))[channel.encode()] == 0:
+    while (await shard_subscribers(raw, channel)) == [0]:
         assert asyncio.get_running_loop().time() < deadline, f"nobody subscribed to {channel}"
         await asyncio.sleep(0.01)
 

@@ -79,7 +79,8 @@ class Twin:
             state.attach({APP: app}, self.published.append)
             node = Node(state, app)
         else:
-            bus = RedisBus(self.url, "contract", node_id=node_id)
+            bus = RedisBus(self.url, "contract")
+            app.routes = bus.routes(APP)  # as the server wires it
             state = RedisState(self.url, node_id, bus, **timings)
             state.attach({APP: app}, bus.publish)
             node = Node(state, app, bus)
@@ -113,11 +114,14 @@ async def settles(ask: Callable[[], Any], expected: Any, what: str,
 
 @asynccontextmanager
 async def observed(twin: Twin) -> AsyncIterator[None]:
-    """Collect the Redis bus channel's publications into ``twin.published`` meanwhile."""
+    """Collect the publications on ROOM and the app's own stream (watchlist events) into
+    ``twin.published`` meanwhile."""
     if twin.url is None:
         yield
         return
     observer = RedisBus(twin.url, "contract")
+    observer.routes(APP)
+    observer.hold(APP, ROOM)
     observer.attach(twin.published.append)
     await observer.start()
     try:
@@ -363,22 +367,37 @@ def test_the_same_user_joining_on_two_nodes_at_once_is_added_once(cluster):
 
 
 def test_a_join_answer_comes_after_the_events_of_its_roster_and_before_later_ones(cluster):
+    """Node one hears a channel only from its join on (interest routing): a member_added
+    delivered before the answer is in its roster, one delivered after it is not, and roster
+    plus later events make every member: none missed, none twice."""
     async def scenario():
         one, two = await cluster.node("one"), await cluster.node("two")
 
-        async def join_on_one(channel: str) -> tuple[Any, set[str]]:
-            """The answer, and whose member_added node one had delivered when it came."""
-            answered: asyncio.Future[tuple[Any, set[str]]] = asyncio.Future()
-            one.state.submit(join("1.1", "ann", channel), lambda answer: answered.set_result((
-                answer, {loads(p.data)["user_id"] for p in one.delivered
-                         if p.channels == (channel,)})))
+        def added(channel: str, publications: list[Publication]) -> set[str]:
+            return {loads(p.data)["user_id"] for p in publications if p.channels == (channel,)}
+
+        async def join_on_one(channel: str) -> tuple[Any, int]:
+            """The answer, and how many publications node one had delivered when it came."""
+            answered: asyncio.Future[tuple[Any, int]] = asyncio.Future()
+
+            def reply(answer: Any) -> None:
+                one.subscribe(channel, "1.1")  # as the session does: the node holds it now
+                answered.set_result((answer, len(one.delivered)))
+
+            one.state.submit(join("1.1", "ann", channel), reply)
             return await answered
 
         for round in range(100):
             channel = f"presence-order-{round}"
-            (answer, seen), *_ = await asyncio.gather(join_on_one(channel), *(
+            (answer, at), *_ = await asyncio.gather(join_on_one(channel), *(
                 two.state.join_presence(join(f"2.{n}", f"u{n}", channel)) for n in range(3)))
-            assert seen == set(answer.members)
+            roster = set(answer.members)
+            assert added(channel, one.delivered[:at]) <= roster
+            everyone = {"ann", "u0", "u1", "u2"}
+            await settles(lambda roster=roster, channel=channel, at=at:
+                          roster | added(channel, one.delivered[at:]), everyone,
+                          "the roster and the events after it")
+            assert not added(channel, one.delivered[at:]) & roster
 
     run(cluster, scenario)
 

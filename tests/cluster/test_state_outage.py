@@ -22,7 +22,7 @@ def test_joins_wait_for_the_bus_and_for_the_node_to_register_again():
 
     async def scenario():
         with redis_server(port) as url:
-            bus, _ = await started(url, "t-state-outage", node_id="n1")
+            bus, _ = await started(url, "t-state-outage")
             # No heartbeat during the test: only the join itself may re-register the node.
             state = RedisState(url, "n1", bus, heartbeat_interval=600, node_ttl=1200)
             state.attach({APP: AppState(AppConfig(id=APP, key="k", secret="s"))}, bus.publish)
