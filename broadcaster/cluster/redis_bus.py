@@ -428,7 +428,10 @@ class RedisBus(Bus):
         assert self._redis is not None
         if isinstance(self._redis, RedisCluster):
             node = self._redis.get_node(node_name=address)
-            client = Redis(**{**node.connection_kwargs, "socket_timeout": COMMAND_TIMEOUT})
+            target = self._target
+            client = Redis(host=node.host, port=node.port, username=target.username,
+                           password=target.password, ssl=target.tls,
+                           socket_connect_timeout=CONNECT_TIMEOUT, socket_timeout=COMMAND_TIMEOUT)
         else:
             client = self._redis
         shard = self._shards[address] = _Shard(client, client.pubsub())

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-import redis.asyncio
 
 from broadcaster.cluster.base import ClusterState
 from broadcaster.cluster.local import LocalState
@@ -35,8 +34,9 @@ from broadcaster.protocol.requests import (
 from broadcaster.protocol.state import AppState
 from broadcaster.protocol.watchlist import status_publication
 from shared.payloads import dumps, loads
-from tests.api.redis_server import redis_server
+from shared.redis_modes import parse_redis_url, sync_client
 from tests.broadcaster.recording import RecordingClient
+from tests.conftest import REDIS_MODES
 
 APP = "1"
 ROOM = "presence-room"
@@ -130,18 +130,20 @@ async def observed(twin: Twin) -> AsyncIterator[None]:
         await observer.stop()
 
 
-@pytest.fixture(scope="module")
-def redis_url():
-    with redis_server() as url:
-        yield url
+def emptied(url: str) -> str:
+    """``url`` after emptying its Redis (every master of a cluster)."""
+    client = sync_client(parse_redis_url(url))
+    client.flushall()
+    client.close()
+    return url
 
 
-@pytest.fixture(params=["local", "redis"])
+@pytest.fixture(params=["local", *REDIS_MODES])
 def twin(request) -> Twin:
-    url = request.getfixturevalue("redis_url") if request.param == "redis" else None
-    if url is not None:
-        redis.Redis.from_url(url).flushall()
-    return Twin(request.param, url)
+    """Every twin: the local one, and the Redis one on each Redis mode."""
+    if request.param == "local":
+        return Twin("local", None)
+    return Twin(request.param, emptied(request.getfixturevalue(f"redis_{request.param}_url")))
 
 
 def run(twin: Twin, scenario: Callable[[], Awaitable[None]]) -> None:
@@ -246,9 +248,9 @@ def test_counts_cover_subscriptions_users_and_connections(twin):
 
 
 @pytest.fixture
-def cluster(redis_url) -> Twin:
-    redis.Redis.from_url(redis_url).flushall()
-    return Twin("redis", redis_url)
+def cluster(redis_mode_url) -> Twin:
+    """Several nodes on one Redis, of each mode (one server, Cluster, Sentinel)."""
+    return Twin("redis", emptied(redis_mode_url))
 
 
 def counts(node: Node) -> Callable[[], Awaitable[Any]]:
@@ -337,9 +339,7 @@ def test_counts_and_rosters_come_back_after_redis_loses_its_data(cluster):
         await two.state.join_presence(join("2.1", "bob"))
         expected = (2, {"news": ChannelCounts(1), ROOM: ChannelCounts(2, 2)})
         await settles(counts(one), expected, "counts before the flush")
-        writer = redis.asyncio.Redis.from_url(cluster.url)
-        await writer.flushall()
-        await writer.aclose()
+        emptied(cluster.url)
         await settles(counts(one), expected, "counts after the flush")
         await settles(lambda: two.state.members(APP, ROOM), info("ann", "bob"), "the roster")
         assert await one.state.leave_presence(leave("1.1", "ann")) == Left(True)
