@@ -37,6 +37,8 @@ from typing import Any
 
 from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.client import PubSub
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -237,7 +239,7 @@ class RedisBus(Bus):
             raise RuntimeError("RedisBus.start before attach(): build the server first")
         # No retries inside redis-py: a failure must surface here, at once, to be handled.
         self._redis = async_client(self._target, socket_connect_timeout=CONNECT_TIMEOUT,
-                                   socket_timeout=COMMAND_TIMEOUT)
+                                   socket_timeout=COMMAND_TIMEOUT, retry=Retry(NoBackoff(), 0))
         where = redacted(self.url)
         try:
             await self._redis.ping()
@@ -310,7 +312,7 @@ class RedisBus(Bus):
                                    "wait to be sent again", redacted(self.url),
                                    exc or type(exc).__name__, len(self._pending))
                 self._publish_error = str(exc) or type(exc).__name__
-                await asyncio.sleep(RETRY_DELAY)
+                await self._recover()
                 continue
             if self._publish_error is not None:
                 logger.info("publishing to Redis at %s works again", redacted(self.url))
@@ -321,6 +323,26 @@ class RedisBus(Bus):
             if not self._pending:
                 self._has_pending.clear()
                 self._drained.set()
+
+    async def _recover(self) -> None:
+        """After a failed publish: wait until Redis answers again (on a cluster, with the
+        shards as they are now), then :data:`SETTLE_DELAY` more, so that the nodes whose
+        subscriptions broke with it have resubscribed before the batch goes out again."""
+        while True:
+            await asyncio.sleep(RETRY_DELAY)
+            try:
+                await self._refresh_topology()
+                await self._redis.ping()
+            except Failure as exc:
+                logger.debug("Redis at %s still unreachable: %s", redacted(self.url), exc)
+                continue
+            await asyncio.sleep(SETTLE_DELAY)
+            return
+
+    async def _refresh_topology(self) -> None:
+        """On a cluster, read again which master serves which slots (after a failover)."""
+        if isinstance(self._redis, RedisCluster):
+            await self._redis.nodes_manager.initialize()
 
     def _streams_of(self, publication: Publication) -> Iterable[str]:
         """The streams ``publication`` goes to: its channels', or its app's for the kinds
@@ -431,7 +453,8 @@ class RedisBus(Bus):
             target = self._target
             client = Redis(host=node.host, port=node.port, username=target.username,
                            password=target.password, ssl=target.tls,
-                           socket_connect_timeout=CONNECT_TIMEOUT, socket_timeout=COMMAND_TIMEOUT)
+                           socket_connect_timeout=CONNECT_TIMEOUT, socket_timeout=COMMAND_TIMEOUT,
+                           retry=Retry(NoBackoff(), 0))
         else:
             client = self._redis
         shard = self._shards[address] = _Shard(client, client.pubsub())
@@ -447,8 +470,7 @@ class RedisBus(Bus):
     async def _subscribe_all(self) -> None:
         """Subscribe every held stream on fresh connections; return once all are confirmed."""
         assert self._redis is not None
-        if isinstance(self._redis, RedisCluster):
-            await self._redis.initialize()
+        await self._refresh_topology()
         self._lost_with = asyncio.get_running_loop().create_future()
         self._dirty.clear()
         self._wake.clear()

@@ -19,7 +19,9 @@ import uuid
 from collections.abc import Callable
 from importlib.resources import files
 
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
+
+from shared.redis_modes import async_client, parse_redis_url
 
 from ..protocol.subscription_count import THROTTLE_ABOVE, THROTTLE_SECONDS
 from .base import WebhookEvent, WebhookQueue, decode_event, encode_event
@@ -42,10 +44,10 @@ class RedisWebhookQueue(WebhookQueue):
         self.url, self.node_id, self.prefix = url, node_id, prefix
         self.nodes_key = nodes_key  # the cluster state's registry of live node incarnations
         self.members_key = members_key  # (app id, channel) -> its presence roster's key
-        self._redis: Redis | None = None
+        self._redis: Redis | RedisCluster | None = None
 
     async def start(self) -> None:
-        self._redis = Redis.from_url(self.url)
+        self._redis = async_client(parse_redis_url(self.url))
         folder = files(__package__).joinpath("lua")
         self._occupancy = self._redis.register_script(
             folder.joinpath("occupancy.lua").read_text())

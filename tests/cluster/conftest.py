@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-import redis
 
+from shared.redis_modes import parse_redis_url, sync_client
 from tests.api.redis_server import redis_server
 from tests.api.wire import post_json, signed_request
 from tests.pusher_socket import PusherSocket, member
@@ -27,11 +27,13 @@ SETTLE = 15.0  # seconds allowed for counts (flushed every 0.25 s) and rosters t
 
 
 class Cluster:
-    """``SIZE`` broadcasters sharing the redis-server on ``redis_port``, with ``extra_env``."""
+    """``SIZE`` broadcasters sharing the redis-server on ``redis_port``, with ``extra_env``; or,
+    given ``url``, a Redis of any mode that the caller runs (a Cluster, a Sentinel setup)."""
 
-    def __init__(self, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(self, extra_env: dict[str, str] | None = None, url: str = "") -> None:
         self.redis_port = free_port()
-        self.url = ""
+        self.url = url
+        self.external = bool(url)
         self.extra_env = dict(extra_env or {})
         self.nodes: list[Broadcaster] = []
         self._redis: contextlib.ExitStack | None = None
@@ -40,7 +42,9 @@ class Cluster:
     # --- processes -------------------------------------------------------------------------
 
     def start_redis(self) -> None:
-        """Start an empty redis-server on the cluster's port."""
+        """Start an empty redis-server on the cluster's port (nothing for an external one)."""
+        if self.external:
+            return
         stack = contextlib.ExitStack()
         self.url = stack.enter_context(redis_server(self.redis_port))
         self._redis = stack
@@ -94,7 +98,7 @@ class Cluster:
 
     def registered(self) -> int:
         """How many node incarnations Redis holds as alive (a node's heartbeat registers it)."""
-        client = redis.Redis.from_url(self.url)
+        client = sync_client(parse_redis_url(self.url))
         try:
             return client.zcount("resound:nodes", "(0", "+inf")
         finally:
@@ -179,8 +183,8 @@ def unique(prefix: str) -> str:
 
 
 @contextlib.contextmanager
-def running_cluster(extra_env: dict[str, str] | None = None) -> Iterator[Cluster]:
-    cluster = Cluster(extra_env)
+def running_cluster(extra_env: dict[str, str] | None = None, url: str = "") -> Iterator[Cluster]:
+    cluster = Cluster(extra_env, url)
     try:
         cluster.start_redis()
         for _ in range(SIZE):
