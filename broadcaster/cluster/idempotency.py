@@ -21,7 +21,9 @@ from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Callable
 
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
+
+from shared.redis_modes import async_client, parse_redis_url
 
 from ..config import redacted
 from ..protocol.requests import Claimed, ClaimKeys, Unavailable
@@ -130,15 +132,15 @@ class RedisIdempotency(Idempotency):
                  timeout: float = 5.0) -> None:
         super().__init__(window)
         self.url, self.prefix, self.timeout = url, prefix, timeout
-        self._redis: Redis | None = None
+        self._redis: Redis | RedisCluster | None = None
 
     def key(self, app_id: str, key: str) -> str:
         """The Redis key remembering idempotency key ``key`` of app ``app_id``."""
         return f"{self.prefix}:{{{app_id}}}:idem:{key}"
 
     async def start(self) -> None:
-        self._redis = Redis.from_url(self.url, socket_connect_timeout=self.timeout,
-                                     socket_timeout=self.timeout)
+        self._redis = async_client(parse_redis_url(self.url), socket_connect_timeout=self.timeout,
+                                   socket_timeout=self.timeout)
 
     async def stop(self) -> None:
         if self._redis is not None:
