@@ -28,6 +28,9 @@ command -v node >/dev/null || packages+=(nodejs)
 command -v npm >/dev/null || packages+=(npm)
 if [ "$mode" = test ]; then
     command -v redis-server >/dev/null || packages+=(redis-server)
+    # tests/redis_cluster.py joins its nodes with redis-cli --cluster create; the Sentinel
+    # fixture runs redis-server --sentinel (no redis-sentinel package needed)
+    command -v redis-cli >/dev/null || packages+=(redis-tools)
     command -v chromium >/dev/null || packages+=(chromium)
     # tests/operations/test_nginx.py runs the README's reverse-proxy recipe
     PATH="$PATH:/usr/sbin" command -v nginx >/dev/null || packages+=(nginx)

@@ -123,7 +123,7 @@ def _multi_host(url: str, mode: str) -> RedisTarget:
         username = unquote(user) or None
         password = unquote(secret) if colon and secret else None
     nodes = tuple(_node(location, url, form) for location in hosts.split(","))
-    names = [part for part in path.split("/")] if slash else []
+    names = path.rstrip("/").split("/") if slash else []  # a trailing slash changes nothing
     if mode == "cluster":
         if any(names) and names != ["0"]:
             raise ValueError(f"{redacted(url)!r} names a database or path, but a Redis Cluster "

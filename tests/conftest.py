@@ -10,6 +10,7 @@ import pytest
 from tests.api.redis_server import redis_server
 from tests.pusher_socket import PusherSocket
 from tests.redis_cluster import RedisCluster, redis_cluster
+from tests.redis_nodes import REDIS_MODES
 from tests.redis_sentinel import RedisSentinel, redis_sentinel
 from tests.servers import Broadcaster, start_broadcaster
 
@@ -47,9 +48,6 @@ def sockets(server: Broadcaster) -> Iterator[Callable[..., PusherSocket]]:
 
 # --- Redis in each mode, shared by the whole session ------------------------------------------
 # A test that kills a node of a shared setup starts it again (``restart``) before it ends.
-
-REDIS_MODES = ("single", "cluster", "sentinel")
-
 
 @pytest.fixture(scope="session")
 def redis_single_url() -> Iterator[str]:

@@ -62,10 +62,13 @@ class RedisCluster:
         """True when every live node says the cluster is ok and every master has a replica
         that is in sync with it."""
         masters = [node for node in self.live() if node.info("replication")["role"] == "master"]
-        return (all(node.call("CLUSTER", "INFO").startswith("cluster_state:ok")
-                    for node in self.live())
+        return (self._every_live_node_ok()
                 and len(masters) == MASTERS
                 and all(self._synced_replicas(master) >= 1 for master in masters))
+
+    def _every_live_node_ok(self) -> bool:
+        return all(node.call("CLUSTER", "INFO").startswith("cluster_state:ok")
+                   for node in self.live())
 
     @staticmethod
     def _synced_replicas(master: RedisNode) -> int:
@@ -94,10 +97,9 @@ class RedisCluster:
         """Wait until every live node says the cluster is ok and a live node other than
         ``killed`` owns ``key``'s slot; that new master is returned."""
         def taken_over() -> bool:
-            live = self.live()
-            return (all(node.call("CLUSTER", "INFO").startswith("cluster_state:ok")
-                        for node in live)
-                    and all(self._owner(node, key) not in (None, killed.port) for node in live))
+            return (self._every_live_node_ok()
+                    and all(self._owner(node, key) not in (None, killed.port)
+                            for node in self.live()))
 
         eventually(taken_over, timeout, f"a replica taking over from port {killed.port}")
         return self.master_of(key)

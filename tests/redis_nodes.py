@@ -16,6 +16,7 @@ import redis
 
 from tests.servers import HOST, free_port, terminate
 
+REDIS_MODES = ("single", "cluster", "sentinel")  # the redis_mode_url fixture's parameters
 SERVER = os.environ.get("RESOUND_TEST_REDIS_SERVER", "redis-server")
 START_TIMEOUT = 10.0  # seconds for a started server to answer PING
 

@@ -139,8 +139,7 @@ class RedisIdempotency(Idempotency):
         return f"{self.prefix}:{{{app_id}}}:idem:{key}"
 
     async def start(self) -> None:
-        self._redis = async_client(parse_redis_url(self.url),
-                                   socket_connect_timeout=self.timeout,
+        self._redis = async_client(parse_redis_url(self.url), socket_connect_timeout=self.timeout,
                                    socket_timeout=self.timeout)
 
     async def stop(self) -> None:

@@ -1,4 +1,5 @@
-"""A throwaway redis-server on a free loopback port, with persistence off."""
+"""A throwaway redis-server on a free loopback port, with persistence off
+(``RESOUND_TEST_REDIS_SERVER`` names another binary, e.g. ``valkey-server``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from contextlib import contextmanager
 
 import redis
 
+from tests.redis_nodes import SERVER
 from tests.servers import HOST, free_port
 
 
@@ -17,7 +19,7 @@ def redis_server(port: int | None = None, timeout: float = 10.0) -> Iterator[str
     """Run redis-server (on ``port`` or a free one); yield its URL."""
     port = port or free_port()
     proc = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", HOST, "--save", "", "--appendonly", "no"],
+        [SERVER, "--port", str(port), "--bind", HOST, "--save", "", "--appendonly", "no"],
         stdout=subprocess.DEVNULL,
     )
     url = f"redis://{HOST}:{port}/0"

@@ -1,9 +1,11 @@
 """One contract for both twins of the idempotency store: LocalIdempotency (one process) and
-RedisIdempotency (a real redis-server). Claims go through ``submit``, as the server sends them."""
+RedisIdempotency (on each Redis mode: a real redis-server, Redis Cluster and Sentinel setup).
+Claims go through ``submit``, as the server sends them."""
 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -12,6 +14,7 @@ import redis
 from broadcaster.cluster.idempotency import Idempotency, LocalIdempotency, RedisIdempotency
 from broadcaster.protocol.requests import Answer, Claimed, ClaimKeys, Unavailable
 from tests.api.redis_server import redis_server
+from tests.redis_nodes import REDIS_MODES
 
 APP, OTHER_APP = "1", "2"
 
@@ -22,14 +25,15 @@ def redis_url():
         yield url
 
 
-@pytest.fixture(params=["local", "redis"])
+@pytest.fixture(params=["local", *REDIS_MODES])
 def make_store(request) -> Callable[..., Idempotency]:
-    """``make_store(window)``: a store of the parametrized twin (Redis ones share one server)."""
+    """``make_store(window)``: a store of the parametrized twin; the Redis ones of a test share a
+    key prefix of their own (the servers live for the whole session)."""
     if request.param == "local":
         return LocalIdempotency
-    url = request.getfixturevalue("redis_url")
-    redis.Redis.from_url(url).flushall()
-    return lambda window: RedisIdempotency(url, window)
+    url = request.getfixturevalue(f"redis_{request.param}_url")
+    prefix = f"test-{uuid.uuid4().hex}"
+    return lambda window: RedisIdempotency(url, window, prefix=prefix)
 
 
 async def claim(store: Idempotency, app_id: str, *keys: str | None) -> Answer:

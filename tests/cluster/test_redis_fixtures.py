@@ -8,11 +8,14 @@ import asyncio
 import uuid
 
 import pytest
+import redis
 
 from shared.redis_modes import async_client, parse_redis_url, sync_client
 from tests.redis_cluster import MASTERS, RedisCluster
 from tests.redis_nodes import RedisNode
 from tests.redis_sentinel import SENTINELS, SERVICE, RedisSentinel
+
+RECOVERY = 30.0  # seconds the issue allows from a master's death until everything flows again
 
 
 def test_the_cluster_has_three_masters_each_with_a_synced_replica(redis_cluster_setup):
@@ -131,3 +134,51 @@ def test_the_async_cluster_client_works_again_after_a_master_dies(redis_cluster_
     new_master, read_back = asyncio.run(scenario())
     assert written_to(new_master, key) == "after"
     assert read_back == "after"
+
+
+# --- sharded pub/sub across a failover --------------------------------------------------------
+
+async def delivered_again(pubsub, publisher, channel: str) -> tuple[bytes, int]:
+    """Publish on ``channel`` until ``pubsub`` receives one of the publications (within
+    ``RECOVERY`` s); return it and how many reads raised a connection error first. A reader of
+    a dead master's connection gets one such error; the next read resubscribes (redis-py does
+    that itself) on the new master."""
+    receive = getattr(pubsub, "get_sharded_message", pubsub.get_message)
+    deadline = asyncio.get_running_loop().time() + RECOVERY
+    errors = 0
+    while asyncio.get_running_loop().time() < deadline:
+        try:
+            await publisher.spublish(channel, b"after")
+            message = await receive(ignore_subscribe_messages=True, timeout=0.5)
+        except redis.ConnectionError:
+            errors += 1
+            continue
+        if message is not None and message["type"] == "smessage":
+            return message["data"], errors
+    raise AssertionError(f"no publication reached the subscriber within {RECOVERY} s")
+
+
+@pytest.mark.parametrize("mode", ["cluster", "sentinel"])
+def test_a_sharded_subscription_resumes_on_the_new_master(request, mode):
+    """The same pub/sub object keeps its SSUBSCRIBE across the failover: what is published
+    after it arrives (what was published while no master owned the channel is lost)."""
+    url = request.getfixturevalue(f"redis_{mode}_url")
+    channel = f"resound-test:{{{uuid.uuid4().hex}}}"
+    fail_over = request.getfixturevalue(f"{mode}_failover")
+
+    async def scenario() -> tuple[bytes, int]:
+        target = parse_redis_url(url)
+        subscriber, publisher = async_client(target), async_client(target)
+        pubsub = subscriber.pubsub()
+        try:
+            await pubsub.ssubscribe(channel)
+            await asyncio.to_thread(fail_over, *([channel] if mode == "cluster" else []))
+            return await delivered_again(pubsub, publisher, channel)
+        finally:
+            await pubsub.aclose()
+            await subscriber.aclose()
+            await publisher.aclose()
+
+    data, errors = asyncio.run(scenario())
+    assert data == b"after"
+    assert errors <= 1

@@ -43,6 +43,9 @@ from shared.redis_modes import (
     ("redis+sentinel://a.test:26379/main/4", RedisTarget(
         mode="sentinel", url="redis+sentinel://a.test:26379/main/4",
         nodes=(("a.test", 26379),), service="main", db=4)),
+    ("redis+sentinel://a.test:26379/main/", RedisTarget(
+        mode="sentinel", url="redis+sentinel://a.test:26379/main/",
+        nodes=(("a.test", 26379),), service="main")),
 ])
 def test_each_form_parses_into_its_target(url, expected):
     assert parse_redis_url(url) == expected
