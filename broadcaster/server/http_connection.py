@@ -85,6 +85,11 @@ class HttpConnection(Stream):
         self.server.connections.add(self)
         self.server.admit_http(self)
 
+    def evict(self) -> None:
+        """Close at once: the HTTP connection cap needs the room (see ``Server.admit_http``)."""
+        self.closing = True
+        self.transport.abort()
+
     def connection_lost(self, exc: Exception | None) -> None:
         self.closing = True
         self.drop_held()

@@ -36,6 +36,7 @@ from ..protocol.subscription_count import SubscriptionCounts
 from .connection import Connection
 from .http_connection import CLOSE_TIMEOUT
 from .stream import Stream
+from .tls import PendingHandshake, TlsAcceptor, bind
 
 logger = logging.getLogger("broadcaster")
 
@@ -89,11 +90,13 @@ class Server:
         self.api_limits = ApiRateLimits()
         self.draining = False  # set by shutdown(): /ready answers 503
         self._listener: asyncio.Server | None = None
+        self._acceptor: TlsAcceptor | None = None  # on a TLS port, instead of _listener
         self._sweep_timer: asyncio.TimerHandle | None = None
         self._write_queue: list[Connection] = []
-        # Hardening: sockets not (yet) WebSockets, oldest first (the HTTP cap closes the first);
-        # sockets holding bytes their client has not read, and how many bytes all hold.
-        self.http_connections: dict[Connection, None] = {}
+        # Hardening: sockets not (yet) WebSockets, oldest first (the HTTP cap closes the first),
+        # from accept (TLS handshakes included); sockets holding bytes their client has not
+        # read, and how many bytes all hold.
+        self.http_connections: dict[Connection | PendingHandshake, None] = {}
         self.holding: set[Stream] = set()
         self.held_bytes = 0
         self.refused: Counter[str] = Counter()  # clients refused or shed, by reason
@@ -179,16 +182,16 @@ class Server:
 
     # --- hardening: caps on what clients may hold ----------------------------------------
 
-    def admit_http(self, connection: Connection) -> None:
-        """Count a new connection in the HTTP phase; past the cap, close the oldest one."""
+    def admit_http(self, connection: Connection | PendingHandshake) -> None:
+        """Count a new connection in the HTTP phase (or its TLS handshake); past the cap,
+        close the oldest one."""
         connections = self.http_connections
         if len(connections) >= self.config.max_http_connections:
             oldest = next(iter(connections))
             del connections[oldest]
             self.refuse("too many HTTP connections", f"closed the oldest of "
                         f"{self.config.max_http_connections} (RESOUND_MAX_HTTP_CONNECTIONS)")
-            oldest.closing = True
-            oldest.transport.abort()
+            oldest.evict()
         connections[connection] = None
 
     def held(self, size: int) -> None:
@@ -253,20 +256,27 @@ class Server:
         TLS: wss and https, in every worker. Raises ConfigError if they are unusable.
         """
         context = tls_context(self.config.tls_cert, self.config.tls_key)
+        if context is not None:
+            sock = sock or bind(self.config.host, self.config.port)
         await self.bus.start()
         await self.state.start()
         await self.idempotency.start()
         for service in self.services:
             await service.start()
-        where = {"sock": sock} if sock else {
-            "host": self.config.host, "port": self.config.port, "reuse_address": True}
-        self._listener = await self.loop.create_server(lambda: Connection(self), ssl=context,
-                                                       **where)
+        if context is not None:  # see .tls: handshakes are counted from accept
+            self._acceptor = TlsAcceptor(self, sock, context)
+            self._acceptor.start()
+        else:
+            where = {"sock": sock} if sock else {
+                "host": self.config.host, "port": self.config.port, "reuse_address": True}
+            self._listener = await self.loop.create_server(lambda: Connection(self), **where)
         self._schedule_sweep()
 
     @property
     def port(self) -> int:
         """The bound port (useful when started on port 0)."""
+        if self._acceptor is not None:
+            return self._acceptor.sock.getsockname()[1]
         assert self._listener is not None
         return self._listener.sockets[0].getsockname()[1]
 
@@ -303,6 +313,8 @@ class Server:
             self._sweep_timer.cancel()
         if self._listener is not None:
             self._listener.close()
+        if self._acceptor is not None:
+            self._acceptor.close()
         for connection in list(self.connections):
             connection.close_with_error(GENERIC_RECONNECT, "server shutting down; reconnect")
         deadline = self.clock() + SHUTDOWN_GRACE
