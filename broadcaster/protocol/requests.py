@@ -114,12 +114,15 @@ class ClaimKeys:
 
     A key is fresh the first time it is claimed within the window and a repeat after that (a
     key given twice in one request included); ``None``, an event without a key, is always
-    fresh. The idempotency store (:mod:`broadcaster.cluster.idempotency`) answers, not the
-    cluster state.
+    fresh. ``fingerprints`` (one per key) name each event: a repeat must carry the
+    fingerprint the key was claimed with, or the key is reused for another event and nothing
+    of the request is claimed. The idempotency store (:mod:`broadcaster.cluster.idempotency`)
+    answers, not the cluster state.
     """
 
     app_id: str
     keys: tuple[str | None, ...]
+    fingerprints: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,9 +198,14 @@ class Connections:
 
 @dataclass(frozen=True, slots=True)
 class Claimed:
-    """For each key of a :class:`ClaimKeys`, in order: True when fresh (deliver the event)."""
+    """For each key of a :class:`ClaimKeys`, in order: True when fresh (deliver the event).
+
+    ``reused``: the keys claimed within the window for another event (other fingerprints);
+    when there is one, no key was claimed and ``fresh`` is all False.
+    """
 
     fresh: tuple[bool, ...]
+    reused: tuple[str, ...] = ()
 
 
 Answer = (Joined | Full | Left | Watched | Cached | Counts | Members | Connections | Claimed
