@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from shared.signatures import RequestAuthError, verify_body_md5, verify_request_head
 
+from ..protocol.requests import Answer, ApiCallCounted, CountApiCall
 from ..protocol.state import AppState
 from . import endpoints
 from .host import ApiHost
 from .http import HttpRequest, HttpResponse, error_response, json_response
+from .limits import over_limit
 from .queries import Query
 from .validation import ApiError, parse_query
 
@@ -112,12 +115,28 @@ def _route(server: ApiHost, request: HttpRequest, head: SignedHead | None) -> Ht
         verify_body_md5(head.params, request.body)
     except RequestAuthError as exc:
         raise ApiError(401, str(exc)) from None
-    refusal = server.api_limits.refusal(app.config, server.clock())
-    if refusal is not None:
+    run = partial(head.endpoint, server, app, head.params, request.body, request.headers,
+                  **head.fields)
+    rate = app.config.api_rate_limit
+    if rate is None:
+        return run()
+    return Query((CountApiCall(app.id, rate),), partial(_within_limit, request, app, run))
+
+
+def _within_limit(request: HttpRequest, app: AppState, run: Callable[[], HttpResponse | Query],
+                  answers: Sequence[Answer]) -> HttpResponse | Query:
+    """Run the endpoint if the API limits store counted the call within the app's limit."""
+    counted = answers[0]
+    assert isinstance(counted, ApiCallCounted)
+    if not counted.allowed:
         log.info("%s %s -> 429: app %s is over its API rate limit", request.method,
                  request.path, app.id)
-        return refusal
-    return head.endpoint(server, app, head.params, request.body, request.headers, **head.fields)
+        return over_limit(app.config, counted.retry_after)
+    try:
+        return run()
+    except ApiError as exc:
+        log.debug("%s %s -> %d: %s", request.method, request.path, exc.status, exc.reason)
+        return error_response(exc.status, exc.reason)
 
 
 def _health_check(server: ApiHost, path: str) -> str | None:

@@ -9,17 +9,15 @@ window is cluster-wide (:class:`RedisIdempotency`: ``lua/claim_keys.lua`` on key
 app's ``{app}`` hash tag); on one process it is this process's (:class:`LocalIdempotency`: a
 bounded map, oldest keys first out).
 
-Like :class:`~.base.ClusterState`, the local twin answers before :meth:`Idempotency.submit`
-returns (no task, no suspension) and the Redis twin later; an outage is an
-:class:`~broadcaster.protocol.requests.Unavailable` answer, which the API turns into a 503.
+Like every :class:`~.store.Store`, the local twin answers before ``submit`` returns and the
+Redis twin later; an outage is an ``Unavailable`` answer (a 503).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections import OrderedDict
 from collections.abc import Callable
 from importlib.resources import files
@@ -31,39 +29,22 @@ from ..config import redacted
 from ..protocol.requests import Claimed, ClaimKeys, Unavailable
 from .base import Reply
 from .redis_state import Failure
+from .store import Store
 
 logger = logging.getLogger(__name__)
 
 MAX_LOCAL_KEYS = 100_000  # keys the local twin remembers; past it, the oldest go early
 
 
-class Idempotency(ABC):
+class Idempotency(Store):
     """Remembers the idempotency keys claimed in the last ``window`` seconds, per app."""
 
     def __init__(self, window: int) -> None:
+        super().__init__()
         self.window = window
-        self._tasks: set[asyncio.Task[None]] = set()  # claims in flight on an async backend
 
     @abstractmethod
-    async def start(self) -> None:
-        """Connect to whatever holds the keys."""
-
-    @abstractmethod
-    async def stop(self) -> None:
-        """Disconnect from whatever holds the keys."""
-
-    def submit(self, request: ClaimKeys, reply: Reply) -> None:
-        """Claim ``request``'s keys and call ``reply(answer)``: later, from a task, on an async
-        backend. The local twin overrides this to reply before returning."""
-        task = asyncio.get_running_loop().create_task(self._run(request, reply))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _run(self, request: ClaimKeys, reply: Reply) -> None:
-        reply(await self.claim(request))
-
-    @abstractmethod
-    async def claim(self, request: ClaimKeys) -> Claimed | Unavailable:
+    async def decide(self, request: ClaimKeys) -> Claimed | Unavailable:
         """Which of ``request``'s keys are fresh; see :class:`ClaimKeys`."""
 
 
@@ -119,7 +100,7 @@ class LocalIdempotency(Idempotency):
                 self._claim(request.app_id, key, fingerprint, now)
         return Claimed(tuple(fresh))
 
-    async def claim(self, request: ClaimKeys) -> Claimed:
+    async def decide(self, request: ClaimKeys) -> Claimed:
         return self.answer(request)
 
     def _expire(self, now: float) -> None:
@@ -168,7 +149,7 @@ class RedisIdempotency(Idempotency):
             await self._redis.aclose()
             self._redis = None
 
-    async def claim(self, request: ClaimKeys) -> Claimed | Unavailable:
+    async def decide(self, request: ClaimKeys) -> Claimed | Unavailable:
         if self._claim_keys is None:
             return Unavailable("idempotency keys are not started; start the server first")
         keyed = [(key, fingerprint) for key, fingerprint

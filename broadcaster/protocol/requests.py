@@ -126,6 +126,16 @@ class ClaimKeys:
 
 
 @dataclass(frozen=True, slots=True)
+class CountApiCall:
+    """Count one HTTP API call of app ``app_id`` against its limit of ``rate`` calls a second
+    (bursts of as many), for the whole cluster. The API limits store
+    (:mod:`broadcaster.cluster.api_limits`) answers with :class:`ApiCallCounted`."""
+
+    app_id: str
+    rate: float
+
+
+@dataclass(frozen=True, slots=True)
 class Joined:
     """The socket is a member; ``first``: the user's first socket; ``members``: the roster
     (user id -> user info) right after the join, the joining user included."""
@@ -208,5 +218,14 @@ class Claimed:
     reused: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class ApiCallCounted:
+    """The call is within the app's limit (``allowed``), or over it: then ``retry_after`` is
+    the seconds until the next call would be allowed."""
+
+    allowed: bool
+    retry_after: float = 0.0
+
+
 Answer = (Joined | Full | Left | Watched | Cached | Counts | Members | Connections | Claimed
-          | Unavailable)
+          | ApiCallCounted | Unavailable)

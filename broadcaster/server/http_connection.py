@@ -245,10 +245,15 @@ class HttpConnection(Stream):
 
     def _answered_query(self, reply: _Reply, query: Query, answers: Sequence[Answer]) -> None:
         try:
-            reply.response = render(query, answers)
+            result = render(query, answers)
         except Exception:
             logger.exception("rendering the answer to %s failed", reply.url.decode("latin-1"))
-            reply.response = error_response(500, "internal error while answering; see the log")
+            result = error_response(500, "internal error while answering; see the log")
+        if isinstance(result, Query):  # the next query of the same request (see Query)
+            self.server.run_query(result, lambda answers: self._answered_query(
+                reply, result, answers))
+            return
+        reply.response = result
         self._write_replies()
 
     def _write_replies(self) -> None:

@@ -2,7 +2,7 @@
 
 Also the surface the HTTP API uses (:class:`~broadcaster.api.host.ApiHost`): look up apps,
 :meth:`Server.publish`, :meth:`Server.unavailable`; and :meth:`Server.run_query` for the
-answers that need cluster state or the idempotency store.
+answers that need cluster state, the idempotency store or the API limits store.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from functools import partial
 from typing import Protocol
 
 from ..api.http import HttpResponse
-from ..api.limits import ApiRateLimits
 from ..api.queries import Query
+from ..cluster.api_limits import ApiLimits, LocalApiLimits
 from ..cluster.base import Bus, ClusterState
 from ..cluster.idempotency import Idempotency, LocalIdempotency
 from ..cluster.local import LocalBus, LocalState
@@ -29,7 +29,7 @@ from ..config import ServerConfig, tls_context
 from ..protocol.fanout import deliver
 from ..protocol.messages import GENERIC_RECONNECT
 from ..protocol.publication import Publication
-from ..protocol.requests import Answer, ClaimKeys
+from ..protocol.requests import Answer, ClaimKeys, CountApiCall
 from ..protocol.session import Session
 from ..protocol.state import AppState
 from ..protocol.subscription_count import SubscriptionCounts
@@ -73,7 +73,8 @@ class Server:
 
     def __init__(self, config: ServerConfig, bus: Bus | None = None,
                  state: ClusterState | None = None,
-                 idempotency: Idempotency | None = None) -> None:
+                 idempotency: Idempotency | None = None,
+                 api_limits: ApiLimits | None = None) -> None:
         self.config = config
         self.apps: dict[str, AppState] = {app.id: AppState(app) for app in config.apps}
         self._apps_by_key = {state.key: state for state in self.apps.values()}
@@ -87,7 +88,7 @@ class Server:
         self.services: list[Service] = []  # started after the cluster state, stopped before
         self.loop = asyncio.get_running_loop()  # build the server inside the loop it serves
         self.clock = self.loop.time
-        self.api_limits = ApiRateLimits()
+        self.api_limits = api_limits or LocalApiLimits(self.clock)
         self.draining = False  # set by shutdown(): /ready answers 503
         self._listener: asyncio.Server | None = None
         self._acceptor: TlsAcceptor | None = None  # on a TLS port, instead of _listener
@@ -129,9 +130,10 @@ class Server:
         return self.bus.unavailable()
 
     def run_query(self, query: Query, done: Callable[[Sequence[Answer]], None]) -> None:
-        """Ask the cluster state (or, for a :class:`ClaimKeys`, the idempotency store) each of
-        ``query``'s requests; call ``done`` with the answers, in request order, once all have
-        come (at once on the local twins)."""
+        """Ask the cluster state (for a :class:`ClaimKeys`, the idempotency store; for a
+        :class:`CountApiCall`, the API limits store) each of ``query``'s requests; call
+        ``done`` with the answers, in request order, once all have come (at once on the local
+        twins)."""
         answers: list[Answer | None] = [None] * len(query.requests)
         remaining = [len(query.requests)]
 
@@ -144,6 +146,8 @@ class Server:
         for index, request in enumerate(query.requests):
             if isinstance(request, ClaimKeys):
                 self.idempotency.submit(request, partial(collect, index))
+            elif isinstance(request, CountApiCall):
+                self.api_limits.submit(request, partial(collect, index))
             else:
                 self.state.submit(request, partial(collect, index))
 
@@ -261,6 +265,7 @@ class Server:
         await self.bus.start()
         await self.state.start()
         await self.idempotency.start()
+        await self.api_limits.start()
         for service in self.services:
             await service.start()
         if context is not None:  # see .tls: handshakes are counted from accept
@@ -324,6 +329,7 @@ class Server:
             connection.transport.abort()
         for service in self.services:
             await service.stop()
+        await self.api_limits.stop()
         await self.idempotency.stop()
         await self.state.stop()
         await self.bus.stop()
