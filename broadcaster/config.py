@@ -57,7 +57,8 @@ RESOUND_HTTP_BODY_TIMEOUT (30 s to send a whole request, from its first byte),
 RESOUND_MAX_HTTP_CONNECTIONS (1000 connections not yet WebSockets; past it the oldest is closed),
 RESOUND_MAX_SUBSCRIPTIONS (1000 channels per socket),
 RESOUND_WRITE_BUFFER_TOTAL (64000000 bytes held for all slow sockets together; past it the
-worst are closed with 4100).
+worst are closed with 4100), RESOUND_TLS_HANDSHAKE_TIMEOUT (5 s from accept to the end of a
+TLS handshake).
 Metrics: RESOUND_METRICS_PORT or --metrics-port (off) serves Prometheus /metrics there,
 on RESOUND_METRICS_HOST (127.0.0.1); with workers, the parent serves every worker's sum.
 User features: RESOUND_APP_WATCHLIST_EVENTS (false: signed-in users' watchlists get online and
@@ -193,6 +194,7 @@ class ServerConfig:
     max_http_connections: int = 1000  # connections not (yet) WebSockets; past it the oldest goes
     max_subscriptions: int = 1000  # channels one socket may be subscribed to at once
     write_buffer_total: int = 64_000_000  # bytes held for all slow sockets of this process
+    tls_handshake_timeout: float = 5.0  # seconds from accept to the end of a TLS handshake
     metrics_port: int | None = None  # Prometheus /metrics on its own port; None: off
     metrics_host: str = "127.0.0.1"
 
@@ -523,6 +525,9 @@ def _hardening(env: Mapping[str, str]) -> dict[str, Any]:
                                      env.get("RESOUND_MAX_SUBSCRIPTIONS", "1000"), int),
         "write_buffer_total": _number("RESOUND_WRITE_BUFFER_TOTAL",
                                       env.get("RESOUND_WRITE_BUFFER_TOTAL", "64000000"), int),
+        "tls_handshake_timeout": _number("RESOUND_TLS_HANDSHAKE_TIMEOUT",
+                                         env.get("RESOUND_TLS_HANDSHAKE_TIMEOUT", "5"), float,
+                                         0.1),
     }
 
 

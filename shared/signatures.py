@@ -126,6 +126,39 @@ def verify_request(
     now: float | None = None,
 ) -> None:
     """Check a signed HTTP API request; raise :class:`RequestAuthError` naming the failed check."""
+    _check_fields(key, params, bool(body), now)
+    verify_body_md5(params, body)
+    _check_signature(secret, method, path, params)
+
+
+def verify_request_head(
+    key: str,
+    secret: str,
+    method: str,
+    path: str,
+    params: Mapping[str, str],
+    has_body: bool,
+    now: float | None = None,
+) -> None:
+    """Every check of :func:`verify_request` that needs no body: key, version, timestamp,
+    ``body_md5`` given when ``has_body``, and the signature (which covers ``body_md5``). Once
+    the body is in, :func:`verify_body_md5` completes the check."""
+    _check_fields(key, params, has_body, now)
+    _check_signature(secret, method, path, params)
+
+
+def verify_body_md5(params: Mapping[str, str], body: bytes) -> None:
+    """Check that ``body`` is the one whose MD5 the request's ``body_md5`` carries."""
+    if body or "body_md5" in params:
+        given_md5 = params.get("body_md5", "")
+        if not given_md5:
+            raise RequestAuthError("body_md5 is missing; send the hex MD5 of the request body")
+        if not hmac.compare_digest(given_md5.encode(), body_md5(body).encode()):
+            raise RequestAuthError("body_md5 does not match the request body")
+
+
+def _check_fields(key: str, params: Mapping[str, str], has_body: bool,
+                  now: float | None) -> None:
     if params.get("auth_key") != key:
         raise RequestAuthError("auth_key does not match the app's key")
     if params.get("auth_version", AUTH_VERSION) != AUTH_VERSION:
@@ -139,12 +172,11 @@ def verify_request(
         raise RequestAuthError(
             f"auth_timestamp is more than {MAX_TIMESTAMP_SKEW} s from the server's clock"
         )
-    if body or "body_md5" in params:
-        given_md5 = params.get("body_md5", "")
-        if not given_md5:
-            raise RequestAuthError("body_md5 is missing; send the hex MD5 of the request body")
-        if not hmac.compare_digest(given_md5.encode(), body_md5(body).encode()):
-            raise RequestAuthError("body_md5 does not match the request body")
+    if has_body and not params.get("body_md5"):
+        raise RequestAuthError("body_md5 is missing; send the hex MD5 of the request body")
+
+
+def _check_signature(secret: str, method: str, path: str, params: Mapping[str, str]) -> None:
     signature = params.get("auth_signature", "")
     expected = hmac_sha256_hex(secret, request_string(method, path, params))
     if not hmac.compare_digest(signature.encode(), expected.encode()):

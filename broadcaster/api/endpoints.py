@@ -32,7 +32,7 @@ from ..protocol.requests import (
 )
 from ..protocol.state import AppState
 from .host import ApiHost
-from .http import HttpResponse, json_response
+from .http import HttpResponse, error_response, json_response
 from .queries import Query
 from .validation import (
     CACHE,
@@ -92,7 +92,11 @@ def _trigger(host: ApiHost, state: AppState, triggers: Sequence[Trigger],
     have none) are published; a repeat is answered 200 all the same.
     """
     keys = tuple(trigger.idempotency_key for trigger in triggers)
-    claim = ClaimKeys(state.id, keys) if any(key is not None for key in keys) else None
+    claim = None
+    if any(key is not None for key in keys):
+        claim = ClaimKeys(state.id, keys, tuple(
+            "" if trigger.idempotency_key is None else trigger.fingerprint()
+            for trigger in triggers))
     if claim is None:
         for trigger in triggers:
             _publish(host, state, trigger)
@@ -104,6 +108,8 @@ def _trigger(host: ApiHost, state: AppState, triggers: Sequence[Trigger],
         if claim is not None:
             claimed = answers[0]
             assert isinstance(claimed, Claimed)
+            if claimed.reused:
+                return _reused(host, claimed.reused)
             for trigger, fresh in zip(triggers, claimed.fresh, strict=True):
                 if fresh:
                     _publish(host, state, trigger)
@@ -114,6 +120,15 @@ def _trigger(host: ApiHost, state: AppState, triggers: Sequence[Trigger],
         return json_response(200, {}) if counts is None else respond(_counted(answers[-1]))
 
     return Query(requests, render)
+
+
+def _reused(host: ApiHost, keys: Sequence[str]) -> HttpResponse:
+    """422: a key stands for one event; another event under it is a client's mistake."""
+    named = ", ".join(repr(key) for key in keys)
+    return error_response(
+        422, f"idempotency key {named} was used within the last {host.config.idempotency_window}"
+        " s for a different event; a retry must send the same event, and a new event needs a "
+        "new key; nothing of this request was published")
 
 
 def trigger_events(host: ApiHost, state: AppState, params: Params, body: bytes,

@@ -7,18 +7,13 @@ from typing import Protocol
 from ..config import ServerConfig
 from ..protocol.publication import Publication
 from ..protocol.state import AppState
-from .limits import ApiRateLimits
 
 
 class ApiHost(Protocol):
     """The server as the API sees it: its apps, the bus, and whether the bus can publish."""
 
     config: ServerConfig
-    api_limits: ApiRateLimits  # each app's budget of API calls
     draining: bool  # shutting down: /ready answers 503
-
-    def clock(self) -> float:
-        """Monotonic seconds, for the API rate limit."""
 
     def app_by_id(self, app_id: str) -> AppState | None:
         """The app with id ``app_id`` on this server."""

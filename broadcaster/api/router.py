@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
 
-from shared.signatures import RequestAuthError, verify_request
+from shared.signatures import RequestAuthError, verify_body_md5, verify_request_head
 
+from ..protocol.requests import Answer, ApiCallCounted, CountApiCall
 from ..protocol.state import AppState
 from . import endpoints
 from .host import ApiHost
 from .http import HttpRequest, HttpResponse, error_response, json_response
+from .limits import over_limit
 from .queries import Query
 from .validation import ApiError, parse_query
 
@@ -44,36 +48,95 @@ _ROUTES: tuple[tuple[re.Pattern[str], str, Endpoint], ...] = (
 )
 
 
-def handle(server: ApiHost, request: HttpRequest) -> HttpResponse | Query:
+@dataclass(frozen=True, slots=True)
+class SignedHead:
+    """A signed API request whose head verified (:func:`check_head`): what to run once its
+    body is in, and the query its ``body_md5`` is read from."""
+
+    endpoint: Endpoint
+    app: AppState
+    params: dict[str, str]
+    fields: dict[str, str]
+
+
+def handle(server: ApiHost, request: HttpRequest,
+           head: SignedHead | None = None) -> HttpResponse | Query:
     """Answer one HTTP request, or say what to ask the cluster state to answer it (a
     :class:`Query`); every refusal is a JSON error naming what was wrong.
 
-    An unexpected exception propagates to the listener, which logs it and answers 500.
+    ``head``: what :func:`check_head` said of this request's head, when the listener asked it
+    before reading the body; then only ``body_md5`` remains to check. An unexpected exception
+    propagates to the listener, which logs it and answers 500.
     """
     try:
-        return _route(server, request)
+        return _route(server, request, head)
     except ApiError as exc:
         log.debug("%s %s -> %d: %s", request.method, request.path, exc.status, exc.reason)
         return error_response(exc.status, exc.reason)
 
 
-def _route(server: ApiHost, request: HttpRequest) -> HttpResponse | Query:
-    path = _strip_prefix(server.config.path, request.path)
+def check_head(server: ApiHost, method: str, path: str, query: str,
+               has_body: bool) -> HttpResponse | SignedHead | None:
+    """What a request's head alone says: its refusal, or the verified head of a signed API
+    request, or None for what is not signed (``/up``, ``/ready``).
+
+    The listener asks it once the head of a request with a body is in, so that no body is read
+    for an unknown route or app, a wrong key, a stale timestamp or a bad signature: the
+    signature covers the query, ``body_md5`` included, so only the body's MD5 is left to check.
+    """
+    if _health_check(server, path) is not None:
+        return None  # answered at once whatever the body: nothing to buffer for long
+    try:
+        return _signed_head(server, method, path, query, has_body)
+    except ApiError as exc:
+        return error_response(exc.status, exc.reason)
+
+
+def _signed_head(server: ApiHost, method: str, path: str, query: str,
+                 has_body: bool) -> SignedHead:
+    endpoint, app, params, fields = _match(server, method, path, query)
+    app.api_calls += 1  # refused or not
+    _verify(app, method, path, _strip_prefix(server.config.path, path), params, has_body)
+    return SignedHead(endpoint, app, params, fields)
+
+
+def _route(server: ApiHost, request: HttpRequest, head: SignedHead | None) -> HttpResponse | Query:
     check = _health_check(server, request.path)
     if check is not None:
         if request.method not in ("GET", "HEAD"):
             raise ApiError(405, f"{check} answers GET, not {request.method}")
         return json_response(200, {"health": "OK"}) if check == "/up" else _ready(server)
-    endpoint, app, params, fields = _match(server, request.method, request.path, request.query)
-    app.api_calls += 1
+    if head is None:
+        head = _signed_head(server, request.method, request.path, request.query,
+                            bool(request.body))
+    app = head.app
     app.api_bytes_in += len(request.body)
-    _verify(app, request, path, params)
-    refusal = server.api_limits.refusal(app.config, server.clock())
-    if refusal is not None:
+    try:
+        verify_body_md5(head.params, request.body)
+    except RequestAuthError as exc:
+        raise ApiError(401, str(exc)) from None
+    run = partial(head.endpoint, server, app, head.params, request.body, request.headers,
+                  **head.fields)
+    rate = app.config.api_rate_limit
+    if rate is None:
+        return run()
+    return Query((CountApiCall(app.id, rate),), partial(_within_limit, request, app, run))
+
+
+def _within_limit(request: HttpRequest, app: AppState, run: Callable[[], HttpResponse | Query],
+                  answers: Sequence[Answer]) -> HttpResponse | Query:
+    """Run the endpoint if the API limits store counted the call within the app's limit."""
+    counted = answers[0]
+    assert isinstance(counted, ApiCallCounted)
+    if not counted.allowed:
         log.info("%s %s -> 429: app %s is over its API rate limit", request.method,
                  request.path, app.id)
-        return refusal
-    return endpoint(server, app, params, request.body, request.headers, **fields)
+        return over_limit(app.config, counted.retry_after)
+    try:
+        return run()
+    except ApiError as exc:
+        log.debug("%s %s -> %d: %s", request.method, request.path, exc.status, exc.reason)
+        return error_response(exc.status, exc.reason)
 
 
 def _health_check(server: ApiHost, path: str) -> str | None:
@@ -101,24 +164,6 @@ def _match(server: ApiHost, method: str, path: str,
     raise ApiError(404, f"no route for {method} {path}")
 
 
-def head_refusal(server: ApiHost, method: str, path: str, query: str) -> HttpResponse | None:
-    """The answer to a request that its head alone shows will be refused, or None.
-
-    The listener calls it once the head of a request with a body is in, so that nobody makes
-    the server buffer a body for an unknown route or app, or without the app's ``auth_key``.
-    The signature, which covers the body, is checked once the body is in (:func:`handle`).
-    """
-    if _health_check(server, path) is not None:
-        return None  # answered at once whatever the body: nothing to buffer for long
-    try:
-        _, app, params, _ = _match(server, method, path, query)
-    except ApiError as exc:
-        return error_response(exc.status, exc.reason)
-    if params.get("auth_key") != app.key:
-        return error_response(401, "auth_key does not match the app's key")
-    return None
-
-
 def _ready(server: ApiHost) -> HttpResponse:
     """200 when this node takes traffic; 503 while it drains or cannot reach the others."""
     if server.draining:
@@ -129,16 +174,17 @@ def _ready(server: ApiHost) -> HttpResponse:
     return json_response(200, {"ready": True})
 
 
-def _verify(app: AppState, request: HttpRequest, path: str, params: dict[str, str]) -> None:
+def _verify(app: AppState, method: str, full_path: str, path: str, params: dict[str, str],
+            has_body: bool) -> None:
     """Check the signature over the request's path, or over the path under
     ``REVERB_SERVER_PATH``: the SDKs sign ``/apps/...`` even when a ``path`` option prefixes it."""
     try:
-        verify_request(app.key, app.secret, request.method, request.path, params, request.body)
+        verify_request_head(app.key, app.secret, method, full_path, params, has_body)
     except RequestAuthError as exc:
-        if path == request.path:
+        if path == full_path:
             raise ApiError(401, str(exc)) from None
         try:
-            verify_request(app.key, app.secret, request.method, path, params, request.body)
+            verify_request_head(app.key, app.secret, method, path, params, has_body)
         except RequestAuthError:
             raise ApiError(401, str(exc)) from None
 

@@ -7,6 +7,7 @@ wrong and what to do, so the router answers every bad request the same way. A wh
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from shared.channels import (
     channel_name_error,
     event_name_error,
 )
-from shared.payloads import JSONDecodeError, loads
+from shared.payloads import JSONDecodeError, dumpb, loads
 from shared.sockets import socket_id_error
 
 MAX_CHANNELS_PER_EVENT = 100
@@ -91,6 +92,11 @@ class Trigger:
     socket_id: str | None
     info: frozenset[str]
     idempotency_key: str | None = None  # published only if fresh within the window
+
+    def fingerprint(self) -> str:
+        """What the event delivers, hashed: a retry under the same idempotency key must match."""
+        delivered = [self.name, self.channels, self.data, self.socket_id]
+        return hashlib.blake2b(dumpb(delivered), digest_size=16).hexdigest()
 
 
 def _channels_of(fields: dict[str, Any], where: str) -> tuple[str, ...]:

@@ -3,25 +3,27 @@
 An event triggered with an idempotency key (the ``Idempotency-Key`` header of ``POST events``,
 an ``idempotency_key`` field of a ``batch_events`` item) is published only when its key is
 fresh; a repeat within the window is answered 200 and not delivered again, so a client that
-retries after a timeout never delivers twice. With scaling the window is cluster-wide
-(:class:`RedisIdempotency`: ``SET NX EX`` per key under the app's ``{app}`` hash tag); on one
-process it is this process's (:class:`LocalIdempotency`: a bounded map, oldest keys first out).
+retries after a timeout never delivers twice. A key remembers its event's fingerprint: the key
+reused for another event claims nothing of its request (the API answers 422). With scaling the
+window is cluster-wide (:class:`RedisIdempotency`: ``lua/claim_keys.lua`` on keys under the
+app's ``{app}`` hash tag); on one process it is this process's (:class:`LocalIdempotency`: a
+bounded map, oldest keys first out).
 
-Like :class:`~.base.ClusterState`, the local twin answers before :meth:`Idempotency.submit`
-returns (no task, no suspension) and the Redis twin later; an outage is an
-:class:`~broadcaster.protocol.requests.Unavailable` answer, which the API turns into a 503.
+Like every :class:`~.store.Store`, the local twin answers before ``submit`` returns and the
+Redis twin later; an outage is an ``Unavailable`` answer (a 503).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections import OrderedDict
 from collections.abc import Callable
+from importlib.resources import files
 
 from redis.asyncio import Redis, RedisCluster
+from redis.commands.core import AsyncScript
 
 from shared.redis_modes import async_client, parse_redis_url
 
@@ -29,39 +31,22 @@ from ..config import redacted
 from ..protocol.requests import Claimed, ClaimKeys, Unavailable
 from .base import Reply
 from .redis_state import Failure
+from .store import Store
 
 logger = logging.getLogger(__name__)
 
 MAX_LOCAL_KEYS = 100_000  # keys the local twin remembers; past it, the oldest go early
 
 
-class Idempotency(ABC):
+class Idempotency(Store):
     """Remembers the idempotency keys claimed in the last ``window`` seconds, per app."""
 
     def __init__(self, window: int) -> None:
+        super().__init__()
         self.window = window
-        self._tasks: set[asyncio.Task[None]] = set()  # claims in flight on an async backend
 
     @abstractmethod
-    async def start(self) -> None:
-        """Connect to whatever holds the keys."""
-
-    @abstractmethod
-    async def stop(self) -> None:
-        """Disconnect from whatever holds the keys."""
-
-    def submit(self, request: ClaimKeys, reply: Reply) -> None:
-        """Claim ``request``'s keys and call ``reply(answer)``: later, from a task, on an async
-        backend. The local twin overrides this to reply before returning."""
-        task = asyncio.get_running_loop().create_task(self._run(request, reply))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _run(self, request: ClaimKeys, reply: Reply) -> None:
-        reply(await self.claim(request))
-
-    @abstractmethod
-    async def claim(self, request: ClaimKeys) -> Claimed | Unavailable:
+    async def decide(self, request: ClaimKeys) -> Claimed | Unavailable:
         """Which of ``request``'s keys are fresh; see :class:`ClaimKeys`."""
 
 
@@ -79,7 +64,8 @@ class LocalIdempotency(Idempotency):
         self.max_keys = max_keys
         self.clock = clock
         self.evicted = 0  # keys dropped before their window ended
-        self._expiries: OrderedDict[tuple[str, str], float] = OrderedDict()
+        # (app, key) -> (expiry, fingerprint of the event it was claimed for)
+        self._expiries: OrderedDict[tuple[str, str], tuple[float, str]] = OrderedDict()
         self._quiet_until = float("-inf")  # no eviction warning again before this
 
     async def start(self) -> None:
@@ -93,25 +79,39 @@ class LocalIdempotency(Idempotency):
         reply(self.answer(request))
 
     def answer(self, request: ClaimKeys) -> Claimed:
-        """Which of ``request``'s keys are fresh, now (claiming them)."""
+        """Which of ``request``'s keys are fresh, now (claiming them, unless one is reused
+        for another event); the Python reading of ``lua/claim_keys.lua``."""
         now = self.clock()
         self._expire(now)
-        return Claimed(tuple(key is None or self._claim(request.app_id, key, now)
-                             for key in request.keys))
+        held: dict[str, str] = {}  # key -> the fingerprint it holds, stored or claimed here
+        fresh, reused = [], []
+        for key, fingerprint in zip(request.keys, request.fingerprints, strict=True):
+            if key is None:
+                fresh.append(True)
+                continue
+            entry = self._expiries.get((request.app_id, key))
+            holds = held.get(key, entry[1] if entry else None)
+            fresh.append(holds is None)
+            held[key] = fingerprint if holds is None else holds
+            if holds is not None and holds != fingerprint:
+                reused.append(key)
+        if reused:
+            return Claimed((False,) * len(request.keys), tuple(dict.fromkeys(reused)))
+        for key, fingerprint, new in zip(request.keys, request.fingerprints, fresh, strict=True):
+            if key is not None and new:
+                self._claim(request.app_id, key, fingerprint, now)
+        return Claimed(tuple(fresh))
 
-    async def claim(self, request: ClaimKeys) -> Claimed:
+    async def decide(self, request: ClaimKeys) -> Claimed:
         return self.answer(request)
 
     def _expire(self, now: float) -> None:
         expiries = self._expiries
-        while expiries and next(iter(expiries.values())) <= now:
+        while expiries and next(iter(expiries.values()))[0] <= now:
             expiries.popitem(last=False)
 
-    def _claim(self, app_id: str, key: str, now: float) -> bool:
-        entry = (app_id, key)
-        if entry in self._expiries:
-            return False
-        self._expiries[entry] = now + self.window
+    def _claim(self, app_id: str, key: str, fingerprint: str, now: float) -> None:
+        self._expiries[(app_id, key)] = (now + self.window, fingerprint)
         if len(self._expiries) > self.max_keys:
             self._expiries.popitem(last=False)
             self.evicted += 1
@@ -121,18 +121,20 @@ class LocalIdempotency(Idempotency):
                                "early, so their repeats would be delivered again; enable "
                                "scaling (Redis) or shorten RESOUND_IDEMPOTENCY_WINDOW",
                                self.max_keys, self.window)
-        return True
 
 
 class RedisIdempotency(Idempotency):
     """The keys of every node, in the Redis at ``url``: ``<prefix>:{<app>}:idem:<key>``, each
-    set with ``SET NX EX window``, so the first node to claim a key wins."""
+    holding its event's fingerprint for ``window`` seconds, claimed by ``lua/claim_keys.lua``
+    (one script per request, so the first node to claim a key wins and a request is claimed
+    whole or not at all; every key of a request shares the app's hash tag)."""
 
     def __init__(self, url: str, window: int, prefix: str = "resound",
                  timeout: float = 5.0) -> None:
         super().__init__(window)
         self.url, self.prefix, self.timeout = url, prefix, timeout
         self._redis: Redis | RedisCluster | None = None
+        self._claim_keys: AsyncScript | None = None
 
     def key(self, app_id: str, key: str) -> str:
         """The Redis key remembering idempotency key ``key`` of app ``app_id``."""
@@ -141,23 +143,30 @@ class RedisIdempotency(Idempotency):
     async def start(self) -> None:
         self._redis = async_client(parse_redis_url(self.url), socket_connect_timeout=self.timeout,
                                    socket_timeout=self.timeout)
+        script = files(__package__).joinpath("lua", "claim_keys.lua").read_text()
+        self._claim_keys = self._redis.register_script(script)
 
     async def stop(self) -> None:
         if self._redis is not None:
             await self._redis.aclose()
             self._redis = None
 
-    async def claim(self, request: ClaimKeys) -> Claimed | Unavailable:
-        if self._redis is None:
+    async def decide(self, request: ClaimKeys) -> Claimed | Unavailable:
+        if self._claim_keys is None:
             return Unavailable("idempotency keys are not started; start the server first")
-        keys = [key for key in request.keys if key is not None]
+        keyed = [(key, fingerprint) for key, fingerprint
+                 in zip(request.keys, request.fingerprints, strict=True) if key is not None]
         try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for key in keys:
-                    pipe.set(self.key(request.app_id, key), 1, nx=True, ex=self.window)
-                results = iter(await pipe.execute())
+            answers = await self._claim_keys(
+                keys=[self.key(request.app_id, key) for key, _ in keyed],
+                args=[self.window, *(fingerprint for _, fingerprint in keyed)])
         except Failure as exc:
             what = str(exc) or type(exc).__name__
             return Unavailable(f"Redis at {redacted(self.url)} is unreachable: {what}; "
                                "idempotency keys need it; retry later")
-        return Claimed(tuple(key is None or bool(next(results)) for key in request.keys))
+        reused = tuple(dict.fromkeys(key for (key, _), answer in zip(keyed, answers, strict=True)
+                                     if answer == -1))
+        if reused:
+            return Claimed((False,) * len(request.keys), reused)
+        results = iter(answers)
+        return Claimed(tuple(key is None or next(results) == 1 for key in request.keys))

@@ -125,12 +125,25 @@ class ClaimKeys:
 
     A key is fresh the first time it is claimed within the window and a repeat after that (a
     key given twice in one request included); ``None``, an event without a key, is always
-    fresh. The idempotency store (:mod:`broadcaster.cluster.idempotency`) answers, not the
-    cluster state.
+    fresh. ``fingerprints`` (one per key) name each event: a repeat must carry the
+    fingerprint the key was claimed with, or the key is reused for another event and nothing
+    of the request is claimed. The idempotency store (:mod:`broadcaster.cluster.idempotency`)
+    answers, not the cluster state.
     """
 
     app_id: str
     keys: tuple[str | None, ...]
+    fingerprints: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CountApiCall:
+    """Count one HTTP API call of app ``app_id`` against its limit of ``rate`` calls a second
+    (bursts of as many), for the whole cluster. The API limits store
+    (:mod:`broadcaster.cluster.api_limits`) answers with :class:`ApiCallCounted`."""
+
+    app_id: str
+    rate: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,10 +227,24 @@ class Connections:
 
 @dataclass(frozen=True, slots=True)
 class Claimed:
-    """For each key of a :class:`ClaimKeys`, in order: True when fresh (deliver the event)."""
+    """For each key of a :class:`ClaimKeys`, in order: True when fresh (deliver the event).
+
+    ``reused``: the keys claimed within the window for another event (other fingerprints);
+    when there is one, no key was claimed and ``fresh`` is all False.
+    """
 
     fresh: tuple[bool, ...]
+    reused: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ApiCallCounted:
+    """The call is within the app's limit (``allowed``), or over it: then ``retry_after`` is
+    the seconds until the next call would be allowed."""
+
+    allowed: bool
+    retry_after: float = 0.0
 
 
 Answer = (Joined | Full | Left | Watched | Cached | Counts | Members | Connections | Claimed
-          | Listening | Unavailable)
+          | Listening | ApiCallCounted | Unavailable)

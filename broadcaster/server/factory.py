@@ -4,8 +4,9 @@ One process (the default): :class:`~broadcaster.cluster.local.LocalBus` and
 :class:`~broadcaster.cluster.local.LocalState`, answered in place. With
 ``REVERB_SCALING_ENABLED``: :class:`~broadcaster.cluster.redis_bus.RedisBus` and
 :class:`~broadcaster.cluster.redis_state.RedisState` on Redis (one server, Sentinel or Cluster:
-``REDIS_URL`` tells), the bus hearing only the channels this node's sockets are on, and
-:class:`~broadcaster.cluster.idempotency.RedisIdempotency` for triggers' idempotency keys.
+``REDIS_URL`` tells), the bus hearing only the channels this node's sockets are on,
+:class:`~broadcaster.cluster.idempotency.RedisIdempotency` for triggers' idempotency keys and
+:class:`~broadcaster.cluster.api_limits.RedisApiLimits` for the apps' API rate limits.
 
 Also the metrics endpoint, when configured: a collector on a registry of its own, on its port.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 
+from ..cluster.api_limits import RedisApiLimits
 from ..cluster.idempotency import RedisIdempotency
 from ..cluster.redis_bus import RedisBus
 from ..cluster.redis_state import RedisState
@@ -40,7 +42,8 @@ def build_server(config: ServerConfig) -> Server:
         bus = RedisBus(config.scaling_url, config.scaling_channel)
         state = RedisState(config.scaling_url, node_id, bus)
         server = Server(config, bus, state,
-                        RedisIdempotency(config.scaling_url, config.idempotency_window))
+                        RedisIdempotency(config.scaling_url, config.idempotency_window),
+                        RedisApiLimits(config.scaling_url))
         queue = RedisWebhookQueue(config.scaling_url, node_id, nodes_key=state.nodes_key,
                                   members_key=state.members_key)
     _wire_webhooks(server, queue)

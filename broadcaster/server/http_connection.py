@@ -3,7 +3,7 @@
 Every request becomes an :class:`~broadcaster.api.http.HttpRequest` for ``router.handle``.
 What a client may make the server hold is bounded: a request's head and its whole body have
 deadlines (the listener's sweep enforces them), a body is read only once the head shows a route,
-an app and its ``auth_key`` (``router.head_refusal``), at most :data:`MAX_PIPELINED` answers wait,
+an app and a valid signature (``router.check_head``), at most :data:`MAX_PIPELINED` answers wait,
 and reading pauses while the transport has more to send than the client reads (see
 :mod:`~broadcaster.server.stream`); a client that still makes us hold more is disconnected.
 """
@@ -56,7 +56,8 @@ class HttpConnection(Stream):
     """A socket while it speaks HTTP (every socket does until it upgrades)."""
 
     __slots__ = ("parser", "first", "url", "headers", "body", "head_size", "last_seen",
-                 "deadline", "due_head", "abort_timer", "debug", "replies", "reading_paused")
+                 "deadline", "due_head", "abort_timer", "debug", "replies", "reading_paused",
+                 "signed")
 
     def __init__(self, server: Server) -> None:
         super().__init__(server)
@@ -66,6 +67,7 @@ class HttpConnection(Stream):
         # Made per request (on_message_begin) and dropped on upgrade: a socket keeps neither.
         self.headers: dict[str, str] | None = None
         self.body: bytearray | None = None
+        self.signed: router.SignedHead | None = None  # the request's head, verified
         self.head_size = 0
         self.last_seen = 0.0
         self.deadline: float | None = None  # when the request being received must be complete
@@ -84,6 +86,11 @@ class HttpConnection(Stream):
         self.deadline = self.last_seen + self.server.config.http_head_timeout
         self.server.connections.add(self)
         self.server.admit_http(self)
+
+    def evict(self) -> None:
+        """Close at once: the HTTP connection cap needs the room (see ``Server.admit_http``)."""
+        self.closing = True
+        self.transport.abort()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closing = True
@@ -119,6 +126,7 @@ class HttpConnection(Stream):
         self.url = b""
         self.headers = {}
         self.body = bytearray()
+        self.signed = None
         self.head_size = 0
         self.deadline = self.server.clock() + self.server.config.http_head_timeout
         self.due_head = True
@@ -150,21 +158,23 @@ class HttpConnection(Stream):
         if length.isdigit() and int(length) > config.max_request_size:
             self._too_large()
         if length != "0" or "transfer-encoding" in headers:
-            self._refuse_on_head()
+            self._check_head()
 
-    def _refuse_on_head(self) -> None:
-        """Answer before the body comes if the head already shows the request will fail."""
+    def _check_head(self) -> None:
+        """Before a body is read: answer now if the head shows the request will fail; else
+        keep the verified head, so that only ``body_md5`` is left to check."""
         try:
             url = httptools.parse_url(self.url)
         except httptools.HttpParserInvalidURLError:
             return  # answered 400 once the request is complete
-        refusal = router.head_refusal(
+        head = router.check_head(
             self.server, self.parser.get_method().decode("latin-1"),
-            unquote(url.path.decode("latin-1")), (url.query or b"").decode("latin-1"))
-        if refusal is not None:
-            self.server.refuse("refused on its head", f"{refusal.status} {refusal.body[:200]!r}")
-            self._answer_and_close(refusal)
+            unquote(url.path.decode("latin-1")), (url.query or b"").decode("latin-1"), True)
+        if isinstance(head, HttpResponse):
+            self.server.refuse("refused on its head", f"{head.status} {head.body[:200]!r}")
+            self._answer_and_close(head)
             raise StopParsing
+        self.signed = head
 
     def on_body(self, body: bytes) -> None:
         if len(self.body) + len(body) > self.server.config.max_request_size:
@@ -206,7 +216,7 @@ class HttpConnection(Stream):
         except httptools.HttpParserInvalidURLError:
             return error_response(400, "malformed request target")
         try:
-            return router.handle(self.server, request)
+            return router.handle(self.server, request, self.signed)
         except Exception:
             logger.exception("the HTTP API failed on %s %s", request.method, request.path)
             return error_response(500, "internal error while handling the request; see the log")
@@ -235,10 +245,15 @@ class HttpConnection(Stream):
 
     def _answered_query(self, reply: _Reply, query: Query, answers: Sequence[Answer]) -> None:
         try:
-            reply.response = render(query, answers)
+            result = render(query, answers)
         except Exception:
             logger.exception("rendering the answer to %s failed", reply.url.decode("latin-1"))
-            reply.response = error_response(500, "internal error while answering; see the log")
+            result = error_response(500, "internal error while answering; see the log")
+        if isinstance(result, Query):  # the next query of the same request (see Query)
+            self.server.run_query(result, lambda answers: self._answered_query(
+                reply, result, answers))
+            return
+        reply.response = result
         self._write_replies()
 
     def _write_replies(self) -> None:

@@ -2,7 +2,7 @@
 
 Also the surface the HTTP API uses (:class:`~broadcaster.api.host.ApiHost`): look up apps,
 :meth:`Server.publish`, :meth:`Server.unavailable`; and :meth:`Server.run_query` for the
-answers that need cluster state or the idempotency store.
+answers that need cluster state, the idempotency store or the API limits store.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from functools import partial
 from typing import Protocol
 
 from ..api.http import HttpResponse
-from ..api.limits import ApiRateLimits
 from ..api.queries import Query
+from ..cluster.api_limits import ApiLimits, LocalApiLimits
 from ..cluster.base import Bus, ClusterState
 from ..cluster.idempotency import Idempotency, LocalIdempotency
 from ..cluster.local import LocalBus, LocalState
@@ -29,13 +29,14 @@ from ..config import ServerConfig, tls_context
 from ..protocol.fanout import deliver
 from ..protocol.messages import GENERIC_RECONNECT
 from ..protocol.publication import Publication
-from ..protocol.requests import Answer, ClaimKeys, Listen, Request
+from ..protocol.requests import Answer, ClaimKeys, CountApiCall, Listen, Request
 from ..protocol.session import Session
 from ..protocol.state import AppState
 from ..protocol.subscription_count import SubscriptionCounts
 from .connection import Connection
 from .http_connection import CLOSE_TIMEOUT
 from .stream import Stream
+from .tls import PendingHandshake, TlsAcceptor, bind
 
 logger = logging.getLogger("broadcaster")
 
@@ -72,7 +73,8 @@ class Server:
 
     def __init__(self, config: ServerConfig, bus: Bus | None = None,
                  state: ClusterState | None = None,
-                 idempotency: Idempotency | None = None) -> None:
+                 idempotency: Idempotency | None = None,
+                 api_limits: ApiLimits | None = None) -> None:
         self.config = config
         self.apps: dict[str, AppState] = {app.id: AppState(app) for app in config.apps}
         self._apps_by_key = {state.key: state for state in self.apps.values()}
@@ -88,14 +90,16 @@ class Server:
         self.services: list[Service] = []  # started after the cluster state, stopped before
         self.loop = asyncio.get_running_loop()  # build the server inside the loop it serves
         self.clock = self.loop.time
-        self.api_limits = ApiRateLimits()
+        self.api_limits = api_limits or LocalApiLimits(self.clock)
         self.draining = False  # set by shutdown(): /ready answers 503
         self._listener: asyncio.Server | None = None
+        self._acceptor: TlsAcceptor | None = None  # on a TLS port, instead of _listener
         self._sweep_timer: asyncio.TimerHandle | None = None
         self._write_queue: list[Connection] = []
-        # Hardening: sockets not (yet) WebSockets, oldest first (the HTTP cap closes the first);
-        # sockets holding bytes their client has not read, and how many bytes all hold.
-        self.http_connections: dict[Connection, None] = {}
+        # Hardening: sockets not (yet) WebSockets, oldest first (the HTTP cap closes the first),
+        # from accept (TLS handshakes included); sockets holding bytes their client has not
+        # read, and how many bytes all hold.
+        self.http_connections: dict[Connection | PendingHandshake, None] = {}
         self.holding: set[Stream] = set()
         self.held_bytes = 0
         self.refused: Counter[str] = Counter()  # clients refused or shed, by reason
@@ -136,9 +140,10 @@ class Server:
             self.state.submit(request, reply)
 
     def run_query(self, query: Query, done: Callable[[Sequence[Answer]], None]) -> None:
-        """Ask the cluster state (or, for a :class:`ClaimKeys`, the idempotency store) each of
-        ``query``'s requests; call ``done`` with the answers, in request order, once all have
-        come (at once on the local twins)."""
+        """Ask the cluster state (for a :class:`ClaimKeys`, the idempotency store; for a
+        :class:`CountApiCall`, the API limits store) each of ``query``'s requests; call
+        ``done`` with the answers, in request order, once all have come (at once on the local
+        twins)."""
         answers: list[Answer | None] = [None] * len(query.requests)
         remaining = [len(query.requests)]
 
@@ -151,6 +156,8 @@ class Server:
         for index, request in enumerate(query.requests):
             if isinstance(request, ClaimKeys):
                 self.idempotency.submit(request, partial(collect, index))
+            elif isinstance(request, CountApiCall):
+                self.api_limits.submit(request, partial(collect, index))
             else:
                 self.state.submit(request, partial(collect, index))
 
@@ -189,16 +196,16 @@ class Server:
 
     # --- hardening: caps on what clients may hold ----------------------------------------
 
-    def admit_http(self, connection: Connection) -> None:
-        """Count a new connection in the HTTP phase; past the cap, close the oldest one."""
+    def admit_http(self, connection: Connection | PendingHandshake) -> None:
+        """Count a new connection in the HTTP phase (or its TLS handshake); past the cap,
+        close the oldest one."""
         connections = self.http_connections
         if len(connections) >= self.config.max_http_connections:
             oldest = next(iter(connections))
             del connections[oldest]
             self.refuse("too many HTTP connections", f"closed the oldest of "
                         f"{self.config.max_http_connections} (RESOUND_MAX_HTTP_CONNECTIONS)")
-            oldest.closing = True
-            oldest.transport.abort()
+            oldest.evict()
         connections[connection] = None
 
     def held(self, size: int) -> None:
@@ -263,20 +270,28 @@ class Server:
         TLS: wss and https, in every worker. Raises ConfigError if they are unusable.
         """
         context = tls_context(self.config.tls_cert, self.config.tls_key)
+        if context is not None:
+            sock = sock or bind(self.config.host, self.config.port)
         await self.bus.start()
         await self.state.start()
         await self.idempotency.start()
+        await self.api_limits.start()
         for service in self.services:
             await service.start()
-        where = {"sock": sock} if sock else {
-            "host": self.config.host, "port": self.config.port, "reuse_address": True}
-        self._listener = await self.loop.create_server(lambda: Connection(self), ssl=context,
-                                                       **where)
+        if context is not None:  # see .tls: handshakes are counted from accept
+            self._acceptor = TlsAcceptor(self, sock, context)
+            self._acceptor.start()
+        else:
+            where = {"sock": sock} if sock else {
+                "host": self.config.host, "port": self.config.port, "reuse_address": True}
+            self._listener = await self.loop.create_server(lambda: Connection(self), **where)
         self._schedule_sweep()
 
     @property
     def port(self) -> int:
         """The bound port (useful when started on port 0)."""
+        if self._acceptor is not None:
+            return self._acceptor.sock.getsockname()[1]
         assert self._listener is not None
         return self._listener.sockets[0].getsockname()[1]
 
@@ -313,6 +328,8 @@ class Server:
             self._sweep_timer.cancel()
         if self._listener is not None:
             self._listener.close()
+        if self._acceptor is not None:
+            self._acceptor.close()
         for connection in list(self.connections):
             connection.close_with_error(GENERIC_RECONNECT, "server shutting down; reconnect")
         deadline = self.clock() + SHUTDOWN_GRACE
@@ -322,6 +339,7 @@ class Server:
             connection.transport.abort()
         for service in self.services:
             await service.stop()
+        await self.api_limits.stop()
         await self.idempotency.stop()
         await self.state.stop()
         await self.bus.stop()

@@ -5,6 +5,7 @@ import http.client
 import json
 import socket
 import urllib.request
+from urllib.parse import urlencode
 
 import pytest
 
@@ -65,11 +66,14 @@ def test_data_limit_follows_reverb_app_max_message_size(prefixed):
 
 
 def test_chunked_body_over_the_request_limit_is_413(prefixed):
-    """Without a Content-Length the listener counts the body as it arrives (the head names the
-    app's key: without it the request is refused on its head)."""
+    """Without a Content-Length the listener counts the body as it arrives (the head is signed:
+    without a valid signature the request is refused on its head)."""
     chunk = b"3e8\r\n" + b"x" * 1000 + b"\r\n"
+    path = f"/apps/{prefixed.app_id}/events"
+    query = urlencode(sign_request(prefixed.key, prefixed.secret, "POST", path,
+                                   body=b"x" * 5000))
     request = (
-        f"POST {PREFIX}/apps/{prefixed.app_id}/events?auth_key={prefixed.key} HTTP/1.1\r\n"
+        f"POST {PREFIX}{path}?{query} HTTP/1.1\r\n"
         f"Host: {HOST}\r\n"
         "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
     ).encode() + chunk * 5 + b"0\r\n\r\n"

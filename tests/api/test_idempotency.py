@@ -85,11 +85,44 @@ def test_batch_items_carry_their_own_keys(nodes, listener):
             fields["idempotency_key"] = key
         return fields
 
-    batch = [item("e1", one), item("e2", one), item("e3"), item("e4", two)]
+    batch = [item("e1", one), item("e1", one), item("e3"), item("e4", two)]
     assert post_json(first, BATCH.format(first.app_id), {"batch": batch}) == (200, {})
-    again = [item("e5", two), item("e6", three), item("e7")]
+    again = [item("e4", two), item("e6", three), item("e7")]
     assert post_json(second, BATCH.format(second.app_id), {"batch": again}) == (200, {})
     assert received(socket, 5) == ["e1", "e3", "e4", "e6", "e7"]
+    assert_nothing_then(socket, first, channel)
+
+
+def test_a_key_reused_for_another_event_is_a_422_naming_it_and_is_not_delivered(nodes,
+                                                                               listener):
+    """Issue 24: a key is a promise that the request is a retry; another event under it is a
+    client bug, answered as the webapp answers it, not a silent 200."""
+    first, second = nodes
+    socket, channel = listener
+    key = str(uuid.uuid4())
+    assert trigger(first, channel, "placed", key) == (200, {})
+    status, answer = trigger(second, channel, "placed", key, data='{"other": 1}')
+    assert status == 422
+    assert key in answer["error"] and "different event" in answer["error"], answer
+    assert trigger(second, channel, "placed", key) == (200, {})  # the real retry
+    assert received(socket, 1) == ["placed"]
+    assert_nothing_then(socket, first, channel)
+
+
+def test_a_batch_reusing_a_key_for_another_event_is_refused_whole(nodes, listener):
+    first, second = nodes
+    socket, channel = listener
+    used, fresh = str(uuid.uuid4()), str(uuid.uuid4())
+    event = {"name": "e1", "channel": channel, "data": "{}"}
+    assert trigger(first, channel, "e1", used) == (200, {})
+    batch = [{**event, "name": "e2", "idempotency_key": fresh},
+             {**event, "name": "e3", "idempotency_key": used}]
+    status, answer = post_json(second, BATCH.format(second.app_id), {"batch": batch})
+    assert status == 422 and used in answer["error"], answer
+    # Nothing of it was published nor claimed: the corrected batch goes out whole.
+    batch[1] = {**event, "idempotency_key": used}
+    assert post_json(second, BATCH.format(second.app_id), {"batch": batch}) == (200, {})
+    assert received(socket, 2) == ["e1", "e2"]
     assert_nothing_then(socket, first, channel)
 
 

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import socket
+from urllib.parse import urlencode
 
 import pytest
 
+from shared.signatures import sign_request
 from tests.broadcaster.inprocess import InProcessServer
-from tests.servers import APP_ID, APP_KEY, HOST
+from tests.servers import APP_ID, APP_KEY, APP_SECRET, HOST
 from tests.waiting import eventually
 
 HANDSHAKE = (b"GET /app/test-key?protocol=7 HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
@@ -156,7 +158,9 @@ def test_a_head_trickled_byte_by_byte_gets_408(make_server):
 def test_a_body_trickled_byte_by_byte_gets_408(make_server):
     server = make_server(http_head_timeout=5, http_body_timeout=0.3)
     sock = connect(server.port)
-    sock.sendall(f"POST /apps/{APP_ID}/events?auth_key={APP_KEY} HTTP/1.1\r\nHost: x\r\n"
+    path = f"/apps/{APP_ID}/events"  # signed: only a request whose head verifies is read on
+    query = urlencode(sign_request(APP_KEY, APP_SECRET, "POST", path, body=b"{" * 10000))
+    sock.sendall(f"POST {path}?{query} HTTP/1.1\r\nHost: x\r\n"
                  "Content-Length: 10000\r\n\r\n".encode())
     sock.settimeout(0.1)
     reply = b""

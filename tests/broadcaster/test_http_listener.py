@@ -3,11 +3,13 @@
 import http.client
 import socket
 import time
+from urllib.parse import urlencode
 
 import pytest
 from websockets.frames import Frame, Opcode
 
-from tests.servers import HOST
+from shared.signatures import sign_request
+from tests.servers import APP_ID, APP_KEY, APP_SECRET, HOST
 
 
 def raw_exchange(port, data, timeout=5.0):
@@ -53,9 +55,11 @@ def test_oversized_body_gets_413_before_the_body_is_sent(server):
 
 def test_oversized_chunked_body_gets_413(server):
     chunk = b"%x\r\n%s\r\n" % (600_000, b"x" * 600_000)
-    # With the app's auth_key, so that the head passes and the body is read.
-    head = (b"POST /apps/123456/events?auth_key=test-key HTTP/1.1\r\nHost: x\r\n"
-            b"Transfer-Encoding: chunked\r\n\r\n")
+    # Signed, so that the head passes and the body is read.
+    query = urlencode(sign_request(APP_KEY, APP_SECRET, "POST", f"/apps/{APP_ID}/events",
+                                   body=b"x" * 1_200_000))
+    head = (f"POST /apps/{APP_ID}/events?{query} HTTP/1.1\r\nHost: x\r\n"
+            "Transfer-Encoding: chunked\r\n\r\n").encode()
     reply = raw_exchange(server.port, head + chunk * 2 + b"0\r\n\r\n")
     assert reply.startswith(b"HTTP/1.1 413")
 

@@ -259,11 +259,12 @@ def test_unknown_long_non_ascii_key_still_gets_a_clean_4001(server):
 
 def test_presence_channel_holds_100_members(sockets):
     members = [sockets(max_queue=None) for _ in range(100)]  # they get many member_added
-    for n, socket in enumerate(members):
+    for n, socket in enumerate(members[:-1]):
         socket.subscribe("presence-full", member(f"u{n}"))
+    for socket in members[:-1]:  # each joined before the last one asks (sockets run apart)
+        assert socket.next_message(wanted=lambda m: m["event"].endswith("succeeded"))
     last = members[-1]
-    while (message := last.recv())["event"] != "pusher_internal:subscription_succeeded":
-        pass
+    message = last.joined("presence-full", member("u99"))
     assert json.loads(message["data"])["presence"]["count"] == 100
     extra = sockets()
     extra.subscribe("presence-full", member("u100"))

@@ -5,6 +5,8 @@ trusting a certificate authority the test makes (NODE_EXTRA_CA_CERTS; the SDK's 
 from __future__ import annotations
 
 import os
+import resource
+import socket
 import ssl
 import threading
 from collections.abc import Iterator
@@ -137,3 +139,63 @@ def test_every_one_of_many_tls_clients_is_answered(certificates, tls_broadcaster
     for thread in threads:
         thread.join()
     assert refused == []
+
+
+# --- issue 24, item 2: TLS handshakes have a deadline and count against the HTTP cap ---------
+
+FLOOD = 300  # silent connections: more than the server's descriptors below
+DESCRIPTORS = 200  # the server's RLIMIT_NOFILE during the flood
+HTTP_CAP = 100  # RESOUND_MAX_HTTP_CONNECTIONS: well under DESCRIPTORS
+
+
+def silent_flood(port: int, count: int) -> list[socket.socket]:
+    """``count`` TCP connections that never send a byte (no ClientHello), opened in order; a
+    connect the server's backlog does not take in 5 s is left out."""
+    opened = []
+    for _ in range(count):
+        sock = socket.socket()
+        sock.settimeout(5)
+        try:
+            sock.connect((HOST, port))
+        except OSError:
+            sock.close()
+            continue
+        opened.append(sock)
+    return opened
+
+
+@pytest.mark.parametrize("tls", [True, False], ids=["wss", "ws"])
+def test_a_wss_client_connects_during_a_flood_of_silent_connections(certificates, tls):
+    """The flood outnumbers the server's descriptors: connections still in their TLS handshake
+    must count against the HTTP cap from accept (the oldest is closed), as plain ones do, or
+    the descriptors run out and every real client fails until the handshakes time out."""
+    env = {"RESOUND_MAX_HTTP_CONNECTIONS": str(HTTP_CAP)}
+    server = start_tls(certificates, env) if tls else Broadcaster(
+        port=free_port(), env={**os.environ, "REVERB_APP_ID": APP_ID, "REVERB_APP_KEY": APP_KEY,
+                               "REVERB_APP_SECRET": APP_SECRET, **env}).start()
+    flood: list[socket.socket] = []
+    try:
+        resource.prlimit(server.proc.pid, resource.RLIMIT_NOFILE, (DESCRIPTORS, DESCRIPTORS))
+        flood = silent_flood(server.port, FLOOD)
+        assert len(flood) > DESCRIPTORS
+        options = {"ssl": ssl.create_default_context(cafile=str(certificates.ca))} if tls else {}
+        client = PusherSocket.to(server, open_timeout=20, **options)
+        client.joined("orders")
+        client.close()
+    finally:
+        for sock in flood:
+            sock.close()
+        server.stop()
+
+
+def test_a_silent_connection_is_closed_at_the_tls_handshake_deadline(certificates):
+    server = start_tls(certificates, {"RESOUND_TLS_HANDSHAKE_TIMEOUT": "0.5"})
+    try:
+        with socket.create_connection((HOST, server.port)) as silent:
+            silent.settimeout(20)  # the default deadline would be 60 s or more
+            try:
+                assert silent.recv(1) == b""
+            except ConnectionResetError:
+                pass  # closed all the same
+    finally:
+        server.stop()

@@ -36,9 +36,11 @@ def make_store(request) -> Callable[..., Idempotency]:
     return lambda window: RedisIdempotency(url, window, prefix=prefix)
 
 
-async def claim(store: Idempotency, app_id: str, *keys: str | None) -> Answer:
+async def claim(store: Idempotency, app_id: str, *keys: str | None,
+                events: tuple[str, ...] = ()) -> Answer:
+    """Claim ``keys``, for the events whose fingerprints are ``events`` (default: one event)."""
     answered: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
-    store.submit(ClaimKeys(app_id, keys), answered.set_result)
+    store.submit(ClaimKeys(app_id, keys, events or ("event",) * len(keys)), answered.set_result)
     return await asyncio.wait_for(answered, 10.0)
 
 
@@ -66,6 +68,24 @@ def test_a_key_is_fresh_once_per_app_and_events_without_a_key_always_are(make_st
     run([store], scenario)
 
 
+def test_a_key_reused_for_another_event_claims_nothing_of_its_request(make_store):
+    """Issue 24: the API answers such a request 422, so none of its keys may be used up."""
+    store = make_store(300)
+
+    async def scenario():
+        assert await claim(store, APP, "a", events=("one",)) == Claimed((True,))
+        assert await claim(store, APP, "b", None, "a", events=("two", "", "other")) == \
+            Claimed((False, False, False), ("a",))
+        assert await claim(store, APP, "b", "a", events=("two", "one")) == \
+            Claimed((True, False))  # "b" was not claimed by the refused request
+        assert await claim(store, APP, "c", "c", events=("x", "y")) == \
+            Claimed((False, False), ("c",))  # twice in one request, for two events
+        assert await claim(store, APP, "c", "c", events=("x", "x")) == Claimed((True, False))
+        assert await claim(store, OTHER_APP, "a", events=("other",)) == Claimed((True,))
+
+    run([store], scenario)
+
+
 def test_a_key_is_fresh_again_once_the_window_has_passed(make_store):
     store = make_store(1)
 
@@ -85,7 +105,7 @@ def test_the_local_twin_answers_before_submit_returns_and_forgets_the_oldest_pas
     store = LocalIdempotency(300, max_keys=2)
     answers: list[Answer] = []
     for key in ("a", "b", "c", "b", "a"):
-        store.submit(ClaimKeys(APP, (key,)), answers.append)
+        store.submit(ClaimKeys(APP, (key,), ("event",)), answers.append)
     assert answers == [Claimed((True,))] * 3 + [Claimed((False,)), Claimed((True,))]
     assert store.evicted == 2  # "a" went to make room for "c", then "b" for "a" again
 
