@@ -18,7 +18,7 @@ from shared.signatures import RequestAuthError, verify_body_md5, verify_request_
 
 from ..protocol.requests import Answer, ApiCallCounted, CountApiCall
 from ..protocol.state import AppState
-from . import endpoints
+from . import endpoints, history
 from .host import ApiHost
 from .http import HttpRequest, HttpResponse, error_response, json_response
 from .limits import over_limit
@@ -38,6 +38,8 @@ _ROUTES: tuple[tuple[re.Pattern[str], str, Endpoint], ...] = (
      endpoints.channel),
     (re.compile(r"/apps/(?P<app_id>[^/]+)/channels/(?P<channel>[^/]+)/users"), "GET",
      endpoints.channel_users),
+    (re.compile(r"/apps/(?P<app_id>[^/]+)/channels/(?P<channel>[^/]+)/events"), "GET",
+     history.channel_events),
     (re.compile(r"/apps/(?P<app_id>[^/]+)/users/(?P<user_id>[^/]+)/terminate_connections"),
      "POST", endpoints.terminate_user),
     # The official Python SDK (pusher 3.3.4) leaves out /apps/{app_id}; the app comes from
