@@ -81,6 +81,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                              "retained RSS, and whether a normal client is still served")
     parser.add_argument("--abuse-seconds", type=float, default=15.0,
                         help="how long each abuse attack lasts (default 15)")
+    parser.add_argument("--attacks", default="",
+                        help="with --abuse: comma-separated attacks to run (default: all), "
+                             f"from: {', '.join(attack.name for attack in abuse.ATTACKS)}")
     parser.add_argument("--webapp", action="store_true",
                         help="run the webapp benchmarks instead: transitions through the API "
                              "under gunicorn to an admin socket, and draining 10,000 pending "
@@ -98,6 +101,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                                  BY_NAME, "scenario")
     args.server_list = _choose(parser, args.servers, LAUNCHERS, "server")
     args.profile_list = _choose(parser, args.profile, BY_NAME, "scenario") if args.profile else []
+    args.attack_list = _choose(parser, args.attacks, {a.name: a for a in abuse.ATTACKS},
+                               "attack") if args.attacks else []
     if args.rounds < 0 or (args.rounds == 0 and not args.profile):
         parser.error("--rounds must be at least 1 (or 0 with --profile)")
     return args
@@ -178,7 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.webapp:
         return _webapp(args, out_dir)
     if args.abuse:
-        table, ok = abuse.run(args.server_list, launchers, out_dir, args.abuse_seconds)
+        table, ok = abuse.run(args.server_list, launchers, out_dir, args.abuse_seconds,
+                              args.attack_list)
         print(table)
         print(f"\nresults: {out_dir / 'abuse.json'}")
         return 0 if ok else 1

@@ -70,8 +70,14 @@ def handle(server: ApiHost, request: HttpRequest,
     before reading the body; then only ``body_md5`` remains to check. An unexpected exception
     propagates to the listener, which logs it and answers 500.
     """
+    return _refusing(request, partial(_route, server, request, head))
+
+
+def _refusing(request: HttpRequest,
+              run: Callable[[], HttpResponse | Query]) -> HttpResponse | Query:
+    """``run()``'s answer, or the JSON error of the :class:`ApiError` it raised."""
     try:
-        return _route(server, request, head)
+        return run()
     except ApiError as exc:
         log.debug("%s %s -> %d: %s", request.method, request.path, exc.status, exc.reason)
         return error_response(exc.status, exc.reason)
@@ -134,11 +140,7 @@ def _within_limit(request: HttpRequest, app: AppState, run: Callable[[], HttpRes
         log.info("%s %s -> 429: app %s is over its API rate limit", request.method,
                  request.path, app.id)
         return over_limit(app.config, counted.retry_after)
-    try:
-        return run()
-    except ApiError as exc:
-        log.debug("%s %s -> %d: %s", request.method, request.path, exc.status, exc.reason)
-        return error_response(exc.status, exc.reason)
+    return _refusing(request, run)
 
 
 def _health_check(server: ApiHost, path: str) -> str | None:

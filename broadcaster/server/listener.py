@@ -213,6 +213,8 @@ class Server:
             self.refuse("too many HTTP connections", f"closed the oldest of "
                         f"{self.config.max_http_connections} (RESOUND_MAX_HTTP_CONNECTIONS)")
             oldest.evict()
+            self._trim_due = True  # a flood: give its memory back once it has stopped
+            self._last_held_at = self.clock()
         connections[connection] = None
 
     def held(self, size: int) -> None:
@@ -249,12 +251,14 @@ class Server:
             logger.warning("refused a client: %s: %s", reason, detail)
 
     def _give_back_memory(self, now: float) -> None:
-        """Once slow sockets that held megabytes are gone, give the memory back to the OS.
+        """Once slow sockets that held megabytes are gone, or a flood of connections past the
+        HTTP cap has stopped, give the memory back to the OS.
 
         A closed socket's objects form cycles (connection, session, transport) that only the
         cyclic collector frees, and glibc keeps freed heap unless trimmed: without both, 500
-        shed slow consumers left the RSS at twice the idle figure. Once per such episode, when
-        nothing is held and the shed sockets are gone (aborted within ``CLOSE_TIMEOUT``).
+        shed slow consumers left the RSS at twice the idle figure, and a flood of silent TLS
+        connections left it at three times. Once per such episode, when nothing is held and
+        the shed sockets are gone (aborted within ``CLOSE_TIMEOUT``).
         """
         if self._trim_due and not self.holding and now - self._last_held_at > 2 * CLOSE_TIMEOUT:
             self._trim_due = False
