@@ -7,6 +7,7 @@ same way everywhere: as its own process, the way the Procfile starts it.
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -22,6 +23,8 @@ HOST = "127.0.0.1"
 APP_ID = "123456"
 APP_KEY = "test-key"
 APP_SECRET = "test-secret"
+# The webapp's SECRET_KEY: made per test run, since a key written in the repository is public.
+WEBAPP_SECRET_KEY = secrets.token_hex(32)
 
 
 def free_port() -> int:
@@ -178,7 +181,7 @@ def start_webapp(
     env.update({
         "DATABASE_URL": database if isinstance(database, str) and "://" in database
         else f"sqlite:///{os.fspath(database)}",
-        "SECRET_KEY": "test-secret-key",
+        "SECRET_KEY": WEBAPP_SECRET_KEY,
         "REVERB_APP_ID": APP_ID,
         "REVERB_APP_KEY": APP_KEY,
         "REVERB_APP_SECRET": APP_SECRET,
