@@ -32,8 +32,9 @@ DEFAULTS: dict[str, Any] = {
     # Signs sessions and API tokens: at least 32 random bytes, never a public one (see
     # secret_key); required outside debugging and tests.
     "SECRET_KEY": None,
-    # Failed sign-ins allowed per account and per client address (Flask-Limiter syntax); the
-    # counters are in Redis when REDIS_URL is set, in each web process's memory otherwise.
+    # Failed sign-ins allowed per account from one client address, and per client address
+    # (Flask-Limiter syntax); the counters are in Redis when REDIS_URL is set, in each web
+    # process's memory otherwise.
     "LOGIN_LIMIT_PER_ACCOUNT": "10 per 15 minutes",
     "LOGIN_LIMIT_PER_ADDRESS": "50 per 15 minutes",
     "REDIS_URL": None,
