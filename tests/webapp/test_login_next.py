@@ -9,7 +9,8 @@ from tests.webapp.conftest import ADMIN, ALICE, PASSWORD, csrf_token, sign_in
 from webapp.safe_redirect import local_path
 
 # "///evil.example/path" has no host for urlsplit, but browsers read it as //evil.example/path.
-HOSTILE = ["//evil.example", "///evil.example/path", "////evil.example", "https://evil.example/", "/\\evil.example", "\\\\evil.example",
+HOSTILE = ["//evil.example", "///evil.example/path", "////evil.example",
+           "https://evil.example/", "/\\evil.example", "\\\\evil.example",
            "javascript:alert(1)", "/\t/evil.example", "http:/evil.example", "evil.example",
            " /orders", "/orders\n", ""]
 
