@@ -25,6 +25,8 @@ APP_KEY = "test-key"
 APP_SECRET = "test-secret"
 # The webapp's SECRET_KEY: made per test run, since a key written in the repository is public.
 WEBAPP_SECRET_KEY = secrets.token_hex(32)
+# The webapp's PENDING_ORDERS_PER_CUSTOMER in tests not about it, which place many orders.
+UNCAPPED = 1_000_000
 
 
 def free_port() -> int:
@@ -191,6 +193,7 @@ def start_webapp(
         "OUTBOX_IDLE_SECONDS": "0.1",
         "OUTBOX_BACKOFF_INITIAL": "0.1",
         "OUTBOX_BACKOFF_MAX": "1.0",
+        "PENDING_ORDERS_PER_CUSTOMER": str(UNCAPPED),
         "FLASK_SKIP_DOTENV": "1",  # a developer's .env (scripts/run.sh) must not leak in
     })
     env.update(extra_env or {})

@@ -38,6 +38,13 @@ DEFAULTS: dict[str, Any] = {
     "LOGIN_LIMIT_PER_ACCOUNT": "10 per 15 minutes",
     "LOGIN_LIMIT_PER_ADDRESS": "50 per 15 minutes",
     "REDIS_URL": None,
+    # Seconds a pending (unpaid) order holds its stock: then the worker cancels it and releases
+    # the stock. And how many pending orders one customer may have at once (the next is 422).
+    "PENDING_ORDER_TTL": 30 * 60.0,
+    "PENDING_ORDERS_PER_CUSTOMER": 5,
+    # Seconds between the worker's checks of the live presence table against the broadcaster
+    # (GET channels); a row unconfirmed for longer than this is expired (activity.py).
+    "LIVE_PRESENCE_CHECK_SECONDS": 60.0,
     "DATABASE_URL": None,  # None: SQLite file in the instance folder
     "REVERB_APP_ID": "app-id",
     "REVERB_APP_KEY": "app-key",
@@ -145,7 +152,21 @@ def load(environ: Mapping[str, str], overrides: Mapping[str, Any] | None) -> dic
                                  f"{type(default).__name__}") from None
     values.update(overrides or {})
     check_outbox(values)
+    check_positive(values, ("PENDING_ORDER_TTL", "PENDING_ORDERS_PER_CUSTOMER",
+                            "LIVE_PRESENCE_CHECK_SECONDS"))
     return values
+
+
+def check_positive(values: Mapping[str, Any], keys: tuple[str, ...]) -> None:
+    """:class:`ConfigError` for any of ``keys`` that is not a number above 0 (of its default's
+    type: a whole number where the default is one)."""
+    for key in keys:
+        value, kind = values[key], type(DEFAULTS[key])
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if not number or (kind is int and not isinstance(value, int)) or not value > 0:
+            whole = "a whole number" if kind is int else "a number"
+            raise ConfigError(f"{key}={value!r}: set {whole} above 0 (default "
+                              f"{DEFAULTS[key]!r})")
 
 
 def check_outbox(values: Mapping[str, Any]) -> None:
