@@ -77,19 +77,21 @@ class ConfigError(RuntimeError):
     """A setting the app cannot run with; the message says what to set."""
 
 
-def secret_key_error(key: str) -> str | None:
+def secret_key_error(key: str | bytes) -> str | None:
     """Why ``key`` cannot sign sessions and API tokens (public, or too short), or None."""
-    if key in PUBLIC_SECRET_KEYS:
+    raw = key.encode() if isinstance(key, str) else key
+    if raw.strip().decode(errors="replace") in PUBLIC_SECRET_KEYS:
         return (f"SECRET_KEY is a public key (it is in the repository): anyone could forge "
                 f"sessions and API tokens with it; make your own: {MAKE_SECRET_KEY}")
-    size = len(key.encode())
+    size = len(raw)
     if size < MIN_SECRET_KEY_BYTES:
         return (f"SECRET_KEY is {size} bytes long; use at least {MIN_SECRET_KEY_BYTES} random "
                 f"bytes: {MAKE_SECRET_KEY}")
     return None
 
 
-def secret_key(values: Mapping[str, Any], development: bool, instance_path: str) -> str:
+def secret_key(values: Mapping[str, Any], development: bool,
+               instance_path: str) -> str | bytes:
     """The configured SECRET_KEY, which must pass :func:`secret_key_error` in every mode.
     Without one, ``development`` (debug or testing) gets :func:`development_secret_key`;
     anything else gets :class:`ConfigError`."""

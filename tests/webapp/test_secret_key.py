@@ -72,10 +72,12 @@ def test_every_key_written_in_the_repository_is_refused(no_secret_key):
 
 @pytest.mark.parametrize("mode", [{}, {"DEBUG": True}, {"TESTING": True}],
                          ids=["production", "debug", "testing"])
-@pytest.mark.parametrize("key", [PUBLIC_DEVELOPMENT_KEY, "x",
+@pytest.mark.parametrize("key", [PUBLIC_DEVELOPMENT_KEY, PUBLIC_DEVELOPMENT_KEY + " " * 8,
+                                 PUBLIC_DEVELOPMENT_KEY.encode() + b"\n" * 8, "x",
                                  "k" * (MIN_SECRET_KEY_BYTES - 1),
                                  "é" * (MIN_SECRET_KEY_BYTES // 2 - 1)],  # 30 bytes
-                         ids=["public", "one byte", "31 bytes", "30 bytes in 15 characters"])
+                         ids=["public", "public padded to 32 bytes", "public as bytes, padded",
+                              "one byte", "31 bytes", "30 bytes in 15 characters"])
 def test_a_public_or_short_key_is_refused_in_every_mode(no_secret_key, mode, key):
     with pytest.raises(ConfigError) as caught:
         create_app({**no_secret_key, **mode, "SECRET_KEY": key})
