@@ -148,8 +148,8 @@ class Order(db.Model):
 
     def _return_stock(self) -> None:
         """Put the items back in stock (an UPDATE relative to the current stock, so concurrent
-        orders of the same product are not overwritten)."""
-        for item in self.items:
+        orders of the same product are not overwritten), by product id as orders take it."""
+        for item in sorted(self.items, key=lambda item: item.product_id):
             db.session.execute(
                 update(Product).where(Product.id == item.product_id)
                 .values(stock=Product.stock + item.quantity)

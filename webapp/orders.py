@@ -86,10 +86,11 @@ def add_order(user: User, items: Any) -> Order:
     missing = sorted(set(lines) - set(products))
     if missing:
         raise OrderError(f"unknown product id(s): {', '.join(map(str, missing))}")
+    for product_id in sorted(lines):  # in one order everywhere: no deadlock between orders
+        _take_stock(products[product_id], lines[product_id])
     order = Order(user=user, status=OrderStatus.PENDING)
     db.session.add(order)
     for product_id, quantity in lines.items():
-        _take_stock(products[product_id], quantity)
         order.items.append(OrderItem(
             product=products[product_id], quantity=quantity,
             unit_price_cents=products[product_id].price_cents,
@@ -114,10 +115,10 @@ def _check_pending_cap(user: User) -> None:
         Order.user_id == user.id, Order.status == OrderStatus.PENDING))
     cap = current_app.config["PENDING_ORDERS_PER_CUSTOMER"]
     if pending >= cap:
-        minutes = _duration(current_app.config["PENDING_ORDER_TTL"])
+        ttl = _duration(current_app.config["PENDING_ORDER_TTL"])
         raise OrderError(
             f"you have {pending} unpaid orders, the most one customer may have at once ({cap}); "
-            f"pay or cancel one first (an unpaid order is cancelled after {minutes})")
+            f"pay or cancel one first (an unpaid order is cancelled after {ttl})")
 
 
 def _duration(seconds: float) -> str:

@@ -137,6 +137,25 @@ def test_concurrent_orders_of_one_customer_never_pass_the_cap(make_app):
     assert pending_count(app, BOB) == CAP
 
 
+def stock_of(client, headers) -> dict[int, int]:
+    return {p["id"]: p["stock"] for p in client.get("/api/products", headers=headers).json[
+        "products"]}
+
+
+@pytest.mark.parametrize("path", [["cancelled"], ["paid", "processing", "cancelled"]])
+def test_a_cancelled_order_gives_its_items_back_to_stock(client, path):
+    admin, alice = login(client, ADMIN), login(client, ALICE)
+    before = stock_of(client, admin)
+    items = [{"product_id": 2, "quantity": 3}, {"product_id": 1, "quantity": 2}]
+    order = client.post("/api/orders", json={"items": items}, headers=alice).json["order"]
+    assert stock_of(client, admin) == {**before, 1: before[1] - 2, 2: before[2] - 3}
+    for status in path:
+        moved = client.post(f"/api/orders/{order['id']}/transition", json={"status": status},
+                            headers=admin)
+        assert moved.status_code == 200, moved.json
+    assert stock_of(client, admin) == before
+
+
 ADMIN_CHANNEL = "private-admin.orders"
 
 
