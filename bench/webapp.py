@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import insert
 
 from shared.payloads import dumps
-from tests.servers import HOST
+from tests.servers import HOST, WEBAPP_SECRET_KEY
 
 from .webapp_stack import (
     ADMIN_CHANNEL,
@@ -59,7 +59,7 @@ SETTLE_SECONDS = 1.0  # after the last expected event: time for a duplicate to s
 
 def _app(database_url: str) -> Any:
     from webapp import create_app
-    return create_app({"DATABASE_URL": database_url, "SECRET_KEY": "bench-secret-key",
+    return create_app({"DATABASE_URL": database_url, "SECRET_KEY": WEBAPP_SECRET_KEY,
                        "OUTBOX_DELIVER_ON_COMMIT": False})
 
 
