@@ -23,13 +23,6 @@ DEADLINE = 90.0  # seconds for a burst's webhooks to arrive (3 s window, 8 reque
 
 
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    receiver = Receiver()
-    yield receiver
-    receiver.close()
-
-
-@pytest.fixture
 def metrics_port() -> int:
     return free_port()
 
