@@ -159,7 +159,7 @@ class WebhookQueue(ABC):
         self.max_pending, self.delay, self.retry_for = max_pending, delay, retry_for
         self.inbox: deque[WebhookEvent] = deque()  # the head stays until it is settled
         self.window: deque[Ending] = deque()  # endings in their window, by due time
-        self.full = Drops(f"more than {max_pending} events wait on this node")
+        self.full = Drops(f"more than {max_pending} events wait here or on the delivery queue")
         self.late = Drops(f"the store failed them for {retry_for:.0f} s")
         self.outage = Outage(retry_for)
         self.queued = 0  # events put on the delivery queue
