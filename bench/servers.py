@@ -61,6 +61,7 @@ class RunningServer:
     pids: list[int]
     redis_pid: int | None = None
     sink: WebhookSink | None = None  # where the app's webhooks go, when it has any
+    redis_url: str | None = None  # the shared redis-server's, if any
 
     @property
     def port(self) -> int:
@@ -89,7 +90,15 @@ class RunningServer:
 
     def cpu_seconds(self) -> float:
         """User plus system CPU time so far of every server process, from /proc."""
-        return sum(sum(p.cpu_times()[:2]) for p in self._processes())
+        return sum(self.node_cpu_seconds())
+
+    def node_cpu_seconds(self) -> list[float]:
+        """User plus system CPU time so far of each node (with its child processes), in the
+        order of ``pids``."""
+        def spent(pid: int) -> float:
+            root = psutil.Process(pid)
+            return sum(sum(p.cpu_times()[:2]) for p in (root, *root.children(recursive=True)))
+        return [spent(pid) for pid in self.pids]
 
     def redis_cpu_seconds(self) -> float | None:
         """The shared redis-server's user plus system CPU time so far; None without one."""
@@ -116,7 +125,7 @@ def _apps_file(log_dir: Path, **settings: Any) -> Path:
 def resound(log_dir: Path, command: list[str] | None = None, *, nodes: int = 1,
             workers: int = 1, scaling: bool = False, metrics: bool = False,
             webhooks: tuple[str, ...] = (), app: dict[str, Any] | None = None,
-            metrics_port: int | None = None) -> Iterator[RunningServer]:
+            metrics_port: int | None = None, cwd: Path | None = None) -> Iterator[RunningServer]:
     """``python -m broadcaster start`` (or ``command start``) on a free port; an apps file lifts
     the presence limit.
 
@@ -125,7 +134,8 @@ def resound(log_dir: Path, command: list[str] | None = None, *, nodes: int = 1,
     serves /metrics on a port of its own, scraped every :data:`SCRAPE_INTERVAL` meanwhile
     (``metrics_port``: one node's, not scraped here). With ``webhooks`` (event types), the app's
     webhooks of those types go to a :class:`WebhookSink` of the run's, answering 200; ``app``:
-    more settings for the apps file."""
+    more settings for the apps file. ``cwd``: where the nodes run (a checkout of another
+    commit there shadows the installed packages)."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("REVERB_")}
     with ExitStack() as stack:
         settings, sink = dict(app or {}), None
@@ -133,11 +143,11 @@ def resound(log_dir: Path, command: list[str] | None = None, *, nodes: int = 1,
             sink = stack.enter_context(webhook_sink(log_dir))
             settings["webhooks"] = [{"url": sink.url, "event_types": list(webhooks)}]
         env["REVERB_APPS_FILE"] = str(_apps_file(log_dir, **settings))
-        redis_pid = None
+        redis_pid = redis_url = None
         if scaling:
             env["REVERB_SCALING_ENABLED"] = "true"
-            env["REDIS_URL"] = stack.enter_context(redis_server())
-            redis_pid = _redis_pid(env["REDIS_URL"])
+            env["REDIS_URL"] = redis_url = stack.enter_context(redis_server())
+            redis_pid = _redis_pid(redis_url)
         elif nodes > 1 or workers > 1:
             raise ValueError("several nodes or workers need scaling=True (a shared Redis)")
         ports, pids = [], []
@@ -153,7 +163,7 @@ def resound(log_dir: Path, command: list[str] | None = None, *, nodes: int = 1,
                 proc = subprocess.Popen(
                     [*(command or [sys.executable, "-m", "broadcaster"]),
                      "start", "--host", HOST, "--port", str(port), *extra],
-                    env=env, stdout=log_file, stderr=subprocess.STDOUT)
+                    env=env, stdout=log_file, stderr=subprocess.STDOUT, cwd=cwd)
             stack.callback(_stop, proc.pid)
             wait_for_http(f"http://{HOST}:{port}/up", proc=proc)
             if workers > 1:  # /up answers once one worker serves; the parent logs when all do
@@ -163,7 +173,7 @@ def resound(log_dir: Path, command: list[str] | None = None, *, nodes: int = 1,
             log.debug("resound is pid %d on port %d", proc.pid, port)
             ports.append(port)
             pids.append(proc.pid)
-        yield RunningServer("resound", ports, pids, redis_pid, sink)
+        yield RunningServer("resound", ports, pids, redis_pid, sink, redis_url)
 
 
 @dataclass
