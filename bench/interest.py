@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import statistics
 import subprocess
 import tempfile
@@ -60,6 +61,7 @@ QUIET_STEP = 0.2  # seconds between two readings of the nodes' CPU while waiting
 QUIET_CPU = 0.1  # fraction of a core under which a node counts as quiet
 QUIET_LIMIT = 15.0  # seconds to wait for quiet before the window is closed anyway
 ARRIVAL_TIMEOUT = 60.0  # seconds the subscribers may take to get a window's last event
+LEAVE_TIMEOUT = 10.0  # seconds a node may take to drop a stream after its last subscriber left
 TARGET = 0.10  # a bystander's CPU as a fraction of A's, at most (issue 23)
 NODES = "ABC"
 
@@ -172,8 +174,8 @@ async def _streams_heard(cluster: RunningServer, channel: str) -> int:
 
 
 async def _until_heard_by(cluster: RunningServer, channel: str, count: int) -> bool:
-    """Wait (up to ARRIVAL_TIMEOUT) until exactly ``count`` connections hold the stream."""
-    deadline = time.monotonic() + ARRIVAL_TIMEOUT
+    """Wait (up to LEAVE_TIMEOUT) until exactly ``count`` connections hold the stream."""
+    deadline = time.monotonic() + LEAVE_TIMEOUT
     while await _streams_heard(cluster, channel) != count:
         if time.monotonic() > deadline:
             return False
@@ -181,7 +183,7 @@ async def _until_heard_by(cluster: RunningServer, channel: str, count: int) -> b
     return True
 
 
-async def _measure(cluster: RunningServer, count: int, routed: bool) -> dict[str, Any]:
+async def measure(cluster: RunningServer, count: int, routed: bool) -> dict[str, Any]:
     """The three windows on one fresh cluster; ``routed``: the design has a stream per
     channel (then Redis is asked who hears it)."""
     problems: list[str] = []
@@ -285,7 +287,7 @@ def run(out_dir: Path, command: list[str] | None, rounds: int, quick: bool,
                                           "uptime": report.uptime()}
                 try:
                     with resound(out_dir, command, nodes=3, scaling=True, cwd=cwd) as cluster:
-                        record.update(asyncio.run(_measure(cluster, count, routed)))
+                        record.update(asyncio.run(measure(cluster, count, routed)))
                     record["figures"] = _fractions(record)
                 except Exception as exc:  # one failed run must not lose the others
                     record["problems"] = [f"{type(exc).__name__}: {exc}"]
@@ -341,10 +343,16 @@ def markdown(runs: list[dict[str, Any]], meta: dict[str, Any]) -> tuple[str, boo
         lines.append(f"| {key} | {_fmt(old_median)} | {_fmt(new_median)} | "
                      f"{', '.join(map(_fmt, old_values))} | {', '.join(map(_fmt, new_values))} "
                      f"| {target} | {verdict} |")
+    a_cpu = [run["windows"]["bystanders"]["cpu_seconds"][0] for run in runs
+             if run.get("windows")]
+    tick = 1 / os.sysconf("SC_CLK_TCK")
     lines.append("")
     lines.append("Medians over the runs that did not fail. Fractions are CPU seconds (user + "
                  "system) over the same window; the window runs from the first publication to "
-                 "the moment every node is quiet again after the last one arrived.")
+                 "the moment every node is quiet again after the last one arrived. The kernel "
+                 f"counts CPU time in ticks of {tick * 1000:g} ms"
+                 + (f", {tick / min(a_cpu):.3f} of A's CPU at most in these runs: 0 means "
+                    "less than one tick" if a_cpu and min(a_cpu) > 0 else "") + ".")
     lines.extend(f"- round {run['round']}, {run['design']}: `{run['uptime']}`" for run in runs)
     failed = [f"- FAILED round {run['round']} {run['design']}: {problem}"
               for run in runs for problem in run["problems"]]
