@@ -64,6 +64,7 @@ class RunningServer:
     redis_pid: int | None = None
     sink: WebhookSink | None = None  # where the app's webhooks go, when it has any
     ca: Path | None = None  # with TLS (wss, https): the CA that signed its certificate
+    redis_url: str | None = None  # the shared redis-server's, if any
 
     def ssl_context(self) -> ssl.SSLContext | None:
         """A client context trusting the server's CA, with TLS; None without."""
@@ -97,7 +98,15 @@ class RunningServer:
 
     def cpu_seconds(self) -> float:
         """User plus system CPU time so far of every server process, from /proc."""
-        return sum(sum(p.cpu_times()[:2]) for p in self._processes())
+        return sum(self.node_cpu_seconds())
+
+    def node_cpu_seconds(self) -> list[float]:
+        """User plus system CPU time so far of each node (with its child processes), in the
+        order of ``pids``."""
+        def spent(pid: int) -> float:
+            root = psutil.Process(pid)
+            return sum(sum(p.cpu_times()[:2]) for p in (root, *root.children(recursive=True)))
+        return [spent(pid) for pid in self.pids]
 
     def redis_cpu_seconds(self) -> float | None:
         """The shared redis-server's user plus system CPU time so far; None without one."""
@@ -124,8 +133,8 @@ def _apps_file(log_dir: Path, **settings: Any) -> Path:
 def resound(log_dir: Path, command: list[str] | None = None, *, nodes: int = 1,
             workers: int = 1, scaling: bool = False, metrics: bool = False,
             webhooks: tuple[str, ...] = (), app: dict[str, Any] | None = None,
-            metrics_port: int | None = None,
-            tls: Certificates | None = None) -> Iterator[RunningServer]:
+            metrics_port: int | None = None, tls: Certificates | None = None,
+            cwd: Path | None = None) -> Iterator[RunningServer]:
     """``python -m broadcaster start`` (or ``command start``) on a free port; an apps file lifts
     the presence limit.
 
@@ -134,7 +143,8 @@ def resound(log_dir: Path, command: list[str] | None = None, *, nodes: int = 1,
     serves /metrics on a port of its own, scraped every :data:`SCRAPE_INTERVAL` meanwhile
     (``metrics_port``: one node's, not scraped here). With ``webhooks`` (event types), the app's
     webhooks of those types go to a :class:`WebhookSink` of the run's, answering 200; ``app``:
-    more settings for the apps file; ``tls``: wss and https with these certificates."""
+    more settings for the apps file; ``tls``: wss and https with these certificates. ``cwd``:
+    where the nodes run (a checkout of another commit there shadows the installed packages)."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("REVERB_")}
     with ExitStack() as stack:
         settings, sink = dict(app or {}), None
@@ -142,13 +152,13 @@ def resound(log_dir: Path, command: list[str] | None = None, *, nodes: int = 1,
             sink = stack.enter_context(webhook_sink(log_dir))
             settings["webhooks"] = [{"url": sink.url, "event_types": list(webhooks)}]
         env["REVERB_APPS_FILE"] = str(_apps_file(log_dir, **settings))
-        redis_pid = None
+        redis_pid = redis_url = None
         if tls is not None:
             env.update(RESOUND_TLS_CERT=str(tls.cert), RESOUND_TLS_KEY=str(tls.key))
         if scaling:
             env["REVERB_SCALING_ENABLED"] = "true"
-            env["REDIS_URL"] = stack.enter_context(redis_server())
-            redis_pid = _redis_pid(env["REDIS_URL"])
+            env["REDIS_URL"] = redis_url = stack.enter_context(redis_server())
+            redis_pid = _redis_pid(redis_url)
         elif nodes > 1 or workers > 1:
             raise ValueError("several nodes or workers need scaling=True (a shared Redis)")
         ports, pids = [], []
@@ -164,7 +174,7 @@ def resound(log_dir: Path, command: list[str] | None = None, *, nodes: int = 1,
                 proc = subprocess.Popen(
                     [*(command or [sys.executable, "-m", "broadcaster"]),
                      "start", "--host", HOST, "--port", str(port), *extra],
-                    env=env, stdout=log_file, stderr=subprocess.STDOUT)
+                    env=env, stdout=log_file, stderr=subprocess.STDOUT, cwd=cwd)
             stack.callback(_stop, proc.pid)
             if tls is None:
                 wait_for_http(f"http://{HOST}:{port}/up", proc=proc)
@@ -178,7 +188,7 @@ def resound(log_dir: Path, command: list[str] | None = None, *, nodes: int = 1,
             ports.append(port)
             pids.append(proc.pid)
         yield RunningServer("resound", ports, pids, redis_pid, sink,
-                            None if tls is None else tls.ca)
+                            None if tls is None else tls.ca, redis_url)
 
 
 @dataclass
