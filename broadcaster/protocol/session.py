@@ -122,7 +122,7 @@ class Session:
 
     __slots__ = ("app", "client", "channels", "user_id", "limiter", "clock", "publish", "ask",
                  "waiting", "backlog", "closed", "message_limit", "max_subscriptions",
-                 "memberships", "watching", "deadline", "succeeding", "resuming")
+                 "memberships", "watching", "deadline", "succeeding", "resuming", "heard")
 
     def __init__(self, app: AppState, client: Client, clock: Callable[[], float],
                  publish: Callable[[Publication], None],
@@ -135,7 +135,7 @@ class Session:
         self.user_id: str | None = None  # from pusher:signin
         self.clock = clock
         self.limiter: TokenBucket | None = None  # made on the first client event
-        self.waiting: JoinPresence | FetchCache | SignIn | Listen | ReadHistory | None = None
+        self.waiting: JoinPresence | FetchCache | SignIn | ReadHistory | None = None
         # messages received while a request is open; made when needed (memory per socket)
         self.backlog: list[str | bytes] | None = None
         self.closed = False
@@ -155,6 +155,9 @@ class Session:
         # the resume being read
         self.succeeding: Any = None
         self.resuming: Resumption | None = None
+        # channels the node heard (Listen answers) while another request was open: answered
+        # before the backlog; made when needed
+        self.heard: list[tuple[str, Answer]] | None = None
 
     @property
     def socket_id(self) -> str:
@@ -223,8 +226,7 @@ class Session:
         from the sweep; when True, close the socket with 4009."""
         return self.deadline is not None and now >= self.deadline
 
-    def _request(self, request: JoinPresence | FetchCache | SignIn | Listen | ReadHistory
-                 ) -> None:
+    def _request(self, request: JoinPresence | FetchCache | SignIn | ReadHistory) -> None:
         """Ask, holding back this socket's later messages until :meth:`answer`."""
         self.waiting = request
         self.ask(request)
@@ -237,6 +239,17 @@ class Session:
         """
         if isinstance(request, LeavePresence | SignOut):
             return  # the state has announced the removal; nothing else depends on it
+        if isinstance(request, Listen):  # never held the socket's messages back
+            if self.closed:
+                return
+            if self.waiting is not None:
+                if self.heard is None:
+                    self.heard = []
+                self.heard.append((request.channel, answer))
+                return
+            self._listened(request.channel, answer)
+            self._drain()
+            return
         if self.closed:
             self.succeeding = self.resuming = None
             if isinstance(request, JoinPresence) and isinstance(answer, Joined):
@@ -251,14 +264,22 @@ class Session:
             self._joined(request, answer)
         elif isinstance(request, SignIn):
             self._watched(request, answer)
-        elif isinstance(request, Listen):
-            self._listened(request.channel, answer)
         elif isinstance(request, ReadHistory):
             self._history_read(request, answer)
         else:
             self._cache_answer(request.channel, answer)
-        while self.backlog and self.waiting is None and not self.closed:
-            self._handle_text(self.backlog.pop(0))  # counted when it came
+        self._drain()
+
+    def _drain(self) -> None:
+        """While no request is open: the channels heard meanwhile, then the messages that
+        waited, in the order they came."""
+        while self.waiting is None and not self.closed:
+            if self.heard:
+                self._listened(*self.heard.pop(0))
+            elif self.backlog:
+                self._handle_text(self.backlog.pop(0))  # counted when it came
+            else:
+                return
 
     # --- subscriptions ---------------------------------------------------------------------
 
@@ -361,7 +382,9 @@ class Session:
         cache channel then gives its last event."""
         routes = self.app.routes
         if routes is not None and not routes.ready(name):
-            self._request(Listen(self.app.id, name))
+            # The socket's next messages need not wait: a client resubscribing to hundreds of
+            # channels at once gets each success as the node hears the channel.
+            self.ask(Listen(self.app.id, name))
         elif channel_type(name).cached:
             self._request(FetchCache(self.app.id, name))
         else:
@@ -591,7 +614,7 @@ class Session:
         A join still waiting for its answer is left when the answer comes (see :meth:`answer`).
         """
         self.closed = True
-        self.backlog = None
+        self.backlog = self.heard = None
         if self.resuming is not None:
             self.resuming.release()
         for name in list(self.channels):
