@@ -90,13 +90,14 @@ class Channel:
     in :class:`~broadcaster.cluster.base.ClusterState`, which answers joins and leaves.
     """
 
-    __slots__ = ("name", "type", "subscribers", "socket_users")
+    __slots__ = ("name", "type", "subscribers", "socket_users", "recount")
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, recount: set[str] | None = None) -> None:
         self.name = name
         self.type: ChannelType = channel_type(name)
         self.subscribers: dict[str, Client] = {}
         self.socket_users: Any = {} if self.type.is_presence else NO_MEMBERS  # socket id -> user
+        self.recount = recount  # where its name goes when its count changes (in a cluster)
 
     @property
     def subscription_count(self) -> int:
@@ -104,15 +105,19 @@ class Channel:
 
     def subscribe(self, client: Client) -> None:
         self.subscribers[client.socket_id] = client
+        if self.recount is not None:
+            self.recount.add(self.name)
 
     def join(self, client: Client, user_id: str) -> None:
         """Subscribe a presence socket of ``user_id`` (the cluster state has admitted it)."""
-        self.subscribers[client.socket_id] = client
+        self.subscribe(client)
         self.socket_users[client.socket_id] = user_id
 
     def leave(self, socket_id: str) -> str | None:
         """Unsubscribe a socket; for presence, the user it was a member as."""
         self.subscribers.pop(socket_id, None)
+        if self.recount is not None:
+            self.recount.add(self.name)
         if not self.type.is_presence:
             return None
         return self.socket_users.pop(socket_id, None)
@@ -134,7 +139,8 @@ class AppState:
                  "watchers", "subscription_counts", "connections_elsewhere",
                  "connections_opened", "connections_closed",
                  "messages_in", "bytes_in", "messages_out", "bytes_out", "client_events",
-                 "refusals", "api_calls", "api_bytes_in", "hooks", "routes", "history", "rings")
+                 "refusals", "api_calls", "api_bytes_in", "hooks", "routes", "history", "rings",
+                 "recounted")
 
     def __init__(self, config: AppConfig, clock: Callable[[], float] = time.monotonic) -> None:
         self.config = config
@@ -163,6 +169,9 @@ class AppState:
         self.routes: Routes | None = None  # which channels the node hears, in a cluster
         self.history = HistoryRules(config) if config.history else None
         self.rings: dict[str, Ring] = {}  # history channels' kept events, on one process
+        # channels whose subscriber count changed since the cluster state last wrote them
+        # (None on one process, where nothing is written)
+        self.recounted: set[str] | None = None
 
     @property
     def id(self) -> str:
@@ -217,7 +226,7 @@ class AppState:
     def open_channel(self, name: str) -> Channel:
         channel = self.channels.get(name)
         if channel is None:
-            channel = self.channels[name] = Channel(name)
+            channel = self.channels[name] = Channel(name, self.recounted)
             if self.routes is not None:
                 self.routes.opened(name)
             if self.hooks is not None:

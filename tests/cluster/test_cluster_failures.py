@@ -198,6 +198,9 @@ def test_redis_restarted_empty_is_filled_again_by_every_node(cluster):
                                             info="subscription_count,user_count"),
                    (200, {"occupied": True, "subscription_count": 4, "user_count": 3}),
                    "the channel's counts")
+    # Counts come from the cluster state; a trigger needs node three's bus resubscribed too
+    # (503 until then), which the marker below is.
+    eventually(lambda: cluster.accepts(three), SETTLE, "node three accepting triggers")
     assert roster_seen(watcher, joined, three, channel) == everyone
 
 

@@ -122,16 +122,6 @@ def test_1000_channels_vacated_while_redis_is_down_arrive_once_it_is_back(
     assert counts["redis_retries_total"] >= 1
 
 
-# Until the cluster state bounds its own Redis use: RedisState.leave_presence runs once per
-# closing socket at once on redis-py's default pool of 100 connections, so most of 1,000 leaves
-# fail with "Too many connections" and their member_removed never reaches the webhook queue
-# (it passes with that pool made large enough; strict: an unexpected pass fails, remove then).
-CLUSTER_STATE_POOL = pytest.mark.xfail(
-    strict=True, reason="broadcaster/cluster/redis_state.py: leaves beyond its 100 connections "
-    "fail, and their member_removed is lost")
-
-
-@CLUSTER_STATE_POOL
 def test_1000_presence_members_leave_at_once(cluster: Cluster, receiver: Receiver) -> None:
     node, = cluster.nodes
     burst(node, receiver, "presence-fresh-", ("member_removed", "channel_vacated"))
