@@ -1,0 +1,239 @@
+"""Issue 19, the client side: @resound/resume (clients/js) with the real pusher-js and
+laravel-echo from npm, in Node (js/driver.mjs) and in headless Chromium (js/browser_driver.mjs),
+against real broadcaster processes keeping history (``RESOUND_APP_HISTORY``).
+
+A client whose connection the server cuts gets every event published while it was away exactly
+once and in order after it reconnects, and a ``resumed`` report; past the history window it gets
+``failed``. Clients without the module keep working on history channels.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pusher
+import pytest
+
+from tests.api.redis_server import redis_server
+from tests.clients.auth_endpoint import AuthEndpoint
+from tests.clients.driver import ROOT, Client, NodeDriver
+from tests.clients.options import pusher_options, reverb_options
+from tests.pusher_socket import PusherSocket
+from tests.sdk import sdk_for
+from tests.servers import APP_KEY, APP_SECRET, Broadcaster, start_broadcaster
+
+WINDOW = 5
+HISTORY = json.dumps([{"channels": "private-orders.*", "limit": WINDOW, "ttl": 3600}])
+CHANNEL = "private-orders.7"
+SHIPPED = "order.shipped"
+BROWSER_DRIVER = Path(__file__).with_name("js") / "browser_driver.mjs"
+
+
+@pytest.fixture
+def broadcaster() -> Iterator[Broadcaster]:
+    """One broadcaster keeping the last WINDOW events of ``private-orders.*``."""
+    running = start_broadcaster({"RESOUND_APP_HISTORY": HISTORY})
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def auth() -> Iterator[AuthEndpoint]:
+    """Channel and user authorization for the test app, whichever broadcaster serves it."""
+    endpoint = AuthEndpoint(APP_KEY, APP_SECRET)
+    yield endpoint
+    endpoint.stop()
+
+
+@pytest.fixture(params=["node", "chromium"])
+def clients(request: pytest.FixtureRequest, node: str) -> Iterator[NodeDriver]:
+    """The clients' driver: pusher-js and Echo in Node, or each in a Chromium page."""
+    if request.param == "node":
+        driver = NodeDriver(node)
+    else:
+        env = dict(os.environ, CHROMIUM=request.getfixturevalue("chromium"))
+        driver = NodeDriver(node, BROWSER_DRIVER, env)
+    yield driver
+    driver.close()
+
+
+def options_for(server: Broadcaster, auth: AuthEndpoint, user_id: str) -> dict:
+    """pusher-js options as Echo's Reverb connector passes them, signed in as ``user_id``."""
+    options = pusher_options(server, auth.url, {"X-User-Id": user_id, "X-User-Name": user_id})
+    options["userAuthentication"] = {"endpoint": auth.user_url, "transport": "ajax",
+                                     "headers": {"X-User-Id": user_id}}
+    return options
+
+
+def pusher_client(clients: NodeDriver, server: Broadcaster, auth: AuthEndpoint, name: str,
+                  resume: bool) -> Client:
+    """A bare pusher-js client signed in as ``name``, subscribed to CHANNEL."""
+    client = Client.pusher(clients, name, server.key, options_for(server, auth, name), resume)
+    client.signin()
+    client.subscribe(CHANNEL)
+    client.wait_for(channel=CHANNEL, name="pusher:subscription_succeeded")
+    return client
+
+
+def echo_client(clients: NodeDriver, server: Broadcaster, auth: AuthEndpoint, name: str,
+                resume: bool) -> Client:
+    """An Echo client signed in as ``name``, listening to SHIPPED on CHANNEL."""
+    base = options_for(server, auth, name)
+    options = reverb_options(server, authEndpoint=base["authEndpoint"], auth=base["auth"],
+                             userAuthentication=base["userAuthentication"])
+    client = Client.echo(clients, name, options, resume)
+    client.signin()
+    client.listen(CHANNEL.removeprefix("private-"), f".{SHIPPED}")
+    client.wait_for(type="subscribed", channel=CHANNEL)
+    return client
+
+
+def no_page_errors(clients: NodeDriver, allowed: str = "") -> None:
+    """No JavaScript error in a Chromium page so far (checked before the servers stop) but
+    those containing ``allowed``."""
+    errors = [e["data"] for e in clients.matching(type="page_error")]
+    assert [error for error in errors if not (allowed and allowed in error)] == []
+
+
+def publish(api: pusher.Pusher, *numbers: int) -> None:
+    for number in numbers:
+        api.trigger(CHANNEL, SHIPPED, {"n": number})
+
+
+def received(client: Client) -> list[int]:
+    """The numbers of the SHIPPED events the client's app got, in arrival order."""
+    return [event["data"]["n"] for event in client.seen(channel=CHANNEL, name=SHIPPED)]
+
+
+def cut_off(api: pusher.Pusher, *clients: Client) -> None:
+    """The server closes every socket of the clients' users; pusher-js then stays offline."""
+    for client in clients:
+        api.terminate_user_connections(client.name)
+    for client in clients:
+        client.wait_for(type="state", current="disconnected")
+
+
+def test_the_module_unit_tests_pass(node: str) -> None:
+    run = subprocess.run([node, "--test", "test/"], cwd=ROOT / "clients" / "js",
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    assert "# fail 0" in run.stdout
+
+
+def test_history_frames_carry_a_serial_that_unchanged_pusher_js_and_echo_ignore(
+    clients: NodeDriver, broadcaster: Broadcaster, auth: AuthEndpoint
+) -> None:
+    raw = PusherSocket.to(broadcaster)
+    try:
+        succeeded = raw.joined(CHANNEL)
+        bare = pusher_client(clients, broadcaster, auth, "ann", resume=False)
+        echo = echo_client(clients, broadcaster, auth, "ben", resume=False)
+        publish(sdk_for(broadcaster), 1, 2, 3)
+        frames = [raw.next_event() for _ in range(3)]
+    finally:
+        raw.close()
+
+    epoch = succeeded["epoch"]
+    assert (succeeded["serial"], isinstance(epoch, str)) == (0, True)
+    assert [(f["serial"], f["epoch"]) for f in frames] == [(n, epoch) for n in (1, 2, 3)]
+    for client in (bare, echo):
+        client.wait_for(channel=CHANNEL, name=SHIPPED, count=3)
+        assert received(client) == [1, 2, 3]
+    assert clients.matching(type="connection_error") == []
+    no_page_errors(clients)
+
+
+def test_a_client_cut_off_gets_each_missed_event_once_and_in_order(
+    clients: NodeDriver, broadcaster: Broadcaster, auth: AuthEndpoint
+) -> None:
+    api = sdk_for(broadcaster)
+    bare = pusher_client(clients, broadcaster, auth, "ann", resume=True)
+    echo = echo_client(clients, broadcaster, auth, "ben", resume=True)
+    publish(api, 1, 2)
+    for client in (bare, echo):
+        client.wait_for(channel=CHANNEL, name=SHIPPED, count=2)
+
+    cut_off(api, bare, echo)
+    publish(api, 3, 4, 5, 6)  # 4 events: within the window of 5
+    for client in (bare, echo):
+        client.connect()
+    publish(api, 7, 8, 9)  # while the resume may be under way
+
+    for client in (bare, echo):
+        client.wait_for(channel=CHANNEL, name=SHIPPED, count=9)
+        resumed = client.wait_for(type="resumed", channel=CHANNEL)["data"]
+        assert resumed["after"] == 2 and resumed["latest"] >= 6, resumed
+        assert received(client) == list(range(1, 10)), client.name
+        assert client.seen(type="failed") == []
+    no_page_errors(clients)
+
+
+def test_past_the_window_a_client_is_told_to_reload(
+    clients: NodeDriver, broadcaster: Broadcaster, auth: AuthEndpoint
+) -> None:
+    api = sdk_for(broadcaster)
+    bare = pusher_client(clients, broadcaster, auth, "ann", resume=True)
+    echo = echo_client(clients, broadcaster, auth, "ben", resume=True)
+    publish(api, 1)
+    for client in (bare, echo):
+        client.wait_for(channel=CHANNEL, name=SHIPPED)
+
+    cut_off(api, bare, echo)
+    publish(api, *range(2, 3 + WINDOW))  # serial 2 drops out of the window of 5
+    for client in (bare, echo):
+        client.connect()
+
+    for client in (bare, echo):
+        failed = client.wait_for(type="failed", channel=CHANNEL)["data"]
+        assert failed["latest"] == 2 + WINDOW and failed["reason"], failed
+    publish(api, 3 + WINDOW)
+    for client in (bare, echo):
+        client.wait_for(channel=CHANNEL, name=SHIPPED, count=2)
+        assert received(client) == [1, 3 + WINDOW]
+        assert client.seen(type="resumed") == []
+    no_page_errors(clients)
+
+
+@pytest.fixture
+def redis_pair() -> Iterator[tuple[Broadcaster, Broadcaster]]:
+    """Two broadcasters on one redis-server, both keeping history there."""
+    with redis_server() as url:
+        env = {"REVERB_SCALING_ENABLED": "true", "REDIS_URL": url, "RESOUND_APP_HISTORY": HISTORY}
+        first = start_broadcaster(env)
+        try:
+            second = start_broadcaster(env)
+        except Exception:
+            first.stop()
+            raise
+        yield first, second
+        first.stop()
+        second.stop()
+
+
+def test_a_client_whose_node_restarts_resumes_from_redis_on_its_own(
+    clients: NodeDriver, redis_pair: tuple[Broadcaster, Broadcaster],
+    auth: AuthEndpoint
+) -> None:
+    node, other = redis_pair
+    bare = pusher_client(clients, node, auth, "ann", resume=True)
+    echo = echo_client(clients, node, auth, "ben", resume=True)
+    publish(sdk_for(other), 1)
+    for client in (bare, echo):
+        client.wait_for(channel=CHANNEL, name=SHIPPED)
+
+    node.stop()  # pusher-js retries on its own
+    for client in (bare, echo):
+        client.wait_for(type="state", current="connecting")
+    publish(sdk_for(other), 2, 3, 4)
+    node.start()
+
+    for client in (bare, echo):
+        client.wait_for(channel=CHANNEL, name=SHIPPED, count=4, timeout=40)
+        resumed = client.wait_for(type="resumed", channel=CHANNEL)["data"]
+        assert (resumed["after"], resumed["latest"], resumed["replayed"]) == (1, 4, 3)
+        assert received(client) == [1, 2, 3, 4]
+    no_page_errors(clients, allowed="ERR_CONNECTION_REFUSED")  # retries while it was down
