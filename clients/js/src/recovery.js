@@ -23,6 +23,10 @@ export const DEFAULTS = Object.freeze({
 
 const isSerial = (value) => Number.isSafeInteger(value) && value >= 0;
 
+// The server names a channel's epoch at its first publication ("" before it), so an empty
+// epoch goes with any other.
+const sameSequence = (epoch, other) => !epoch || !other || epoch === other;
+
 // The `data` of a resound:resume_* frame: an object, or the JSON of one.
 function answerOf(frame) {
   if (typeof frame.data !== 'string') return frame.data ?? {};
@@ -131,15 +135,17 @@ export class Recovery {
     // Subscribed again on a new socket: catch up from where the app is.
     state.resume = null;
     state.held.clear();
-    if (epoch !== state.epoch) {
+    if (!sameSequence(epoch, state.epoch)) {
       this.fail(channel, state, `the channel's history restarted (epoch ${epoch}, was ` +
         `${state.epoch})`, serial, epoch);
     } else if (serial < state.serial) {
       this.fail(channel, state, `the channel's latest serial ${serial} is below the last one ` +
         `seen, ${state.serial}`, serial, epoch);
     } else if (serial === state.serial) {
+      state.epoch ||= epoch;
       this.report('resumed', channel, { after: serial, latest: serial, epoch, replayed: 0 });
     } else {
+      state.epoch ||= epoch;
       this.ask(channel, state);
     }
     return [item];
@@ -147,13 +153,14 @@ export class Recovery {
 
   event(channel, state, frame, item) {
     const { serial } = frame;
-    if (typeof frame.epoch === 'string' && frame.epoch !== state.epoch) {
+    if (typeof frame.epoch === 'string' && !sameSequence(frame.epoch, state.epoch)) {
       state.resume = null;
       state.held.clear();
       this.fail(channel, state, `the channel's history restarted (epoch ${frame.epoch}, was ` +
         `${state.epoch})`, serial, frame.epoch);
       return [item];
     }
+    if (typeof frame.epoch === 'string') state.epoch ||= frame.epoch;
     if (serial <= state.serial || state.held.has(serial)) return []; // seen already
     if (serial === state.serial + 1) {
       state.serial = serial;
@@ -183,11 +190,12 @@ export class Recovery {
         ? String(answer.reason ?? 'the server could not resume')
         : `the replay ended at serial ${state.serial}, before the latest, ${latest}`;
       // Held events belong to the epoch the client had; under a new one they mean nothing.
-      const sameEpoch = epoch === state.epoch;
+      const sameEpoch = sameSequence(epoch, state.epoch);
       this.fail(channel, state, reason, latest, epoch);
       if (!sameEpoch) state.held.clear();
       return state.takeAllAbove(latest);
     }
+    state.epoch ||= epoch;
     this.report('resumed', channel, { after, latest, epoch, replayed: latest - after });
     if (state.held.size) this.ask(channel, state); // still a gap above the replay
     return [];
@@ -233,7 +241,9 @@ export class Recovery {
       if (!state?.resume || state.resume.sentAt !== null) continue;
       this.tokens -= 1;
       state.resume.sentAt = now;
-      send.push({ event: RESUME, data: { channel, after: state.resume.after, epoch: state.epoch } });
+      const data = { channel, after: state.resume.after };
+      if (state.epoch) data.epoch = state.epoch;
+      send.push({ event: RESUME, data });
     }
     const deliver = [];
     let wakeAt = this.waiting.length ? now + ((1 - this.tokens) * 1000) / rate : null;

@@ -74,6 +74,14 @@ describe('live events', () => {
       [['failed', 1, 'e2']]);
   });
 
+  it('takes the epoch of the first event on a channel subscribed before any (epoch "")', () => {
+    const recovery = new Recovery();
+    assert.deepEqual(feed(recovery, subscribed(0, ''), event(1, 'e5'), event(2, 'e5')), [
+      'pusher_internal:subscription_succeeded', 1, 2]);
+    assert.deepEqual(recovery.takeReports(), []);
+    assert.deepEqual(recovery.position(CHANNEL), { serial: 2, epoch: 'e5' });
+  });
+
   it('fails instead of holding more than maxHeld events', () => {
     const recovery = new Recovery({ maxHeld: 2 });
     feed(recovery, subscribed(0));
@@ -101,6 +109,18 @@ describe('after a reconnect', () => {
       answer('succeeded', { latest: 5, epoch: 'e1' }), event(6), event(7));
     assert.deepEqual(got, [3, 4, 5, 6, 7]);
     assert.deepEqual(recovery.takeReports().map((r) => [r.kind, r.replayed]), [['resumed', 3]]);
+  });
+
+  it('resumes a channel it subscribed to before its first event, without an epoch', () => {
+    const recovery = new Recovery();
+    feed(recovery, subscribed(0, ''));
+    recovery.reset();
+    feed(recovery, subscribed(3, 'e5'));
+    assert.deepEqual(recovery.due(0).send[0].data, { channel: CHANNEL, after: 0, epoch: 'e5' });
+    assert.deepEqual(feed(recovery, event(1, 'e5'), event(2, 'e5'), event(3, 'e5'),
+      answer('succeeded', { latest: 3, epoch: 'e5' })), [1, 2, 3]);
+    assert.deepEqual(recovery.takeReports().map((r) => [r.kind, r.epoch]), [['resumed', 'e5']]);
+    assert.deepEqual(recovery.position(CHANNEL), { serial: 3, epoch: 'e5' });
   });
 
   it('reports failed, without asking, when the epoch changed or the server is behind', () => {
