@@ -38,6 +38,7 @@ describe('live events', () => {
     assert.deepEqual(feed(recovery, subscribed(3), event(3), event(4), event(5), event(4)),
       ['pusher_internal:subscription_succeeded', 4, 5]);
     assert.deepEqual(recovery.position(CHANNEL), { serial: 5, epoch: 'e1' });
+    assert.deepEqual(recovery.due(0).send, []); // a repeat is no gap: nothing to ask for
   });
 
   it('passes frames of other channels and frames without a serial unchanged', () => {
