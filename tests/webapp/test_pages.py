@@ -136,6 +136,24 @@ def test_vendor_serves_nothing_else(client, name):
     assert answer.json["error"]  # a short JSON reason, not a file
 
 
+@pytest.mark.parametrize("name", ["index.js", "recovery.js"])
+def test_vendor_resume_serves_the_module_from_its_package_folder(client, app, name):
+    answer = client.get(f"/vendor/resume/{name}")
+    assert answer.status_code == 200
+    assert answer.mimetype == "text/javascript"
+    with open(f"{app.config['RESUME_MODULE']}/{name}", "rb") as source:
+        assert answer.data == source.read()
+    answer.close()
+
+
+@pytest.mark.parametrize("name", ["..%2Fpackage.json", "..%2F..%2F..%2Fpyproject.toml",
+                                  "README.md", "missing.js"])
+def test_vendor_resume_serves_nothing_else(client, name):
+    answer = client.get(f"/vendor/resume/{name}")
+    assert answer.status_code == 404
+    assert answer.json["error"]
+
+
 def test_missing_node_modules_is_a_clear_404(make_app, tmp_path):
     client = make_app(NODE_MODULES=str(tmp_path)).test_client()
     answer = client.get("/vendor/echo.js")

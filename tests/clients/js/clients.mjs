@@ -58,7 +58,8 @@ export function createOps({ Echo, Pusher, installResume, report }) {
     return found;
   }
 
-  // Echo's channel object for kind 'channel' | 'private' | 'join', wired to report its lifecycle once.
+  // Echo's channel object for kind 'channel' | 'private' | 'join', wired to report its lifecycle
+  // once.
   function echoChannel(name, kind, channelName) {
     const entry = client(name);
     if (!entry.echo) throw new Error(`${name} is a bare pusher-js client, not an Echo client`);
@@ -154,7 +155,8 @@ export function createOps({ Echo, Pusher, installResume, report }) {
     },
     listen({ client: name, kind, channel, event }) {
       const echoed = echoChannel(name, kind, channel);
-      echoed.listen(event, (data) => report(name, 'event', { channel: echoed.name, name: event, data }));
+      echoed.listen(event, (data) =>
+        report(name, 'event', { channel: echoed.name, name: event, data }));
       return echoed.name;
     },
     listenForWhisper({ client: name, kind, channel, event }) {
