@@ -12,7 +12,8 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -91,6 +92,23 @@ def start_broadcaster(
     env.update(extra_env or {})
     return Broadcaster(port=port or free_port(), env=env, args=list(args or []),
                        stderr=stderr).start()
+
+
+@contextmanager
+def broadcaster_pair(extra_env: Mapping[str, str]) -> Iterator[tuple[Broadcaster, Broadcaster]]:
+    """Two broadcasters with the same settings (e.g. one ``REDIS_URL`` and
+    ``REVERB_SCALING_ENABLED``: two nodes of one server), both stopped on exit."""
+    first = start_broadcaster(extra_env)
+    try:
+        second = start_broadcaster(extra_env)
+    except Exception:
+        first.stop()
+        raise
+    try:
+        yield first, second
+    finally:
+        first.stop()
+        second.stop()
 
 
 @dataclass

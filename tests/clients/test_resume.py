@@ -25,7 +25,13 @@ from tests.clients.driver import ROOT, WAIT, Client, NodeDriver
 from tests.clients.options import pusher_options, reverb_options
 from tests.pusher_socket import PusherSocket
 from tests.sdk import sdk_for
-from tests.servers import APP_KEY, APP_SECRET, Broadcaster, start_broadcaster
+from tests.servers import (
+    APP_KEY,
+    APP_SECRET,
+    Broadcaster,
+    broadcaster_pair,
+    start_broadcaster,
+)
 
 WINDOW = 10
 HISTORY = json.dumps([{"channels": "private-orders.*", "limit": WINDOW, "ttl": 3600}])
@@ -128,6 +134,19 @@ def publish(api: pusher.Pusher, *numbers: int) -> None:
         api.trigger(CHANNEL, SHIPPED, {"n": number})
 
 
+def subscribers(clients: NodeDriver, server: Broadcaster, auth: AuthEndpoint, resume: bool,
+                *numbers: int) -> tuple[Subscriber, Subscriber]:
+    """A bare pusher-js client and an Echo client on CHANNEL, once both got the SHIPPED events
+    ``numbers``, published through ``server``."""
+    pair = (pusher_client(clients, server, auth, "ann", resume),
+            echo_client(clients, server, auth, "ben", resume))
+    publish(sdk_for(server), *numbers)
+    for subscriber in pair:
+        subscriber.wait_for_events(len(numbers))
+        assert subscriber.received() == list(numbers), subscriber.name
+    return pair
+
+
 def cut_off(api: pusher.Pusher, *subscribers: Subscriber) -> None:
     """The server closes every socket of the subscribers' users; pusher-js then stays offline."""
     for subscriber in subscribers:
@@ -149,9 +168,7 @@ def test_history_frames_carry_a_serial_that_unchanged_pusher_js_and_echo_ignore(
     raw = PusherSocket.to(broadcaster)
     try:
         succeeded = raw.joined(CHANNEL)
-        bare = pusher_client(clients, broadcaster, auth, "ann", resume=False)
-        echo = echo_client(clients, broadcaster, auth, "ben", resume=False)
-        publish(sdk_for(broadcaster), 1, 2, 3)
+        subscribers(clients, broadcaster, auth, False, 1, 2, 3)  # asserts they got them
         frames = [raw.next_event() for _ in range(3)]
     finally:
         raw.close()
@@ -160,9 +177,6 @@ def test_history_frames_carry_a_serial_that_unchanged_pusher_js_and_echo_ignore(
     assert [(f["serial"], f["epoch"]) for f in frames] == [(n, epoch) for n in (1, 2, 3)]
     assert epoch and succeeded["serial"] == 0
     assert succeeded["epoch"] in ("", epoch)  # named at the first publication
-    for subscriber in (bare, echo):
-        subscriber.wait_for_events(3)
-        assert subscriber.received() == [1, 2, 3]
     assert clients.matching(type="connection_error") == []
     no_page_errors(clients)
 
@@ -171,11 +185,7 @@ def test_a_client_cut_off_gets_each_missed_event_once_and_in_order(
     clients: NodeDriver, broadcaster: Broadcaster, auth: AuthEndpoint
 ) -> None:
     api = sdk_for(broadcaster)
-    bare = pusher_client(clients, broadcaster, auth, "ann", resume=True)
-    echo = echo_client(clients, broadcaster, auth, "ben", resume=True)
-    publish(api, 1, 2)
-    for subscriber in (bare, echo):
-        subscriber.wait_for_events(2)
+    bare, echo = subscribers(clients, broadcaster, auth, True, 1, 2)
 
     cut_off(api, bare, echo)
     publish(api, 3, 4, 5, 6)  # with 7 to 9 below, within the window
@@ -196,11 +206,7 @@ def test_past_the_window_a_client_is_told_to_reload(
     clients: NodeDriver, broadcaster: Broadcaster, auth: AuthEndpoint
 ) -> None:
     api = sdk_for(broadcaster)
-    bare = pusher_client(clients, broadcaster, auth, "ann", resume=True)
-    echo = echo_client(clients, broadcaster, auth, "ben", resume=True)
-    publish(api, 1)
-    for subscriber in (bare, echo):
-        subscriber.wait_for_events(1)
+    bare, echo = subscribers(clients, broadcaster, auth, True, 1)
 
     cut_off(api, bare, echo)
     publish(api, *range(2, 3 + WINDOW))  # serial 2 drops out of the window
@@ -221,17 +227,10 @@ def test_past_the_window_a_client_is_told_to_reload(
 @pytest.fixture
 def redis_pair() -> Iterator[tuple[Broadcaster, Broadcaster]]:
     """Two broadcasters on one redis-server, both keeping history there."""
-    with redis_server() as url:
-        env = {"REVERB_SCALING_ENABLED": "true", "REDIS_URL": url, "RESOUND_APP_HISTORY": HISTORY}
-        first = start_broadcaster(env)
-        try:
-            second = start_broadcaster(env)
-        except Exception:
-            first.stop()
-            raise
-        yield first, second
-        first.stop()
-        second.stop()
+    with redis_server() as url, broadcaster_pair({
+        "REVERB_SCALING_ENABLED": "true", "REDIS_URL": url, "RESOUND_APP_HISTORY": HISTORY,
+    }) as pair:
+        yield pair
 
 
 def test_a_client_whose_node_restarts_resumes_from_redis_on_its_own(
@@ -239,11 +238,7 @@ def test_a_client_whose_node_restarts_resumes_from_redis_on_its_own(
     auth: AuthEndpoint
 ) -> None:
     node, other = redis_pair
-    bare = pusher_client(clients, node, auth, "ann", resume=True)
-    echo = echo_client(clients, node, auth, "ben", resume=True)
-    publish(sdk_for(other), 1)
-    for subscriber in (bare, echo):
-        subscriber.wait_for_events(1)
+    bare, echo = subscribers(clients, node, auth, True, 1)
 
     node.stop()  # pusher-js retries on its own
     for subscriber in (bare, echo):

@@ -10,7 +10,7 @@
 //
 // Input (env): SCENARIO, WEB_URL, ADMIN_EMAIL, CUSTOMER_EMAIL, PASSWORD, CUT_URL,
 // SCREENSHOT_DIR, CHROMIUM; ORDER_ID and NEW_STATUS (customer). Output: see browser.mjs.
-import { env, live, runScenario, signIn } from './browser.mjs';
+import { env, live, placeOrder, rowIds, runScenario, signIn } from './browser.mjs';
 
 // Close every socket of the user CUT_URL names, as the broadcaster's HTTP API does it.
 async function cutOff() {
@@ -82,8 +82,6 @@ async function customerScenario(session) {
   };
 }
 
-const rowIds = (page) => page.$$eval('#orders tbody tr', (rows) => rows.map((row) => row.id));
-
 async function dashboardScenario(session) {
   const dashboard = await session.open('admin dashboard');
   await signIn(dashboard, env('ADMIN_EMAIL'));
@@ -94,18 +92,11 @@ async function dashboardScenario(session) {
   const customer = await session.open('customer');
   await signIn(customer, env('CUSTOMER_EMAIL'));
   await live(customer);
-  const ownRows = await rowIds(customer);
 
   await cutOff();
   await offline(dashboard);
   const listFetches = countListFetches(dashboard);
-  await customer.fill('#new-order input[name="quantity"]', '3');
-  await customer.click('#new-order button[type="submit"]');
-  await customer.waitForFunction(
-    (known) => [...document.querySelectorAll('#orders tbody tr')].some(
-      (row) => !known.includes(row.id)),
-    ownRows);
-  const newRow = (await rowIds(customer)).find((id) => !ownRows.includes(id));
+  const newRow = await placeOrder(customer, 3);
   const whileAway = (await rowIds(dashboard)).includes(newRow);
 
   await reconnect(dashboard);
