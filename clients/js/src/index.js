@@ -154,8 +154,9 @@ class ResumeHook {
     const claim = () => {
       const socket = this.bySocketId.get(pusher.connection.socket_id);
       if (!socket) {
-        console.warn('@resound/resume: this connection did not come through installResume; ' +
-          'call installResume(Pusher) before new Pusher(...) or new Echo(...)');
+        console.warn('@resound/resume: this connection did not come through installResume, ' +
+          'so its channels are not resumed; call installResume(Pusher) before new Pusher(...) ' +
+          'or new Echo(...), and keep pusher-js on WebSocket transports (ws, wss)');
         return;
       }
       this.bySocketId.delete(socket.socketId);
