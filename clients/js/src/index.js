@@ -28,6 +28,7 @@ class ResumeSocket {
   constructor(socket, hook) {
     this.socket = socket;
     this.client = null;
+    this.socketId = null; // from pusher:connection_established
     this.onopen = undefined;
     this.onerror = undefined;
     this.onclose = undefined;
@@ -77,8 +78,7 @@ class ResumeSocket {
 
 // One pusher-js client's history: its Recovery, the socket it is on, the app's callbacks.
 class ResumeClient {
-  constructor(pusher, callbacks, options) {
-    this.pusher = pusher;
+  constructor(callbacks, options) {
     this.callbacks = callbacks;
     this.recovery = new Recovery(options);
     this.socket = null;
@@ -111,7 +111,7 @@ class ResumeClient {
   pump() {
     clearTimeout(this.timer);
     this.timer = null;
-    const now = Date.now();
+    const now = performance.now(); // monotonic: pacing and timeouts survive clock changes
     const { send, deliver, wakeAt } = this.recovery.due(now);
     for (const frame of send) this.socket?.socket.send(JSON.stringify(frame));
     for (const item of deliver) this.socket?.deliver(item);
@@ -150,7 +150,7 @@ class ResumeHook {
   // be missing, reload the channel's state. `options`: see DEFAULTS. Returns
   // `{position(channel)}`: the app's {serial, epoch} on a history channel, or null.
   track(pusher, callbacks = {}, options = {}) {
-    const client = new ResumeClient(pusher, callbacks, options);
+    const client = new ResumeClient(callbacks, options);
     const claim = () => {
       const socket = this.bySocketId.get(pusher.connection.socket_id);
       if (!socket) {
