@@ -13,9 +13,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import resource
 import socket
 import threading
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -25,6 +27,7 @@ from typing import Any
 from websockets.sync.client import connect as ws_connect
 
 from shared.signatures import sign_request
+from tests.certificates import make_certificates
 from tests.servers import HOST
 
 from . import report
@@ -45,6 +48,8 @@ class Attack:
     what: str
     # (server, seconds) -> what the attacker saw, e.g. "cut off 12 times"
     run: Callable[[RunningServer, float], Awaitable[str]]
+    tls: bool = False  # the server speaks wss and https (the normal client too)
+    descriptors: int | None = None  # the server's RLIMIT_NOFILE during the attack
 
 
 def _raw(server: RunningServer) -> tuple[str, int]:
@@ -139,6 +144,69 @@ async def large_body(server: RunningServer, seconds: float) -> str:
     return f"cut off {cut_off[0]} times while sending"
 
 
+async def signed_head(server: RunningServer, seconds: float) -> str:
+    """1,000 connections POST 990 kB each with the app's (public) key, a fresh timestamp, the
+    body's MD5 and a bad signature, a 16 kB chunk every 0.1 s, and hold: a server that checks
+    the head answers 401 before the body; one that buffers first holds about 1 GB."""
+    end = time.monotonic() + seconds
+    size, chunk = 990_000, b"x" * 16_384
+    path = f"/apps/{APP_ID}/events"
+    params = sign_request(APP_KEY, APP_SECRET, "POST", path, body=b"x" * size)
+    params["auth_signature"] = "0" * 64
+    head = (f"POST {path}?{urllib.parse.urlencode(params)} HTTP/1.1\r\nHost: x\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {size}\r\n\r\n").encode()
+    early, answered, cut_off = [0], [0], [0]
+
+    async def one() -> None:
+        try:
+            reader, writer = await _open(server)
+            writer.write(head)
+            reply = asyncio.ensure_future(reader.read(12))
+            sent = 0
+            while sent < size and not reply.done() and time.monotonic() < end:
+                writer.write(chunk[:size - sent])
+                sent += min(len(chunk), size - sent)
+                await asyncio.wait_for(writer.drain(), max(0.01, end - time.monotonic()))
+                await asyncio.sleep(0.1)
+            await asyncio.wait([reply], timeout=max(0.0, end - time.monotonic()))
+            if reply.done() and not reply.exception() and reply.result():
+                answered[0] += 1
+                early[0] += sent < size
+            reply.cancel()
+            await asyncio.sleep(max(0.0, end - time.monotonic()))  # hold the connection
+            writer.transport.abort()
+        except (ConnectionError, OSError, TimeoutError):
+            cut_off[0] += 1
+
+    await asyncio.gather(*(one() for _ in range(1000)))
+    return (f"{answered[0]} answered, {early[0]} before their body was sent; "
+            f"cut off {cut_off[0]} times")
+
+
+async def tls_silent(server: RunningServer, seconds: float) -> str:
+    """2,100 TCP connections to the TLS port that never send a ClientHello, each opened again
+    once the server closes it (the server's descriptors are limited to 2,048)."""
+    end = time.monotonic() + seconds
+    closed = [0]
+
+    async def one() -> None:
+        while time.monotonic() < end:
+            try:
+                reader, writer = await _open(server)
+                try:
+                    await asyncio.wait_for(reader.read(1), max(0.01, end - time.monotonic()))
+                    closed[0] += 1
+                except TimeoutError:
+                    pass  # still open at the end
+                writer.transport.abort()
+            except (ConnectionError, OSError):
+                closed[0] += 1
+                await asyncio.sleep(0.5)
+
+    await asyncio.gather(*(one() for _ in range(2100)))
+    return f"closed by the server {closed[0]} times"
+
+
 def _masked(opcode: int, payload: bytes) -> bytes:
     return bytes([0x80 | opcode, 0x80 | len(payload)]) + b"\0\0\0\0" + payload
 
@@ -169,7 +237,8 @@ def _trigger(server: RunningServer, channel: str, data: str) -> int:
                      sign_request(APP_KEY, APP_SECRET, "POST", path, body=body).items())
     request = urllib.request.Request(f"{server.http_url}{path}?{query}", data=body,
                                      headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=PROBE_TIMEOUT) as response:
+    with urllib.request.urlopen(request, timeout=PROBE_TIMEOUT,
+                                context=server.ssl_context()) as response:
         return response.status
 
 
@@ -203,6 +272,10 @@ ATTACKS = (
     Attack("slowloris", "2,000 connections trickle a header byte a second, reconnecting",
            slowloris),
     Attack("large-body", "1,000 connections POST 990 kB each, unsigned, and hold", large_body),
+    Attack("signed-head", "1,000 connections POST 990 kB each with the public key and a bad "
+           "signature, slowly, and hold", signed_head),
+    Attack("tls-silent", "2,100 silent connections on the TLS port, reopened as closed; "
+           "the server has 2,048 descriptors", tls_silent, tls=True, descriptors=2048),
     Attack("ping-flood", "1 WebSocket sends up to 100 MB of pings, never reads", ping_flood),
     Attack("slow-consumers", "500 subscribers never read; 9 kB events, 4 triggers at a time",
            slow_consumers),
@@ -212,8 +285,8 @@ ATTACKS = (
 def _probe(server: RunningServer) -> str | None:
     """One normal client's visit: what went wrong, or None."""
     try:
-        with ws_connect(server.ws_url, open_timeout=PROBE_TIMEOUT,
-                        close_timeout=1) as client:
+        with ws_connect(server.ws_url, open_timeout=PROBE_TIMEOUT, close_timeout=1,
+                        ssl=server.ssl_context()) as client:
             greeting = json.loads(client.recv(timeout=PROBE_TIMEOUT))
             if greeting.get("event") != "pusher:connection_established":
                 return f"greeted with {greeting.get('event')}"
@@ -230,6 +303,9 @@ def _probe(server: RunningServer) -> str | None:
 def measure(attack: Attack, server: RunningServer, seconds: float) -> dict[str, Any]:
     """Run ``attack`` on ``server``: RSS before, peak and after, and the normal client."""
     time.sleep(1.0)
+    if attack.descriptors is not None:
+        for pid in server.pids:
+            resource.prlimit(pid, resource.RLIMIT_NOFILE, (attack.descriptors,) * 2)
     baseline = server.rss_bytes()
     peak = [baseline]
     failures: list[str] = []
@@ -275,18 +351,22 @@ def measure(attack: Attack, server: RunningServer, seconds: float) -> dict[str, 
 
 
 def run(server_names: list[str], launchers: dict[str, Launcher], out_dir: Path,
-        seconds: float = 15.0) -> tuple[str, bool]:
-    """Every attack on every server (fresh each time); the Markdown table and whether every
-    Resound run met the bar."""
+        seconds: float = 15.0, attacks: list[str] | None = None) -> tuple[str, bool]:
+    """Every attack (or those named in ``attacks``) on every server (fresh each time); the
+    Markdown table and whether every Resound run met the bar."""
     started = report.load_average()
     rows: list[dict[str, Any]] = []
+    certificates = make_certificates(out_dir)  # for the attacks on a TLS port
     for attack in ATTACKS:
+        if attacks and attack.name not in attacks:
+            continue
         for name in server_names:
             log.info("abuse: %s on %s", attack.name, name)
             record: dict[str, Any] = {"attack": attack.name, "server": name,
                                       "load_average": report.load_average()}
+            options = {"tls": certificates} if attack.tls else {}
             try:
-                with launchers[name](out_dir) as server:
+                with launchers[name](out_dir, **options) as server:
                     record.update(measure(attack, server, seconds))
             except Exception as exc:  # a crashed server is a finding, not a reason to stop
                 record["error"] = f"{type(exc).__name__}: {exc}"

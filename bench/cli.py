@@ -24,7 +24,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from . import abuse, loadgen, profile, report, webapp, webhooks
+from . import abuse, interest, loadgen, many_channels, profile, report, webapp, webhooks
 from .scenarios import (
     BY_NAME,
     CLUSTER_SCENARIOS,
@@ -81,6 +81,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                              "retained RSS, and whether a normal client is still served")
     parser.add_argument("--abuse-seconds", type=float, default=15.0,
                         help="how long each abuse attack lasts (default 15)")
+    parser.add_argument("--attacks", default="",
+                        help="with --abuse: comma-separated attacks to run (default: all), "
+                             f"from: {', '.join(attack.name for attack in abuse.ATTACKS)}")
     parser.add_argument("--webapp", action="store_true",
                         help="run the webapp benchmarks instead: transitions through the API "
                              "under gunicorn to an admin socket, and draining 10,000 pending "
@@ -88,6 +91,19 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--database-url", default=None,
                         help="with --webapp: a PostgreSQL server URL on which the bench may "
                              "create (and drop) its databases; default: SQLite files")
+    parser.add_argument("--interest", action="store_true",
+                        help="run the interest-routing scenario instead: three nodes on "
+                             "Redis, one subscriber on node A, publications through A; each "
+                             "bystander node's CPU as a fraction of A's, against the old "
+                             "broadcast design (--old-design) in alternating rounds")
+    parser.add_argument("--old-design", metavar="COMMIT", default=interest.OLD_DESIGN,
+                        help="with --interest: the commit of the broadcast design, checked "
+                             f"out in a temporary git worktree (default {interest.OLD_DESIGN})")
+    parser.add_argument("--channels", action="store_true",
+                        help="run the many-channels scenario instead: one node on Redis, "
+                             "100,000 channels with a subscriber each (RSS and Redis memory "
+                             "at 0, 25k, 50k, 100k), then 1,000 subscribes and unsubscribes/s "
+                             "for 30 s against a steady channel's delivery latency")
     parser.add_argument("--debug", action="store_true", help="log every step")
     args = parser.parse_args(argv)
     args.rounds = args.rounds if args.rounds is not None else (1 if args.quick else 3)
@@ -98,6 +114,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                                  BY_NAME, "scenario")
     args.server_list = _choose(parser, args.servers, LAUNCHERS, "server")
     args.profile_list = _choose(parser, args.profile, BY_NAME, "scenario") if args.profile else []
+    args.attack_list = _choose(parser, args.attacks, {a.name: a for a in abuse.ATTACKS},
+                               "attack") if args.attacks else []
     if args.rounds < 0 or (args.rounds == 0 and not args.profile):
         parser.error("--rounds must be at least 1 (or 0 with --profile)")
     return args
@@ -178,9 +196,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.webapp:
         return _webapp(args, out_dir)
     if args.abuse:
-        table, ok = abuse.run(args.server_list, launchers, out_dir, args.abuse_seconds)
+        table, ok = abuse.run(args.server_list, launchers, out_dir, args.abuse_seconds,
+                              args.attack_list)
         print(table)
         print(f"\nresults: {out_dir / 'abuse.json'}")
+        return 0 if ok else 1
+    if args.interest:
+        table, ok = interest.run(out_dir, args.resound_cmd, args.rounds, args.quick,
+                                 args.old_design)
+        print(table)
+        print(f"\nresults: {out_dir / 'interest.json'}")
+        return 0 if ok else 1
+    if args.channels:
+        table, ok = many_channels.run(out_dir, args.resound_cmd, args.quick)
+        print(table)
+        print(f"\nresults: {out_dir / 'channels.json'}")
         return 0 if ok else 1
     command = shlex.join([os.path.relpath(sys.executable), "-m", "bench",
                           *(sys.argv[1:] if argv is None else argv)])

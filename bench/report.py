@@ -60,6 +60,11 @@ def load_average() -> list[float]:
     return [round(value, 2) for value in os.getloadavg()]
 
 
+def uptime() -> str:
+    """What ``uptime`` prints: the time, and the load averages (every process, ours too)."""
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+
 def failures(run: dict[str, Any]) -> list[str]:
     """Why a run is a failed run; empty when it counts.
 
@@ -84,6 +89,11 @@ def failures(run: dict[str, Any]) -> list[str]:
         reasons.append(f"the server closed {closes:,} connections "
                        f"(codes {result.get('server_close_codes')})")
     return reasons
+
+
+def percentile(values: list[float], q: int) -> float:
+    """The ``q``-th percentile (1 to 99) of ``values`` (at least two of them)."""
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
 
 
 def _median(values: list[float]) -> float | None:

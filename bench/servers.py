@@ -15,6 +15,7 @@ import logging
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -30,6 +31,7 @@ from typing import Any
 import psutil
 
 from tests.api.redis_server import redis_server
+from tests.certificates import Certificates
 from tests.servers import HOST, free_port, wait_for_http
 
 from .scenarios import METRICS_ON, SINGLE, WEBHOOKS_ON
@@ -61,6 +63,12 @@ class RunningServer:
     pids: list[int]
     redis_pid: int | None = None
     sink: WebhookSink | None = None  # where the app's webhooks go, when it has any
+    ca: Path | None = None  # with TLS (wss, https): the CA that signed its certificate
+    redis_url: str | None = None  # the shared redis-server's, if any
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """A client context trusting the server's CA, with TLS; None without."""
+        return None if self.ca is None else ssl.create_default_context(cafile=str(self.ca))
 
     @property
     def port(self) -> int:
@@ -72,7 +80,8 @@ class RunningServer:
 
     @property
     def ws_urls(self) -> list[str]:
-        return [f"ws://{HOST}:{port}/app/{APP_KEY}?protocol=7&client=js&version=8.4.0"
+        scheme = "ws" if self.ca is None else "wss"
+        return [f"{scheme}://{HOST}:{port}/app/{APP_KEY}?protocol=7&client=js&version=8.4.0"
                 for port in self.ports]
 
     @property
@@ -81,7 +90,7 @@ class RunningServer:
 
     @property
     def http_url(self) -> str:
-        return f"http://{HOST}:{self.port}"
+        return f"{'http' if self.ca is None else 'https'}://{HOST}:{self.port}"
 
     def _processes(self) -> list[psutil.Process]:
         roots = [psutil.Process(pid) for pid in self.pids]
@@ -89,7 +98,15 @@ class RunningServer:
 
     def cpu_seconds(self) -> float:
         """User plus system CPU time so far of every server process, from /proc."""
-        return sum(sum(p.cpu_times()[:2]) for p in self._processes())
+        return sum(self.node_cpu_seconds())
+
+    def node_cpu_seconds(self) -> list[float]:
+        """User plus system CPU time so far of each node (with its child processes), in the
+        order of ``pids``."""
+        def spent(pid: int) -> float:
+            root = psutil.Process(pid)
+            return sum(sum(p.cpu_times()[:2]) for p in (root, *root.children(recursive=True)))
+        return [spent(pid) for pid in self.pids]
 
     def redis_cpu_seconds(self) -> float | None:
         """The shared redis-server's user plus system CPU time so far; None without one."""
@@ -116,7 +133,8 @@ def _apps_file(log_dir: Path, **settings: Any) -> Path:
 def resound(log_dir: Path, command: list[str] | None = None, *, nodes: int = 1,
             workers: int = 1, scaling: bool = False, metrics: bool = False,
             webhooks: tuple[str, ...] = (), app: dict[str, Any] | None = None,
-            metrics_port: int | None = None) -> Iterator[RunningServer]:
+            metrics_port: int | None = None, tls: Certificates | None = None,
+            cwd: Path | None = None) -> Iterator[RunningServer]:
     """``python -m broadcaster start`` (or ``command start``) on a free port; an apps file lifts
     the presence limit.
 
@@ -125,7 +143,8 @@ def resound(log_dir: Path, command: list[str] | None = None, *, nodes: int = 1,
     serves /metrics on a port of its own, scraped every :data:`SCRAPE_INTERVAL` meanwhile
     (``metrics_port``: one node's, not scraped here). With ``webhooks`` (event types), the app's
     webhooks of those types go to a :class:`WebhookSink` of the run's, answering 200; ``app``:
-    more settings for the apps file."""
+    more settings for the apps file; ``tls``: wss and https with these certificates. ``cwd``:
+    where the nodes run (a checkout of another commit there shadows the installed packages)."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("REVERB_")}
     with ExitStack() as stack:
         settings, sink = dict(app or {}), None
@@ -133,11 +152,13 @@ def resound(log_dir: Path, command: list[str] | None = None, *, nodes: int = 1,
             sink = stack.enter_context(webhook_sink(log_dir))
             settings["webhooks"] = [{"url": sink.url, "event_types": list(webhooks)}]
         env["REVERB_APPS_FILE"] = str(_apps_file(log_dir, **settings))
-        redis_pid = None
+        redis_pid = redis_url = None
+        if tls is not None:
+            env.update(RESOUND_TLS_CERT=str(tls.cert), RESOUND_TLS_KEY=str(tls.key))
         if scaling:
             env["REVERB_SCALING_ENABLED"] = "true"
-            env["REDIS_URL"] = stack.enter_context(redis_server())
-            redis_pid = _redis_pid(env["REDIS_URL"])
+            env["REDIS_URL"] = redis_url = stack.enter_context(redis_server())
+            redis_pid = _redis_pid(redis_url)
         elif nodes > 1 or workers > 1:
             raise ValueError("several nodes or workers need scaling=True (a shared Redis)")
         ports, pids = [], []
@@ -153,9 +174,12 @@ def resound(log_dir: Path, command: list[str] | None = None, *, nodes: int = 1,
                 proc = subprocess.Popen(
                     [*(command or [sys.executable, "-m", "broadcaster"]),
                      "start", "--host", HOST, "--port", str(port), *extra],
-                    env=env, stdout=log_file, stderr=subprocess.STDOUT)
+                    env=env, stdout=log_file, stderr=subprocess.STDOUT, cwd=cwd)
             stack.callback(_stop, proc.pid)
-            wait_for_http(f"http://{HOST}:{port}/up", proc=proc)
+            if tls is None:
+                wait_for_http(f"http://{HOST}:{port}/up", proc=proc)
+            else:
+                _wait_for_port(port, proc)
             if workers > 1:  # /up answers once one worker serves; the parent logs when all do
                 _wait_for_log(log_path, log_from, "listening on", proc)
             if scraped is not None:  # stops before the server: every scrape must succeed
@@ -163,7 +187,8 @@ def resound(log_dir: Path, command: list[str] | None = None, *, nodes: int = 1,
             log.debug("resound is pid %d on port %d", proc.pid, port)
             ports.append(port)
             pids.append(proc.pid)
-        yield RunningServer("resound", ports, pids, redis_pid, sink)
+        yield RunningServer("resound", ports, pids, redis_pid, sink,
+                            None if tls is None else tls.ca, redis_url)
 
 
 @dataclass
@@ -193,15 +218,15 @@ def webhook_sink(log_dir: Path) -> Iterator[WebhookSink]:
         proc.wait()
 
 
-def _wait_for_port(port: int, proc: subprocess.Popen) -> None:
+def _wait_for_port(port: int, proc: subprocess.Popen | None = None) -> None:
     deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and proc.poll() is None:
+    while time.monotonic() < deadline and (proc is None or proc.poll() is None):
         try:
             socket.create_connection((HOST, port), timeout=1).close()
             return
         except OSError:
             time.sleep(0.05)
-    raise RuntimeError(f"the webhook sink did not listen on port {port}")
+    raise RuntimeError(f"nothing listened on port {port}")
 
 
 @contextmanager
@@ -261,21 +286,27 @@ def _wait_for_log(path: Path, offset: int, text: str, proc: subprocess.Popen,
 
 
 @contextmanager
-def soketi(log_dir: Path) -> Iterator[RunningServer]:
-    """soketi 1.6.1 through the team's soketi.sh, in the benchmark's own install directory."""
+def soketi(log_dir: Path, tls: Certificates | None = None) -> Iterator[RunningServer]:
+    """soketi 1.6.1 through the team's soketi.sh, in the benchmark's own install directory;
+    ``tls``: wss and https with these certificates."""
     port = free_port()
     env = dict(os.environ, SOKETI_DIR=SOKETI_DIR,
                SOKETI_PRESENCE_MAX_MEMBERS=str(PRESENCE_MEMBERS),
                SOKETI_SHUTDOWN_GRACE_PERIOD="200")  # ms; its default 3 s only slows the rounds
+    if tls is not None:
+        env.update(SOKETI_SSL_CERT=str(tls.cert), SOKETI_SSL_KEY=str(tls.key))
     started = subprocess.run(["bash", str(SOKETI_SCRIPT), "start", str(port)], env=env,
                              capture_output=True, text=True, timeout=300, check=True)
     pid = int(started.stdout.split()[-1])
-    if started.stderr.strip():  # e.g. not on its native uWebSockets build: numbers would be off
-        log.warning("soketi.sh: %s", started.stderr.strip())
+    if started.stderr.strip() and tls is None:  # e.g. not on its native uWebSockets build
+        log.warning("soketi.sh: %s", started.stderr.strip())  # (it checks over plain http)
     try:
-        wait_for_http(f"http://{HOST}:{port}/ready")
+        if tls is None:
+            wait_for_http(f"http://{HOST}:{port}/ready")
+        else:
+            _wait_for_port(port)
         log.debug("soketi is pid %d on port %d", pid, port)
-        yield RunningServer("soketi", [port], [pid])
+        yield RunningServer("soketi", [port], [pid], ca=None if tls is None else tls.ca)
     finally:
         _stop(pid)
 

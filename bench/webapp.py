@@ -17,7 +17,6 @@ import http.client
 import json
 import logging
 import queue
-import statistics
 import tempfile
 import threading
 import time
@@ -28,8 +27,9 @@ from typing import Any
 from sqlalchemy import insert
 
 from shared.payloads import dumps
-from tests.servers import HOST
+from tests.servers import HOST, WEBAPP_SECRET_KEY
 
+from . import report
 from .webapp_stack import (
     ADMIN_CHANNEL,
     AdminSubscriber,
@@ -59,7 +59,7 @@ SETTLE_SECONDS = 1.0  # after the last expected event: time for a duplicate to s
 
 def _app(database_url: str) -> Any:
     from webapp import create_app
-    return create_app({"DATABASE_URL": database_url, "SECRET_KEY": "bench-secret-key",
+    return create_app({"DATABASE_URL": database_url, "SECRET_KEY": WEBAPP_SECRET_KEY,
                        "OUTBOX_DELIVER_ON_COMMIT": False})
 
 
@@ -154,10 +154,6 @@ def _exactly_once(frames: list[Any], expected: list[tuple], key: Any) -> list[st
     return problems
 
 
-def _percentile(values: list[float], q: int) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
-
-
 def end_to_end(database_url: str | None, quick: bool, out_dir: Path) -> dict[str, Any]:
     size = SIZES[quick]
     with tempfile.TemporaryDirectory() as work, database(database_url, Path(work)) as url, \
@@ -206,9 +202,10 @@ def end_to_end(database_url: str | None, quick: bool, out_dir: Path) -> dict[str
                      for f in frames]
         seconds = max(f.at for f in frames) - started
         result.update(seconds=seconds, per_second=len(frames) / seconds,
-                      p50_ms=_percentile(latencies, 50), p99_ms=_percentile(latencies, 99),
-                      max_ms=max(latencies), answer_p50_ms=_percentile(answered, 50),
-                      answer_p99_ms=_percentile(answered, 99))
+                      p50_ms=report.percentile(latencies, 50),
+                      p99_ms=report.percentile(latencies, 99), max_ms=max(latencies),
+                      answer_p50_ms=report.percentile(answered, 50),
+                      answer_p99_ms=report.percentile(answered, 99))
     return result
 
 

@@ -29,6 +29,7 @@ from tests.servers import (
     APP_KEY,
     APP_SECRET,
     HOST,
+    WEBAPP_SECRET_KEY,
     Broadcaster,
     free_port,
     start_broadcaster,
@@ -63,7 +64,7 @@ def webapp_env(database_url: str, broadcaster_port: int,
     """The environment of the web processes and the worker."""
     env = dict(os.environ)
     env.update({
-        "DATABASE_URL": database_url, "SECRET_KEY": "bench-secret-key",
+        "DATABASE_URL": database_url, "SECRET_KEY": WEBAPP_SECRET_KEY,
         "REVERB_APP_ID": APP_ID, "REVERB_APP_KEY": APP_KEY, "REVERB_APP_SECRET": APP_SECRET,
         "REVERB_HOST": HOST, "REVERB_PORT": str(broadcaster_port), "REVERB_SCHEME": "http",
         "OUTBOX_IDLE_SECONDS": "0.1", "OUTBOX_BACKOFF_INITIAL": "0.1",

@@ -142,6 +142,52 @@ def _webhooks(name: str, raw: object) -> tuple[Webhook, ...]:
 
 
 @dataclass(frozen=True, slots=True)
+class HistoryRule:
+    """Channels matching ``channels`` (a glob over the whole name) keep their last ``limit``
+    events, none older than ``ttl`` seconds, so that clients can resume (issue 19)."""
+
+    channels: str
+    limit: int = 100
+    ttl: int = 3600
+
+
+MAX_HISTORY_LIMIT = 10_000  # events one channel may keep
+MAX_HISTORY_TTL = 7 * 86_400  # seconds
+
+
+def _history_rule(name: str, raw: object) -> HistoryRule:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{name} must be a table {{channels, limit, ttl}}")
+    unknown = set(raw) - {"channels", "limit", "ttl"}
+    if unknown:
+        raise ConfigError(f"{name}: unknown key(s) {', '.join(sorted(unknown))}; use channels, "
+                          "limit and ttl")
+    channels = raw.get("channels")
+    if not isinstance(channels, str) or not channels.strip():
+        raise ConfigError(f"{name}.channels must be a glob over channel names, e.g. "
+                          "'private-orders.*'")
+    values = {"channels": channels.strip()}
+    for option, top in (("limit", MAX_HISTORY_LIMIT), ("ttl", MAX_HISTORY_TTL)):
+        if raw.get(option) is not None:
+            value = _number(f"{name}.{option}", raw[option], int, 1)
+            if value > top:
+                raise ConfigError(f"{name}.{option} is {value}; at most {top}")
+            values[option] = value
+    return HistoryRule(**values)
+
+
+def _history(name: str, raw: object) -> tuple[HistoryRule, ...]:
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError as exc:
+            raise ConfigError(f"{name} is not a valid JSON list of history rules: {exc}") from None
+    if not isinstance(raw, list):
+        raise ConfigError(f"{name} must be a list of history rules {{channels, limit, ttl}}")
+    return tuple(_history_rule(f"{name}[{index}]", entry) for index, entry in enumerate(raw))
+
+
+@dataclass(frozen=True, slots=True)
 class AppConfig:
     """One Pusher app: credentials and the per-app limits Reverb knows."""
 
@@ -165,6 +211,7 @@ class AppConfig:
     authorized_connections_timeout: float | None = None  # seconds, or None: not required
     webhooks: tuple[Webhook, ...] = ()  # soketi's per-app webhooks list
     webhook_batching: bool = False  # events of a short window go in one request
+    history: tuple[HistoryRule, ...] = ()  # channels that keep their events for resuming
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,6 +373,8 @@ def _app(settings: Mapping[str, Any], name: Callable[[str], str]) -> AppConfig:
         values["webhooks"] = _webhooks(name("webhooks"), settings["webhooks"])
     if settings.get("webhook_batching") not in (None, ""):
         values["webhook_batching"] = _flag(name("webhook_batching"), settings["webhook_batching"])
+    if settings.get("history") not in (None, ""):
+        values["history"] = _history(name("history"), settings["history"])
     return AppConfig(**values)
 
 
@@ -353,6 +402,7 @@ _ENV_NAMES = {
         "authorized_connections_timeout")},
     "webhooks": "RESOUND_APP_WEBHOOKS",
     "webhook_batching": "RESOUND_APP_WEBHOOK_BATCHING",
+    "history": "RESOUND_APP_HISTORY",
 }
 
 
@@ -364,7 +414,7 @@ _ENV_OPTIONS = ("id", "key", "secret", "ping_interval", "activity_timeout", "max
                 "max_connections", "max_presence_members", "accept_client_events_from",
                 "allowed_origins", "api_rate_limit", "watchlist_events", "subscription_count",
                 "authorized_connections", "authorized_connections_timeout", "webhooks",
-                "webhook_batching")
+                "webhook_batching", "history")
 _ENV_RATE_LIMITING = ("enabled", "max_attempts", "decay_seconds", "terminate_on_limit")
 
 

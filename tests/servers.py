@@ -7,6 +7,7 @@ same way everywhere: as its own process, the way the Procfile starts it.
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -23,6 +24,10 @@ HOST = "127.0.0.1"
 APP_ID = "123456"
 APP_KEY = "test-key"
 APP_SECRET = "test-secret"
+# The webapp's SECRET_KEY: made per test run, since a key written in the repository is public.
+WEBAPP_SECRET_KEY = secrets.token_hex(32)
+# The webapp's PENDING_ORDERS_PER_CUSTOMER in tests not about it, which place many orders.
+UNCAPPED = 1_000_000
 
 
 def free_port() -> int:
@@ -96,8 +101,7 @@ def start_broadcaster(
 
 @contextmanager
 def broadcaster_pair(extra_env: Mapping[str, str]) -> Iterator[tuple[Broadcaster, Broadcaster]]:
-    """Two broadcasters with the same settings (e.g. one ``REDIS_URL`` and
-    ``REVERB_SCALING_ENABLED``: two nodes of one server), both stopped on exit."""
+    """Two broadcasters with the same settings (e.g. scaling on one Redis), stopped after."""
     first = start_broadcaster(extra_env)
     try:
         second = start_broadcaster(extra_env)
@@ -196,7 +200,7 @@ def start_webapp(
     env.update({
         "DATABASE_URL": database if isinstance(database, str) and "://" in database
         else f"sqlite:///{os.fspath(database)}",
-        "SECRET_KEY": "test-secret-key",
+        "SECRET_KEY": WEBAPP_SECRET_KEY,
         "REVERB_APP_ID": APP_ID,
         "REVERB_APP_KEY": APP_KEY,
         "REVERB_APP_SECRET": APP_SECRET,
@@ -206,6 +210,7 @@ def start_webapp(
         "OUTBOX_IDLE_SECONDS": "0.1",
         "OUTBOX_BACKOFF_INITIAL": "0.1",
         "OUTBOX_BACKOFF_MAX": "1.0",
+        "PENDING_ORDERS_PER_CUSTOMER": str(UNCAPPED),
         "FLASK_SKIP_DOTENV": "1",  # a developer's .env (scripts/run.sh) must not leak in
     })
     env.update(extra_env or {})

@@ -4,11 +4,14 @@ The end-to-end tests run ``python -m bench --quick`` on Resound's side only (no 
 the real broadcaster with one fault patched into its process (tests/faulty_broadcaster.py), and
 against the real broadcaster unchanged, which must pass the same checks. The cluster scenarios
 (``--cluster``, real redis-server) must fail when the nodes do not share presence, and pass on
-the real cluster.
+the real cluster. ``--interest`` must find the broadcast design's bystanders busy and the routed
+ones not, and fail a node that keeps a channel's stream after its last subscriber left;
+``--channels`` must see one Redis stream per channel and lose nothing under churn.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shlex
 import subprocess
@@ -16,7 +19,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench import report
+from bench import interest, report
+from bench.servers import resound
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH_TIMEOUT = 100  # seconds (under pytest's 120); a quick fan-out plus latency run takes ~20
@@ -25,18 +29,24 @@ BENCH_TIMEOUT = 100  # seconds (under pytest's 120); a quick fan-out plus latenc
 def _bench(out: Path, scenarios: str, fault: str | None = None,
            resound_cmd: list[str] | None = None) -> dict[str, Any]:
     """Run the quick bench on Resound only; its exit code and results.json."""
-    argv = [sys.executable, "-m", "bench", "--quick", "--servers", "resound",
-            "--scenarios", scenarios, "--out", str(out)]
+    argv = ["--servers", "resound", "--scenarios", scenarios]
     if fault:
         resound_cmd = [sys.executable, "-m", "tests.faulty_broadcaster", fault]
     if resound_cmd:
         argv += ["--resound-cmd", shlex.join(resound_cmd)]
+    return _quick(out, "results.json", *argv)
+
+
+def _quick(out: Path, results: str, *options: str) -> dict[str, Any]:
+    """Run ``python -m bench --quick`` with ``options``; its exit code and the JSON document
+    it wrote to ``results``."""
+    argv = [sys.executable, "-m", "bench", "--quick", *options, "--out", str(out)]
     proc = subprocess.run(argv, cwd=REPO, capture_output=True, text=True,
                           timeout=BENCH_TIMEOUT)
-    results = out / "results.json"
-    assert results.exists(), f"the bench wrote no results: {proc.stderr[-2000:]}"
+    written = out / results
+    assert written.exists(), f"the bench wrote no results: {proc.stderr[-2000:]}"
     return {"exit": proc.returncode, "output": proc.stdout + proc.stderr,
-            **json.loads(results.read_text())}
+            **json.loads(written.read_text())}
 
 
 def _run(document: dict[str, Any], scenario: str, server: str = "resound") -> dict[str, Any]:
@@ -154,3 +164,42 @@ def test_a_connection_closed_by_the_server_fails_the_run() -> None:
     run["result"].update(server_closes=2, server_close_codes=[4100])
 
     assert report.failures(run) == ["the server closed 2 connections (codes [4100])"]
+
+
+def test_interest_routing_spares_the_bystanders_that_the_broadcast_design_makes_work(
+        tmp_path: Path) -> None:
+    document = _quick(tmp_path, "interest.json", "--interest")
+
+    assert document["exit"] == 0, document["output"]
+    worst = {}
+    for run in document["runs"]:
+        assert run["problems"] == [], run
+        worst[run["design"]] = run["figures"]["worst bystander / A"]
+    old, new = document["designs"]
+    # The broadcast design's bystanders decode every publication; routed ones hear none.
+    assert worst[old] > 0.2, worst
+    assert worst[new] < worst[old] / 4, worst
+
+
+def test_a_node_that_keeps_a_channel_after_its_last_subscriber_left_fails_the_run(
+        tmp_path: Path) -> None:
+    faulty = [sys.executable, "-m", "tests.faulty_broadcaster", "hold"]
+    with resound(tmp_path, faulty, nodes=3, scaling=True) as cluster:
+        record = asyncio.run(interest.measure(cluster, 200, routed=True))
+
+    assert "C's stream subscription outlived its last subscriber" in record["problems"]
+
+
+def test_many_channels_hold_one_stream_each_and_churn_loses_nothing(tmp_path: Path) -> None:
+    document = _quick(tmp_path, "channels.json", "--channels")
+
+    assert document["exit"] == 0, document["output"]
+    assert document["problems"] == []
+    steps = document["steps"]
+    assert [step["channels"] for step in steps] == [0, 2_500, 5_000, 10_000]
+    # One stream per channel, plus the app's own and the steady channel's.
+    assert [step["redis_streams"] for step in steps] == [2, 2_502, 5_002, 10_002]
+    assert steps[-1]["node_rss"] > steps[0]["node_rss"]
+    churn = document["with churn"]
+    assert churn["subscribed"] == churn["unsubscribed"] > 0
+    assert document["without churn"]["lost"] == churn["lost"] == 0

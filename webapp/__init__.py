@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -21,8 +20,6 @@ from .jsonbodies import StrictJSONProvider
 from .seed import seed_command
 from .worker import worker_command
 
-log = logging.getLogger(__name__)
-
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """The app, configured from the environment and then from ``config``."""
@@ -30,13 +27,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.json = StrictJSONProvider(app)
     values = app_config.load(os.environ, config)
     app.config.update(values)
+    app.config["SECRET_KEY"] = app_config.secret_key(values, app.debug or app.testing,
+                                                     app.instance_path)
     app.config["SQLALCHEMY_DATABASE_URI"] = app_config.database_uri(values, app.instance_path)
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # valid as long as the session
     app.url_map.converters["id"] = IdConverter
-    app.config["SECRET_KEY"] = app_config.secret_key(values, app.debug or app.testing)
-    if app.config["SECRET_KEY"] == app_config.DEV_SECRET_KEY and not app.testing:
-        log.warning("SECRET_KEY is not set: debugging with the public development key, "
-                    "with which anyone can forge sessions and API tokens")
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"connect_args": {"timeout": 15}})
 

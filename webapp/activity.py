@@ -7,24 +7,32 @@ A customer is online while ``private-user.{id}.orders`` is occupied (``channel_o
 it: a webhook older than the row, or the same one again, changes nothing. Each change is
 broadcast to the admins as an :class:`ActivityChanged` snapshot through the outbox, in the same
 transaction.
+
+A webhook can be lost (the broadcaster restarted, the webapp was down past the retries), which
+would leave a ghost online for good; so the worker asks the broadcaster now and then
+(:func:`expire_unconfirmed`) and marks absent the rows it no longer confirms.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, String
+from sqlalchemy import BigInteger, Boolean, String, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .events import BroadcastEvent, private_channel
 from .extensions import db
 from .models import Order, User
+from .outbox import enqueue
+from .reverb_client import ReverbClient
 
 CUSTOMER_CHANNEL = re.compile(r"private-user\.(\d+)\.orders")
 VIEWERS_CHANNEL = re.compile(r"presence-orders\.(\d+)\.viewers")
+CHANNEL_PREFIXES = ("private-user.", "presence-orders.")  # of the two patterns above
 OCCUPANCY = {"channel_occupied": True, "channel_vacated": False}
 MEMBERSHIP = {"member_added": True, "member_removed": False}
 CHANNEL_LEVEL = ""  # the user_id column of a channel's own row (occupancy)
@@ -84,6 +92,46 @@ def record(facts: list[Fact], time_ms: int) -> int:
         # on PostgreSQL)
         changed += db.session.execute(
             upsert, execution_options={"preserve_rowcount": True}).rowcount
+    return changed
+
+
+def expire_unconfirmed(client: ReverbClient, grace_seconds: float) -> int:
+    """Mark absent each present row, set more than ``grace_seconds`` ago, that the broadcaster no
+    longer confirms: its channel is not occupied (``GET channels``), or, for a member, the
+    member is not in the channel (``GET channels/{name}/users``). Broadcast the new view and
+    commit; return how many rows changed. Raises ``DeliveryError`` (and changes nothing) when
+    the broadcaster cannot answer.
+
+    The rows are read before the broadcaster is asked, and a webhook is sent after the change
+    it reports, so the answer covers every row read. A row that a webhook changes meanwhile is
+    left as the webhook set it (the update requires the ``time_ms`` read). The grace covers a
+    cluster's counts that lag by a moment and clocks that differ a little.
+    """
+    cutoff_ms = int((time.time() - grace_seconds) * 1000)
+    rows = db.session.execute(db.select(
+        LivePresence.channel, LivePresence.user_id, LivePresence.time_ms,
+    ).where(LivePresence.present, LivePresence.time_ms < cutoff_ms)).all()
+    if not rows:
+        return 0
+    occupied = set().union(*(client.occupied_channels(prefix) for prefix in CHANNEL_PREFIXES))
+    members: dict[str, set[str]] = {}
+    unconfirmed = []
+    for row in rows:
+        if row.channel in occupied and row.user_id != CHANNEL_LEVEL and row.channel not in members:
+            members[row.channel] = client.channel_members(row.channel)
+        if row.channel not in occupied or (
+                row.user_id != CHANNEL_LEVEL and row.user_id not in members[row.channel]):
+            unconfirmed.append(row)
+    changed = 0
+    for row in unconfirmed:
+        changed += db.session.execute(
+            update(LivePresence)
+            .where(LivePresence.channel == row.channel, LivePresence.user_id == row.user_id,
+                   LivePresence.present, LivePresence.time_ms == row.time_ms)
+            .values(present=False).execution_options(synchronize_session=False)).rowcount
+    if changed:
+        enqueue(ActivityChanged(snapshot()))
+    db.session.commit()
     return changed
 
 

@@ -8,6 +8,7 @@ overrides both. The defaults suit a local run (SQLite in the instance folder, br
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -16,22 +17,34 @@ from .reverb_client import MAX_BATCH
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
-# Signs sessions and API tokens when debugging or testing without a SECRET_KEY. It is public:
-# anywhere else the app refuses to start without a key of its own.
-DEV_SECRET_KEY = "dev-secret-key-change-me"
-MISSING_SECRET_KEY = (
-    "SECRET_KEY is not set: put SECRET_KEY=<random> in the environment or .env, e.g. "
-    "SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(32))') "
-    "(scripts/run.sh writes one), or run with --debug for development"
-)
+# A key anyone can read is no key: these are (or were) in the repository, and the first was the
+# development default until a red team forged admin tokens with it. Refused whatever the mode.
+PUBLIC_SECRET_KEYS = frozenset({"dev-secret-key-change-me"})
+MIN_SECRET_KEY_BYTES = 32
+MAKE_SECRET_KEY = ("SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(32))') "
+                   "(scripts/run.sh writes one into .env)")
+MISSING_SECRET_KEY = (f"SECRET_KEY is not set: put a random one in the environment or .env, e.g. "
+                      f"{MAKE_SECRET_KEY}, or run with --debug for development")
+# Debugging or testing without a SECRET_KEY: a random key made once, in the instance folder.
+DEV_SECRET_KEY_FILE = "dev-secret-key"
 
 DEFAULTS: dict[str, Any] = {
-    "SECRET_KEY": None,  # required outside debugging and tests: see MISSING_SECRET_KEY
-    # Failed sign-ins allowed per account and per client address (Flask-Limiter syntax); the
-    # counters are in Redis when REDIS_URL is set, in each web process's memory otherwise.
+    # Signs sessions and API tokens: at least 32 random bytes, never a public one (see
+    # secret_key); required outside debugging and tests.
+    "SECRET_KEY": None,
+    # Failed sign-ins allowed per account from one client address, and per client address
+    # (Flask-Limiter syntax); the counters are in Redis when REDIS_URL is set, in each web
+    # process's memory otherwise.
     "LOGIN_LIMIT_PER_ACCOUNT": "10 per 15 minutes",
     "LOGIN_LIMIT_PER_ADDRESS": "50 per 15 minutes",
     "REDIS_URL": None,
+    # Seconds a pending (unpaid) order holds its stock: then the worker cancels it and releases
+    # the stock. And how many pending orders one customer may have at once (the next is 422).
+    "PENDING_ORDER_TTL": 30 * 60.0,
+    "PENDING_ORDERS_PER_CUSTOMER": 5,
+    # Seconds between the worker's checks of the live presence table against the broadcaster
+    # (GET channels); a row unconfirmed for longer than this is expired (activity.py).
+    "LIVE_PRESENCE_CHECK_SECONDS": 60.0,
     "DATABASE_URL": None,  # None: SQLite file in the instance folder
     "REVERB_APP_ID": "app-id",
     "REVERB_APP_KEY": "app-key",
@@ -66,14 +79,59 @@ class ConfigError(RuntimeError):
     """A setting the app cannot run with; the message says what to set."""
 
 
-def secret_key(values: Mapping[str, Any], development: bool) -> str:
-    """The configured SECRET_KEY; the public development key only when ``development``
-    (debug or testing); :class:`ConfigError` otherwise."""
-    if values.get("SECRET_KEY"):
-        return values["SECRET_KEY"]
+def secret_key_error(key: str | bytes) -> str | None:
+    """Why ``key`` cannot sign sessions and API tokens (public, or too short), or None."""
+    raw = key.encode() if isinstance(key, str) else key
+    if raw.strip().decode(errors="replace") in PUBLIC_SECRET_KEYS:
+        return (f"SECRET_KEY is a public key (it is in the repository): anyone could forge "
+                f"sessions and API tokens with it; make your own: {MAKE_SECRET_KEY}")
+    size = len(raw)
+    if size < MIN_SECRET_KEY_BYTES:
+        return (f"SECRET_KEY is {size} bytes long; use at least {MIN_SECRET_KEY_BYTES} random "
+                f"bytes: {MAKE_SECRET_KEY}")
+    return None
+
+
+def secret_key(values: Mapping[str, Any], development: bool,
+               instance_path: str) -> str | bytes:
+    """The configured SECRET_KEY, which must pass :func:`secret_key_error` in every mode.
+    Without one, ``development`` (debug or testing) gets :func:`development_secret_key`;
+    anything else gets :class:`ConfigError`."""
+    key = values.get("SECRET_KEY")
+    if key:
+        problem = secret_key_error(key)
+        if problem:
+            raise ConfigError(problem)
+        return key
     if not development:
         raise ConfigError(MISSING_SECRET_KEY)
-    return DEV_SECRET_KEY
+    return development_secret_key(Path(instance_path) / DEV_SECRET_KEY_FILE)
+
+
+def development_secret_key(path: Path) -> str:
+    """The random key stored at ``path``, made there (readable by its owner only) on first use.
+
+    Stored, not made per process: the reloader of ``flask run --debug`` and every worker of a
+    debug gunicorn then share one key, so sessions survive a reload. Two processes starting at
+    once agree: the first to link its file in place wins, the other reads it.
+    """
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        draft = path.with_name(f"{path.name}.{os.getpid()}")
+        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(secrets.token_hex(MIN_SECRET_KEY_BYTES))
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    key = path.read_text().strip()
+    problem = secret_key_error(key)
+    if problem:
+        raise ConfigError(f"{path}: {problem}; or delete the file to get a new random one")
+    return key
 
 
 def _convert(default: Any, raw: str) -> Any:
@@ -98,7 +156,21 @@ def load(environ: Mapping[str, str], overrides: Mapping[str, Any] | None) -> dic
                                  f"{type(default).__name__}") from None
     values.update(overrides or {})
     check_outbox(values)
+    check_positive(values, ("PENDING_ORDER_TTL", "PENDING_ORDERS_PER_CUSTOMER",
+                            "LIVE_PRESENCE_CHECK_SECONDS"))
     return values
+
+
+def check_positive(values: Mapping[str, Any], keys: tuple[str, ...]) -> None:
+    """:class:`ConfigError` for any of ``keys`` that is not a number above 0 (of its default's
+    type: a whole number where the default is one)."""
+    for key in keys:
+        value, kind = values[key], type(DEFAULTS[key])
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if not number or (kind is int and not isinstance(value, int)) or not value > 0:
+            whole = "a whole number" if kind is int else "a number"
+            raise ConfigError(f"{key}={value!r}: set {whole} above 0 (default "
+                              f"{DEFAULTS[key]!r})")
 
 
 def check_outbox(values: Mapping[str, Any]) -> None:

@@ -8,7 +8,18 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, Enum, ForeignKey, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import (
+    Boolean,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+    update,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.security import generate_password_hash
@@ -84,6 +95,8 @@ class Order(db.Model):
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     __mapper_args__ = {"version_id_col": version}
+    # The worker's look for expired pending orders, every pass; and the lists' status filters.
+    __table_args__ = (Index("ix_orders_status_created_at", "status", "created_at"),)
 
     user: Mapped[User] = relationship()
     items: Mapped[list[OrderItem]] = relationship(
@@ -100,7 +113,8 @@ class Order(db.Model):
     def transition_to(
         self, new_status: OrderStatus, changed_by: User | None = None, notes: str | None = None
     ) -> bool:
-        """Move to ``new_status``, record it and broadcast it, all in one commit.
+        """Move to ``new_status``, record it and broadcast it, all in one commit; a cancelled
+        order gives its items back to stock (none of them has shipped).
 
         Returns False (and does nothing) for the current status; raises
         :class:`InvalidTransition` for a change the status machine does not allow, and
@@ -122,6 +136,8 @@ class Order(db.Model):
             raise ConcurrentChange(
                 f"order {self.id} changed meanwhile; reload it and try again"
             ) from None
+        if new_status is OrderStatus.CANCELLED:
+            self._return_stock()
         db.session.add(OrderStatusHistory(
             order=self, from_status=previous, to_status=new_status,
             changed_by=changed_by, notes=notes,
@@ -129,6 +145,15 @@ class Order(db.Model):
         enqueue(OrderStatusChanged(self, previous.value, changed_by))
         db.session.commit()
         return True
+
+    def _return_stock(self) -> None:
+        """Put the items back in stock (an UPDATE relative to the current stock, so concurrent
+        orders of the same product are not overwritten), by product id as orders take it."""
+        for item in sorted(self.items, key=lambda item: item.product_id):
+            db.session.execute(
+                update(Product).where(Product.id == item.product_id)
+                .values(stock=Product.stock + item.quantity)
+                .execution_options(synchronize_session=False))
 
 
 class OrderItem(db.Model):

@@ -1,22 +1,34 @@
-"""Placing orders: validate the lines, take the stock, price at today's prices, broadcast."""
+"""Placing orders: validate the lines, take the stock, price at today's prices, broadcast.
+
+A pending (unpaid) order holds its stock for ``PENDING_ORDER_TTL`` seconds: then the worker
+cancels it (:func:`expire_pending_orders`), which gives the stock back. A customer has at most
+``PENDING_ORDERS_PER_CUSTOMER`` pending orders at once: together, one customer cannot hold all
+the stock for long.
+"""
 
 from __future__ import annotations
 
+import logging
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import update
+from flask import current_app
+from sqlalchemy import func, update
 
 from .events import OrderCreated
 from .extensions import db
 from .idempotency import Answer, run_once
 from .ids import is_valid_id
-from .models import Order, OrderItem, OrderStatusHistory, Product, User
-from .outbox import enqueue
+from .models import ConcurrentChange, Order, OrderItem, OrderStatusHistory, Product, User
+from .outbox import enqueue, utcnow
 from .serializers import order_dict
 from .status import OrderStatus
 
+log = logging.getLogger(__name__)
+
 MAX_LINES = 50
 MAX_QUANTITY = 1000
+EXPIRED_PER_PASS = 100  # orders the worker cancels per pass, each in its own transaction
 
 
 class OrderError(ValueError):
@@ -67,16 +79,18 @@ def add_order(user: User, items: Any) -> Order:
     """Add a pending order for ``user`` and its ``order.created`` event to the session,
     flushed but not committed: the caller commits, or rolls back on an error."""
     lines = parse_lines(items)
+    _check_pending_cap(user)
     products = {p.id: p for p in db.session.scalars(
         db.select(Product).where(Product.id.in_(lines))
     )}
     missing = sorted(set(lines) - set(products))
     if missing:
         raise OrderError(f"unknown product id(s): {', '.join(map(str, missing))}")
+    for product_id in sorted(lines):  # in one order everywhere: no deadlock between orders
+        _take_stock(products[product_id], lines[product_id])
     order = Order(user=user, status=OrderStatus.PENDING)
     db.session.add(order)
     for product_id, quantity in lines.items():
-        _take_stock(products[product_id], quantity)
         order.items.append(OrderItem(
             product=products[product_id], quantity=quantity,
             unit_price_cents=products[product_id].price_cents,
@@ -87,6 +101,57 @@ def add_order(user: User, items: Any) -> Order:
     order.assign_number()
     enqueue(OrderCreated(order))
     return order
+
+
+def _check_pending_cap(user: User) -> None:
+    """:class:`OrderError` when ``user`` already has ``PENDING_ORDERS_PER_CUSTOMER`` pending
+    orders. It first locks the user's row with an UPDATE that changes nothing (a row lock on
+    PostgreSQL, the write lock on SQLite), so the customer's concurrent orders count one after
+    the other until each commits: together they never pass the cap."""
+    db.session.execute(update(User).where(User.id == user.id)
+                       .values(session_epoch=User.session_epoch)
+                       .execution_options(synchronize_session=False))
+    pending = db.session.scalar(db.select(func.count(Order.id)).where(
+        Order.user_id == user.id, Order.status == OrderStatus.PENDING))
+    cap = current_app.config["PENDING_ORDERS_PER_CUSTOMER"]
+    if pending >= cap:
+        ttl = _duration(current_app.config["PENDING_ORDER_TTL"])
+        raise OrderError(
+            f"you have {pending} unpaid orders, the most one customer may have at once ({cap}); "
+            f"pay or cancel one first (an unpaid order is cancelled after {ttl})")
+
+
+def _duration(seconds: float) -> str:
+    """``30 minutes``, ``1 hour``, ``0.5 seconds``: a TTL as people read it."""
+    for unit, size in (("hour", 3600), ("minute", 60), ("second", 1)):
+        if seconds >= size and seconds % size == 0:
+            count = int(seconds // size)
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds:g} seconds"
+
+
+def expire_pending_orders() -> int:
+    """Cancel the pending orders placed more than ``PENDING_ORDER_TTL`` seconds ago (the oldest
+    :data:`EXPIRED_PER_PASS`), each in its own commit as any transition: a history row with the
+    reason, the stock given back, ``order.status.updated`` in the outbox. An order someone moved
+    meanwhile is left as they moved it. Returns how many were cancelled."""
+    ttl = current_app.config["PENDING_ORDER_TTL"]
+    expired = db.session.scalars(
+        db.select(Order.id)
+        .where(Order.status == OrderStatus.PENDING,
+               Order.created_at < utcnow() - timedelta(seconds=ttl))
+        .order_by(Order.created_at, Order.id).limit(EXPIRED_PER_PASS)).all()
+    reason = f"not paid within {_duration(ttl)}: cancelled, its items back in stock"
+    cancelled = 0
+    for order_id in expired:
+        order = db.session.get(Order, order_id, populate_existing=True)
+        if order is None or order.status is not OrderStatus.PENDING:
+            continue  # paid or cancelled since the look
+        try:
+            cancelled += order.transition_to(OrderStatus.CANCELLED, None, reason)
+        except ConcurrentChange:
+            log.info("order %s changed while it expired; left as it is", order_id)
+    return cancelled
 
 
 def stale_view_error(order: Order, expected: object) -> str | None:

@@ -1,16 +1,21 @@
-"""Sign-in attempts limited per account and per client address (Flask-Limiter).
+"""Failed sign-ins limited per account from one client address, and per client address
+(Flask-Limiter), as OWASP's authentication guidance recommends.
 
-Only failed attempts (401) count, so people who sign in often are never refused; once either
-budget is spent, the next attempt is a 429 with ``Retry-After`` before any password is checked.
-Known and unknown emails count alike, and both check a password hash (``auth.authenticate``), so
-neither the answers nor their timing tell which emails have accounts. Counters live in Redis when
-``REDIS_URL`` is set (shared by every web process), in this process's memory otherwise. Two
-attempts in flight at once may both pass the check: the bound is the budget plus the requests
-the server runs concurrently.
+Only failed attempts (401) count, so people who sign in often are never refused. Wrong passwords
+for an account slow down the addresses that sent them, not the account: once either budget of an
+address is spent, its next attempt is a 429 with ``Retry-After`` before any password is checked,
+while the account's owner, from her own address, still signs in (a lock per account would let
+anyone lock her out). Known and unknown emails count alike, and both check a password hash
+(``auth.authenticate``), so neither the answers nor their timing tell which emails have
+accounts. The address is the connection's (``REMOTE_ADDR``): ``X-Forwarded-For`` counts only
+behind Werkzeug's ``ProxyFix``. Counters live in Redis when ``REDIS_URL`` is set (shared by every
+web process), in this process's memory otherwise. Two attempts in flight at once may both pass
+the check: the bound is the budget plus the requests the server runs concurrently.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 
@@ -35,6 +40,13 @@ def _account() -> str:
     return email.strip().lower() if isinstance(email, str) else ""
 
 
+def _account_at_address() -> str:
+    """The counter of this account from this address: the address and a digest of the email
+    (a key of fixed size, however long the email sent)."""
+    digest = hashlib.sha256(_account().encode(errors="surrogatepass")).hexdigest()
+    return f"{get_remote_address()}/{digest}"
+
+
 def _failed(response: Response) -> bool:
     return response.status_code == 401
 
@@ -49,9 +61,10 @@ def init_app(app: Flask) -> Limiter:
         key_prefix="resound-login", in_memory_fallback_enabled=True, strategy="moving-window",
     )
     per_account = limiter.shared_limit(
-        app.config["LOGIN_LIMIT_PER_ACCOUNT"], scope="login-account", key_func=_account,
-        methods=["POST"], deduct_when=_failed,
-        error_message="too many failed sign-ins for this account; wait and try again")
+        app.config["LOGIN_LIMIT_PER_ACCOUNT"], scope="login-account-address",
+        key_func=_account_at_address, methods=["POST"], deduct_when=_failed,
+        error_message="too many failed sign-ins for this account from your address; "
+                      "wait and try again")
     per_address = limiter.shared_limit(
         app.config["LOGIN_LIMIT_PER_ADDRESS"], scope="login-address", key_func=get_remote_address,
         methods=["POST"], deduct_when=_failed,

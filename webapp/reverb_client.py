@@ -1,4 +1,5 @@
-"""The broadcaster's signed HTTP API, as the outbox uses it, over one kept-alive connection.
+"""The broadcaster's signed HTTP API, as the outbox and the worker use it, over one kept-alive
+connection.
 
 A :class:`ReverbClient` keeps one HTTP/1.1 connection open and sends every request on it, one at
 a time (a lock serialises callers). When a connection that served an earlier request turns out
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from shared.payloads import dumpb
+from shared.payloads import dumpb, loads
 from shared.signatures import sign_request
 
 # Answers that will never succeed on retry: skip the row instead of blocking the queue.
@@ -56,7 +57,8 @@ class Message:
 
 
 class ReverbClient:
-    """``POST events``, ``POST batch_events`` and ``POST users/{id}/terminate_connections``."""
+    """``POST events``, ``POST batch_events``, ``POST users/{id}/terminate_connections``, and
+    the reads ``GET channels`` and ``GET channels/{name}/users``."""
 
     def __init__(self, app_id: str, key: str, secret: str, host: str, port: int,
                  scheme: str = "http", timeout: float = 5.0, keep_alive: bool = True) -> None:
@@ -99,16 +101,46 @@ class ReverbClient:
         self._post(f"/apps/{self.app_id}/users/{quote(user_id, safe='')}/terminate_connections",
                    b"{}", {})
 
+    def occupied_channels(self, prefix: str) -> set[str]:
+        """The names of the occupied channels that start with ``prefix`` (``GET channels``)."""
+        return set(self._get(f"/apps/{self.app_id}/channels", {"filter_by_prefix": prefix},
+                             "channels", dict))
+
+    def channel_members(self, channel: str) -> set[str]:
+        """The user ids of a presence channel's members (``GET channels/{name}/users``)."""
+        users = self._get(f"/apps/{self.app_id}/channels/{quote(channel, safe='')}/users", {},
+                          "users", list)
+        return {str(user["id"]) for user in users if isinstance(user, dict) and "id" in user}
+
     def close(self) -> None:
         with self._lock:
             self._drop()
 
+    def _get(self, path: str, params: dict[str, str], field: str, kind: type) -> Any:
+        """``field`` of the JSON object a signed GET answers, which must be a ``kind``;
+        :class:`DeliveryError` unless the answer is 2xx and so."""
+        answer = self._request("GET", path, b"", {}, params)
+        try:
+            value = loads(answer).get(field)
+        except (ValueError, AttributeError):
+            value = None
+        if not isinstance(value, kind):
+            raise DeliveryError(f"GET {path} answered no {field!r} {kind.__name__}: "
+                                f"{answer[:200]!r}")
+        return value
+
     def _post(self, path: str, body: bytes, headers: dict[str, str]) -> None:
-        query = urlencode(sign_request(self.key, self.secret, "POST", path, body=body))
-        headers = {"Content-Type": "application/json", **headers}
+        self._request("POST", path, body, {"Content-Type": "application/json", **headers}, {})
+
+    def _request(self, method: str, path: str, body: bytes, headers: dict[str, str],
+                 params: dict[str, str]) -> bytes:
+        """Send a signed request on the kept connection; its body, or :class:`DeliveryError`
+        unless the broadcaster answers 2xx."""
+        query = urlencode(sign_request(self.key, self.secret, method, path, params, body=body))
+        target = f"{path}?{query}"
         with self._lock:
             try:
-                status, answer = self._send(f"{path}?{query}", body, headers)
+                status, answer = self._send(method, target, body, headers)
             except (OSError, http.client.HTTPException) as exc:
                 reused = self._used
                 self._drop()
@@ -116,19 +148,22 @@ class ReverbClient:
                     raise self._unreachable(exc) from None
                 # The kept connection had been closed by the far end: once more on a new one.
                 try:
-                    status, answer = self._send(f"{path}?{query}", body, headers)
+                    status, answer = self._send(method, target, body, headers)
                 except (OSError, http.client.HTTPException) as again:
                     self._drop()
                     raise self._unreachable(again) from None
         if not 200 <= status < 300:
-            raise DeliveryError(f"broadcaster answered {status}: {answer}",
+            text = answer[:2000].decode(errors="replace")
+            raise DeliveryError(f"broadcaster answered {status}: {text}",
                                 permanent=status in PERMANENT_STATUSES)
+        return answer
 
     def _unreachable(self, exc: Exception) -> DeliveryError:
         return DeliveryError(f"broadcaster at {self.host}:{self.port} unreachable: {exc}")
 
-    def _send(self, target: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
-        """One request on the kept connection (opened if needed); the status and some text."""
+    def _send(self, method: str, target: str, body: bytes,
+              headers: dict[str, str]) -> tuple[int, bytes]:
+        """One request on the kept connection (opened if needed); the status and the body."""
         if self._connection is None:
             connection_class = (http.client.HTTPSConnection if self.scheme == "https"
                                 else http.client.HTTPConnection)
@@ -137,14 +172,14 @@ class ReverbClient:
             self.connections_opened += 1
         if not self.keep_alive:
             headers = {**headers, "Connection": "close"}
-        self._connection.request("POST", target, body=body, headers=headers)
+        self._connection.request(method, target, body=body or None, headers=headers)
         response = self._connection.getresponse()
         answer = response.read()
         if response.will_close or not self.keep_alive:
             self._drop()
         else:
             self._used = True
-        return response.status, answer[:2000].decode(errors="replace")
+        return response.status, answer
 
     def _drop(self) -> None:
         if self._connection is not None:

@@ -63,13 +63,16 @@ def seed_database() -> None:
     if db.session.scalar(db.select(db.func.count(Order.id))) == 0:
         admin = users["admin@example.com"]
         for age, (email, lines, path) in enumerate(reversed(ORDERS)):
-            _demo_order(users[email], admin, products, lines, path, hours_ago=age * 5 + 1)
+            # An order still pending is recent: older ones the worker has cancelled
+            # (PENDING_ORDER_TTL).
+            placed_ago = timedelta(hours=age * 5 + 1) if path else timedelta(minutes=5)
+            _demo_order(users[email], admin, products, lines, path, placed_ago)
     db.session.commit()
 
 
-def _demo_order(customer, admin, products, lines, path, hours_ago: int) -> None:
+def _demo_order(customer, admin, products, lines, path, placed_ago: timedelta) -> None:
     """A past order and its history, written directly: seeding is not news to broadcast."""
-    at = utcnow() - timedelta(hours=hours_ago)
+    at = utcnow() - placed_ago
     order = Order(user=customer, status=OrderStatus.PENDING, created_at=at, updated_at=at)
     for product_name, quantity in lines:
         product = products[product_name]

@@ -4,6 +4,10 @@ It delivers pending events in order, in batches, on one HTTP connection it keeps
 passes (opened again after a failure), sleeps briefly when idle, and backs off exponentially
 (capped) while the broadcaster is down. SIGTERM (honcho, systemd) ends it between passes, so a
 send is never cut off between the broadcaster's answer and its record.
+
+Before each delivery pass it does the app's chores (:class:`Chores`): it cancels the pending
+orders past ``PENDING_ORDER_TTL``, and every ``LIVE_PRESENCE_CHECK_SECONDS`` it checks the live
+presence table against the broadcaster; what they broadcast goes out in that same pass.
 """
 
 from __future__ import annotations
@@ -11,31 +15,68 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
+from collections.abc import Callable
 
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
-from .delivery import ReverbClient, deliver_now
+from .activity import expire_unconfirmed
+from .delivery import DeliveryError, ReverbClient, deliver_now
+from .extensions import db
+from .orders import expire_pending_orders
 
 log = logging.getLogger(__name__)
 
 
+class Chores:
+    """What the worker does besides delivery, on the worker's connection to the broadcaster:
+    :meth:`run` before each pass. Database errors propagate (the pass backs off); a broadcaster
+    that cannot answer the presence check only postpones it."""
+
+    def __init__(self, app: Flask, client: ReverbClient,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.app, self.client, self.clock = app, client, clock
+        self.presence_interval = float(app.config["LIVE_PRESENCE_CHECK_SECONDS"])
+        self.next_presence_check = clock()
+
+    def run(self) -> None:
+        with self.app.app_context():
+            try:
+                expire_pending_orders()
+                if self.clock() >= self.next_presence_check:
+                    self.next_presence_check = self.clock() + self.presence_interval
+                    self._check_presence()
+            finally:
+                db.session.remove()
+
+    def _check_presence(self) -> None:
+        try:
+            expire_unconfirmed(self.client, self.presence_interval)
+        except DeliveryError as exc:
+            db.session.rollback()
+            log.warning("could not check who is online with the broadcaster (%s); next try "
+                        "in %.0f s", exc, self.presence_interval)
+
+
 def run_worker(app: Flask, idle: float, backoff_initial: float, backoff_max: float,
                stop: threading.Event) -> None:
-    """Loop delivery passes until ``stop`` is set; a pass that raises is logged and retried."""
+    """Loop chores and delivery passes until ``stop`` is set; a pass that raises is logged and
+    retried."""
     client = ReverbClient.from_config(app.config)
     try:
-        _loop(app, client, idle, backoff_initial, backoff_max, stop)
+        _loop(app, client, Chores(app, client), idle, backoff_initial, backoff_max, stop)
     finally:
         client.close()
 
 
-def _loop(app: Flask, client: ReverbClient, idle: float, backoff_initial: float,
-          backoff_max: float, stop: threading.Event) -> None:
+def _loop(app: Flask, client: ReverbClient, chores: Chores, idle: float,
+          backoff_initial: float, backoff_max: float, stop: threading.Event) -> None:
     backoff = backoff_initial
     while not stop.is_set():
         try:
+            chores.run()
             result = deliver_now(app, client)
         except Exception:  # a locked or broken database must not end the guarantee
             log.exception("delivery pass failed, retrying in %.1f s", backoff)
@@ -54,7 +95,8 @@ def _loop(app: Flask, client: ReverbClient, idle: float, backoff_initial: float,
 
 @click.command("worker")
 @click.option("--once", is_flag=True,
-              help="One pass: deliver what is pending, then exit (status 1 if any is left).")
+              help="One pass: the chores, then deliver what is pending, then exit (status 1 "
+                   "if any is left).")
 @click.option("--idle", type=float, default=None, help="Seconds to sleep when nothing is pending.")
 @click.option("--backoff-max", type=float, default=None,
               help="Longest wait between retries while the broadcaster is down.")
@@ -67,8 +109,14 @@ def worker_command(once: bool, idle: float | None, backoff_max: float | None,
                         format="%(asctime)s worker %(levelname)s %(message)s")
     app = current_app._get_current_object()
     config = app.config
+    config["OUTBOX_DELIVER_ON_COMMIT"] = False  # what the chores enqueue, this pass delivers
     if once:
-        result = deliver_now(app)
+        client = ReverbClient.from_config(config)
+        try:
+            Chores(app, client).run()
+            result = deliver_now(app, client)
+        finally:
+            client.close()
         click.echo(f"delivered {result.delivered}, skipped {result.skipped}"
                    + (f", stopped: {result.error}" if result.error else ""))
         raise SystemExit(1 if result.error or result.busy else 0)

@@ -18,7 +18,7 @@ from shared.signatures import RequestAuthError, verify_body_md5, verify_request_
 
 from ..protocol.requests import Answer, ApiCallCounted, CountApiCall
 from ..protocol.state import AppState
-from . import endpoints
+from . import endpoints, history
 from .host import ApiHost
 from .http import HttpRequest, HttpResponse, error_response, json_response
 from .limits import over_limit
@@ -38,6 +38,8 @@ _ROUTES: tuple[tuple[re.Pattern[str], str, Endpoint], ...] = (
      endpoints.channel),
     (re.compile(r"/apps/(?P<app_id>[^/]+)/channels/(?P<channel>[^/]+)/users"), "GET",
      endpoints.channel_users),
+    (re.compile(r"/apps/(?P<app_id>[^/]+)/channels/(?P<channel>[^/]+)/events"), "GET",
+     history.channel_events),
     (re.compile(r"/apps/(?P<app_id>[^/]+)/users/(?P<user_id>[^/]+)/terminate_connections"),
      "POST", endpoints.terminate_user),
     # The official Python SDK (pusher 3.3.4) leaves out /apps/{app_id}; the app comes from
@@ -68,8 +70,14 @@ def handle(server: ApiHost, request: HttpRequest,
     before reading the body; then only ``body_md5`` remains to check. An unexpected exception
     propagates to the listener, which logs it and answers 500.
     """
+    return _refusing(request, partial(_route, server, request, head))
+
+
+def _refusing(request: HttpRequest,
+              run: Callable[[], HttpResponse | Query]) -> HttpResponse | Query:
+    """``run()``'s answer, or the JSON error of the :class:`ApiError` it raised."""
     try:
-        return _route(server, request, head)
+        return run()
     except ApiError as exc:
         log.debug("%s %s -> %d: %s", request.method, request.path, exc.status, exc.reason)
         return error_response(exc.status, exc.reason)
@@ -132,11 +140,7 @@ def _within_limit(request: HttpRequest, app: AppState, run: Callable[[], HttpRes
         log.info("%s %s -> 429: app %s is over its API rate limit", request.method,
                  request.path, app.id)
         return over_limit(app.config, counted.retry_after)
-    try:
-        return run()
-    except ApiError as exc:
-        log.debug("%s %s -> %d: %s", request.method, request.path, exc.status, exc.reason)
-        return error_response(exc.status, exc.reason)
+    return _refusing(request, run)
 
 
 def _health_check(server: ApiHost, path: str) -> str | None:

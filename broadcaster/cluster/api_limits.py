@@ -14,19 +14,11 @@ from __future__ import annotations
 import time
 from abc import abstractmethod
 from collections.abc import Callable
-from importlib.resources import files
 
-from redis.asyncio import Redis, RedisCluster
-from redis.commands.core import AsyncScript
-
-from shared.redis_modes import async_client, parse_redis_url
-
-from ..config import redacted
 from ..protocol.ratelimit import TokenBucket
 from ..protocol.requests import ApiCallCounted, CountApiCall, Unavailable
 from .base import Reply
-from .redis_state import Failure
-from .store import Store
+from .store import RedisStore, Store
 
 
 class ApiLimits(Store):
@@ -68,39 +60,19 @@ class LocalApiLimits(ApiLimits):
         return self.answer(request)
 
 
-class RedisApiLimits(ApiLimits):
+class RedisApiLimits(RedisStore, ApiLimits):
     """The budgets of every node, in the Redis at ``url``, on Redis's clock."""
 
-    def __init__(self, url: str, prefix: str = "resound", timeout: float = 5.0) -> None:
-        super().__init__()
-        self.url, self.prefix, self.timeout = url, prefix, timeout
-        self._redis: Redis | RedisCluster | None = None
-        self._count: AsyncScript | None = None
+    script = "count_api_call"
+    needs = "the app's API rate limit needs it"
 
     def key(self, app_id: str) -> str:
         """The Redis hash holding app ``app_id``'s bucket."""
         return f"{self.prefix}:{{{app_id}}}:api-calls"
 
-    async def start(self) -> None:
-        self._redis = async_client(parse_redis_url(self.url),
-                                   socket_connect_timeout=self.timeout,
-                                   socket_timeout=self.timeout)
-        script = files(__package__).joinpath("lua", "count_api_call.lua").read_text()
-        self._count = self._redis.register_script(script)
-
-    async def stop(self) -> None:
-        if self._redis is not None:
-            await self._redis.aclose()
-            self._redis = self._count = None
-
     async def decide(self, request: CountApiCall) -> ApiCallCounted | Unavailable:
-        if self._count is None:
-            return Unavailable("API rate limits are not started; start the server first")
-        try:
-            allowed, wait_ms = await self._count(keys=[self.key(request.app_id)],
-                                                 args=[request.rate])
-        except Failure as exc:
-            what = str(exc) or type(exc).__name__
-            return Unavailable(f"Redis at {redacted(self.url)} is unreachable: {what}; the "
-                               "app's API rate limit needs it; retry later")
+        answer = await self.run_script([self.key(request.app_id)], [request.rate])
+        if isinstance(answer, Unavailable):
+            return answer
+        allowed, wait_ms = answer
         return ApiCallCounted(True) if allowed == 1 else ApiCallCounted(False, wait_ms / 1000)

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from shared.channels import channel_type
 
+from ..config import HistoryRule
+from ..protocol.history import Window
 from ..protocol.publication import Publication
 from ..protocol.requests import (
     LISTENING,
@@ -31,6 +33,7 @@ from ..protocol.requests import (
     Left,
     ListMembers,
     Members,
+    ReadHistory,
     Request,
     SignIn,
     SignOut,
@@ -39,8 +42,26 @@ from ..protocol.requests import (
 )
 from ..protocol.state import AppState, Routes
 
-Deliver = Callable[[Publication], None]
+Deliver = Callable[[Publication, "tuple[int, str] | None"], None]  # see Server.deliver
+HistoryOf = Callable[[str, str], HistoryRule | None]  # (app id, channel) -> its history rule
 Reply = Callable[[Answer], None]
+
+
+CANCEL_AGAIN = 0.1  # seconds after which a task that outlived its cancellation is cancelled again
+
+
+async def cancelled(tasks: Iterable[asyncio.Task[Any]]) -> None:
+    """Cancel ``tasks`` and return once each has ended. A cancellation a task swallowed (in
+    Python 3.11, an ``asyncio.timeout`` inside redis-py whose own deadline passes at the same
+    moment turns it into a TimeoutError) is repeated, rather than waited on for ever."""
+    pending = {task for task in tasks if not task.done()}
+    while pending:
+        for task in pending:
+            task.cancel()
+        done, pending = await asyncio.wait(pending, timeout=CANCEL_AGAIN)
+        for task in done:
+            if not task.cancelled():
+                task.exception()  # retrieved: an error while stopping is not news
 
 
 def _wrap(answer: Callable[[Any], Answer], value: Any) -> Answer:
@@ -51,8 +72,9 @@ class Bus(ABC):
     """Carries publications to the local delivery of every server process that shares it."""
 
     @abstractmethod
-    def attach(self, deliver: Deliver) -> None:
-        """Set the function that delivers a publication to this process's sockets."""
+    def attach(self, deliver: Deliver, history: HistoryOf | None = None) -> None:
+        """Set the function that delivers a publication to this process's sockets, and the
+        one that tells which channels keep history (the bus numbers their events)."""
 
     @abstractmethod
     def publish(self, publication: Publication) -> None:
@@ -152,6 +174,8 @@ class ClusterState(ABC):
             return _wrap(Counts, await self.channel_counts(request.app_id, request.names))
         if isinstance(request, ListMembers):
             return _wrap(Members, await self.members(request.app_id, request.channel))
+        if isinstance(request, ReadHistory):
+            return await self.read_history(request)
         return _wrap(Connections, await self.connection_count(request.app_id))
 
     @abstractmethod
@@ -184,6 +208,10 @@ class ClusterState(ABC):
     ) -> dict[str, ChannelCounts] | Unavailable:
         """Cluster-wide counts of ``names`` (all given back, occupied or not), or, with None,
         of every occupied channel (users' own ``#server-to-user-`` channels left out)."""
+
+    @abstractmethod
+    async def read_history(self, request: ReadHistory) -> Window | Unavailable:
+        """A history channel's kept events; see :class:`ReadHistory`."""
 
     @abstractmethod
     async def connection_count(self, app_id: str) -> int | Unavailable:

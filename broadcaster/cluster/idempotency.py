@@ -20,18 +20,10 @@ import time
 from abc import abstractmethod
 from collections import OrderedDict
 from collections.abc import Callable
-from importlib.resources import files
 
-from redis.asyncio import Redis, RedisCluster
-from redis.commands.core import AsyncScript
-
-from shared.redis_modes import async_client, parse_redis_url
-
-from ..config import redacted
 from ..protocol.requests import Claimed, ClaimKeys, Unavailable
 from .base import Reply
-from .redis_state import Failure
-from .store import Store
+from .store import RedisStore, Store
 
 logger = logging.getLogger(__name__)
 
@@ -41,9 +33,7 @@ MAX_LOCAL_KEYS = 100_000  # keys the local twin remembers; past it, the oldest g
 class Idempotency(Store):
     """Remembers the idempotency keys claimed in the last ``window`` seconds, per app."""
 
-    def __init__(self, window: int) -> None:
-        super().__init__()
-        self.window = window
+    window: int
 
     @abstractmethod
     async def decide(self, request: ClaimKeys) -> Claimed | Unavailable:
@@ -60,7 +50,8 @@ class LocalIdempotency(Idempotency):
 
     def __init__(self, window: int, max_keys: int = MAX_LOCAL_KEYS,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        super().__init__(window)
+        super().__init__()
+        self.window = window
         self.max_keys = max_keys
         self.clock = clock
         self.evicted = 0  # keys dropped before their window ended
@@ -123,47 +114,32 @@ class LocalIdempotency(Idempotency):
                                self.max_keys, self.window)
 
 
-class RedisIdempotency(Idempotency):
+class RedisIdempotency(RedisStore, Idempotency):
     """The keys of every node, in the Redis at ``url``: ``<prefix>:{<app>}:idem:<key>``, each
     holding its event's fingerprint for ``window`` seconds, claimed by ``lua/claim_keys.lua``
     (one script per request, so the first node to claim a key wins and a request is claimed
     whole or not at all; every key of a request shares the app's hash tag)."""
 
+    script = "claim_keys"
+    needs = "idempotency keys need it"
+
     def __init__(self, url: str, window: int, prefix: str = "resound",
                  timeout: float = 5.0) -> None:
-        super().__init__(window)
-        self.url, self.prefix, self.timeout = url, prefix, timeout
-        self._redis: Redis | RedisCluster | None = None
-        self._claim_keys: AsyncScript | None = None
+        super().__init__(url, prefix, timeout)
+        self.window = window
 
     def key(self, app_id: str, key: str) -> str:
         """The Redis key remembering idempotency key ``key`` of app ``app_id``."""
         return f"{self.prefix}:{{{app_id}}}:idem:{key}"
 
-    async def start(self) -> None:
-        self._redis = async_client(parse_redis_url(self.url), socket_connect_timeout=self.timeout,
-                                   socket_timeout=self.timeout)
-        script = files(__package__).joinpath("lua", "claim_keys.lua").read_text()
-        self._claim_keys = self._redis.register_script(script)
-
-    async def stop(self) -> None:
-        if self._redis is not None:
-            await self._redis.aclose()
-            self._redis = None
-
     async def decide(self, request: ClaimKeys) -> Claimed | Unavailable:
-        if self._claim_keys is None:
-            return Unavailable("idempotency keys are not started; start the server first")
         keyed = [(key, fingerprint) for key, fingerprint
                  in zip(request.keys, request.fingerprints, strict=True) if key is not None]
-        try:
-            answers = await self._claim_keys(
-                keys=[self.key(request.app_id, key) for key, _ in keyed],
-                args=[self.window, *(fingerprint for _, fingerprint in keyed)])
-        except Failure as exc:
-            what = str(exc) or type(exc).__name__
-            return Unavailable(f"Redis at {redacted(self.url)} is unreachable: {what}; "
-                               "idempotency keys need it; retry later")
+        answers = await self.run_script(
+            [self.key(request.app_id, key) for key, _ in keyed],
+            [self.window, *(fingerprint for _, fingerprint in keyed)])
+        if isinstance(answers, Unavailable):
+            return answers
         reused = tuple(dict.fromkeys(key for (key, _), answer in zip(keyed, answers, strict=True)
                                      if answer == -1))
         if reused:

@@ -11,6 +11,7 @@ from typing import Any
 
 from shared.channels import channel_type
 
+from ..protocol.history import EMPTY, Window
 from ..protocol.publication import Publication
 from ..protocol.requests import (
     Answer,
@@ -27,12 +28,13 @@ from ..protocol.requests import (
     Left,
     ListMembers,
     Members,
+    ReadHistory,
     Request,
     SignIn,
     SignOut,
     Watched,
 )
-from .base import Bus, ClusterState, Deliver, Reply
+from .base import Bus, ClusterState, Deliver, HistoryOf, Reply
 
 
 class LocalBus(Bus):
@@ -41,8 +43,8 @@ class LocalBus(Bus):
     def __init__(self) -> None:
         self._deliver: Deliver | None = None
 
-    def attach(self, deliver: Deliver) -> None:
-        self._deliver = deliver
+    def attach(self, deliver: Deliver, history: HistoryOf | None = None) -> None:
+        self._deliver = deliver  # one process: AppState numbers history channels' events
 
     async def start(self) -> None:
         """Nothing to connect to: delivery is a function call."""
@@ -53,7 +55,7 @@ class LocalBus(Bus):
     def publish(self, publication: Publication) -> None:
         if self._deliver is None:
             raise RuntimeError("LocalBus.publish before attach(): start the server first")
-        self._deliver(publication)
+        self._deliver(publication, None)
 
 
 class Roster:
@@ -102,6 +104,8 @@ class LocalState(ClusterState):
             return Counts(self._channel_counts(request.app_id, request.names))
         if isinstance(request, ListMembers):
             return Members(self._members(request.app_id, request.channel))
+        if isinstance(request, ReadHistory):
+            return self._history(request)
         return Connections(self._connection_count(request.app_id))
 
     def _join(self, request: JoinPresence) -> Joined | Full:
@@ -213,6 +217,15 @@ class LocalState(ClusterState):
             app = self.apps.get(app_id)
             names = tuple(app.occupied_channels()) if app is not None else ()
         return {name: self._counts(app_id, name) for name in names}
+
+    async def read_history(self, request: ReadHistory) -> Window:
+        return self._history(request)
+
+    def _history(self, request: ReadHistory) -> Window:
+        app = self.apps.get(request.app_id)
+        window = app.history_window(request.channel, request.after, request.limit) \
+            if app is not None else None
+        return EMPTY if window is None else window
 
     async def connection_count(self, app_id: str) -> int:
         return self._connection_count(app_id)

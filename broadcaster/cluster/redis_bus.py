@@ -32,6 +32,7 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
+from importlib.resources import files
 from itertools import islice
 from typing import Any
 
@@ -51,7 +52,7 @@ from ..protocol.publication import EVENT, Publication
 from ..protocol.requests import LISTENING, Answer, Unavailable
 from ..protocol.state import CACHE_TTL
 from ..protocol.watchlist import ONLINE_ROSTER
-from .base import Bus, Deliver
+from .base import Bus, Deliver, HistoryOf, cancelled
 from .codec import decode_publication, encode_publication
 
 __all__ = ["AppRoutes", "RedisBus", "RedisUnavailable", "cache_key", "decode_publication",
@@ -71,6 +72,8 @@ COMMAND_TIMEOUT = 5.0  # seconds a frozen Redis may keep a command unanswered: t
 STOP_FLUSH_TIMEOUT = 2.0  # seconds stop() gives queued publications to reach Redis
 CACHE_TTL_MS = round(CACHE_TTL * 1000)
 MARKER = b"!"  # first byte of a presence answer's marker on a stream (a publication is JSON)
+POSITIONED = b"#"  # first byte of a history channel's publication: "#<serial>:<epoch>:<JSON>"
+PUBLISH_HISTORY = files(__package__).joinpath("lua", "publish_history.lua").read_text()
 Failure = (RedisError, OSError, TimeoutError)
 
 
@@ -81,6 +84,12 @@ class RedisUnavailable(Exception):
 def cache_key(app_id: str, channel: str) -> str:
     """The Redis key holding cache channel ``channel``'s last message (as subscribers get it)."""
     return f"resound:{{{app_id}:{channel}}}:cache"
+
+
+def history_keys(app_id: str, channel: str) -> tuple[str, str]:
+    """A history channel's meta hash (epoch, serial) and log (a stream of kept frames)."""
+    tag = f"resound:{{{app_id}:{channel}}}"
+    return f"{tag}:history-meta", f"{tag}:history"
 
 
 def stream_name(prefix: str, app_id: str, channel: str) -> str:
@@ -133,6 +142,7 @@ class RedisBus(Bus):
         self.published = 0  # publications Redis took
         self._target = parse_redis_url(url)
         self._deliver: Deliver | None = None
+        self._history: HistoryOf | None = None
         self._on_marker: Callable[[bytes], Awaitable[None] | None] | None = None
         self._redis: Redis | RedisCluster | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -221,8 +231,9 @@ class RedisBus(Bus):
 
     # --- Bus -----------------------------------------------------------------------------
 
-    def attach(self, deliver: Deliver) -> None:
+    def attach(self, deliver: Deliver, history: HistoryOf | None = None) -> None:
         self._deliver = deliver
+        self._history = history
 
     def unavailable(self) -> str | None:
         if self._ready.is_set() and self._publish_error is None:
@@ -260,11 +271,7 @@ class RedisBus(Bus):
         if self._tasks and self._ready.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._drained.wait(), STOP_FLUSH_TIMEOUT)
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancelled(self._tasks)
         self._tasks = []
         if self._pending:
             self.dropped += len(self._pending)
@@ -344,13 +351,19 @@ class RedisBus(Bus):
         if isinstance(self._redis, RedisCluster):
             await self._redis.nodes_manager.initialize()
 
-    def _streams_of(self, publication: Publication) -> Iterable[str]:
-        """The streams ``publication`` goes to: its channels', or its app's for the kinds
-        every node acts on (terminating a user, watchlist events)."""
+    def _streams_of(self, publication: Publication) -> Iterable[tuple[str, str]]:
+        """The (channel, stream) pairs ``publication`` goes to: its channels', or its app's
+        for the kinds every node acts on (terminating a user, watchlist events)."""
         if publication.kind != EVENT:
-            return (stream_name(self.channel, publication.app_id, ONLINE_ROSTER),)
-        return (stream_name(self.channel, publication.app_id, name)
+            return ((ONLINE_ROSTER, stream_name(self.channel, publication.app_id,
+                                                ONLINE_ROSTER)),)
+        return ((name, stream_name(self.channel, publication.app_id, name))
                 for name in publication.channels)
+
+    def _kept(self, publication: Publication) -> HistoryOf | None:
+        """What tells the history channels among ``publication``'s (member events are no
+        history, nor what is not an event)."""
+        return self._history if publication.cacheable else None
 
     async def _send(self, batch: list[Publication]) -> None:
         """One pipeline: each publication, after storing its cache channels' last message.
@@ -369,8 +382,16 @@ class RedisBus(Bus):
                             pipe.set(cache_key(publication.app_id, name), message,
                                      px=CACHE_TTL_MS)
                 payload = encode_publication(publication)
-                for stream in self._streams_of(publication):
-                    pipe.execute_command("SPUBLISH", stream, payload)
+                kept = self._kept(publication)
+                for name, stream in self._streams_of(publication):
+                    rule = kept(publication.app_id, name) if kept is not None else None
+                    if rule is None:
+                        pipe.execute_command("SPUBLISH", stream, payload)
+                        continue
+                    message = encode_message(publication.event, publication.data, channel=name,
+                                             user_id=publication.user_id)
+                    pipe.eval(PUBLISH_HISTORY, 2, *history_keys(publication.app_id, name),
+                              stream, message, payload, rule.limit, rule.ttl * 1000)
             refused = [result for result in await pipe.execute(raise_on_error=False)
                        if isinstance(result, RedisError)]
         for result in refused:
@@ -570,9 +591,7 @@ class RedisBus(Bus):
         shards, self._shards = self._shards, {}
         for shard in shards.values():
             if shard.reader is not None:
-                shard.reader.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await shard.reader
+                await cancelled((shard.reader,))
             with contextlib.suppress(*Failure):
                 await shard.pubsub.aclose()
             if shard.client is not self._redis:
@@ -606,9 +625,9 @@ class RedisBus(Bus):
             leaving = self._leaving.pop(name, 0)
             if leaving > 1:
                 self._leaving[name] = leaving - 1
-            if leaving:
-                return  # asked for; a later SSUBSCRIBE of the same stream was sent after it
             self._confirmed.discard(name)
+            if leaving:
+                return None  # asked for (a later SSUBSCRIBE of it, if any, confirms it again)
             if name in self._held and self._lost_with is not None \
                     and not self._lost_with.done():
                 # Not asked for: the slot moved (resharding, failover). Resubscribe all.
@@ -619,9 +638,13 @@ class RedisBus(Bus):
     def _arrived(self, route: tuple[str, str], payload: bytes) -> Awaitable[None] | None:
         if payload[:1] == MARKER:
             return self._on_marker(payload[1:]) if self._on_marker is not None else None
+        position = None
         try:
+            if payload[:1] == POSITIONED:
+                serial, epoch, payload = payload[1:].split(b":", 2)
+                position = (int(serial), epoch.decode())
             publication = decode_publication(payload)
-        except ValueError as exc:
+        except (ValueError, UnicodeDecodeError) as exc:
             logger.warning("ignored a message on Redis stream %s: %s",
                            stream_name(self.channel, *route), exc)
             return None
@@ -632,7 +655,7 @@ class RedisBus(Bus):
             publication = replace(publication, channels=(channel,))
         assert self._deliver is not None
         try:
-            self._deliver(publication)
+            self._deliver(publication, position)
         except Exception:
             logger.exception("delivering a publication from Redis failed")
         return None

@@ -40,6 +40,7 @@ from shared.channels import SERVER_TO_USER_PREFIX, channel_type
 from shared.payloads import dumps, loads
 from shared.redis_modes import async_client, parse_redis_url, redacted
 
+from ..protocol.history import EMPTY, Window
 from ..protocol.publication import Publication
 from ..protocol.requests import (
     Answer,
@@ -51,6 +52,7 @@ from ..protocol.requests import (
     JoinPresence,
     LeavePresence,
     Left,
+    ReadHistory,
     Request,
     SignIn,
     SignOut,
@@ -59,19 +61,20 @@ from ..protocol.requests import (
 )
 from ..protocol.state import AppState
 from ..protocol.watchlist import ONLINE_ROSTER, status_publication
-from .base import ClusterState, Reply
+from .base import ClusterState, Reply, cancelled
 from .redis_bus import (
     MARKER,
     RedisBus,
     RedisUnavailable,
     cache_key,
     encode_publication,
+    history_keys,
     stream_name,
 )
 
 logger = logging.getLogger(__name__)
 
-SCRIPTS = ("join_presence", "leave_presence", "heartbeat", "reap_dead_nodes")
+SCRIPTS = ("join_presence", "leave_presence", "heartbeat", "reap_dead_nodes", "read_history")
 NO_CAP = 2**31  # member cap when re-registering sockets that were already admitted
 Failure = (RedisError, OSError, TimeoutError)
 
@@ -206,11 +209,7 @@ class RedisState(ClusterState):
 
     async def halt(self) -> None:
         """Stop heartbeats, reaping and count flushes: to the cluster, the node is now dead."""
-        for task in self._loops:
-            task.cancel()
-        for task in self._loops:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancelled(self._loops)
         self._loops = []
 
     async def stop(self) -> None:
@@ -406,6 +405,22 @@ class RedisState(ClusterState):
         except Failure as exc:
             return self._unavailable(exc)
         return {user.decode(): loads(info) for user, info in roster.items()}
+
+    # --- history -------------------------------------------------------------------------
+
+    async def read_history(self, request: ReadHistory) -> Window | Unavailable:
+        app = self.apps.get(request.app_id)
+        rule = app.history.of(request.channel) if app is not None and app.history else None
+        if rule is None:
+            return EMPTY
+        try:
+            epoch, latest, oldest, flat = await self._scripts["read_history"](
+                keys=list(history_keys(request.app_id, request.channel)),
+                args=[request.after, request.limit, rule.ttl * 1000])
+        except Failure as exc:
+            return self._unavailable(exc)
+        frames = tuple((int(flat[i]), flat[i + 1]) for i in range(0, len(flat), 2))
+        return Window(frames, int(latest), int(oldest), epoch.decode())
 
     # --- counts --------------------------------------------------------------------------
 

@@ -99,8 +99,14 @@ METRICS: tuple[tuple[str, str, tuple[str, ...], str, str], ...] = (
     ("resound_webhook_failures_total", "counter", (),
      "Webhook requests given up on after 5 minutes of retries", "webhook_failures"),
     ("resound_webhook_dropped_total", "counter", (),
-     "Webhook events dropped: a queue was full, or Redis failed their decision",
-     "webhook_drops"),
+     "Webhook events given up on: the node's queue was full, Redis failed them for 5 minutes, "
+     "or their receiver did", "webhook_drops"),
+    ("resound_webhook_queued_total", "counter", (),
+     "Webhook events decided and put on the delivery queue (with Redis, any node may send "
+     "them)", "webhook_queued"),
+    ("resound_webhook_redis_retries_total", "counter", (),
+     "Redis steps of the webhook queue (decisions, pops, acknowledgements) that failed and "
+     "were tried again", "webhook_store_retries"),
     ("resound_webhook_queue", "gauge", (),
      "Webhook events of this process waiting: to be decided, in their 3 s window, queued in "
      "memory or being sent (with Redis, the cluster's delivery queue is in Redis)",

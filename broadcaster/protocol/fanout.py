@@ -9,8 +9,10 @@ from .publication import TERMINATE_USER, WATCHLIST, Publication
 from .state import AppState
 
 
-def deliver(app: AppState, publication: Publication) -> None:
-    """Fan an event out (one encoding per channel), or close a terminated user's sockets."""
+def deliver(app: AppState, publication: Publication,
+            position: tuple[int, str] | None = None) -> None:
+    """Fan an event out (one encoding per channel), or close a terminated user's sockets.
+    ``position``: the serial and epoch the cluster gave a history channel's event."""
     if publication.kind == TERMINATE_USER:
         if publication.user_id is not None:
             for client in app.user_sockets(publication.user_id):
@@ -25,4 +27,4 @@ def deliver(app: AppState, publication: Publication) -> None:
     for name in publication.channels:
         message = encode_message(publication.event, publication.data, channel=name,
                                  user_id=publication.user_id)
-        app.deliver(name, message, publication.except_socket_id, cacheable)
+        app.deliver(name, message, publication.except_socket_id, cacheable, position)

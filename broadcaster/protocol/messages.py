@@ -75,7 +75,18 @@ class ClientEvent:
     data: Any
 
 
-Command = Ping | Pong | Subscribe | Unsubscribe | Signin | ClientEvent
+@dataclass(frozen=True, slots=True)
+class Resume:
+    """``resound:resume``: replay history channel ``channel``'s events after serial ``after``
+    (of ``epoch``, when the client knows it)."""
+
+    channel: str
+    after: int
+    epoch: str | None
+
+
+RESUME = "resound:resume"
+Command = Ping | Pong | Subscribe | Unsubscribe | Signin | ClientEvent | Resume
 
 
 def _bad(message: str) -> ProtocolError:
@@ -142,6 +153,8 @@ def parse_message(text: str | bytes) -> Command:
             auth=_string_field(event, fields, "auth"),
             user_data=_string_field(event, fields, "user_data"),
         )
+    if event == RESUME:
+        return _resume(_data_object(event, data))
     if event.startswith(RESERVED_EVENT_PREFIXES):
         raise _bad(f"unknown event {event[:200]!r}; clients may send only the pusher: commands")
     if not event.startswith(CLIENT_EVENT_PREFIX):
@@ -153,3 +166,13 @@ def parse_message(text: str | bytes) -> Command:
     if not isinstance(channel, str) or channel_name_error(channel):
         raise _bad(f"{event}: 'channel' must name a channel the socket is subscribed to")
     return ClientEvent(event=event, channel=channel, data=data)
+
+
+def _resume(data: dict[str, Any]) -> Resume:
+    after = data.get("after")
+    if not isinstance(after, int) or isinstance(after, bool) or not 0 <= after < 2**53:
+        raise _bad(f"{RESUME}: data.after must be the last serial received (0 for none)")
+    epoch = _string_field(RESUME, data, "epoch", required=False)
+    if epoch is not None and len(epoch) > 64:
+        raise _bad(f"{RESUME}: data.epoch is longer than 64 characters")
+    return Resume(_channel(RESUME, data), after, epoch)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .history import Window
 from .publication import Publication
 
 
@@ -115,8 +116,19 @@ class Listen:
     channel: str
 
 
+@dataclass(frozen=True, slots=True)
+class ReadHistory:
+    """History channel ``channel``'s kept events after serial ``after`` (at most ``limit``),
+    answered with a :class:`~.history.Window`; ``limit`` 0 asks only for its position."""
+
+    app_id: str
+    channel: str
+    after: int = 0
+    limit: int = 0
+
+
 Request = (JoinPresence | LeavePresence | FetchCache | CountChannels | ListMembers
-           | CountConnections | SignIn | SignOut | Listen)
+           | CountConnections | SignIn | SignOut | Listen | ReadHistory)
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,4 +259,4 @@ class ApiCallCounted:
 
 
 Answer = (Joined | Full | Left | Watched | Cached | Counts | Members | Connections | Claimed
-          | Listening | ApiCallCounted | Unavailable)
+          | Listening | ApiCallCounted | Window | Unavailable)

@@ -15,6 +15,7 @@ from shared.channels import SERVER_TO_USER_PREFIX, channel_name_error, channel_t
 from shared.payloads import JSONDecodeError, dumpb, dumps, encode_message, loads
 from shared.signatures import verify_channel, verify_user
 
+from .history import Window, with_position
 from .messages import (
     CLIENT_EVENT_RATE_LIMIT,
     GENERIC_RECONNECT,
@@ -26,6 +27,7 @@ from .messages import (
     Ping,
     Pong,
     ProtocolError,
+    Resume,
     Signin,
     Subscribe,
     Unsubscribe,
@@ -43,12 +45,14 @@ from .requests import (
     LeavePresence,
     Listen,
     Listening,
+    ReadHistory,
     Request,
     SignIn,
     SignOut,
     Unavailable,
     Watched,
 )
+from .resume import Resumption, resume_failed
 from .state import AppState, Channel, Client
 from .subscription_count import counted
 from .watchlist import MAX_WATCHLIST, events_message, status_publication, watchlist_of
@@ -118,7 +122,7 @@ class Session:
 
     __slots__ = ("app", "client", "channels", "user_id", "limiter", "clock", "publish", "ask",
                  "waiting", "backlog", "closed", "message_limit", "max_subscriptions",
-                 "memberships", "watching", "deadline")
+                 "memberships", "watching", "deadline", "succeeding", "resuming", "heard")
 
     def __init__(self, app: AppState, client: Client, clock: Callable[[], float],
                  publish: Callable[[Publication], None],
@@ -131,7 +135,7 @@ class Session:
         self.user_id: str | None = None  # from pusher:signin
         self.clock = clock
         self.limiter: TokenBucket | None = None  # made on the first client event
-        self.waiting: JoinPresence | FetchCache | SignIn | Listen | None = None  # open request
+        self.waiting: JoinPresence | FetchCache | SignIn | ReadHistory | None = None
         # messages received while a request is open; made when needed (memory per socket)
         self.backlog: list[str | bytes] | None = None
         self.closed = False
@@ -147,6 +151,13 @@ class Session:
         # With authorized connections: when the socket must have signed in or joined a private
         # or presence channel (see unauthorized()); None once it has, or when not required.
         self.deadline: float | None = None
+        # History channels: a success waiting for the channel's position (its data), and
+        # the resume being read
+        self.succeeding: Any = None
+        self.resuming: Resumption | None = None
+        # channels the node heard (Listen answers) while another request was open: answered
+        # before the backlog; made when needed
+        self.heard: list[tuple[str, Answer]] | None = None
 
     @property
     def socket_id(self) -> str:
@@ -202,6 +213,8 @@ class Session:
                 self.unsubscribe(command.channel)
             elif isinstance(command, Signin):
                 self.signin(command)
+            elif isinstance(command, Resume):
+                self.resume(command)
             else:
                 self.client_event(command)
         except ProtocolError as error:
@@ -213,7 +226,7 @@ class Session:
         from the sweep; when True, close the socket with 4009."""
         return self.deadline is not None and now >= self.deadline
 
-    def _request(self, request: JoinPresence | FetchCache | SignIn | Listen) -> None:
+    def _request(self, request: JoinPresence | FetchCache | SignIn | ReadHistory) -> None:
         """Ask, holding back this socket's later messages until :meth:`answer`."""
         self.waiting = request
         self.ask(request)
@@ -226,7 +239,19 @@ class Session:
         """
         if isinstance(request, LeavePresence | SignOut):
             return  # the state has announced the removal; nothing else depends on it
+        if isinstance(request, Listen):  # never held the socket's messages back
+            if self.closed:
+                return
+            if self.waiting is not None:
+                if self.heard is None:
+                    self.heard = []
+                self.heard.append((request.channel, answer))
+                return
+            self._listened(request.channel, answer)
+            self._drain()
+            return
         if self.closed:
+            self.succeeding = self.resuming = None
             if isinstance(request, JoinPresence) and isinstance(answer, Joined):
                 self.ask(self._leave_request(request.channel, request.user_id))
             elif isinstance(request, SignIn) and isinstance(answer, Watched):
@@ -239,12 +264,22 @@ class Session:
             self._joined(request, answer)
         elif isinstance(request, SignIn):
             self._watched(request, answer)
-        elif isinstance(request, Listen):
-            self._listened(request.channel, answer)
+        elif isinstance(request, ReadHistory):
+            self._history_read(request, answer)
         else:
             self._cache_answer(request.channel, answer)
-        while self.backlog and self.waiting is None and not self.closed:
-            self._handle_text(self.backlog.pop(0))  # counted when it came
+        self._drain()
+
+    def _drain(self) -> None:
+        """While no request is open: the channels heard meanwhile, then the messages that
+        waited, in the order they came."""
+        while self.waiting is None and not self.closed:
+            if self.heard:
+                self._listened(*self.heard.pop(0))
+            elif self.backlog:
+                self._handle_text(self.backlog.pop(0))  # counted when it came
+            else:
+                return
 
     # --- subscriptions ---------------------------------------------------------------------
 
@@ -261,10 +296,38 @@ class Session:
         self._join(command)
 
     def _succeeded(self, name: str, data: Any) -> None:
-        self.client.send(
-            encode_message("pusher_internal:subscription_succeeded", data, channel=name)
-        )
+        """Tell the socket it is on ``name``; on a history channel (not a cache one, whose
+        last event answers instead), with the channel's position, read first."""
+        if self.app.history is not None and not channel_type(name).cached \
+                and self.app.history.of(name) is not None:
+            self.succeeding = data
+            self._request(ReadHistory(self.app.id, name))
+            return
+        self._send_success(name, encode_message("pusher_internal:subscription_succeeded", data,
+                                                channel=name))
+
+    def _send_success(self, name: str, message: bytes) -> None:
+        self.client.send(message)
         self._count_changed(self.channels.get(name))
+
+    def _history_read(self, request: ReadHistory, answer: Answer) -> None:
+        name = request.channel
+        if request.limit:  # a resume
+            resuming, self.resuming = self.resuming, None
+            if resuming is not None:
+                resuming.answer(answer, lambda failed: self.client.send(error_message(
+                    GENERIC_RECONNECT, f"cannot resume {name}: {_reason(failed)}")))
+            return
+        data, self.succeeding = self.succeeding, None
+        if name not in self.channels:
+            return
+        if not isinstance(answer, Window):
+            self.client.send(error_message(GENERIC_RECONNECT, f"cannot subscribe to {name}: "
+                                           f"{_reason(answer)}; subscribe again later"))
+            self.unsubscribe(name)
+            return
+        message = encode_message("pusher_internal:subscription_succeeded", data, channel=name)
+        self._send_success(name, with_position(message, answer.latest, answer.epoch))
 
     def _count_changed(self, channel: Channel | None) -> None:
         counts = self.app.subscription_counts
@@ -319,7 +382,9 @@ class Session:
         cache channel then gives its last event."""
         routes = self.app.routes
         if routes is not None and not routes.ready(name):
-            self._request(Listen(self.app.id, name))
+            # The socket's next messages need not wait: a client resubscribing to hundreds of
+            # channels at once gets each success as the node hears the channel.
+            self.ask(Listen(self.app.id, name))
         elif channel_type(name).cached:
             self._request(FetchCache(self.app.id, name))
         else:
@@ -516,6 +581,31 @@ class Session:
         self.publish(Publication(self.app.id, (name,), command.event, data,
                                  except_socket_id=self.socket_id, user_id=user_id))
 
+    # --- history ---------------------------------------------------------------------------
+
+    def resume(self, command: Resume) -> None:
+        """Replay a history channel's events after ``command.after`` (see :mod:`.resume`);
+        counted against the socket's client event budget."""
+        name = command.channel
+        channel = self.channels.get(name)
+        if channel is None:
+            raise ProtocolError(UNAUTHORIZED, f"subscribe to {name} before resuming it")
+        now = self.clock()
+        if self.limiter is None:
+            self.limiter = TokenBucket(self.app.config.client_events_per_second, now)
+        if not self.limiter.allow(now):
+            raise ProtocolError(CLIENT_EVENT_RATE_LIMIT, "resumes count as client events: at "
+                                f"most {self.app.config.client_events_per_second} per second")
+        rule = self.app.history.of(name) if self.app.history is not None else None
+        if rule is None:
+            self.client.send(resume_failed(name, f"{name} keeps no history", 0, ""))
+            return
+        request = ReadHistory(self.app.id, name, command.after, rule.limit)
+        self.resuming = Resumption(request, command.epoch, self.client, channel)
+        self._request(request)
+        if self.resuming is not None and self.waiting is request:
+            self.resuming.hold()  # the answer comes later: hold live frames until then
+
     # --- end -------------------------------------------------------------------------------
 
     def close(self) -> None:
@@ -524,7 +614,9 @@ class Session:
         A join still waiting for its answer is left when the answer comes (see :meth:`answer`).
         """
         self.closed = True
-        self.backlog = None
+        self.backlog = self.heard = None
+        if self.resuming is not None:
+            self.resuming.release()
         for name in list(self.channels):
             self.unsubscribe(name)
         if self.user_id is not None:

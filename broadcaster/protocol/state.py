@@ -18,6 +18,7 @@ from shared.channels import SERVER_TO_USER_PREFIX, ChannelType, channel_type
 
 from ..config import AppConfig
 from .frames import text_frame
+from .history import EMPTY, HistoryRules, Ring, Window, with_position
 from .subscription_count import SubscriptionCounts
 
 CACHE_TTL = 1800.0  # seconds Pusher keeps a cache channel's last event
@@ -133,7 +134,7 @@ class AppState:
                  "watchers", "subscription_counts", "connections_elsewhere",
                  "connections_opened", "connections_closed",
                  "messages_in", "bytes_in", "messages_out", "bytes_out", "client_events",
-                 "refusals", "api_calls", "api_bytes_in", "hooks", "routes")
+                 "refusals", "api_calls", "api_bytes_in", "hooks", "routes", "history", "rings")
 
     def __init__(self, config: AppConfig, clock: Callable[[], float] = time.monotonic) -> None:
         self.config = config
@@ -160,6 +161,8 @@ class AppState:
         self.api_calls = self.api_bytes_in = 0  # HTTP API requests for this app, body bytes
         self.hooks: Hooks | None = None  # the app's webhooks, when it has any
         self.routes: Routes | None = None  # which channels the node hears, in a cluster
+        self.history = HistoryRules(config) if config.history else None
+        self.rings: dict[str, Ring] = {}  # history channels' kept events, on one process
 
     @property
     def id(self) -> str:
@@ -274,9 +277,19 @@ class AppState:
             channel.broadcast(text_frame(message), except_socket_id)
 
     def deliver(self, name: str, message: bytes, except_socket_id: str | None = None,
-                cacheable: bool = True) -> None:
+                cacheable: bool = True, position: tuple[int, str] | None = None) -> None:
         """An event on channel ``name``: remember it if it is a cache channel (and ``cacheable``:
-        not a member event), then fan out."""
+        not a member event), then fan out. On a history channel the frame carries its
+        ``position``: given by the bus in a cluster, assigned here (and kept) on one process."""
+        if position is not None:
+            message = with_position(message, *position)
+        elif self.history is not None and cacheable and self.routes is None:
+            rule = self.history.of(name)
+            if rule is not None:
+                ring = self.rings.get(name)
+                if ring is None:
+                    ring = self.rings[name] = Ring(rule)
+                message = ring.append(message, self.clock())
         channel = self.channels.get(name)
         if channel is not None:
             if cacheable and channel.type.cached:
@@ -293,7 +306,20 @@ class AppState:
         return entry[1]
 
     def prune_cache(self) -> None:
-        """Forget expired cache entries, so channels nobody uses again do not hold memory."""
+        """Forget expired cache entries and kept events, so channels nobody uses again do not
+        hold memory (a history channel idle past its ttl starts a new epoch)."""
         now = self.clock()
         for name in [name for name, (expiry, _) in self.last_events.items() if expiry <= now]:
             del self.last_events[name]
+        for name, ring in list(self.rings.items()):
+            ring.prune(now)
+            if not ring.entries:
+                del self.rings[name]
+
+    def history_window(self, name: str, after: int, limit: int) -> Window | None:
+        """A history channel's window on one process; None when ``name`` has no history."""
+        rule = self.history.of(name) if self.history is not None else None
+        if rule is None:
+            return None
+        ring = self.rings.get(name)
+        return EMPTY if ring is None else ring.window(after, limit, self.clock())

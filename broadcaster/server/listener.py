@@ -25,7 +25,7 @@ from ..cluster.api_limits import ApiLimits, LocalApiLimits
 from ..cluster.base import Bus, ClusterState
 from ..cluster.idempotency import Idempotency, LocalIdempotency
 from ..cluster.local import LocalBus, LocalState
-from ..config import ServerConfig, tls_context
+from ..config import HistoryRule, ServerConfig, tls_context
 from ..protocol.fanout import deliver
 from ..protocol.messages import GENERIC_RECONNECT
 from ..protocol.publication import Publication
@@ -81,7 +81,7 @@ class Server:
         self.connections: set[Connection] = set()
         self.ws_prefix = f"{config.path}/app/"
         self.bus = bus or LocalBus()
-        self.bus.attach(self.deliver)
+        self.bus.attach(self.deliver, self.history_rule)
         for app in self.apps.values():
             app.routes = self.bus.routes(app.id)
         self.state = state or LocalState()
@@ -175,13 +175,20 @@ class Server:
 
     # --- delivery (what the bus calls) -----------------------------------------------------
 
-    def deliver(self, publication: Publication) -> None:
-        """Carry out a publication on this process's sockets of its app."""
+    def deliver(self, publication: Publication,
+                position: tuple[int, str] | None = None) -> None:
+        """Carry out a publication on this process's sockets of its app (``position``: a
+        history channel's serial and epoch, from the cluster)."""
         app = self.apps.get(publication.app_id)
         if app is None:
             logger.warning("dropped a publication for unknown app %s", publication.app_id)
             return
-        deliver(app, publication)
+        deliver(app, publication, position)
+
+    def history_rule(self, app_id: str, channel: str) -> HistoryRule | None:
+        """The history rule of ``channel`` in app ``app_id``, or None (for the bus)."""
+        app = self.apps.get(app_id)
+        return app.history.of(channel) if app is not None and app.history is not None else None
 
     def queue_write(self, connection: Connection) -> None:
         """Have ``connection``'s queued frames written at the end of this loop pass."""
@@ -206,6 +213,8 @@ class Server:
             self.refuse("too many HTTP connections", f"closed the oldest of "
                         f"{self.config.max_http_connections} (RESOUND_MAX_HTTP_CONNECTIONS)")
             oldest.evict()
+            self._trim_due = True  # a flood: give its memory back once it has stopped
+            self._last_held_at = self.clock()
         connections[connection] = None
 
     def held(self, size: int) -> None:
@@ -242,12 +251,14 @@ class Server:
             logger.warning("refused a client: %s: %s", reason, detail)
 
     def _give_back_memory(self, now: float) -> None:
-        """Once slow sockets that held megabytes are gone, give the memory back to the OS.
+        """Once slow sockets that held megabytes are gone, or a flood of connections past the
+        HTTP cap has stopped, give the memory back to the OS.
 
         A closed socket's objects form cycles (connection, session, transport) that only the
         cyclic collector frees, and glibc keeps freed heap unless trimmed: without both, 500
-        shed slow consumers left the RSS at twice the idle figure. Once per such episode, when
-        nothing is held and the shed sockets are gone (aborted within ``CLOSE_TIMEOUT``).
+        shed slow consumers left the RSS at twice the idle figure, and a flood of silent TLS
+        connections left it at three times. Once per such episode, when nothing is held and
+        the shed sockets are gone (aborted within ``CLOSE_TIMEOUT``).
         """
         if self._trim_due and not self.holding and now - self._last_held_at > 2 * CLOSE_TIMEOUT:
             self._trim_due = False

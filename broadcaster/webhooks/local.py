@@ -25,6 +25,9 @@ class LocalWebhookQueue(WebhookQueue):
     async def stop(self) -> None:
         """Nothing to disconnect from."""
 
+    async def maintain(self) -> None:
+        """Nothing is lost in memory, and no other node can die."""
+
     async def occupancy(self, app_id: str, channel: str, opened: bool) -> bool:
         return True  # this process is the cluster
 
@@ -42,18 +45,20 @@ class LocalWebhookQueue(WebhookQueue):
         return self._held.pop(key, None) is not None
 
     async def release(self, event: WebhookEvent, token: str) -> bool:
-        """One task decides everything here: a re-occupation always finds the hold."""
+        """One task decides everything here and nothing is lost: a re-occupation always finds
+        the hold, so a missing hold means cancelled (``release.lua`` also checks the channel,
+        as Redis may have lost the hold)."""
         if self._held.get(event.window_key) != token:
             return False
         del self._held[event.window_key]
         return True
 
-    async def push(self, event: WebhookEvent) -> None:
+    async def push(self, event: WebhookEvent) -> bool:
         if len(self._ready) >= self.max_pending:
-            self.drop("delivery queue")
-            return
+            return False
         self._ready.append(event)
         self._arrived.set()
+        return True
 
     async def pop(self, limit: int, wait: bool = True) -> list[WebhookEvent]:
         while wait and not self._ready:

@@ -3,12 +3,19 @@
 Occupancy: a set per channel of the node ids holding subscribers; ``lua/occupancy.lua`` answers
 "first node" / "last node", run only when a channel appears or disappears on a node. Each node
 also lists its channels, so that once it is dead (none of its incarnations is registered), any
-node's sweep closes them for it: the channel is vacated if that node was the last.
+node's sweep closes them for it: the channel is vacated if that node was the last. A node also
+keeps its channels in memory and puts them back when Redis lost them (restarted empty).
 A delayed ending is a key with a token (``hold``); the beginning that cancels it deletes the
-key (``resume``); ``lua/release.lua`` sends it only if the token is still there. Decided events
-go on one list; a sender pops with BLMOVE onto its node's processing list (the lease) and
-removes them there when delivered. What a dead node had leased is queued again (sent at least
-once: a receiver may see it twice; ``time_ms`` tells).
+key (``resume``); ``lua/release.lua`` sends it unless a newer ending holds the key and only if
+the channel is still empty (the user still gone). Decided events go on one list; a sender pops
+with BLMOVE onto its node's processing list (the lease) and removes them there when delivered.
+What a dead node had leased is queued again (sent at least once: a receiver may see it twice;
+``time_ms`` tells).
+
+Every step may be tried again after a failure (the base class retries them), so each answers the
+same when it ran already. The client's pool is sized on purpose: the node's one decision task,
+its sender's one pop and up to ``SENDERS`` acknowledgements use a connection at once, never
+more; redis-py's own retries are off, the queue's own cover Redis being away for minutes.
 """
 
 from __future__ import annotations
@@ -20,9 +27,13 @@ from collections.abc import Callable
 from importlib.resources import files
 
 from redis.asyncio import Redis, RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
 
 from shared.redis_modes import async_client, parse_redis_url
 
+from ..config import redacted
 from ..protocol.subscription_count import THROTTLE_ABOVE, THROTTLE_SECONDS
 from .base import WebhookEvent, WebhookQueue, decode_event, encode_event
 
@@ -30,6 +41,9 @@ HOLD_TTL = 60_000  # ms a wait's key lives if its node dies before releasing it
 COUNT_TTL = 600_000  # ms a channel's last sent subscription count is remembered
 POP_WAIT = 1.0  # seconds one BLMOVE blocks
 RECLAIM_INTERVAL = 10.0  # seconds between looks for dead nodes' leased webhooks
+CONNECTIONS = 16  # the pool: 1 decision task + 1 pop + 8 senders' acknowledgements, and spare
+TIMEOUT = 5.0  # seconds to connect, or for an answer (more than POP_WAIT)
+RESTORE_BATCH = 1000  # channels put back per pipeline after Redis lost them
 logger = logging.getLogger(__name__)
 
 
@@ -37,24 +51,31 @@ class RedisWebhookQueue(WebhookQueue):
     """Webhooks decided and queued in the Redis at ``url``, for node ``node_id``; the cluster
     state's keys come from the factory (the two packages do not import each other)."""
 
+    failures = (RedisError, OSError, TimeoutError)
+
     def __init__(self, url: str, node_id: str, *, nodes_key: str,
                  members_key: Callable[[str, str], str], prefix: str = "resound",
-                 **options: float) -> None:
+                 connections: int = CONNECTIONS, **options: float) -> None:
         super().__init__(**options)
         self.url, self.node_id, self.prefix = url, node_id, prefix
         self.nodes_key = nodes_key  # the cluster state's registry of live node incarnations
         self.members_key = members_key  # (app id, channel) -> its presence roster's key
+        self.connections = connections
+        self.outage.store = f"Redis at {redacted(url)}"
         self._redis: Redis | RedisCluster | None = None
+        self._held: set[tuple[str, str]] = set()  # (app, channel) this node is in the set of
+        self._reclaimed_at = time.monotonic()
 
     async def start(self) -> None:
-        self._redis = async_client(parse_redis_url(self.url))
+        self._redis = async_client(
+            parse_redis_url(self.url), max_connections=self.connections,
+            socket_connect_timeout=TIMEOUT, socket_timeout=TIMEOUT, retry=Retry(NoBackoff(), 0))
         folder = files(__package__).joinpath("lua")
         self._occupancy = self._redis.register_script(
             folder.joinpath("occupancy.lua").read_text())
         self._release = self._redis.register_script(folder.joinpath("release.lua").read_text())
         self._count = self._redis.register_script(folder.joinpath("count.lua").read_text())
         await self._give_back(self._leased)  # leased by an earlier process with this node id
-        self._reclaimed_at = time.monotonic()
 
     async def stop(self) -> None:
         if self._redis is not None:
@@ -83,7 +104,32 @@ class RedisWebhookQueue(WebhookQueue):
                                         args=[node_id, "1" if opened else "0"])
         registry, entry = self._registry(node_id), f"{app_id}\0{channel}"
         await (self._redis.sadd(registry, entry) if opened else self._redis.srem(registry, entry))
+        if node_id == self.node_id:
+            (self._held.add if opened else self._held.discard)((app_id, channel))
         return bool(decided)
+
+    async def maintain(self) -> None:
+        await self._restore()
+        if time.monotonic() - self._reclaimed_at > RECLAIM_INTERVAL:
+            await self._reclaim()
+            self._reclaimed_at = time.monotonic()
+
+    async def _restore(self) -> None:
+        """Put this node back in the occupancy of its channels, if Redis lost it (restarted
+        empty, or another node's sweep took this node for dead)."""
+        registry = self._registry(self.node_id)
+        if not self._held or await self._redis.scard(registry) >= len(self._held):
+            return
+        logger.warning("Redis at %s lost which channels this node holds (restarted empty?): "
+                       "putting back %d", redacted(self.url), len(self._held))
+        held = list(self._held)
+        for start in range(0, len(held), RESTORE_BATCH):
+            batch = held[start:start + RESTORE_BATCH]
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for app_id, channel in batch:
+                    pipe.sadd(self._nodes_key(app_id, channel), self.node_id)
+                pipe.sadd(registry, *(f"{app_id}\0{channel}" for app_id, channel in batch))
+                await pipe.execute()
 
     async def count_due(self, event: WebhookEvent, now_ms: int) -> float | None:
         key = f"{self.prefix}:{{{event.app_id}:{event.channel}}}:webhook-count"
@@ -111,10 +157,11 @@ class RedisWebhookQueue(WebhookQueue):
         return bool(await self._release(keys=[self._hold_key(event.window_key), holds],
                                         args=[token, event.user_id or ""]))
 
-    async def push(self, event: WebhookEvent) -> None:
+    async def push(self, event: WebhookEvent) -> bool:
         if await self._redis.lpush(self._list, encode_event(event)) > self.max_pending:
             await self._redis.lpop(self._list)  # the newest: this one, or one as new
-            self.drop("Redis delivery queue")
+            return False
+        return True
 
     async def _give_back(self, leased: str) -> None:
         moved = 0
@@ -129,6 +176,7 @@ class RedisWebhookQueue(WebhookQueue):
         sent, and close their channels (channel_vacated where they were the last node)."""
         live = {node.decode().split("#", 1)[0]
                 for node in await self._redis.zrange(self.nodes_key, 0, -1)}
+        live.add(self.node_id)  # alive, even when Redis has not yet seen its heartbeat again
         prefix = f"{self.prefix}:webhooks:leased:"
         async for key in self._redis.scan_iter(match=f"{prefix}*"):
             if key.decode()[len(prefix):] not in live:
@@ -150,9 +198,6 @@ class RedisWebhookQueue(WebhookQueue):
     async def pop(self, limit: int, wait: bool = True) -> list[WebhookEvent]:
         raws: list[bytes] = []
         while wait and not raws:
-            if time.monotonic() - self._reclaimed_at > RECLAIM_INTERVAL:
-                self._reclaimed_at = time.monotonic()
-                await self._reclaim()
             raw = await self._redis.blmove(self._list, self._leased, POP_WAIT, "RIGHT", "LEFT")
             if raw is not None:
                 raws.append(raw)

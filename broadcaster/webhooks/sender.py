@@ -1,11 +1,13 @@
 """The tasks of a node that POST decided webhooks, signed, retried with capped backoff.
 
 Any answer but a 2xx, a timeout or a refused connection is retried: after 1 s, then twice as
-long each time (at most :data:`MAX_BACKOFF`), for :data:`RETRY_FOR` seconds, then given up on
-with a log line and counted. :data:`SENDERS` requests are in flight at once, so one slow or
-failing receiver holds up only its own; receivers order events by ``time_ms``, as Pusher says.
-At shutdown, the node waits a little (:data:`STOP_GRACE`) for the endings still in their
-window and the queue to be sent.
+long each time (at most :data:`MAX_BACKOFF`), for :data:`RETRY_FOR` seconds, then given up on,
+counted, and logged once per run of such drops. The queue's store failing (Redis away) is
+tried again too: a pop until it passes (the events wait in the store), marking events sent for
+:data:`RETRY_FOR` (then they stay leased, and are sent again when this node restarts).
+:data:`SENDERS` requests are in flight at once, so one slow or failing receiver holds up only
+its own; receivers order events by ``time_ms``, as Pusher says. At shutdown, the node waits a
+little (:data:`STOP_GRACE`) for the endings still in their window and the queue to be sent.
 """
 
 from __future__ import annotations
@@ -14,18 +16,18 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping
+from functools import partial
 
 import aiohttp
 
 from shared.signatures import sign_webhook
 
 from ..config import AppConfig, Webhook
-from .base import DELAY, WebhookEvent, WebhookQueue, webhook_body
+from .base import DELAY, RETRY_FOR, Drops, WebhookEvent, WebhookQueue, webhook_body
 
 logger = logging.getLogger(__name__)
 
 TIMEOUT = 5.0  # seconds for one POST
-RETRY_FOR = 300.0  # seconds a webhook is retried before it is given up on (Pusher: 5 minutes)
 MAX_BACKOFF = 30.0  # seconds between two tries at most
 BATCH = 50  # events in one request, with batching on
 BATCH_WINDOW = 0.05  # seconds a batch waits for more events
@@ -44,6 +46,7 @@ class WebhookSender:
         self.timeout, self.retry_for, self.senders = timeout, retry_for, senders
         # requests answered 2xx, their events, tries answered otherwise, requests given up on
         self.delivered = self.events_delivered = self.retried = self.failed = 0
+        self.gave_up = Drops(f"their receiver failed them for {retry_for:.0f} s")
         self.in_flight = 0  # events popped and not yet done with
 
     async def run(self) -> None:
@@ -59,9 +62,9 @@ class WebhookSender:
                 await slots.acquire()
                 try:
                     events = await self._next()
-                except Exception as error:  # Redis away: the events wait there
+                except Exception:
                     slots.release()
-                    logger.warning("cannot read the webhook queue: %r; retrying in 1 s", error)
+                    logger.exception("cannot read the webhook queue; trying again in 1 s")
                     await asyncio.sleep(1.0)
                     continue
                 task = asyncio.create_task(self._deliver(client, events))
@@ -70,16 +73,24 @@ class WebhookSender:
                 task.add_done_callback(lambda _: slots.release())
 
     async def _next(self) -> list[WebhookEvent]:
-        """The next events to send: one, or with batching on, what a short window brings."""
-        events = await self.queue.pop(1)
+        """The next events to send: one, or with batching on, what a short window brings.
+        The first pop is tried until the store answers; the batch's rest only once."""
+        events = await self._pop(1, wait=True)
         app = self.apps.get(events[0].app_id)
-        self.in_flight += len(events)
         if app is not None and app.webhook_batching:
             await asyncio.sleep(BATCH_WINDOW)
-            more = await self.queue.pop(BATCH - 1, wait=False)
-            self.in_flight += len(more)
-            events += more
+            events += await self._pop(BATCH - 1, wait=False)
         return events
+
+    async def _pop(self, limit: int, wait: bool) -> list[WebhookEvent]:
+        popped: list[WebhookEvent] = []
+
+        async def pop() -> None:
+            popped.extend(await self.queue.pop(limit, wait))
+            self.in_flight += len(popped)
+
+        await self.queue.retried(pop, lambda: not wait)
+        return popped
 
     async def _deliver(self, client: aiohttp.ClientSession, events: list[WebhookEvent]) -> None:
         """POST ``events`` to each URL that wants them (one request per event for an app
@@ -99,12 +110,14 @@ class WebhookSender:
         except Exception:
             self.failed += 1
             logger.exception("%d webhook events could not be sent; dropped", len(events))
+            self.gave_up.drop(len(events))
         finally:
             self.in_flight -= len(events)
-        try:
-            await self.queue.done(events)
-        except Exception as error:  # Redis away: they stay leased, and are sent again
-            logger.warning("cannot mark %d webhook events sent: %r", len(events), error)
+        deadline = time.monotonic() + self.retry_for
+        if not await self.queue.retried(partial(self.queue.done, events),
+                                        lambda: time.monotonic() > deadline):
+            logger.warning("cannot mark %d webhook events sent for %.0f s; they stay leased and "
+                           "are sent again when this node restarts", len(events), self.retry_for)
 
     async def _post(self, client: aiohttp.ClientSession, app: AppConfig, target: Webhook,
                     events: list[WebhookEvent]) -> None:
@@ -124,14 +137,17 @@ class WebhookSender:
                 if 200 <= response.status < 300:
                     self.delivered += 1
                     self.events_delivered += len(events)
+                    self.gave_up.ended()
                     return
                 problem = f"answered {response.status}"
             except (aiohttp.ClientError, TimeoutError) as error:
                 problem = f"failed: {error!r}"
             if time.monotonic() + backoff > deadline:
                 self.failed += 1
-                logger.error("webhook to %s %s; gave up after %.0f s (%d events lost)",
-                             target.url, problem, self.retry_for, len(events))
+                if not self.gave_up.run:
+                    logger.error("webhook to %s %s; gave up after %.0f s",
+                                 target.url, problem, self.retry_for)
+                self.gave_up.drop(len(events))
                 return
             self.retried += 1
             logger.warning("webhook to %s %s; retrying in %.0f s", target.url, problem, backoff)
@@ -155,7 +171,8 @@ class Webhooks:
         sender, queue = self.sender, self.queue
         return {"webhook_requests": sender.delivered, "webhook_events": sender.events_delivered,
                 "webhook_retries": sender.retried, "webhook_failures": sender.failed,
-                "webhook_drops": queue.dropped,
+                "webhook_drops": queue.dropped + sender.gave_up.total,
+                "webhook_queued": queue.queued, "webhook_store_retries": queue.outage.retries,
                 "webhook_queue": queue.unsettled() + sender.in_flight}
 
     async def stop(self, grace: float = STOP_GRACE) -> None:

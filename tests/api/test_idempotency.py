@@ -12,7 +12,7 @@ import pytest
 from tests.api.wire import post_json
 from tests.pusher_socket import PusherSocket
 from tests.sdk import assert_nothing_then
-from tests.servers import Broadcaster, start_broadcaster
+from tests.servers import Broadcaster, broadcaster_pair, start_broadcaster
 
 EVENTS = "/apps/{}/events"
 BATCH = "/apps/{}/batch_events"
@@ -27,15 +27,8 @@ def nodes(request) -> Iterator[tuple[Broadcaster, Broadcaster]]:
         only.stop()
         return
     env = {"REVERB_SCALING_ENABLED": "true", "REDIS_URL": request.getfixturevalue("redis_url")}
-    first = start_broadcaster(env)
-    try:
-        second = start_broadcaster(env)
-    except Exception:
-        first.stop()
-        raise
-    yield first, second
-    first.stop()
-    second.stop()
+    with broadcaster_pair(env) as pair:
+        yield pair
 
 
 @pytest.fixture

@@ -77,7 +77,7 @@ def test_junk_on_a_stream_is_skipped_with_a_log_line(redis_url, caplog):
 def test_unreachable_redis_is_a_clear_start_up_error():
     async def scenario():
         bus = RedisBus(f"redis://:secret@{HOST}:{free_port()}/0")
-        bus.attach(lambda publication: None)
+        bus.attach(lambda publication, position=None: None)
         await bus.start()
 
     with pytest.raises(RedisUnavailable, match="REDIS_URL") as caught:
@@ -127,7 +127,7 @@ def test_markers_keep_their_place_among_a_streams_publications(redis_url):
     async def scenario():
         arrived: list[str] = []
         bus, _ = await started(redis_url, "t-marker")
-        bus.attach(lambda publication: arrived.append(publication.event))
+        bus.attach(lambda publication, position=None: arrived.append(publication.event))
         bus.on_marker(lambda marker: arrived.append(marker.decode()))
         raw = redis.asyncio.Redis.from_url(redis_url)
         payloads = [encode_publication(Publication("1", ("a",), f"bus{i}", None))

@@ -19,6 +19,11 @@ async def wait_for(condition: Callable[[], object], timeout: float = 10.0,
         await asyncio.sleep(0.01)
 
 
+def into(received: list[Publication]) -> Callable[..., None]:
+    """A bus's ``deliver`` that collects what it delivers (a position, if any, left out)."""
+    return lambda publication, position=None: received.append(publication)
+
+
 async def started(url: str, channel: str, hear: tuple[str, ...] = ("a", "b", "orders"),
                   app_id: str = "1") -> tuple[RedisBus, list[Publication]]:
     """A started bus on ``channel`` that hears app ``app_id``'s channels ``hear`` (and its own
@@ -28,6 +33,6 @@ async def started(url: str, channel: str, hear: tuple[str, ...] = ("a", "b", "or
     bus.routes(app_id)
     for name in hear:
         bus.hold(app_id, name)
-    bus.attach(received.append)
+    bus.attach(into(received))
     await bus.start()
     return bus, received

@@ -21,7 +21,7 @@ from broadcaster.cluster.api_limits import ApiLimits, LocalApiLimits, RedisApiLi
 from broadcaster.protocol.requests import Answer, ApiCallCounted, CountApiCall, Unavailable
 from tests.api.redis_server import redis_server
 from tests.api.wire import signed_request
-from tests.servers import start_broadcaster
+from tests.servers import broadcaster_pair, start_broadcaster
 
 RATE = 5  # RESOUND_APP_API_RATE_LIMIT: calls per second, and the burst
 CALLS = 40  # 20 per node: each node alone would allow its burst and more
@@ -35,18 +35,10 @@ def channels(server) -> int:
 
 @pytest.fixture
 def nodes():
-    with redis_server() as url:
-        env = {"REVERB_SCALING_ENABLED": "true", "REDIS_URL": url,
-               "RESOUND_APP_API_RATE_LIMIT": str(RATE)}
-        first = start_broadcaster(env)
-        try:
-            second = start_broadcaster(env)
-        except Exception:
-            first.stop()
-            raise
-        yield first, second
-        first.stop()
-        second.stop()
+    with redis_server() as url, broadcaster_pair({
+            "REVERB_SCALING_ENABLED": "true", "REDIS_URL": url,
+            "RESOUND_APP_API_RATE_LIMIT": str(RATE)}) as pair:
+        yield pair
 
 
 def test_the_api_rate_limit_holds_for_the_cluster_not_per_node(nodes):

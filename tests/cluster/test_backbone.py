@@ -204,3 +204,20 @@ def test_a_sentinel_master_killed_under_load_loses_no_accepted_event():
             return lambda: setup.wait_failover(killed)
 
         failover(cluster, kill)
+
+
+def test_a_socket_subscribing_to_many_new_channels_at_once_gets_every_success(mode_cluster):
+    """pusher-js resubscribes every channel at once after a reconnect: each new channel waits
+    for the node to hear it, and none of that holds the socket's next messages back (150 once
+    closed the socket with 4100: its backlog of messages past 100)."""
+    socket = mode_cluster.socket(mode_cluster.nodes[0])
+    names = [unique(f"many-{n}-") for n in range(150)]
+    for name in names:
+        socket.subscribe(name)
+    succeeded = set()
+    while len(succeeded) < len(names):
+        message = socket.next_message()
+        assert message is not None, f"{len(succeeded)} of {len(names)} subscriptions succeeded"
+        assert message["event"] == "pusher_internal:subscription_succeeded", message
+        succeeded.add(message["channel"])
+    assert succeeded == set(names)

@@ -36,6 +36,7 @@ from broadcaster.protocol.watchlist import status_publication
 from shared.payloads import dumps, loads
 from shared.redis_modes import parse_redis_url, sync_client
 from tests.broadcaster.recording import RecordingClient
+from tests.cluster.buses import into
 from tests.conftest import REDIS_MODES
 
 APP = "1"
@@ -84,7 +85,7 @@ class Twin:
             state = RedisState(self.url, node_id, bus, **timings)
             state.attach({APP: app}, bus.publish)
             node = Node(state, app, bus)
-            bus.attach(node.delivered.append)
+            bus.attach(into(node.delivered))
             await bus.start()
         await node.state.start()
         self.nodes.append(node)
@@ -122,7 +123,7 @@ async def observed(twin: Twin) -> AsyncIterator[None]:
     observer = RedisBus(twin.url, "contract")
     observer.routes(APP)
     observer.hold(APP, ROOM)
-    observer.attach(twin.published.append)
+    observer.attach(into(twin.published))
     await observer.start()
     try:
         yield

@@ -25,7 +25,14 @@ from flask.testing import FlaskClient
 
 from tests.clients.webapp_api import ADMIN, ALICE, BOB, PASSWORD
 from tests.postgres import PostgresServer
-from tests.servers import APP_ID, APP_KEY, APP_SECRET, free_port
+from tests.servers import (
+    APP_ID,
+    APP_KEY,
+    APP_SECRET,
+    UNCAPPED,
+    WEBAPP_SECRET_KEY,
+    free_port,
+)
 from webapp import create_app
 from webapp.extensions import db
 from webapp.seed import seed_database
@@ -63,7 +70,7 @@ def app_config(database: Path | str, **overrides: Any) -> dict[str, Any]:
     """The test settings; ``database`` is a SQLite file or a database URL."""
     config = {
         "DATABASE_URL": database if isinstance(database, str) else f"sqlite:///{database}",
-        "SECRET_KEY": "test-secret-key",
+        "SECRET_KEY": WEBAPP_SECRET_KEY,
         "REVERB_APP_ID": APP_ID,
         "REVERB_APP_KEY": APP_KEY,
         "REVERB_APP_SECRET": APP_SECRET,
@@ -71,6 +78,8 @@ def app_config(database: Path | str, **overrides: Any) -> dict[str, Any]:
         "REVERB_PORT": free_port(),  # nothing listens here unless a test starts a broadcaster
         "REVERB_SCHEME": "http",
         "OUTBOX_DELIVER_ON_COMMIT": False,
+        # Tests not about the cap place more orders than a customer may have pending.
+        "PENDING_ORDERS_PER_CUSTOMER": UNCAPPED,
         "TESTING": True,
     }
     config.update(overrides)

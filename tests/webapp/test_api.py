@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 import pytest
 from flask import Flask
 from werkzeug.security import check_password_hash
@@ -57,7 +59,7 @@ def test_expired_token_is_401_and_says_so(make_app):
 
 
 def test_token_signed_with_another_secret_is_401(make_app, client):
-    other = make_app(SECRET_KEY="another-secret").test_client()
+    other = make_app(SECRET_KEY=secrets.token_hex(32)).test_client()
     answer = client.get("/api/orders", headers=login(other, ALICE))
     assert answer.status_code == 401
     assert "not valid" in answer.json["error"]

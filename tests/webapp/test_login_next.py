@@ -8,7 +8,9 @@ import pytest
 from tests.webapp.conftest import ADMIN, ALICE, PASSWORD, csrf_token, sign_in
 from webapp.safe_redirect import local_path
 
-HOSTILE = ["//evil.example", "https://evil.example/", "/\\evil.example", "\\\\evil.example",
+# "///evil.example/path" has no host for urlsplit, but browsers read it as //evil.example/path.
+HOSTILE = ["//evil.example", "///evil.example/path", "////evil.example",
+           "https://evil.example/", "/\\evil.example", "\\\\evil.example",
            "javascript:alert(1)", "/\t/evil.example", "http:/evil.example", "evil.example",
            " /orders", "/orders\n", ""]
 
@@ -63,7 +65,8 @@ def test_a_protected_page_sends_to_login_with_next_and_back(client):
 
 @pytest.mark.parametrize(("next_path", "home"), [(None, "/admin/orders"),
                                                   ("/orders/5", "/orders/5"),
-                                                  ("//evil.example", "/admin/orders")])
+                                                  ("//evil.example", "/admin/orders"),
+                                                  ("///evil.example/x", "/admin/orders")])
 def test_a_signed_in_user_opening_login_is_redirected(client, next_path, home):
     sign_in(client, ADMIN)
     answer = client.get("/login", query_string={} if next_path is None else {"next": next_path})

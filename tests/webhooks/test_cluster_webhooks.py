@@ -7,6 +7,7 @@ import time
 import redis
 
 from tests.cluster.conftest import Cluster, running_cluster
+from tests.servers import APP_ID
 from tests.waiting import eventually
 from tests.webhooks.receiver import Receiver, webhooks_env
 
@@ -118,5 +119,32 @@ def test_each_cluster_wide_subscription_count_is_sent_once() -> None:
             eventually(lambda: receiver.counts("news")[-1:] == [2], what="the count after a leave")
             time.sleep(QUIET)  # time for a node that saw a change late to send it again
             assert receiver.counts("news") == [1, 2, 3, 2]
+    finally:
+        receiver.close()
+
+
+def test_after_an_empty_redis_restart_a_channel_on_two_nodes_is_vacated_by_the_last() -> None:
+    receiver = Receiver()
+    try:
+        with running_cluster(webhooks_env(receiver.url, "channel_occupied",
+                                          "channel_vacated")) as cluster:
+            first, second = (cluster.socket(node) for node in cluster.nodes[:2])
+            for socket in (first, second):
+                socket.joined("shared")
+            eventually(lambda: receiver.names("shared") == ["channel_occupied"],
+                       what="channel_occupied")
+            cluster.stop_redis()
+            cluster.heal()  # an empty redis-server on the same port
+            holders = redis.Redis.from_url(cluster.url)
+            eventually(lambda: holders.scard(f"resound:{{{APP_ID}:shared}}:nodes") == 2,
+                       what="both nodes putting themselves back as holders of the channel")
+            holders.close()
+            first.close()
+            time.sleep(QUIET)
+            assert receiver.names("shared") == ["channel_occupied"]
+            second.close()
+            eventually(lambda: receiver.names("shared") == ["channel_occupied",
+                                                            "channel_vacated"],
+                       what="channel_vacated from the last node")
     finally:
         receiver.close()

@@ -66,12 +66,13 @@ def test_a_full_inbox_drops_and_counts() -> None:
     assert queue.dropped == 1
 
 
-def test_a_full_delivery_queue_drops_and_counts() -> None:
-    async def fill() -> list[WebhookEvent]:
+def test_a_full_delivery_queue_refuses_the_next_event() -> None:
+    async def fill() -> tuple[list[bool], list[WebhookEvent]]:
         queue = LocalWebhookQueue(max_pending=2)
-        for channel in ("a", "b", "c"):
-            await queue.push(WebhookEvent("1", "cache_miss", channel, 1))
-        assert queue.dropped == 1
-        return await queue.pop(10)
+        pushed = [await queue.push(WebhookEvent("1", "cache_miss", channel, 1))
+                  for channel in ("a", "b", "c")]
+        return pushed, await queue.pop(10)
 
-    assert [event.channel for event in asyncio.run(fill())] == ["a", "b"]
+    pushed, popped = asyncio.run(fill())
+    assert pushed == [True, True, False]  # the queue counts it dropped
+    assert [event.channel for event in popped] == ["a", "b"]

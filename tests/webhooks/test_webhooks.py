@@ -21,13 +21,6 @@ ALL = ("channel_occupied", "channel_vacated", "member_added", "member_removed",
 
 
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    receiver = Receiver()
-    yield receiver
-    receiver.close()
-
-
-@pytest.fixture
 def server(receiver: Receiver) -> Iterator[Broadcaster]:
     server = start_broadcaster(webhooks_env(receiver.url, *ALL))
     yield server
