@@ -6,9 +6,9 @@
 #                                another terminal then runs the broadcaster, which Ctrl-C stops
 #                                alone and re-running starts again
 # RESOUND_ENV_FILE (default .env): the shared settings, written on the first run only (with
-# REVERB_PORT, default 8080, if set), plus RESOUND_APP_WEBHOOKS (the webapp's webhook URL) when
-# missing. WEB_PORT (default 5000) is the web process's port; WEB_CONCURRENCY (default 3) its
-# number of gunicorn workers.
+# REVERB_PORT, default 8080, if set), plus RESOUND_APP_WEBHOOKS (the webapp's webhook URL) and
+# RESOUND_APP_HISTORY (history for the order channels) when missing. WEB_PORT (default 5000) is
+# the web process's port; WEB_CONCURRENCY (default 3) its number of gunicorn workers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -38,6 +38,13 @@ hooks = [{"url": f"http://127.0.0.1:{os.environ['WEB_PORT']}/broadcasting/webhoo
           "event_types": ["channel_occupied", "channel_vacated", "member_added", "member_removed"]}]
 print(f"RESOUND_APP_WEBHOOKS='{json.dumps(hooks, separators=(',', ':'))}'")
 PY
+fi
+if ! grep -q '^RESOUND_APP_HISTORY=' "$env_file"; then
+    # The order channels keep their last 100 events for an hour, so the pages catch up after a
+    # reconnect (@resound/resume) instead of reloading; added to a settings file written before.
+    cat >> "$env_file" <<'ENV'
+RESOUND_APP_HISTORY='[{"channels":"private-user.*.orders","limit":100,"ttl":3600},{"channels":"private-admin.orders","limit":100,"ttl":3600}]'
+ENV
 fi
 set -a; . "$(realpath "$env_file")"; set +a
 # The database is web's and worker's: a run of ws alone leaves it to the run that has them.

@@ -154,6 +154,10 @@ def test_run_sh_writes_its_settings_once_and_web_ws_and_worker_share_them(tmp_pa
         assert event is not None, f"the worker delivered nothing; run.sh said:\n{tail(log)}"
         assert (event["event"], json.loads(event["data"])["order_id"]) == (
             "order.status.updated", pending["id"])
+        # the demo keeps history for the order channels, so pages catch up after a reconnect
+        assert isinstance(event["serial"], int) and event["epoch"], event
+        assert "private-user.*.orders" in {
+            rule["channels"] for rule in json.loads(values["RESOUND_APP_HISTORY"])}
 
     with run_sh(env, log, web, ws_port):
         assert settings.read_text() == written

@@ -69,6 +69,8 @@ DEFAULTS: dict[str, Any] = {
     "MAX_CONTENT_LENGTH": 1024 * 1024,  # larger request bodies get 413
     "SESSION_COOKIE_SAMESITE": "Lax",
     "NODE_MODULES": str(PROJECT_ROOT / "node_modules"),
+    # @resound/resume's ES modules, in its npm package folder (served at /vendor/resume/).
+    "RESUME_MODULE": str(PROJECT_ROOT / "clients" / "js" / "src"),
     "WEB_PORT": 5000,  # the Procfile's web port, for the URL the seed prints
 }
 

@@ -1,5 +1,6 @@
 """The HTML pages: sign-in, the admins' live dashboard, order pages, customers' "my orders",
-and the two browser libraries served straight from node_modules."""
+the two browser libraries served straight from node_modules, and @resound/resume from its
+package folder (clients/js)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from flask import (
     render_template,
     request,
     send_file,
+    send_from_directory,
     url_for,
 )
 from flask.typing import ResponseReturnValue
@@ -199,3 +201,13 @@ def vendor(name: str) -> ResponseReturnValue:
     if not path.is_file():
         abort(404, description=f"{path} is missing; run npm ci (scripts/setup.sh)")
     return send_file(path, mimetype="text/javascript", max_age=3600)
+
+
+@bp.get("/vendor/resume/<name>")
+def resume_module(name: str) -> ResponseReturnValue:
+    """A file of @resound/resume (``index.js`` and the modules it imports), as it is in the
+    package; nothing outside its folder."""
+    if not name.endswith(".js"):
+        abort(404, description="/vendor/resume/ serves only the module's .js files")
+    return send_from_directory(current_app.config["RESUME_MODULE"], name,
+                               mimetype="text/javascript", max_age=3600)

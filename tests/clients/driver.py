@@ -28,9 +28,12 @@ class DriverError(AssertionError):
 class NodeDriver:
     """One ``node driver.mjs`` process and everything its clients reported."""
 
-    def __init__(self, node: str) -> None:
+    def __init__(self, node: str, script: Path = DRIVER,
+                 env: dict[str, str] | None = None) -> None:
+        """``script``: js/driver.mjs (clients in Node) or another driver speaking its protocol;
+        ``env``: the driver's environment (default: the test's)."""
         self.proc = subprocess.Popen(
-            [node, str(DRIVER)], cwd=ROOT, text=True, bufsize=1,
+            [node, str(script)], cwd=ROOT, text=True, bufsize=1, env=env,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )
         self._ids = itertools.count(1)
@@ -117,14 +120,19 @@ class Client:
         self.socket_id = socket_id
 
     @classmethod
-    def echo(cls, driver: NodeDriver, name: str, options: dict[str, Any]) -> Client:
-        """``new Echo(options)`` (with pusher-js), connected."""
-        return cls(driver, name, driver.call("echo", client=name, options=options))
+    def echo(cls, driver: NodeDriver, name: str, options: dict[str, Any],
+             resume: bool = False) -> Client:
+        """``new Echo(options)`` (with pusher-js), connected; with ``resume``, tracked by
+        @resound/resume (clients/js), which reports ``resumed`` and ``failed`` events."""
+        return cls(driver, name, driver.call("echo", client=name, options=options,
+                                             resume=resume))
 
     @classmethod
-    def pusher(cls, driver: NodeDriver, name: str, key: str, options: dict[str, Any]) -> Client:
-        """``new Pusher(key, options)``, connected."""
-        return cls(driver, name, driver.call("pusher", client=name, key=key, options=options))
+    def pusher(cls, driver: NodeDriver, name: str, key: str, options: dict[str, Any],
+               resume: bool = False) -> Client:
+        """``new Pusher(key, options)``, connected; ``resume`` as for :meth:`echo`."""
+        return cls(driver, name, driver.call("pusher", client=name, key=key, options=options,
+                                             resume=resume))
 
     def _call(self, op: str, **args: Any) -> Any:
         return self.driver.call(op, client=self.name, **args)
@@ -164,6 +172,10 @@ class Client:
 
     def disconnect(self) -> None:
         self._call("disconnect")
+
+    def connect(self) -> str:
+        """``pusher.connect()`` after the server closed the socket; the new socket id."""
+        return self._call("connect")
 
     def wait_for(self, count: int = 1, timeout: float = WAIT, **fields: Any) -> dict[str, Any]:
         return self.driver.wait_for(count=count, timeout=timeout, client=self.name, **fields)

@@ -119,19 +119,30 @@ def test_logout(client):
     assert client.get("/orders").status_code == 302
 
 
-@pytest.mark.parametrize("name", sorted(VENDOR_FILES))
-def test_vendor_serves_the_builds_from_node_modules(client, app, name):
-    answer = client.get(f"/vendor/{name}")
+# (path, the setting naming the folder, the file in it): the browser libraries' builds, and
+# @resound/resume's modules as they are in its package.
+SERVED = [(f"/vendor/{name}", "NODE_MODULES", VENDOR_FILES[name]) for name in sorted(VENDOR_FILES)]
+SERVED += [(f"/vendor/resume/{name}", "RESUME_MODULE", name)
+           for name in ("index.js", "recovery.js")]
+
+
+@pytest.mark.parametrize(("path", "folder", "name"), SERVED)
+def test_vendor_serves_the_files_as_they_are(client, app, path, folder, name):
+    answer = client.get(path)
     assert answer.status_code == 200
     assert answer.mimetype == "text/javascript"
-    with open(f"{app.config['NODE_MODULES']}/{VENDOR_FILES[name]}", "rb") as built:
-        assert answer.data == built.read()
+    with open(f"{app.config[folder]}/{name}", "rb") as source:
+        assert answer.data == source.read()
     answer.close()
 
 
-@pytest.mark.parametrize("name", ["pusher.min.js", "..%2Fpackage.json", "echo.common.js"])
-def test_vendor_serves_nothing_else(client, name):
-    answer = client.get(f"/vendor/{name}")
+@pytest.mark.parametrize("path", [
+    "/vendor/pusher.min.js", "/vendor/..%2Fpackage.json", "/vendor/echo.common.js",
+    "/vendor/resume/..%2Fpackage.json", "/vendor/resume/..%2F..%2F..%2Fpyproject.toml",
+    "/vendor/resume/README.md", "/vendor/resume/missing.js",
+])
+def test_vendor_serves_nothing_else(client, path):
+    answer = client.get(path)
     assert answer.status_code == 404
     assert answer.json["error"]  # a short JSON reason, not a file
 

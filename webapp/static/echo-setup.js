@@ -1,10 +1,15 @@
 // Laravel Echo configured for Reverb, exactly as a Laravel app's resources/js/echo.js does,
-// plus small helpers the pages share. pusher.js and echo.js come from /vendor (node_modules).
+// with @resound/resume, plus small helpers the pages share. pusher.js and echo.js come from
+// /vendor (node_modules), @resound/resume from /vendor/resume/ (its package, clients/js).
+import { installResume } from '/vendor/resume/index.js';
+
 (function () {
   'use strict';
   const config = JSON.parse(document.getElementById('echo-config').textContent);
   const csrfToken = document.querySelector('meta[name="csrf-token"]').content;
   const EchoClass = window.Echo.default;
+  // Before new Echo: pusher-js opens its socket in the constructor.
+  const resume = installResume(window.Pusher);
 
   window.Echo = new EchoClass({
     broadcaster: 'reverb',
@@ -21,6 +26,18 @@
       headers: { 'X-CSRF-TOKEN': csrfToken },
     },
   });
+
+  // Channels with history (RESOUND_APP_HISTORY) catch up by themselves after a reconnect;
+  // live.js hears how each did from the document's resound:resumed and resound:failed events
+  // ({channel, ...} as @resound/resume reports them).
+  function announce(kind) {
+    return function (channel, detail) {
+      const about = Object.assign({ channel: channel }, detail);
+      document.dispatchEvent(new CustomEvent('resound:' + kind, { detail: about }));
+    };
+  }
+  const history = resume.track(window.Echo.connector.pusher,
+                               { resumed: announce('resumed'), failed: announce('failed') });
 
   // An API answer that was not 2xx: `status` is the HTTP status, the message its JSON reason.
   class ApiError extends Error {
@@ -83,5 +100,6 @@
     region.replaceChildren(element('p', text, { class: 'message message-' + (kind || 'info') }));
   }
 
-  window.Resound = { api: api, element: element, idempotencyKey: idempotencyKey, say: say };
+  window.Resound = { api: api, element: element, idempotencyKey: idempotencyKey, say: say,
+                     history: history };
 })();

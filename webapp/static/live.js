@@ -1,8 +1,10 @@
 // The connection indicator and what "Live" promises: the page shows "Live" only while it is
 // connected AND has re-fetched its data since it last (re)subscribed or came back from the
-// back/forward cache, so "Live" never sits over stale data. The page also signs in over the
-// socket, so that signing out elsewhere can end this page's live access; a page that loses it
-// says so in words, with a link to sign in again.
+// back/forward cache, so "Live" never sits over stale data. A channel with history instead
+// catches up after a reconnect (@resound/resume hands the page each missed event, then
+// resound:resumed) and re-fetches only when that fails (resound:failed). The page also signs in
+// over the socket, so that signing out elsewhere can end this page's live access; a page that
+// loses it says so in words, with a link to sign in again.
 (function () {
   'use strict';
   const pusher = window.Echo.connector.pusher;
@@ -10,6 +12,8 @@
   const reconnectButton = document.getElementById('reconnect');
   const reloads = [];
   const followed = new Set();
+  const subscribedBefore = new Set();  // channel names subscribed on an earlier connection
+  const catchingUp = new Set();  // history channels resubscribed, waiting for their resume
   const MAX_RELOADS_IN_A_ROW = 3;
   let everConnected = false;
   let fresh = false;
@@ -31,7 +35,7 @@
   function view() {
     const state = pusher.connection.state;
     if (signedOut) return 'signed-out';
-    if (state === 'connected') return fresh ? 'live' : 'updating';
+    if (state === 'connected') return fresh && !catchingUp.size ? 'live' : 'updating';
     if (state === 'unavailable') return 'reconnecting';
     if (state === 'disconnected' || state === 'failed') return 'offline';
     return everConnected ? 'reconnecting' : 'connecting';
@@ -104,13 +108,44 @@
     show();
   }
 
-  // Follow `channel` (an Echo channel): re-fetch with `reload` each time it is subscribed.
-  // Scripts sharing a channel each add their reload; the channel is watched once.
+  // `name` is subscribed: the first time, or without history, fetch everything again; a
+  // history channel subscribed again after a reconnect catches up instead.
+  function subscribed(name) {
+    const again = subscribedBefore.has(name);
+    subscribedBefore.add(name);
+    if (again && window.Resound.history.position(name)) {
+      catchingUp.add(name);
+      show();
+    } else {
+      refresh();
+    }
+  }
+
+  document.addEventListener('resound:resumed', function (event) {
+    if (!catchingUp.delete(event.detail.channel)) return;
+    const missed = event.detail.replayed;
+    if (missed) {
+      window.Resound.say('Back online: ' + missed + (missed === 1 ? ' change' : ' changes') +
+                         ' made while this page was offline ' + (missed === 1 ? 'is' : 'are') +
+                         ' shown.', 'info');
+    }
+    // Caught up: as fresh as a re-fetch would make it (one still running decides itself).
+    if (!catchingUp.size && !refreshing) fresh = pusher.connection.state === 'connected';
+    show();
+  });
+  document.addEventListener('resound:failed', function (event) {
+    catchingUp.delete(event.detail.channel);
+    refresh();  // events may be missing: fetch everything again
+  });
+
+  // Follow `channel` (an Echo channel): re-fetch with `reload` each time it is subscribed (a
+  // history channel: only the first time, and when catching up fails). Scripts sharing a
+  // channel each add their reload; the channel is watched once.
   function follow(channel, reload) {
     if (reload) reloads.push(reload);
     if (followed.has(channel)) return channel;
     followed.add(channel);
-    channel.subscribed(refresh);
+    channel.subscribed(function () { subscribed(channel.name); });
     channel.error(function (error) {
       checkSession();
       if (error && error.status !== 401 && error.status !== 403) {

@@ -34,6 +34,23 @@ const CHROMIUM_ARGS = [
 // The pages set data-subscribed on #live-status once Echo's private channel is subscribed.
 export const live = (page) => page.waitForSelector('#live-status[data-subscribed="true"]');
 
+// The ids of the orders table's rows, top to bottom.
+export const rowIds = (page) => page.$$eval('#orders tbody tr',
+  (rows) => rows.map((row) => row.id));
+
+// Place an order of `quantity` from the "my orders" form on `page`; the id of its new row (her
+// own new row comes from the API's answer: its id names the new order).
+export async function placeOrder(page, quantity) {
+  const ownRows = await rowIds(page);
+  await page.fill('#new-order input[name="quantity"]', String(quantity));
+  await page.click('#new-order button[type="submit"]');
+  await page.waitForFunction(
+    (known) => [...document.querySelectorAll('#orders tbody tr')].some(
+      (row) => !known.includes(row.id)),
+    ownRows);
+  return (await rowIds(page)).find((id) => !ownRows.includes(id));
+}
+
 export async function signIn(page, email) {
   await page.goto(`${env('WEB_URL')}/login`);
   await page.fill('input[name="email"]', email);

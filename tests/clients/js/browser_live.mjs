@@ -8,7 +8,7 @@
 //
 // Input (env): SCENARIO, WEB_URL, ADMIN_EMAIL, CUSTOMER_EMAIL, PASSWORD, SCREENSHOT_DIR,
 // CHROMIUM; ORDER_ID (viewers); NEW_STATUS (dashboard). Output: see browser.mjs.
-import { env, live, runScenario, signIn } from './browser.mjs';
+import { env, live, placeOrder, rowIds, runScenario, signIn } from './browser.mjs';
 
 const viewers = (page) => page.$$eval('#viewers li', (items) => items.map(
   (item) => ({ id: Number(item.dataset.userId), name: item.textContent })));
@@ -38,7 +38,6 @@ async function viewersScenario(session) {
   return { alone, together, afterLeaving };
 }
 
-const rowIds = (page) => page.$$eval('#orders tbody tr', (rows) => rows.map((row) => row.id));
 const rowOf = (page, selector) => page.$eval(selector, (row) => ({
   position: [...row.parentNode.children].indexOf(row),
   customer: row.querySelector('td.customer').textContent,
@@ -60,15 +59,7 @@ async function dashboardScenario(session) {
   const customer = await session.open('customer');
   await signIn(customer, env('CUSTOMER_EMAIL'));
   await live(customer);
-  const ownRows = await rowIds(customer);
-  await customer.fill('#new-order input[name="quantity"]', '2');
-  await customer.click('#new-order button[type="submit"]');
-  // Her own new row comes from the API's answer; its id names the new order.
-  await customer.waitForFunction(
-    (known) => [...document.querySelectorAll('#orders tbody tr')].some(
-      (row) => !known.includes(row.id)),
-    ownRows);
-  const newRow = (await rowIds(customer)).find((id) => !ownRows.includes(id));
+  const newRow = await placeOrder(customer, 2);
   const orderId = newRow.slice('order-'.length);
 
   const row = `#order-${orderId}`;
