@@ -12,8 +12,17 @@ from typing import Any
 
 from shared.payloads import dumps, encode_message
 
-from .history import Window
-from .messages import SLOW_CONSUMER
+from .history import Window, with_position
+from .messages import (
+    CLIENT_EVENT_RATE_LIMIT,
+    GENERIC_RECONNECT,
+    SLOW_CONSUMER,
+    UNAUTHORIZED,
+    ProtocolError,
+    Resume,
+)
+from .ratelimit import TokenBucket
+from .replies import error_message, reason_of
 from .requests import Answer, ReadHistory
 from .state import Channel, Client
 
@@ -106,3 +115,52 @@ class Resumption:
             subscribers[self.client.socket_id] = self.client
         for frame in held.frames or ():
             self.client.send_frame(frame)
+
+
+class Resuming:
+    """The history part of a :class:`~broadcaster.protocol.session.Session` (a mixin: the state
+    is the session's): positions on subscription successes, and ``resound:resume``."""
+
+    __slots__ = ()
+
+    def _history_read(self, request: ReadHistory, answer: Answer) -> None:
+        name = request.channel
+        if request.limit:  # a resume
+            resuming, self.resuming = self.resuming, None
+            if resuming is not None:
+                resuming.answer(answer, lambda failed: self.client.send(error_message(
+                    GENERIC_RECONNECT, f"cannot resume {name}: {reason_of(failed)}")))
+            return
+        data, self.succeeding = self.succeeding, None
+        if name not in self.channels:
+            return
+        if not isinstance(answer, Window):
+            self.client.send(error_message(GENERIC_RECONNECT, f"cannot subscribe to {name}: "
+                                           f"{reason_of(answer)}; subscribe again later"))
+            self.unsubscribe(name)
+            return
+        message = encode_message("pusher_internal:subscription_succeeded", data, channel=name)
+        self._send_success(name, with_position(message, answer.latest, answer.epoch))
+
+    def resume(self, command: Resume) -> None:
+        """Replay a history channel's events after ``command.after`` (see :mod:`.resume`);
+        counted against the socket's client event budget."""
+        name = command.channel
+        channel = self.channels.get(name)
+        if channel is None:
+            raise ProtocolError(UNAUTHORIZED, f"subscribe to {name} before resuming it")
+        now = self.clock()
+        if self.limiter is None:
+            self.limiter = TokenBucket(self.app.config.client_events_per_second, now)
+        if not self.limiter.allow(now):
+            raise ProtocolError(CLIENT_EVENT_RATE_LIMIT, "resumes count as client events: at "
+                                f"most {self.app.config.client_events_per_second} per second")
+        rule = self.app.history.of(name) if self.app.history is not None else None
+        if rule is None:
+            self.client.send(resume_failed(name, f"{name} keeps no history", 0, ""))
+            return
+        request = ReadHistory(self.app.id, name, command.after, rule.limit)
+        self.resuming = Resumption(request, command.epoch, self.client, channel)
+        self._request(request)
+        if self.resuming is not None and self.waiting is request:
+            self.resuming.hold()  # the answer comes later: hold live frames until then

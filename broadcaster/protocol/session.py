@@ -2,20 +2,19 @@
 
 A :class:`Session` owns what one socket has done (its channels, its signed-in user, its client
 event budget) and acts on the app's state. It reaches sockets only through the ``Client``
-interface, so it runs the same under the asyncio listener and in fast unit tests.
+interface, so it runs the same under the asyncio listener and in fast unit tests. Signing in
+(:mod:`.signin`) and history (:mod:`.resume`) are its parts in modules of their own.
 """
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable
 from typing import Any
 
-from shared.channels import SERVER_TO_USER_PREFIX, channel_name_error, channel_type
+from shared.channels import SERVER_TO_USER_PREFIX, channel_type
 from shared.payloads import JSONDecodeError, dumpb, dumps, encode_message, loads
-from shared.signatures import verify_channel, verify_user
+from shared.signatures import verify_channel
 
-from .history import Window, with_position
 from .messages import (
     CLIENT_EVENT_RATE_LIMIT,
     GENERIC_RECONNECT,
@@ -35,6 +34,7 @@ from .messages import (
 )
 from .publication import Publication
 from .ratelimit import FixedWindow, TokenBucket
+from .replies import PONG, error_message, established_message, reason_of
 from .requests import (
     Answer,
     Cached,
@@ -49,39 +49,14 @@ from .requests import (
     Request,
     SignIn,
     SignOut,
-    Unavailable,
     Watched,
 )
-from .resume import Resumption, resume_failed
+from .resume import Resuming, Resumption
+from .signin import SigningIn
 from .state import AppState, Channel, Client
 from .subscription_count import counted
-from .watchlist import MAX_WATCHLIST, events_message, status_publication, watchlist_of
 
-PONG = encode_message("pusher:pong", "{}")
-PING = encode_message("pusher:ping", "{}")
 MAX_BACKLOG = 100  # messages one socket may send while its subscription waits for an answer
-
-
-def new_socket_id() -> str:
-    """A fresh ``\\d+.\\d+`` socket id, as server SDKs expect."""
-    high, low = divmod(secrets.randbelow(10**18), 10**9)  # one draw from the OS, not two
-    return f"{high + 1}.{low + 1}"
-
-
-def error_message(code: int, message: str) -> bytes:
-    """``pusher:error``; ``data`` is an object, as the Pusher protocol docs show it."""
-    return dumpb({"event": "pusher:error", "data": {"code": code, "message": message}})
-
-
-def established_message(socket_id: str, activity_timeout: int) -> bytes:
-    return encode_message(
-        "pusher:connection_established",
-        {"socket_id": socket_id, "activity_timeout": activity_timeout},
-    )
-
-
-def _reason(answer: Answer) -> str:
-    return answer.reason if isinstance(answer, Unavailable) else f"unexpected answer {answer!r}"
 
 
 def _presence_member(channel_data: str | None, max_info_size: int) -> tuple[str, Any]:
@@ -111,7 +86,7 @@ def _presence_member(channel_data: str | None, max_info_size: int) -> tuple[str,
     return user_id, user_info
 
 
-class Session:
+class Session(SigningIn, Resuming):
     """One socket's protocol state and its handling of every client command.
 
     Cluster-wide decisions (a presence join or leave, a cache channel's last event) are
@@ -310,25 +285,6 @@ class Session:
         self.client.send(message)
         self._count_changed(self.channels.get(name))
 
-    def _history_read(self, request: ReadHistory, answer: Answer) -> None:
-        name = request.channel
-        if request.limit:  # a resume
-            resuming, self.resuming = self.resuming, None
-            if resuming is not None:
-                resuming.answer(answer, lambda failed: self.client.send(error_message(
-                    GENERIC_RECONNECT, f"cannot resume {name}: {_reason(failed)}")))
-            return
-        data, self.succeeding = self.succeeding, None
-        if name not in self.channels:
-            return
-        if not isinstance(answer, Window):
-            self.client.send(error_message(GENERIC_RECONNECT, f"cannot subscribe to {name}: "
-                                           f"{_reason(answer)}; subscribe again later"))
-            self.unsubscribe(name)
-            return
-        message = encode_message("pusher_internal:subscription_succeeded", data, channel=name)
-        self._send_success(name, with_position(message, answer.latest, answer.epoch))
-
     def _count_changed(self, channel: Channel | None) -> None:
         counts = self.app.subscription_counts
         if counts is not None and channel is not None and counted(channel):
@@ -395,7 +351,7 @@ class Session:
             return  # unsubscribed meanwhile (another session's answer may be this one's too)
         if not isinstance(answer, Listening):
             self.client.send(error_message(GENERIC_RECONNECT, f"cannot subscribe to {name}: "
-                                           f"{_reason(answer)}; subscribe again later"))
+                                           f"{reason_of(answer)}; subscribe again later"))
             self.unsubscribe(name)
         elif channel_type(name).cached:
             self._request(FetchCache(self.app.id, name))
@@ -411,7 +367,7 @@ class Session:
             return
         if not isinstance(answer, Joined):
             self.client.send(error_message(GENERIC_RECONNECT, f"cannot join {name}: "
-                                           f"{_reason(answer)}; subscribe again later"))
+                                           f"{reason_of(answer)}; subscribe again later"))
             return
         channel = self.app.open_channel(name)
         channel.join(self.client, request.user_id)
@@ -432,7 +388,7 @@ class Session:
             return  # unsubscribed while the answer was on its way
         if not isinstance(answer, Cached):
             self.client.send(error_message(GENERIC_RECONNECT, f"cannot read the last event of "
-                                           f"{name}: {_reason(answer)}"))
+                                           f"{name}: {reason_of(answer)}"))
             return
         if not channel_type(name).is_presence:
             self._succeeded(name, {})
@@ -469,84 +425,6 @@ class Session:
         """Whether this socket still belongs to ``user_id`` (signed in or a presence member)."""
         return self.user_id == user_id or user_id in (self.memberships or ())
 
-    # --- user sign-in ----------------------------------------------------------------------
-
-    def signin(self, command: Signin) -> None:
-        config = self.app.config
-        if not verify_user(command.auth, config.key, config.secret, self.socket_id,
-                           command.user_data):
-            raise ProtocolError(
-                UNAUTHORIZED,
-                "invalid sign-in: auth must be 'key:' + hex HMAC-SHA256 of "
-                "'socket_id::user::user_data'",
-            )
-        try:
-            user = loads(command.user_data)
-        except JSONDecodeError:
-            user = None
-        user_id = user.get("id") if isinstance(user, dict) else None
-        if not isinstance(user_id, str) or not user_id:
-            raise ProtocolError(GENERIC_RECONNECT, "user_data must be a JSON object with an 'id'")
-        error = channel_name_error(SERVER_TO_USER_PREFIX + user_id)
-        if error:  # the id names the user's own channel, which the HTTP API must reach too
-            raise ProtocolError(GENERIC_RECONNECT, f"user_data id: {error}")
-        if self.user_id is not None and self.user_id != user_id:
-            previous = self.user_id
-            self.user_id = None
-            self.unsubscribe(SERVER_TO_USER_PREFIX + previous)
-            if not self._is_user(previous):
-                self.app.remove_user(previous, self.client)
-            self._sign_out(previous)
-        self.user_id = user_id
-        self.deadline = None  # an authorized connection now
-        self.app.add_user(user_id, self.client)
-        personal = SERVER_TO_USER_PREFIX + user_id
-        if personal not in self.channels:
-            self._enter(personal)
-        self.client.send(
-            encode_message("pusher:signin_success", {"user_data": command.user_data})
-        )
-        if config.watchlist_events:
-            self._watch(user)
-
-    def _watch(self, user: dict[str, Any]) -> None:
-        """Count the sign-in cluster-wide and follow the user's watchlist (Pusher's watchlist
-        events): the current state comes with the answer, changes as they happen."""
-        self.app.unwatch(self.watching, self.client)
-        self.watching, given = watchlist_of(user)
-        if given > MAX_WATCHLIST:
-            self.app.refusals[SUBSCRIPTION_LIMIT] += 1
-            self.client.send(error_message(
-                SUBSCRIPTION_LIMIT, f"user_data.watchlist has {given} ids; only the first "
-                f"{MAX_WATCHLIST} are watched"))
-        self.app.watch(self.watching, self.client)  # before asking: no change goes unseen
-        user_id = self.user_id
-        self._request(SignIn(self.app.id, self.socket_id, user_id, self.watching,
-                             status_publication(self.app.id, user_id, online=True)))
-
-    def _watched(self, request: SignIn, answer: Answer) -> None:
-        if not isinstance(answer, Watched):
-            self.client.send(error_message(GENERIC_RECONNECT, f"cannot read who of the "
-                                           f"watchlist is online: {_reason(answer)}"))
-            return
-        online = set(answer.online)
-        if request.watchlist:
-            self.client.send(events_message(
-                tuple(i for i in request.watchlist if i in online),
-                tuple(i for i in request.watchlist if i not in online)))
-
-    def _sign_out_request(self, user_id: str) -> SignOut:
-        return SignOut(self.app.id, self.socket_id, user_id,
-                       status_publication(self.app.id, user_id, online=False))
-
-    def _sign_out(self, user_id: str) -> None:
-        """Stop counting this socket as ``user_id`` online, and stop watching its watchlist."""
-        if self.app.config.watchlist_events:
-            self.app.unwatch(self.watching, self.client)
-            self.watching = ()
-            if not isinstance(self.waiting, SignIn):  # else its answer signs out (answer())
-                self.ask(self._sign_out_request(user_id))
-
     # --- client events ---------------------------------------------------------------------
 
     def client_event(self, command: ClientEvent) -> None:
@@ -580,31 +458,6 @@ class Session:
             self.app.hooks.client_event(name, command.event, data, self.socket_id, user_id)
         self.publish(Publication(self.app.id, (name,), command.event, data,
                                  except_socket_id=self.socket_id, user_id=user_id))
-
-    # --- history ---------------------------------------------------------------------------
-
-    def resume(self, command: Resume) -> None:
-        """Replay a history channel's events after ``command.after`` (see :mod:`.resume`);
-        counted against the socket's client event budget."""
-        name = command.channel
-        channel = self.channels.get(name)
-        if channel is None:
-            raise ProtocolError(UNAUTHORIZED, f"subscribe to {name} before resuming it")
-        now = self.clock()
-        if self.limiter is None:
-            self.limiter = TokenBucket(self.app.config.client_events_per_second, now)
-        if not self.limiter.allow(now):
-            raise ProtocolError(CLIENT_EVENT_RATE_LIMIT, "resumes count as client events: at "
-                                f"most {self.app.config.client_events_per_second} per second")
-        rule = self.app.history.of(name) if self.app.history is not None else None
-        if rule is None:
-            self.client.send(resume_failed(name, f"{name} keeps no history", 0, ""))
-            return
-        request = ReadHistory(self.app.id, name, command.after, rule.limit)
-        self.resuming = Resumption(request, command.epoch, self.client, channel)
-        self._request(request)
-        if self.resuming is not None and self.waiting is request:
-            self.resuming.hold()  # the answer comes later: hold live frames until then
 
     # --- end -------------------------------------------------------------------------------
 

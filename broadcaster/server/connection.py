@@ -31,8 +31,9 @@ from ..protocol.messages import (
     UNKNOWN_APP,
 )
 from ..protocol.origins import origin_allowed
+from ..protocol.replies import PING, error_message, new_socket_id
 from ..protocol.requests import Request
-from ..protocol.session import PING, Session, error_message, new_socket_id
+from ..protocol.session import Session
 from .http_connection import CLOSE_TIMEOUT, HttpConnection
 
 if TYPE_CHECKING:
