@@ -17,7 +17,7 @@ import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
 from shared.redis_modes import parse_redis_url
@@ -130,15 +130,25 @@ def _webhook(name: str, raw: object) -> Webhook:
                    tuple((str(k), str(v)) for k, v in headers.items()))
 
 
-def _webhooks(name: str, raw: object) -> tuple[Webhook, ...]:
+T = TypeVar("T")
+
+
+def _table_list(name: str, raw: object, what: str, shape: str,
+                read: Callable[[str, object], T]) -> tuple[T, ...]:
+    """A list of tables (``what``, shaped ``shape``), given as a list or as its JSON (from an
+    environment variable); each read by ``read(its name, it)``."""
     if isinstance(raw, str):
         try:
             raw = json.loads(raw)
         except ValueError as exc:
-            raise ConfigError(f"{name} is not a valid JSON list of webhooks: {exc}") from None
+            raise ConfigError(f"{name} is not a valid JSON list of {what}: {exc}") from None
     if not isinstance(raw, list):
-        raise ConfigError(f"{name} must be a list of webhooks {{url, event_types, ...}}")
-    return tuple(_webhook(f"{name}[{index}]", entry) for index, entry in enumerate(raw))
+        raise ConfigError(f"{name} must be a list of {what} {{{shape}}}")
+    return tuple(read(f"{name}[{index}]", entry) for index, entry in enumerate(raw))
+
+
+def _webhooks(name: str, raw: object) -> tuple[Webhook, ...]:
+    return _table_list(name, raw, "webhooks", "url, event_types, ...", _webhook)
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,14 +187,7 @@ def _history_rule(name: str, raw: object) -> HistoryRule:
 
 
 def _history(name: str, raw: object) -> tuple[HistoryRule, ...]:
-    if isinstance(raw, str):
-        try:
-            raw = json.loads(raw)
-        except ValueError as exc:
-            raise ConfigError(f"{name} is not a valid JSON list of history rules: {exc}") from None
-    if not isinstance(raw, list):
-        raise ConfigError(f"{name} must be a list of history rules {{channels, limit, ttl}}")
-    return tuple(_history_rule(f"{name}[{index}]", entry) for index, entry in enumerate(raw))
+    return _table_list(name, raw, "history rules", "channels, limit, ttl", _history_rule)
 
 
 @dataclass(frozen=True, slots=True)
