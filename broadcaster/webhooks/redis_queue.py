@@ -76,6 +76,8 @@ class RedisWebhookQueue(WebhookQueue):
         self._release = self._redis.register_script(folder.joinpath("release.lua").read_text())
         self._count = self._redis.register_script(folder.joinpath("count.lua").read_text())
         await self._give_back(self._leased)  # leased by an earlier process with this node id
+        if not isinstance(self._redis, RedisCluster):  # where the list was before its hash tag
+            await self._give_back(f"{self.prefix}:webhooks")
 
     async def stop(self) -> None:
         if self._redis is not None:
@@ -84,11 +86,13 @@ class RedisWebhookQueue(WebhookQueue):
 
     @property
     def _list(self) -> str:
-        return f"{self.prefix}:webhooks"
+        """The webhooks ready to send; its hash tag puts it and every node's leased list in
+        one Redis Cluster slot, as LMOVE between them needs."""
+        return f"{self.prefix}:{{webhooks}}"
 
     @property
     def _leased(self) -> str:
-        return f"{self.prefix}:webhooks:leased:{self.node_id}"
+        return f"{self._list}:leased:{self.node_id}"
 
     def _nodes_key(self, app_id: str, channel: str) -> str:
         return f"{self.prefix}:{{{app_id}:{channel}}}:nodes"
@@ -177,7 +181,7 @@ class RedisWebhookQueue(WebhookQueue):
         live = {node.decode().split("#", 1)[0]
                 for node in await self._redis.zrange(self.nodes_key, 0, -1)}
         live.add(self.node_id)  # alive, even when Redis has not yet seen its heartbeat again
-        prefix = f"{self.prefix}:webhooks:leased:"
+        prefix = f"{self._list}:leased:"
         async for key in self._redis.scan_iter(match=f"{prefix}*"):
             if key.decode()[len(prefix):] not in live:
                 await self._give_back(key.decode())

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import time
 
+import pytest
 import redis
 
 from tests.cluster.conftest import Cluster, running_cluster
+from tests.conftest import REDIS_MODES
 from tests.servers import APP_ID
 from tests.waiting import eventually
 from tests.webhooks.receiver import Receiver, webhooks_env
@@ -14,11 +16,15 @@ from tests.webhooks.receiver import Receiver, webhooks_env
 QUIET = 4.0  # seconds past the 3 s window in which a duplicate would have arrived
 
 
-def test_one_occupied_and_one_vacated_for_subscribers_on_three_nodes() -> None:
+@pytest.mark.parametrize("mode", ["own", *REDIS_MODES])
+def test_one_occupied_and_one_vacated_for_subscribers_on_three_nodes(
+        mode: str, request: pytest.FixtureRequest) -> None:
+    """On a redis-server of the test's own, then on the session's Redis of each mode."""
+    url = "" if mode == "own" else request.getfixturevalue(f"redis_{mode}_url")
     receiver = Receiver()
     try:
         with running_cluster(webhooks_env(receiver.url, "channel_occupied", "channel_vacated",
-                                          "member_added", "member_removed")) as cluster:
+                                          "member_added", "member_removed"), url) as cluster:
             sockets = [cluster.socket(node) for node in cluster.nodes]
             for socket in sockets:
                 socket.joined("news")
@@ -54,7 +60,7 @@ def test_a_webhook_leased_by_a_node_that_died_is_sent_by_another() -> None:
         first = cluster.start_node()
         cluster.socket(first).joined("news")
         leased = redis.Redis.from_url(cluster.url)
-        eventually(lambda: leased.keys("resound:webhooks:leased:*") and receiver.posts,
+        eventually(lambda: leased.keys("resound:{webhooks}:leased:*") and receiver.posts,
                    what="the first node's sender holding the webhook")
         cluster.kill(first)
         receiver.statuses.clear()
