@@ -6,13 +6,15 @@ same way everywhere: as its own process, the way the Procfile starts it.
 
 from __future__ import annotations
 
+import itertools
 import os
+import random
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -24,10 +26,36 @@ APP_KEY = "test-key"
 APP_SECRET = "test-secret"
 
 
+# Under pytest-xdist each worker (gw0, gw1, ...) hands out ports from a block of its own, below
+# Linux's ephemeral range (32768-60999) where bind(0) and outgoing connections take theirs: two
+# workers never get the same port, and no client socket takes one between free_port and the bind.
+WORKER_PORTS_FIRST = 20_000
+WORKER_PORTS_BLOCK = 1_000  # ports per worker; 12 blocks fit below 32768
+_worker_ports: Iterator[int] | None = None
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
+    """A loopback port that nothing listens on now: under xdist from the worker's own block
+    (see ``WORKER_PORTS_FIRST``), else the kernel's choice."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker.startswith("gw"):
+        with socket.socket() as sock:
+            sock.bind((HOST, 0))
+            return sock.getsockname()[1]
+    global _worker_ports
+    if _worker_ports is None:
+        first = WORKER_PORTS_FIRST + int(worker[2:]) % 12 * WORKER_PORTS_BLOCK
+        start = random.randrange(WORKER_PORTS_BLOCK)  # apart from another session's gw0
+        _worker_ports = itertools.cycle([*range(first + start, first + WORKER_PORTS_BLOCK),
+                                         *range(first, first + start)])
+    for port in itertools.islice(_worker_ports, WORKER_PORTS_BLOCK):
+        with socket.socket() as sock:
+            try:
+                sock.bind((HOST, port))
+            except OSError:  # taken (or in TIME_WAIT): the next one
+                continue
+            return port
+    raise RuntimeError(f"no free port in {worker}'s block of {WORKER_PORTS_BLOCK}")
 
 
 def wait_for_http(url: str, timeout: float = 15.0, proc: subprocess.Popen | None = None) -> None:
