@@ -58,7 +58,7 @@ def free_port() -> int:
     raise RuntimeError(f"no free port in {worker}'s block of {WORKER_PORTS_BLOCK}")
 
 
-def wait_for_http(url: str, timeout: float = 15.0, proc: subprocess.Popen | None = None) -> None:
+def wait_for_http(url: str, timeout: float = 45.0, proc: subprocess.Popen | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
