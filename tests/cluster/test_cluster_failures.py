@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
+
 from tests.api.wire import post_json
 from tests.cluster.conftest import SETTLE, unique
 from tests.cluster.test_cluster import member_events, roster
@@ -22,6 +24,8 @@ from tests.webapp.test_integration import (
     token_of,
     transition,
 )
+
+pytestmark = pytest.mark.slow
 
 CRASH_DEADLINE = 40.0  # a dead node's members leave within 30 s (TTL 10 s, reaper every 5 s)
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import time
 
+import pytest
 import redis
 
 from tests.cluster.conftest import Cluster, running_cluster
 from tests.waiting import eventually
 from tests.webhooks.receiver import Receiver, webhooks_env
+
+pytestmark = pytest.mark.slow
 
 QUIET = 4.0  # seconds past the 3 s window in which a duplicate would have arrived
 
