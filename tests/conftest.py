@@ -1,12 +1,12 @@
 """Fixtures the suites share: a real broadcaster process (per module or per test), and sockets.
 
-scripts/test.sh runs the tests on pytest-xdist workers, each module whole on one worker
-(``--dist loadfile``), ``slow`` modules first. So that a test or fixture stays safe there:
-ports come from ``tests.servers.free_port`` (each worker has its own block), never a fixed one;
-files go under ``tmp_path``, never a fixed path in the checkout; a ``scope="session"`` fixture is
-one per worker; tests that must run one after another (a shared file, a global setting) share a
-module; waits are for an event (``tests.waiting.eventually``), never a fixed time; and a test of
-10 s or more is marked ``slow``.
+scripts/test.sh runs the tests on 4 pytest-xdist workers (``--dist loadgroup``). So that a test
+or fixture stays safe there: ports come from ``tests.servers.free_port`` (each worker has a block
+of its own), never a fixed one; files go under ``tmp_path``, never a path another test writes; a
+``scope="session"`` fixture is made once per worker; tests that must not run at the same time as
+each other (a shared file, a global setting) carry one ``@pytest.mark.xdist_group("name")``;
+waits are for an event (``tests.waiting.eventually``), never a fixed time, with deadlines that
+allow for a loaded machine; and a test of 10 s or more is marked ``slow``.
 """
 
 from __future__ import annotations
@@ -18,12 +18,6 @@ import pytest
 
 from tests.pusher_socket import PusherSocket
 from tests.servers import Broadcaster, start_broadcaster
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The ``slow`` tests first, otherwise in order: xdist's workers (scripts/test.sh) start the
-    long scenarios early and end together, instead of one worker finishing them alone."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 @pytest.fixture(scope="module")
