@@ -1,4 +1,13 @@
-"""Fixtures the suites share: a real broadcaster process (per module or per test), and sockets."""
+"""Fixtures the suites share: a real broadcaster process (per module or per test), and sockets.
+
+scripts/test.sh runs the tests on 4 pytest-xdist workers (``--dist loadgroup``). So that a test
+or fixture stays safe there: ports come from ``tests.servers.free_port`` (each worker has a block
+of its own), never a fixed one; files go under ``tmp_path``, never a path another test writes; a
+``scope="session"`` fixture is made once per worker; tests that must not run at the same time as
+each other (a shared file, a global setting) carry one ``@pytest.mark.xdist_group("name")``;
+waits are for an event (``tests.waiting.eventually``), never a fixed time, with deadlines that
+allow for a loaded machine; and a test of 10 s or more is marked ``slow``.
+"""
 
 from __future__ import annotations
 

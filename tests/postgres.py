@@ -17,6 +17,7 @@ import pwd
 import shutil
 import subprocess
 import tempfile
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,6 +69,8 @@ class PostgresServer:
     port: int = field(default_factory=free_port)
     folder: Path | None = None
     _names: itertools.count = field(default_factory=lambda: itertools.count(1))
+    _maker: ThreadPoolExecutor | None = None  # makes the databases, one at a time
+    _prepared: dict[str | None, Future[str]] = field(default_factory=dict)  # by template
 
     @property
     def data(self) -> Path:
@@ -86,9 +89,13 @@ class PostgresServer:
             conf.writelines(f"{key} = {value}\n" for key, value in SETTINGS.items())
         self._run(binary("pg_ctl"), "start", "--pgdata", str(self.data), "--wait",
                   "--timeout", "60", "--log", str(self.folder / "server.log"))
+        self._maker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="postgres-databases")
         return self
 
     def stop(self) -> None:
+        if self._maker is not None:
+            self._maker.shutdown(wait=True, cancel_futures=True)
+            self._maker, self._prepared = None, {}
         if self.folder is None:
             return
         if (self.data / "postmaster.pid").exists():
@@ -116,8 +123,18 @@ class PostgresServer:
             connection.execute(sql)
 
     def create_database(self, template: str | None = None) -> str:
-        """A new database, empty or a copy of ``template``; its name. The copy copies files
-        (``STRATEGY FILE_COPY``, PostgreSQL 15+), which without fsync beats logging them."""
+        """A new database, empty or a copy of ``template``; its name. The next one of the same
+        kind is made meanwhile in a thread (about 0.5 s each), so a test rarely waits for one:
+        a template must not change once it has been copied."""
+        assert self._maker is not None, "start() the server first"
+        pending = self._prepared.pop(template, None) or self._maker.submit(self._create, template)
+        name = pending.result()
+        self._prepared[template] = self._maker.submit(self._create, template)
+        return name
+
+    def _create(self, template: str | None) -> str:
+        """Create the database now. The copy copies files (``STRATEGY FILE_COPY``, PostgreSQL
+        15+), which without fsync beats logging them."""
         name = f"t{next(self._names)}"
         copy = f' TEMPLATE "{template}" STRATEGY FILE_COPY' if template else ""
         self.admin(f'CREATE DATABASE "{name}"{copy}')

@@ -19,8 +19,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bench import interest, report
 from bench.servers import resound
+
+pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH_TIMEOUT = 100  # seconds (under pytest's 120); a quick fan-out plus latency run takes ~20

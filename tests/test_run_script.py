@@ -30,6 +30,8 @@ from tests.servers import HOST, Broadcaster, Webapp, free_port, wait_for_http
 from tests.waiting import eventually
 from tests.webapp.test_integration import http_authorizer
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 RUN_SH = ROOT / "scripts" / "run.sh"
 START_TIMEOUT = 240.0  # setup.sh checks pip and npm installs before anything starts

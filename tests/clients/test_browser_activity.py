@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 
 import pusher
+import pytest
 
 from tests.clients.browser import run_scenario, screenshot_names
 from tests.clients.webapp_api import ADMIN, ALICE, WebappApi
@@ -22,6 +23,8 @@ from tests.webapp.webhooks import (
     post_webhook,
     vacated,
 )
+
+pytestmark = pytest.mark.slow
 
 POLL_SECONDS = 0.1
 

@@ -8,9 +8,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.clients.browser import run_scenario, screenshot_names
 from tests.clients.webapp_api import ADMIN, ALICE, WebappApi
 from webapp.errors import CSRF_MESSAGE
+
+pytestmark = pytest.mark.slow
 
 HOSTILE = ["//evil.example", "https://evil.example/", "/\\evil.example", "javascript:alert(1)"]
 

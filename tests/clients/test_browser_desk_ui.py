@@ -7,10 +7,14 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlencode
 
+import pytest
+
 from shared.signatures import sign_request
 from tests.clients.browser import run_scenario, screenshot_names
 from tests.clients.webapp_api import ADMIN, ALICE, WebappApi
 from tests.servers import HOST, Broadcaster
+
+pytestmark = pytest.mark.slow
 
 
 def desk(node: str, chromium: str, api: WebappApi, scenario: str, **inputs: str) -> dict:

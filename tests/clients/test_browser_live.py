@@ -5,8 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.clients.browser import run_scenario, screenshot_names
 from tests.clients.webapp_api import ADMIN, ALICE, LABELS, WebappApi
+
+pytestmark = pytest.mark.slow
 
 
 def viewer(user: dict) -> dict:

@@ -13,6 +13,8 @@ from tests.servers import APP_ID
 from tests.waiting import eventually
 from tests.webhooks.receiver import Receiver, webhooks_env
 
+pytestmark = pytest.mark.slow
+
 QUIET = 4.0  # seconds past the 3 s window in which a duplicate would have arrived
 
 

@@ -110,6 +110,7 @@ def test_a_500_is_retried_and_the_webhook_arrives_once() -> None:
         receiver.close()
 
 
+@pytest.mark.slow
 def test_a_receiver_down_for_20_s_gets_the_webhook_when_it_is_back() -> None:
     down = Receiver()
     port, url = down.port, down.url
