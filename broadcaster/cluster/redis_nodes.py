@@ -15,7 +15,7 @@ from ..protocol.requests import (
     LeavePresence,
 )
 from .redis_presence import member_removed
-from .redis_state_base import NO_CAP, RedisStateBase, logger
+from .redis_state_base import NO_CAP, RedisStateBase, ScriptBatch, logger
 
 
 class RedisNodes(RedisStateBase):
@@ -71,10 +71,10 @@ class RedisNodes(RedisStateBase):
                     app.recounted.update(app.channels)
             await self._register(self.incarnation)
             self._registered = set()
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for request in self._joined.values():
-                    await self._join_script(pipe, request, NO_CAP, b"")
-                await pipe.execute()
+            batch = ScriptBatch(self._redis)
+            for request in self._joined.values():
+                await batch.add(self._join_script(batch.client, request, NO_CAP, b""))
+            await batch.results()
             for incarnation in list(self._stale):
                 await self._remove_node(incarnation)
                 self._stale.discard(incarnation)
@@ -104,16 +104,16 @@ class RedisNodes(RedisStateBase):
             app_id, channel = entry.decode().split("\0", 1)
             sockets = self._presence_keys(app_id, channel)[1]
             users: list[str] = []
-            async with self._redis.pipeline(transaction=False) as pipe:
-                async for field, user in self._redis.hscan_iter(sockets, match=pattern):
-                    user_id = user.decode()
-                    request = LeavePresence(app_id, channel, "", user_id,
-                                            member_removed(app_id, channel, user_id))
-                    await self._leave_script(pipe, request, field.decode())
-                    users.append(user_id)
-                for user_id, last in zip(users, await pipe.execute(), strict=True):
-                    if last:  # this reaper decided the user's last socket
-                        self.member_changed(app_id, channel, user_id, False)
+            batch = ScriptBatch(self._redis)
+            async for field, user in self._redis.hscan_iter(sockets, match=pattern):
+                user_id = user.decode()
+                request = LeavePresence(app_id, channel, "", user_id,
+                                        member_removed(app_id, channel, user_id))
+                await batch.add(self._leave_script(batch.client, request, field.decode()))
+                users.append(user_id)
+            for user_id, last in zip(users, await batch.results(), strict=True):
+                if last:  # this reaper decided the user's last socket
+                    self.member_changed(app_id, channel, user_id, False)
         apps = self._node_key(incarnation, "apps")
         counts = [self._counts_key(app.decode(), incarnation)
                   for app in await self._redis.smembers(apps)]

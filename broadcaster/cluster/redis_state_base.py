@@ -13,7 +13,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib.resources import files
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from redis.asyncio import Redis, RedisCluster
 from redis.commands.core import AsyncScript
@@ -45,6 +45,33 @@ NO_CAP = 2**31  # member cap when re-registering sockets that were already admit
 MAX_IN_FLIGHT = 48
 Failure = (RedisError, OSError, TimeoutError)
 
+
+
+class ScriptBatch:
+    """Lua script calls made together: in one pipeline on one Redis (redis-py loads a script a
+    server lacks before the pipeline runs), one after the other on a Redis Cluster, whose
+    pipelines do not (a master that never ran the script would answer NOSCRIPT)."""
+
+    def __init__(self, redis: Redis | RedisCluster) -> None:
+        self._pipeline = None if isinstance(redis, RedisCluster) else redis.pipeline(
+            transaction=False)
+        self.client: Any = redis if self._pipeline is None else self._pipeline
+        self._results: list[Any] = []
+
+    async def add(self, call: Awaitable[Any]) -> None:
+        """One call, made with :attr:`client` (queued in the pipeline, or made now)."""
+        result = await call
+        if self._pipeline is None:
+            self._results.append(result)
+
+    async def results(self) -> list[Any]:
+        """Each script call's result, in order (the pipeline's replies, on one Redis)."""
+        if self._pipeline is None:
+            return self._results
+        try:
+            return await self._pipeline.execute()
+        finally:
+            await self._pipeline.reset()
 
 
 class RedisStateBase(ClusterState):

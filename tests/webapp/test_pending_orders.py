@@ -188,7 +188,8 @@ def test_the_worker_cancels_an_expired_order_and_gives_its_stock_back(expiring, 
             return message["event"] == "order.status.updated" and \
                 json.loads(message["data"])["order_id"] == order["id"]
 
-        update = admin_socket.next_message(wanted=cancelled)
+        # a worker process starting on a loaded machine: allow it time (waits for the event)
+        update = admin_socket.next_message(timeout=60, wanted=cancelled)
     finally:
         worker.stop()
     assert update is not None, "the worker broadcast no cancellation of the expired order"
