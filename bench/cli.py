@@ -3,7 +3,8 @@
 Every round runs each scenario on Resound and then on soketi, each on a fresh server process,
 so the two numbers of one round were measured seconds apart on the same machine. ``--cluster``
 runs the cluster scenarios instead: a Resound cluster setup (nodes or workers on a throwaway
-redis-server) and then one Resound process without scaling, alternating the same way;
+redis-server) and then one Resound process without scaling, alternating the same way (with
+``--redis cluster``, the setup on a throwaway Redis Cluster and then on one redis-server);
 ``--metrics`` one Resound process with metrics on and then one without; ``--webhooks`` the
 same with webhooks, then the client-event flood of :mod:`bench.webhooks`. A run that
 loses or duplicates a delivery, or whose server closes a connection, fails: it is left out of
@@ -29,6 +30,7 @@ from .scenarios import (
     BY_NAME,
     CLUSTER_SCENARIOS,
     METRICS_SCENARIOS,
+    REDIS_CLUSTER_SCENARIOS,
     SCENARIOS,
     WEBHOOK_SCENARIOS,
     Scenario,
@@ -53,6 +55,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--cluster", action="store_true",
                         help="run the cluster scenarios (Resound on Redis, nodes or --workers, "
                              "against one Resound process) by default instead of the soketi ones")
+    parser.add_argument("--redis", default="single",
+                        help="with --cluster: comma-separated, from: single (each setup on one "
+                             "redis-server against one process), cluster (each setup on a Redis "
+                             "Cluster of 3 masters and 3 replicas against the same setup on one "
+                             "redis-server); 'single,cluster' runs both in each round "
+                             "(default single)")
     parser.add_argument("--metrics", action="store_true",
                         help="run fan-out and handshakes with metrics on (scraped every second) "
                              "against metrics off, one Resound process each, by default")
@@ -107,7 +115,10 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--debug", action="store_true", help="log every step")
     args = parser.parse_args(argv)
     args.rounds = args.rounds if args.rounds is not None else (1 if args.quick else 3)
-    default = ((*(CLUSTER_SCENARIOS if args.cluster else ()),
+    on_redis = {"single": CLUSTER_SCENARIOS, "cluster": REDIS_CLUSTER_SCENARIOS}
+    redis_modes = _choose(parser, args.redis, on_redis, "Redis mode") if args.cluster else []
+    paired = zip(*(on_redis[mode] for mode in redis_modes), strict=True)  # alternate the modes
+    default = ((*(scenario for pair in paired for scenario in pair),
                 *(METRICS_SCENARIOS if args.metrics else ()),
                 *(WEBHOOK_SCENARIOS if args.webhooks else ())) or SCENARIOS)
     args.scenario_list = _choose(parser, args.scenarios or ",".join(s.name for s in default),

@@ -2,8 +2,9 @@
 
 Absolute numbers on a shared machine are noise; the ratio within one round (the two sides run
 back to back) is the figure that carries over, so the table leads with it. The sides are
-Resound and soketi, or for a cluster scenario its cluster setup and one Resound process; a
-row keeps each side's median under the side's name.
+Resound and soketi, or for a cluster scenario its cluster setup and one Resound process (or,
+``--redis cluster``, the setup on a Redis Cluster and on one redis-server); a row keeps each
+side's median under the side's name.
 
 A run that lost a delivery, delivered one twice, had a connection closed by the server, or did not
 finish is a failed run (``failures``): its figures stay out of the medians and ratios, and every
@@ -177,7 +178,8 @@ def _loads(meta: dict[str, Any], runs: list[dict[str, Any]]) -> str:
 def markdown(rows: list[dict[str, Any]], meta: dict[str, Any],
              runs: list[dict[str, Any]]) -> str:
     """The tables the README shows (one against soketi, one for the cluster setups against one
-    process), with when, where and how they were measured."""
+    process, one for the setups on a Redis Cluster against one Redis), with when, where and how
+    they were measured."""
     info = meta["machine"]
     lines = [
         f"Measured {info['date']} on {info['nproc']} × {info['cpu']} (Linux {info['kernel']}), "
@@ -188,7 +190,9 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any],
         _loads(meta, runs),
     ]
     soketi_rows = [row for row in rows if tuple(row["sides"]) == SOKETI_SIDES]
-    cluster_rows = [row for row in rows if tuple(row["sides"]) != SOKETI_SIDES]
+    cluster_rows = [row for row in rows if row["sides"][1] == SINGLE]
+    redis_cluster_rows = [row for row in rows
+                          if tuple(row["sides"]) != SOKETI_SIDES and row["sides"][1] != SINGLE]
     if soketi_rows:
         lines += ["", "| Scenario | Figure | Resound | soketi | Resound/soketi | Per round "
                   "| Target | Met | Load generator CPU % (Resound / soketi) |",
@@ -200,6 +204,13 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any],
                   "|---|---|---:|---:|---:|---|---|---|---|",
                   *(_line(row, f"{row['scenario']} ({row['sides'][0]})")
                     for row in cluster_rows)]
+    if redis_cluster_rows:
+        lines += ["", "| Scenario (setup) | Figure | On Redis Cluster | On one Redis "
+                  "| Cluster/one Redis | Per round | Target | Met "
+                  "| Load generator CPU % (Cluster / one Redis) |",
+                  "|---|---|---:|---:|---:|---|---|---|---|",
+                  *(_line(row, f"{row['scenario']} ({row['sides'][1]})")
+                    for row in redis_cluster_rows)]
     lines.append("")
     lines.append("Medians over the rounds that did not fail; the ratio column is the median of "
                  "the per-round ratios. Load generator CPU is % of one core, all its threads, "

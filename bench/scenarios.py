@@ -1,15 +1,16 @@
 """The benchmark scenarios: their sizes (full and --quick), and the figures each one reports.
 
 A scenario compares two sides: Resound against soketi, or (the cluster scenarios, ``--cluster``)
-a Resound cluster setup against one Resound process. A figure names whether higher or lower is
-better and, where the issue sets one, its target as a bound on the ratio of the first side to
-the second.
+a Resound cluster setup against one Resound process, or (``--cluster --redis cluster``) the
+setup on a Redis Cluster against the same setup on one redis-server. A figure names whether
+higher or lower is better and, where the issue sets one, its target as a bound on the ratio of
+the first side to the second.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 KIB = 1024
@@ -220,6 +221,17 @@ CLUSTER_SCENARIOS: tuple[Scenario, ...] = (
 )
 
 
+# Each cluster scenario's setup on a Redis Cluster (3 masters, 3 replicas) against the same setup
+# on one redis-server: the setup's name on a cluster is its name on Redis + " Cluster".
+ON_CLUSTER = "-on-cluster"  # the suffix of their names
+REDIS_CLUSTER_SCENARIOS: tuple[Scenario, ...] = tuple(
+    replace(scenario, name=scenario.name + ON_CLUSTER,
+            figures=tuple(replace(figure, target=None) for figure in scenario.figures),
+            sides=(scenario.sides[0] + " Cluster", scenario.sides[0]))
+    for scenario in CLUSTER_SCENARIOS
+)
+
+
 def _fanout_with(name: str, side: str) -> Scenario:
     """The fan-out load on ``side`` (a setup of one process) against :data:`SINGLE`."""
     return Scenario(
@@ -252,4 +264,5 @@ WEBHOOKS_ON = "webhooks on"
 WEBHOOK_SCENARIOS: tuple[Scenario, ...] = (_fanout_with("fanout-webhooks", WEBHOOKS_ON),)
 
 BY_NAME = {scenario.name: scenario for scenario in
-           (*SCENARIOS, *CLUSTER_SCENARIOS, *METRICS_SCENARIOS, *WEBHOOK_SCENARIOS)}
+           (*SCENARIOS, *CLUSTER_SCENARIOS, *REDIS_CLUSTER_SCENARIOS, *METRICS_SCENARIOS,
+            *WEBHOOK_SCENARIOS)}

@@ -5,7 +5,8 @@ a fresh process for every measurement, so one scenario's leftovers never count i
 
 The cluster setups (``CLUSTER_LAUNCHERS``) start Resound as one or more nodes, or with
 ``--workers``, on a throwaway redis-server of their own (loopback, persistence off), started
-and stopped with them.
+and stopped with them; the setups "on Redis Cluster" on a throwaway Redis Cluster instead (3
+masters and 3 replicas, ``tests/redis_cluster.py``).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ import psutil
 
 from tests.api.redis_server import redis_server
 from tests.certificates import Certificates
+from tests.redis_cluster import redis_cluster
 from tests.servers import HOST, free_port, wait_for_http
 
 from .scenarios import METRICS_ON, SINGLE, WEBHOOKS_ON
@@ -55,16 +57,16 @@ log = logging.getLogger("bench")
 @dataclass
 class RunningServer:
     """Server processes (``pids``, one per node) on ``ports``; the figures sum every node and
-    its child processes (``--workers``). ``redis_pid``: the redis-server they share, if any,
-    whose CPU is read apart (``redis_cpu_seconds``)."""
+    its child processes (``--workers``). ``redis_pids``: the redis-server processes they share
+    (one, or every node of a Redis Cluster), whose CPU is read apart (``redis_cpu_seconds``)."""
 
     name: str
     ports: list[int]
     pids: list[int]
-    redis_pid: int | None = None
+    redis_pids: list[int] = field(default_factory=list)
     sink: WebhookSink | None = None  # where the app's webhooks go, when it has any
     ca: Path | None = None  # with TLS (wss, https): the CA that signed its certificate
-    redis_url: str | None = None  # the shared redis-server's, if any
+    redis_url: str | None = None  # the shared Redis's (REDIS_URL), if any
 
     def ssl_context(self) -> ssl.SSLContext | None:
         """A client context trusting the server's CA, with TLS; None without."""
@@ -109,10 +111,11 @@ class RunningServer:
         return [spent(pid) for pid in self.pids]
 
     def redis_cpu_seconds(self) -> float | None:
-        """The shared redis-server's user plus system CPU time so far; None without one."""
-        if self.redis_pid is None:
+        """The shared redis-server processes' user plus system CPU time so far (summed over a
+        Redis Cluster's nodes); None without one."""
+        if not self.redis_pids:
             return None
-        return sum(psutil.Process(self.redis_pid).cpu_times()[:2])
+        return sum(sum(psutil.Process(pid).cpu_times()[:2]) for pid in self.redis_pids)
 
     def rss_bytes(self) -> int:
         return sum(p.memory_info().rss for p in self._processes())
@@ -134,17 +137,19 @@ def resound(log_dir: Path, command: list[str] | None = None, *, nodes: int = 1,
             workers: int = 1, scaling: bool = False, metrics: bool = False,
             webhooks: tuple[str, ...] = (), app: dict[str, Any] | None = None,
             metrics_port: int | None = None, tls: Certificates | None = None,
-            cwd: Path | None = None) -> Iterator[RunningServer]:
+            cwd: Path | None = None, redis: str = "single") -> Iterator[RunningServer]:
     """``python -m broadcaster start`` (or ``command start``) on a free port; an apps file lifts
     the presence limit.
 
     ``nodes`` processes on ports of their own and ``workers`` per node need ``scaling``: then
-    they share a fresh redis-server (``REVERB_SCALING_ENABLED``). With ``metrics``, each node
-    serves /metrics on a port of its own, scraped every :data:`SCRAPE_INTERVAL` meanwhile
-    (``metrics_port``: one node's, not scraped here). With ``webhooks`` (event types), the app's
-    webhooks of those types go to a :class:`WebhookSink` of the run's, answering 200; ``app``:
-    more settings for the apps file; ``tls``: wss and https with these certificates. ``cwd``:
-    where the nodes run (a checkout of another commit there shadows the installed packages)."""
+    they share a fresh redis-server (``REVERB_SCALING_ENABLED``), or with ``redis="cluster"`` a
+    fresh Redis Cluster of 3 masters and 3 replicas (``redis+cluster://``). With ``metrics``,
+    each node serves /metrics on a port of its own, scraped every :data:`SCRAPE_INTERVAL`
+    meanwhile (``metrics_port``: one node's, not scraped here). With ``webhooks`` (event types),
+    the app's webhooks of those types go to a :class:`WebhookSink` of the run's, answering 200;
+    ``app``: more settings for the apps file; ``tls``: wss and https with these certificates.
+    ``cwd``: where the nodes run (a checkout of another commit there shadows the installed
+    packages)."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("REVERB_")}
     with ExitStack() as stack:
         settings, sink = dict(app or {}), None
@@ -152,13 +157,14 @@ def resound(log_dir: Path, command: list[str] | None = None, *, nodes: int = 1,
             sink = stack.enter_context(webhook_sink(log_dir))
             settings["webhooks"] = [{"url": sink.url, "event_types": list(webhooks)}]
         env["REVERB_APPS_FILE"] = str(_apps_file(log_dir, **settings))
-        redis_pid = redis_url = None
+        redis_pids: list[int] = []
+        redis_url = None
         if tls is not None:
             env.update(RESOUND_TLS_CERT=str(tls.cert), RESOUND_TLS_KEY=str(tls.key))
         if scaling:
             env["REVERB_SCALING_ENABLED"] = "true"
-            env["REDIS_URL"] = redis_url = stack.enter_context(redis_server())
-            redis_pid = _redis_pid(redis_url)
+            redis_url, redis_pids = _shared_redis(stack, redis)
+            env["REDIS_URL"] = redis_url
         elif nodes > 1 or workers > 1:
             raise ValueError("several nodes or workers need scaling=True (a shared Redis)")
         ports, pids = [], []
@@ -187,7 +193,7 @@ def resound(log_dir: Path, command: list[str] | None = None, *, nodes: int = 1,
             log.debug("resound is pid %d on port %d", proc.pid, port)
             ports.append(port)
             pids.append(proc.pid)
-        yield RunningServer("resound", ports, pids, redis_pid, sink,
+        yield RunningServer("resound", ports, pids, redis_pids, sink,
                             None if tls is None else tls.ca, redis_url)
 
 
@@ -254,6 +260,19 @@ def _scraping(port: int) -> Iterator[None]:
         if failures:
             log.warning("%d scrape(s) of port %d failed, first: %s", len(failures), port,
                         failures[0])
+
+
+def _shared_redis(stack: ExitStack, mode: str) -> tuple[str, list[int]]:
+    """A throwaway Redis of ``mode`` (``single`` or ``cluster``), stopped when ``stack`` closes:
+    its ``REDIS_URL`` and its redis-server processes."""
+    if mode == "cluster":
+        cluster = stack.enter_context(redis_cluster())
+        return cluster.url, [node.proc.pid for node in cluster.nodes if node.proc is not None]
+    if mode != "single":
+        raise ValueError(f"unknown Redis mode {mode!r}; choose single or cluster")
+    url = stack.enter_context(redis_server())
+    pid = _redis_pid(url)
+    return url, [] if pid is None else [pid]
 
 
 def _redis_pid(url: str) -> int | None:
@@ -328,12 +347,18 @@ Launcher = Callable[..., AbstractContextManager[RunningServer]]
 
 LAUNCHERS: dict[str, Launcher] = {"resound": resound, "soketi": soketi}
 
+# The setups on a shared Redis: each on one redis-server ("... on Redis") and on a Redis Cluster
+# ("... on Redis Cluster").
+_ON_REDIS: dict[str, dict[str, int]] = {
+    "1 node on Redis": {}, "3 nodes on Redis": {"nodes": 3}, "--workers 2 on Redis": {"workers": 2},
+}
+
 # The cluster setups, each Resound (its launcher takes ``command`` as ``resound`` does).
 CLUSTER_LAUNCHERS: dict[str, Launcher] = {
     SINGLE: resound,
-    "1 node on Redis": partial(resound, scaling=True),
-    "3 nodes on Redis": partial(resound, nodes=3, scaling=True),
-    "--workers 2 on Redis": partial(resound, workers=2, scaling=True),
+    **{name + suffix: partial(resound, scaling=True, redis=mode, **shape)
+       for name, shape in _ON_REDIS.items()
+       for suffix, mode in (("", "single"), (" Cluster", "cluster"))},
     METRICS_ON: partial(resound, metrics=True),
     WEBHOOKS_ON: partial(resound, webhooks=OCCUPANCY_WEBHOOKS),
 }
