@@ -209,7 +209,7 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any],
                   "| Cluster/one Redis | Per round | Target | Met "
                   "| Load generator CPU % (Cluster / one Redis) |",
                   "|---|---|---:|---:|---:|---|---|---|---|",
-                  *(_line(row, f"{row['scenario']} ({row['sides'][1]})")
+                  *(_line(row, f"{row['scenario']} ({row['sides'][0]})")
                     for row in redis_cluster_rows)]
     lines.append("")
     lines.append("Medians over the rounds that did not fail; the ratio column is the median of "
