@@ -19,7 +19,7 @@ import subprocess
 from datetime import UTC, datetime
 from typing import Any
 
-from .scenarios import BY_NAME, SINGLE, SOKETI_SIDES, Figure
+from .scenarios import BY_NAME, SOKETI_SIDES, Figure
 
 
 def machine() -> dict[str, Any]:
@@ -88,6 +88,35 @@ def failures(run: dict[str, Any]) -> list[str]:
     if closes:
         reasons.append(f"the server closed {closes:,} connections "
                        f"(codes {result.get('server_close_codes')})")
+    return reasons + _history_failures(run.get("params", {}).get("history"), result)
+
+
+def _history_failures(expected: str | None, result: dict[str, Any]) -> list[str]:
+    """Why the channel's history, as the load generator read it back after the run, is not
+    what ``expected`` says: "kept" (every event published got the next serial, the last ones
+    are listed as sent) or "none" (no history: 404); nothing to check without ``expected``."""
+    if expected is None:
+        return []
+    found = result.get("history")
+    if found is None:
+        return ["the load generator did not read the channel's history back"]
+    if expected == "none":
+        return [] if found["status"] == 404 else [
+            f"the plain channel's history answered HTTP {found['status']}, not 404: it keeps "
+            "history, so the run measured no plain channel"]
+    if found["status"] != 200:
+        return [f"the history channel's history answered HTTP {found['status']}: it keeps none, "
+                "so the run measured no history channel"]
+    events, serials = result["events"], found["serials"]
+    reasons = []
+    if found["latest"] != events:
+        reasons.append(f"the history channel's latest serial is {found['latest']} after "
+                       f"{events:,} events published on it")
+    if not serials or serials != list(range(events - len(serials) + 1, events + 1)) \
+            or not found["data_as_sent"]:
+        reasons.append(f"the history channel's last events were listed as serials {serials}"
+                       f"{'' if found['data_as_sent'] else ' with other data than was sent'}, "
+                       f"not the last of 1 to {events:,}")
     return reasons
 
 
@@ -194,12 +223,12 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any],
                   "| Target | Met | Load generator CPU % (Resound / soketi) |",
                   "|---|---|---:|---:|---:|---|---|---|---|",
                   *(_line(row, row["scenario"]) for row in soketi_rows)]
-    if cluster_rows:
-        lines += ["", f"| Scenario (setup) | Figure | Setup | {SINGLE} | Setup/{SINGLE} "
-                  f"| Per round | Target | Met | Load generator CPU % (setup / {SINGLE}) |",
+    for reference in dict.fromkeys(row["sides"][1] for row in cluster_rows):
+        lines += ["", f"| Scenario (setup) | Figure | Setup | {reference} | Setup/{reference} "
+                  f"| Per round | Target | Met | Load generator CPU % (setup / {reference}) |",
                   "|---|---|---:|---:|---:|---|---|---|---|",
                   *(_line(row, f"{row['scenario']} ({row['sides'][0]})")
-                    for row in cluster_rows)]
+                    for row in cluster_rows if row["sides"][1] == reference)]
     lines.append("")
     lines.append("Medians over the rounds that did not fail; the ratio column is the median of "
                  "the per-round ratios. Load generator CPU is % of one core, all its threads, "
