@@ -229,9 +229,12 @@ def measure(node: RunningServer, channels: int, overwrite: int) -> dict[str, Any
             "frame_bytes": _frame_bytes(node), "problems": problems}
 
 
-def _frame_bytes(node: RunningServer) -> int:
-    """The length of one kept frame as subscribers get it (with its serial and epoch)."""
+def _frame_bytes(node: RunningServer) -> int | None:
+    """The length of one kept frame as subscribers get it (with its serial and epoch); None
+    when none is kept."""
     found = read_window(node, 0)
+    if not found.get("events"):
+        return None
     event = found["events"][-1]
     message = {"event": event["event"], "channel": channel(0), "data": event["data"]}
     return len(json.dumps(message, separators=(",", ":"))) + len(
@@ -285,8 +288,8 @@ def _setup_lines(record: dict[str, Any], overwrite: int) -> list[str]:
     steps, over, fill = record["steps"], record["overwritten"], record["fill"]
     base, full = steps[0], steps[-1]
     on_redis = full["redis_used_memory"] is not None
-    lines = [f"One kept frame as subscribers get it: {record['frame_bytes']} bytes. Filled at "
-             f"{fill['publications_per_s']:,.0f} publications/s; node CPU "
+    lines = [f"One kept frame as subscribers get it: {record['frame_bytes'] or '—'} bytes. "
+             f"Filled at {fill['publications_per_s']:,.0f} publications/s; node CPU "
              f"{fill['node_cpu_us_per_publication']:.1f} µs/publication"
              + (f", redis-server CPU {fill['redis_cpu_us_per_publication']:.1f} µs/publication"
                 if on_redis else "") + ".", "",
