@@ -152,8 +152,7 @@ def _raise_file_limit() -> None:
 def run_one(scenario: Scenario, server_name: str, launcher: Launcher, round_no: int,
             quick: bool, log_dir: Path) -> dict[str, Any]:
     """One scenario on one fresh server; failures are recorded, not raised."""
-    params = {**(scenario.quick if quick else scenario.full),
-              **scenario.side_params.get(server_name, {})}
+    params = scenario.params(server_name, quick)
     record: dict[str, Any] = {"round": round_no, "scenario": scenario.name,
                               "server": server_name, "params": params,
                               "load_average": report.load_average()}

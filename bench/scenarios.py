@@ -57,6 +57,10 @@ class Scenario:
     def cluster(self) -> bool:
         return self.sides != SOKETI_SIDES
 
+    def params(self, side: str, quick: bool) -> dict[str, Any]:
+        """The load generator's parameters for a run on ``side``."""
+        return {**(self.quick if quick else self.full), **self.side_params.get(side, {})}
+
 
 def _get(key: str) -> Callable[[dict[str, Any]], float | None]:
     return lambda result: result.get(key)
