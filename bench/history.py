@@ -68,7 +68,14 @@ def event_data(channel_no: int, serial: int) -> str:
 class Filler:
     """Publishes through one node's HTTP API from SENDERS threads, a kept-alive connection
     each. Channels go in blocks of PER_EVENT (``first`` and ``last`` of a fill are multiples of
-    it): one thread sends a block's requests, in order, so each channel's events keep theirs."""
+    it): one thread sends a block's requests, in order, so each channel's events keep theirs.
+
+    After each block its thread waits until the block's last channel lists the block's last
+    event. On Redis the node answers a publication before Redis has run it, and Redis runs
+    history publications much slower than a node takes them in: unpaced, the node's queue for
+    Redis would fill and it would drop publications (see bench/README.md). Paced, everything
+    published has been kept once ``fill`` returns.
+    """
 
     def __init__(self, node: RunningServer) -> None:
         self.node = node
@@ -85,59 +92,77 @@ class Filler:
             for serial in range(start + batch + 1, start + min(batch + PER_BATCH, count) + 1)
         ]}).encode() for batch in range(0, count, PER_BATCH)]
 
-    def fill(self, first: int, last: int, count: int) -> None:
-        """``count`` events more on each channel of [first, last)."""
+    def fill(self, first: int, last: int, count: int) -> list[str]:
+        """``count`` events more on each channel of [first, last); what went wrong (a block
+        whose last event was not kept within SETTLE_TIMEOUT)."""
         if first % PER_EVENT or last % PER_EVENT:
             raise ValueError(f"fill channels by blocks of {PER_EVENT}, not {first} to {last}")
-        blocks = [self._bodies(block, count) for block in range(first, last, PER_EVENT)]
-        shares = [[body for bodies in blocks[i::SENDERS] for body in bodies]
-                  for i in range(SENDERS)]
+        blocks = [(block, self._bodies(block, count)) for block in range(first, last, PER_EVENT)]
         with ThreadPoolExecutor(SENDERS) as pool:
-            list(pool.map(self._send_all, shares))
+            found = pool.map(self._send_blocks, [blocks[i::SENDERS] for i in range(SENDERS)])
+        return [problem for problems in found for problem in problems]
 
-    def _send_all(self, bodies: list[bytes]) -> None:
+    def _send_blocks(self, blocks: list[tuple[int, list[bytes]]]) -> list[str]:
         path = f"/apps/{APP_ID}/batch_events"
         connection = HTTPConnection(HOST, self.node.port, timeout=60)
+        problems = []
         try:
-            for body in bodies:
-                query = sign_request(APP_KEY, APP_SECRET, "POST", path, body=body)
-                connection.request("POST", f"{path}?{_query(query)}", body=body,
-                                   headers={"Content-Type": "application/json"})
-                answer = connection.getresponse()
-                text = answer.read()
-                if answer.status != 200:
-                    raise RuntimeError(f"batch_events answered {answer.status}: {text[:300]!r}")
+            for block, bodies in blocks:
+                for body in bodies:
+                    query = sign_request(APP_KEY, APP_SECRET, "POST", path, body=body)
+                    connection.request("POST", f"{path}?{_query(query)}", body=body,
+                                       headers={"Content-Type": "application/json"})
+                    answer = connection.getresponse()
+                    text = answer.read()
+                    if answer.status != 200:
+                        raise RuntimeError(f"batch_events answered {answer.status}: "
+                                           f"{text[:300]!r}")
+                problems += _settle(connection, block + PER_EVENT - 1, self.sent[block])
         finally:
             connection.close()
+        return problems
 
 
 def _query(params: dict[str, str]) -> str:
     return "&".join(f"{key}={value}" for key, value in params.items())
 
 
-def read_window(node: RunningServer, n: int) -> dict[str, Any]:
-    """Channel ``n``'s whole history as the HTTP API lists it (or its error)."""
+def read_window(connection: HTTPConnection, n: int, after: int = 0,
+                limit: int = 1000) -> dict[str, Any]:
+    """Channel ``n``'s history after ``after`` as the HTTP API lists it (or its error)."""
     path = f"/apps/{APP_ID}/channels/{channel(n)}/events"
-    query = sign_request(APP_KEY, APP_SECRET, "GET", path, {"after": "0", "limit": "1000"})
-    connection = HTTPConnection(HOST, node.port, timeout=30)
-    try:
-        connection.request("GET", f"{path}?{_query(query)}")
-        answer = connection.getresponse()
-        found = json.loads(answer.read() or b"null")
-    finally:
-        connection.close()
+    query = sign_request(APP_KEY, APP_SECRET, "GET", path,
+                         {"after": str(after), "limit": str(limit)})
+    connection.request("GET", f"{path}?{_query(query)}")
+    answer = connection.getresponse()
+    found = json.loads(answer.read() or b"null")
     return found if answer.status == 200 else {"error": answer.status, "reason": found}
+
+
+def _settle(connection: HTTPConnection, n: int, sent: int) -> list[str]:
+    """Wait (SETTLE_TIMEOUT at most) until channel ``n`` lists its ``sent``-th event; what
+    went wrong."""
+    deadline = time.monotonic() + SETTLE_TIMEOUT
+    while True:
+        found = read_window(connection, n, sent - 1, 1)
+        if "error" in found:
+            return [f"{channel(n)}: the history read answered {found['error']} {found['reason']}"]
+        if found["latest"] >= sent:
+            return []
+        if time.monotonic() > deadline:
+            return [f"{channel(n)}: latest {found['latest']} {SETTLE_TIMEOUT:.0f} s after the "
+                    f"{sent}th event was published"]
+        time.sleep(0.01)
 
 
 def window_problems(node: RunningServer, n: int, sent: int) -> list[str]:
     """What is wrong with channel ``n``'s window after ``sent`` events: it must list exactly
-    the last LIMIT of them, in order, as sent. On Redis the node answers a publication before
-    Redis has run it: the window is read again until its latest is ``sent`` (SETTLE_TIMEOUT)."""
-    deadline = time.monotonic() + SETTLE_TIMEOUT
-    found = read_window(node, n)
-    while found.get("latest", sent) < sent and time.monotonic() < deadline:
-        time.sleep(0.05)
-        found = read_window(node, n)
+    the last LIMIT of them, in order, as sent."""
+    connection = HTTPConnection(HOST, node.port, timeout=30)
+    try:
+        found = read_window(connection, n)
+    finally:
+        connection.close()
     if "error" in found:
         return [f"{channel(n)}: the history read answered {found['error']} {found['reason']}"]
     block = n - n % PER_EVENT
@@ -173,8 +198,8 @@ def _reading(node: RunningServer, used_memory: Callable[[], int | None], channel
 
 
 class Costs:
-    """The node's and its redis-server's CPU and the wall time over the fills, each timed
-    until its last channel lists its last event (on Redis, until Redis has run them all)."""
+    """The node's and its redis-server's CPU and the wall time over the fills (each paced:
+    every event is kept when it returns)."""
 
     def __init__(self, node: RunningServer) -> None:
         self.node = node
@@ -205,21 +230,19 @@ def measure(node: RunningServer, channels: int, overwrite: int) -> dict[str, Any
     filler, costs = Filler(node), Costs(node)
     problems: list[str] = []
     with _redis_memory(node) as used_memory:
-        filler.fill(channels, channels + PER_EVENT, 1)  # warm-up: code paths, connections
-        problems += window_problems(node, channels, 1)
+        # warm-up: code paths, connections
+        problems += filler.fill(channels, channels + PER_EVENT, 1)
         asyncio.run(until_quiet(node))
         steps = [_reading(node, used_memory, 0, 0)]
         done = 0
         for fraction in STEPS:
             goal = round(channels * fraction)
             with costs.counting((goal - done) * LIMIT):
-                filler.fill(done, goal, LIMIT)
-                problems += window_problems(node, goal - 1, LIMIT)  # the last one published
+                problems += filler.fill(done, goal, LIMIT)
             done = goal
             steps.append(_reading(node, used_memory, done, done * LIMIT))
             log.info("  %s", steps[-1])
-        filler.fill(0, channels, overwrite)
-        problems += window_problems(node, channels - 1, LIMIT + overwrite)
+        problems += filler.fill(0, channels, overwrite)
         asyncio.run(until_quiet(node))
         overwritten = _reading(node, used_memory, channels, channels * LIMIT)
         log.info("  after %d more events per channel: %s", overwrite, overwritten)
@@ -232,7 +255,11 @@ def measure(node: RunningServer, channels: int, overwrite: int) -> dict[str, Any
 def _frame_bytes(node: RunningServer) -> int | None:
     """The length of one kept frame as subscribers get it (with its serial and epoch); None
     when none is kept."""
-    found = read_window(node, 0)
+    connection = HTTPConnection(HOST, node.port, timeout=30)
+    try:
+        found = read_window(connection, 0)
+    finally:
+        connection.close()
     if not found.get("events"):
         return None
     event = found["events"][-1]
