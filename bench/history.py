@@ -10,7 +10,8 @@ redis-server. Channels ``hist-mem-<n>`` are filled, :data:`STEPS` of them at a t
 :data:`LIMIT` events each of :data:`DATA_BYTES` bytes of data, through the HTTP API
 (``batch_events`` of 10 events, each to 100 channels: 1,000 publications a request). After each
 step the node's RSS and Redis' ``used_memory`` are read; the bytes per kept event are the
-growth over the events the step added. Then every channel gets :data:`OVERWRITE` more events
+growth over the events the step added. The fill is paced (:class:`Filler`): every event a step
+published is kept before its memory is read. Then every channel gets :data:`OVERWRITE` more events
 (a whole window's worth at full size): the window is full, so the oldest go and memory must not
 grow (the limit bounds it). The run fails when a channel does not list exactly its last
 :data:`LIMIT` events, as sent, or a request fails.
@@ -139,6 +140,10 @@ def read_window(connection: HTTPConnection, n: int, after: int = 0,
     return found if answer.status == 200 else {"error": answer.status, "reason": found}
 
 
+def _read_failed(n: int, found: dict[str, Any]) -> list[str]:
+    return [f"{channel(n)}: the history read answered {found['error']} {found['reason']}"]
+
+
 def _settle(connection: HTTPConnection, n: int, sent: int) -> list[str]:
     """Wait (SETTLE_TIMEOUT at most) until channel ``n`` lists its ``sent``-th event; what
     went wrong."""
@@ -146,7 +151,7 @@ def _settle(connection: HTTPConnection, n: int, sent: int) -> list[str]:
     while True:
         found = read_window(connection, n, sent - 1, 1)
         if "error" in found:
-            return [f"{channel(n)}: the history read answered {found['error']} {found['reason']}"]
+            return _read_failed(n, found)
         if found["latest"] >= sent:
             return []
         if time.monotonic() > deadline:
@@ -164,7 +169,7 @@ def window_problems(node: RunningServer, n: int, sent: int) -> list[str]:
     finally:
         connection.close()
     if "error" in found:
-        return [f"{channel(n)}: the history read answered {found['error']} {found['reason']}"]
+        return _read_failed(n, found)
     block = n - n % PER_EVENT
     wanted = list(range(max(1, sent - LIMIT + 1), sent + 1))
     serials = [event["serial"] for event in found["events"]]

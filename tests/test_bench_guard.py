@@ -223,6 +223,7 @@ def test_history_runs_keep_every_event_and_the_memory_run_fills_its_windows(
         if run["params"]["history"] == "kept":  # the history channel's runs
             assert (kept["status"], kept["latest"]) == (200, events) and events > 0, run
             assert kept["serials"] == list(range(events - 4, events + 1)), run
+            assert None not in kept["seqs"] and len(set(kept["seqs"])) == 5, run
         else:
             assert kept == {"status": 404}, run
     assert {run["server"] for run in document["runs"]} == {
