@@ -2,12 +2,14 @@
 
 Absolute numbers on a shared machine are noise; the ratio within one round (the two sides run
 back to back) is the figure that carries over, so the table leads with it. The sides are
-Resound and soketi, or for a cluster scenario its cluster setup and one Resound process; a
-row keeps each side's median under the side's name.
+Resound and soketi, or two Resound setups (a cluster setup and one process; a history channel
+and a plain one); a row keeps each side's median under the side's name, and the setups get a
+table per reference side.
 
-A run that lost a delivery, delivered one twice, had a connection closed by the server, or did not
-finish is a failed run (``failures``): its figures stay out of the medians and ratios, and every
-target of its scenario is not met.
+A run that lost a delivery, delivered one twice, had a connection closed by the server, did not
+finish, or (``--history``) found its channel's history other than its side expects is a failed
+run (``failures``): its figures stay out of the medians and ratios, and every target of its
+scenario is not met.
 """
 
 from __future__ import annotations
