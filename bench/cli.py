@@ -6,7 +6,9 @@ runs the cluster scenarios instead: a Resound cluster setup (nodes or workers on
 redis-server) and then one Resound process without scaling, alternating the same way (with
 ``--redis cluster``, the setup on a throwaway Redis Cluster and then on one redis-server);
 ``--metrics`` one Resound process with metrics on and then one without; ``--webhooks`` the
-same with webhooks, then the client-event flood of :mod:`bench.webhooks`. A run that
+same with webhooks, then the client-event flood of :mod:`bench.webhooks`; ``--history``
+fan-out on a history channel and then on a plain one (and a plain channel with a history
+rule set and then without), then the memory of kept events (:mod:`bench.history`). A run that
 loses or duplicates a delivery, or whose server closes a connection, fails: it is left out of
 the medians, its scenario's targets are not met, and the command exits with 1.
 """
@@ -25,10 +27,11 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from . import abuse, interest, loadgen, many_channels, profile, report, webapp, webhooks
+from . import abuse, history, interest, loadgen, many_channels, profile, report, webapp, webhooks
 from .scenarios import (
     BY_NAME,
     CLUSTER_SCENARIOS,
+    HISTORY_SCENARIOS,
     METRICS_SCENARIOS,
     REDIS_CLUSTER_SCENARIOS,
     SCENARIOS,
@@ -68,6 +71,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                         help="run fan-out with occupancy webhooks on against off, then a flood "
                              "of 1,000 client events/s with client_event webhooks (off, on, "
                              "batched): queue peak, drain time, webhooks/s, latency")
+    parser.add_argument("--history", action="store_true",
+                        help="run fan-out on a history channel against a plain one (one "
+                             "process, and 2 nodes on Redis) and a plain channel with a history "
+                             "rule set against none, then fill 10,000 history channels with 100 "
+                             "events each: node RSS and Redis memory per kept event")
     parser.add_argument("--servers", default=",".join(SERVERS),
                         help="comma-separated, from: resound, soketi (the cluster scenarios "
                              "always run both their setups)")
@@ -120,7 +128,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     paired = zip(*(on_redis[mode] for mode in redis_modes), strict=True)  # alternate the modes
     default = ((*(scenario for pair in paired for scenario in pair),
                 *(METRICS_SCENARIOS if args.metrics else ()),
-                *(WEBHOOK_SCENARIOS if args.webhooks else ())) or SCENARIOS)
+                *(WEBHOOK_SCENARIOS if args.webhooks else ()),
+                *(HISTORY_SCENARIOS if args.history else ())) or SCENARIOS)
     args.scenario_list = _choose(parser, args.scenarios or ",".join(s.name for s in default),
                                  BY_NAME, "scenario")
     args.server_list = _choose(parser, args.servers, LAUNCHERS, "server")
@@ -154,7 +163,7 @@ def _raise_file_limit() -> None:
 def run_one(scenario: Scenario, server_name: str, launcher: Launcher, round_no: int,
             quick: bool, log_dir: Path) -> dict[str, Any]:
     """One scenario on one fresh server; failures are recorded, not raised."""
-    params = scenario.quick if quick else scenario.full
+    params = scenario.params(server_name, quick)
     record: dict[str, Any] = {"round": round_no, "scenario": scenario.name,
                               "server": server_name, "params": params,
                               "load_average": report.load_average()}
@@ -252,6 +261,10 @@ def main(argv: list[str] | None = None) -> int:
         flood, flood_ok = webhooks.run(out_dir, args.resound_cmd, 2.0 if args.quick
                                        else webhooks.SECONDS)
         parts.append(flood)
+    history_ok = True
+    if args.history:
+        memory, history_ok = history.run(out_dir, args.resound_cmd, args.quick)
+        parts.append(memory)
     table = "\n\n".join(parts)
     (out_dir / "results.json").write_text(json.dumps(document, indent=2, default=str))
     (out_dir / "table.md").write_text(table + "\n")
@@ -263,4 +276,6 @@ def main(argv: list[str] | None = None) -> int:
                   failed, len(runs))
     if not flood_ok:
         log.error("the webhook flood failed (see the table)")
-    return 1 if failed or not flood_ok else 0
+    if not history_ok:
+        log.error("the history memory run failed (see the table)")
+    return 1 if failed or not flood_ok or not history_ok else 0

@@ -248,18 +248,23 @@ function closeAll(clients) {
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
 
-function trigger(channel, name, data) {
-  const path = `/apps/${spec.appId}/events`;
-  const body = JSON.stringify({ name, channel, data });
+// The URL of a request to `path` with `extra` query parameters, signed as the Pusher SDKs sign.
+function signedUrl(method, path, extra) {
   const params = {
+    ...extra,
     auth_key: spec.key,
     auth_timestamp: String(Math.floor(Date.now() / 1000)),
     auth_version: '1.0',
-    body_md5: crypto.createHash('md5').update(body).digest('hex'),
   };
   const query = Object.keys(params).sort().map((k) => `${k}=${params[k]}`).join('&');
-  const signature = hmacHex(`POST\n${path}\n${query}`);
-  const url = `${spec.httpUrl}${path}?${query}&auth_signature=${signature}`;
+  const signature = hmacHex(`${method}\n${path}\n${query}`);
+  return `${spec.httpUrl}${path}?${query}&auth_signature=${signature}`;
+}
+
+function trigger(channel, name, data) {
+  const body = JSON.stringify({ name, channel, data });
+  const url = signedUrl('POST', `/apps/${spec.appId}/events`,
+    { body_md5: crypto.createHash('md5').update(body).digest('hex') });
   return new Promise((resolve, reject) => {
     const req = http.request(url, {
       method: 'POST', agent, headers: { 'content-type': 'application/json' }, timeout: 10000,
@@ -276,6 +281,47 @@ function trigger(channel, name, data) {
 
 const PAD = 'x'.repeat(spec.padBytes ?? 64);
 const eventData = (seq) => `${SEQ_MARK}${String(seq).padStart(SEQ_DIGITS, '0')}|${PAD}`;
+
+const HISTORY_TAIL = 5; // the last events of a run read back from the channel's history
+
+// The number of the benchmark event whose data is `data`, or null when it is none of them.
+function seqOf(data) {
+  if (typeof data !== 'string' || !data.startsWith(SEQ_MARK)) return null;
+  const seq = readSeq(Buffer.from(data, 'latin1'), SEQ_MARK.length);
+  return data === eventData(seq) ? seq : null;
+}
+
+// What the channel's history holds after `events` events were published on it (GET
+// channels/{name}/events, signed): the HTTP status and, when 200, the latest and oldest serials
+// kept, and the serials of the last HISTORY_TAIL listed with the events they hold (`seqs`, by
+// their number, null for data that is no event sent; concurrent triggers may take their
+// serials in another order than their numbers).
+function readHistory(channel, events) {
+  const after = Math.max(0, events - HISTORY_TAIL);
+  const url = signedUrl('GET', `/apps/${spec.appId}/channels/${channel}/events`,
+    { after: String(after), limit: String(HISTORY_TAIL) });
+  return new Promise((resolve, reject) => {
+    http.get(url, { agent, timeout: 10000 }, (res) => {
+      const chunks = [];
+      res.on('data', (chunk) => chunks.push(chunk));
+      res.on('end', () => {
+        if (res.statusCode !== 200) {
+          resolve({ status: res.statusCode });
+          return;
+        }
+        const answer = JSON.parse(Buffer.concat(chunks).toString());
+        resolve({
+          status: 200,
+          latest: answer.latest,
+          oldest: answer.oldest,
+          serials: answer.events.map((e) => e.serial),
+          seqs: answer.events.map((e) => seqOf(e.data)),
+        });
+      });
+    }).on('timeout', function onTimeout() { this.destroy(new Error('history read timed out')); })
+      .on('error', reject);
+  });
+}
 
 // --- Worker threads --------------------------------------------------------------------------
 
@@ -522,7 +568,7 @@ function deliveryFigures(deliveries, events, incompleteEvents, maxUs) {
 
 // --- Scenarios -------------------------------------------------------------------------------
 
-const CHANNEL = 'bench';
+const CHANNEL = spec.channel ?? 'bench'; // fanout and latency: the channel they publish on
 
 // As fast as the server takes them: `inflight` trigger requests outstanding, each answered once
 // the server has queued its frames. A cap on events not yet delivered to every subscriber
@@ -557,7 +603,9 @@ async function fanout() {
   emit({ phase: 'end' });
   const { maxUs } = await threads.finish();
   if (triggerError) fail(triggerError.message);
+  const history = spec.history ? { history: await readHistory(CHANNEL, seq) } : {};
   return {
+    ...history,
     triggers_in_flight: spec.inflight,
     subscriber_threads: threads.workers.length,
     // First copies over the whole window, from the first trigger until every event reached every

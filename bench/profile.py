@@ -79,10 +79,10 @@ def summarize(raw: str) -> dict[str, Any]:
 def profile(name: str, quick: bool, out_dir: Path, timeout: float) -> dict[str, Any]:
     """Run scenario ``name`` on Resound with py-spy attached during the measured window."""
     scenario = BY_NAME[name]
-    params = scenario.quick if quick else scenario.full
     raw_path = out_dir / f"{name}-profile.raw"
     py_spy = _py_spy()
     setup = scenario.sides[0] if scenario.cluster else "resound"
+    params = scenario.params(setup, quick)
     launcher = CLUSTER_LAUNCHERS[setup] if scenario.cluster else resound
     with launcher(out_dir) as server:
         sampler: list[subprocess.Popen] = []

@@ -2,13 +2,14 @@
 
 Absolute numbers on a shared machine are noise; the ratio within one round (the two sides run
 back to back) is the figure that carries over, so the table leads with it. The sides are
-Resound and soketi, or for a cluster scenario its cluster setup and one Resound process (or,
-``--redis cluster``, the setup on a Redis Cluster and on one redis-server); a row keeps each
-side's median under the side's name.
+Resound and soketi, or two Resound setups (a cluster setup and one process; a history channel
+and a plain one); a row keeps each side's median under the side's name, and the setups get a
+table per reference side.
 
-A run that lost a delivery, delivered one twice, had a connection closed by the server, or did not
-finish is a failed run (``failures``): its figures stay out of the medians and ratios, and every
-target of its scenario is not met.
+A run that lost a delivery, delivered one twice, had a connection closed by the server, did not
+finish, or (``--history``) found its channel's history other than its side expects is a failed
+run (``failures``): its figures stay out of the medians and ratios, and every target of its
+scenario is not met.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import subprocess
 from datetime import UTC, datetime
 from typing import Any
 
-from .scenarios import BY_NAME, SINGLE, SOKETI_SIDES, Figure
+from .scenarios import BY_NAME, SOKETI_SIDES, Figure
 
 
 def machine() -> dict[str, Any]:
@@ -89,6 +90,38 @@ def failures(run: dict[str, Any]) -> list[str]:
     if closes:
         reasons.append(f"the server closed {closes:,} connections "
                        f"(codes {result.get('server_close_codes')})")
+    return reasons + _history_failures(run.get("params", {}).get("history"), result)
+
+
+def _history_failures(expected: str | None, result: dict[str, Any]) -> list[str]:
+    """Why the channel's history, as the load generator read it back after the run, is not
+    what ``expected`` says: "kept" (every event published got the next serial, the last ones
+    are listed as sent) or "none" (no history: 404); nothing to check without ``expected``."""
+    if expected is None:
+        return []
+    found = result.get("history")
+    if found is None:
+        return ["the load generator did not read the channel's history back"]
+    if expected == "none":
+        return [] if found["status"] == 404 else [
+            f"the plain channel's history answered HTTP {found['status']}, not 404: it keeps "
+            "history, so the run measured no plain channel"]
+    if found["status"] != 200:
+        return [f"the history channel's history answered HTTP {found['status']}: it keeps none, "
+                "so the run measured no history channel"]
+    events, serials, seqs = result["events"], found["serials"], found["seqs"]
+    reasons = []
+    if found["latest"] != events:
+        reasons.append(f"the history channel's latest serial is {found['latest']} after "
+                       f"{events:,} events published on it")
+    if not serials or serials != list(range(events - len(serials) + 1, events + 1)):
+        reasons.append(f"the history channel's last events were listed as serials {serials}, "
+                       f"not the last of 1 to {events:,}")
+    # Concurrent triggers may take serials out of their numbers' order, but each is one event.
+    if None in seqs or len(set(seqs)) != len(seqs) or not all(0 < seq <= events for seq in seqs):
+        reasons.append(f"the history channel's last events hold {seqs} (by number; None: data "
+                       f"that no event sent had), not {len(seqs)} distinct events of 1 to "
+                       f"{events:,}")
     return reasons
 
 
@@ -177,9 +210,9 @@ def _loads(meta: dict[str, Any], runs: list[dict[str, Any]]) -> str:
 
 def markdown(rows: list[dict[str, Any]], meta: dict[str, Any],
              runs: list[dict[str, Any]]) -> str:
-    """The tables the README shows (one against soketi, one for the cluster setups against one
-    process, one for the setups on a Redis Cluster against one Redis), with when, where and how
-    they were measured."""
+    """The tables the README shows (one against soketi, then one per reference side: the cluster
+    setups against one process, the setups on a Redis Cluster against one Redis, a history
+    channel against a plain one), with when, where and how they were measured."""
     info = meta["machine"]
     lines = [
         f"Measured {info['date']} on {info['nproc']} × {info['cpu']} (Linux {info['kernel']}), "
@@ -190,27 +223,18 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any],
         _loads(meta, runs),
     ]
     soketi_rows = [row for row in rows if tuple(row["sides"]) == SOKETI_SIDES]
-    cluster_rows = [row for row in rows if row["sides"][1] == SINGLE]
-    redis_cluster_rows = [row for row in rows
-                          if tuple(row["sides"]) != SOKETI_SIDES and row["sides"][1] != SINGLE]
+    cluster_rows = [row for row in rows if tuple(row["sides"]) != SOKETI_SIDES]
     if soketi_rows:
         lines += ["", "| Scenario | Figure | Resound | soketi | Resound/soketi | Per round "
                   "| Target | Met | Load generator CPU % (Resound / soketi) |",
                   "|---|---|---:|---:|---:|---|---|---|---|",
                   *(_line(row, row["scenario"]) for row in soketi_rows)]
-    if cluster_rows:
-        lines += ["", f"| Scenario (setup) | Figure | Setup | {SINGLE} | Setup/{SINGLE} "
-                  f"| Per round | Target | Met | Load generator CPU % (setup / {SINGLE}) |",
+    for reference in dict.fromkeys(row["sides"][1] for row in cluster_rows):
+        lines += ["", f"| Scenario (setup) | Figure | Setup | {reference} | Setup/{reference} "
+                  f"| Per round | Target | Met | Load generator CPU % (setup / {reference}) |",
                   "|---|---|---:|---:|---:|---|---|---|---|",
                   *(_line(row, f"{row['scenario']} ({row['sides'][0]})")
-                    for row in cluster_rows)]
-    if redis_cluster_rows:
-        lines += ["", "| Scenario (setup) | Figure | On Redis Cluster | On one Redis "
-                  "| Cluster/one Redis | Per round | Target | Met "
-                  "| Load generator CPU % (Cluster / one Redis) |",
-                  "|---|---|---:|---:|---:|---|---|---|---|",
-                  *(_line(row, f"{row['scenario']} ({row['sides'][0]})")
-                    for row in redis_cluster_rows)]
+                    for row in cluster_rows if row["sides"][1] == reference)]
     lines.append("")
     lines.append("Medians over the rounds that did not fail; the ratio column is the median of "
                  "the per-round ratios. Load generator CPU is % of one core, all its threads, "

@@ -9,8 +9,8 @@ the first side to the second.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 KIB = 1024
@@ -51,10 +51,16 @@ class Scenario:
     figures: tuple[Figure, ...]
     describe: Callable[[dict[str, Any]], str]  # the sizes in words, for the report
     sides: tuple[str, str] = SOKETI_SIDES  # measured side, reference side (the ratio's divisor)
+    # More load-generator parameters for one side (e.g. the channel it publishes on)
+    side_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     @property
     def cluster(self) -> bool:
         return self.sides != SOKETI_SIDES
+
+    def params(self, side: str, quick: bool) -> dict[str, Any]:
+        """The load generator's parameters for a run on ``side``."""
+        return {**(self.quick if quick else self.full), **self.side_params.get(side, {})}
 
 
 def _get(key: str) -> Callable[[dict[str, Any]], float | None]:
@@ -263,6 +269,48 @@ METRICS_SCENARIOS: tuple[Scenario, ...] = (
 WEBHOOKS_ON = "webhooks on"
 WEBHOOK_SCENARIOS: tuple[Scenario, ...] = (_fanout_with("fanout-webhooks", WEBHOOKS_ON),)
 
+# Fan-out on a history channel (its name matches the app's history rule, bench/servers.py
+# HISTORY_RULES) against fan-out on a plain channel, on the same server setup; and a plain
+# channel on a server with that rule against one without any. ``history`` tells the load
+# generator to read the channel's history back after the run: "kept" (every event published
+# got a serial, the last ones read back as sent) or "none" (the channel keeps none: HTTP 404);
+# report.failures fails the run otherwise.
+HISTORY_CHANNEL = "hist-bench"
+HISTORY_ON = "history channel"
+PLAIN_ON = "plain channel"
+RULE_SET = "plain channel, history rule set"
+NO_RULE = "plain channel, no history rule"
+HISTORY_REDIS = "history channel, 2 nodes on Redis"
+PLAIN_REDIS = "plain channel, 2 nodes on Redis"
+KEPT = {"channel": HISTORY_CHANNEL, "history": "kept"}
+NOT_KEPT = {"history": "none"}  # on the load generator's default channel, "bench"
+HISTORY_TARGET = 1.2  # fan-out on a history channel costs at most 1.2x a plain one (issue 19)
+
+
+def _fanout_history(name: str, sides: tuple[str, str], kept: tuple[bool, bool],
+                    target: float | None, redis: bool = False) -> Scenario:
+    """The fan-out load on both ``sides``, each on a channel that ``kept`` says keeps history
+    or not; ``target`` bounds the server's CPU per delivery (first side / second)."""
+    figures = (
+        Figure("cpu_us_per_delivery", "server CPU µs/delivery", False, _per_delivery_us, target),
+        Figure("deliveries_per_s", "deliveries/s", True, _get("deliveries_per_s")),
+        *_latency_figures(None, with_max=False),
+        *((Figure("redis_cpu_us_per_delivery", "redis-server CPU µs/delivery", False,
+                  _redis_per_delivery_us),) if redis else ()),
+        *_cpu_figures(),
+    )
+    return Scenario(name, "fanout", FANOUT_FULL, FANOUT_QUICK, figures, _describe_fanout, sides,
+                    {side: KEPT if keeps else NOT_KEPT
+                     for side, keeps in zip(sides, kept, strict=True)})
+
+
+HISTORY_SCENARIOS: tuple[Scenario, ...] = (
+    _fanout_history("fanout-history", (HISTORY_ON, PLAIN_ON), (True, False), HISTORY_TARGET),
+    _fanout_history("fanout-history-rule", (RULE_SET, NO_RULE), (False, False), None),
+    _fanout_history("fanout-history-redis", (HISTORY_REDIS, PLAIN_REDIS), (True, False),
+                    HISTORY_TARGET, redis=True),
+)
+
 BY_NAME = {scenario.name: scenario for scenario in
            (*SCENARIOS, *CLUSTER_SCENARIOS, *REDIS_CLUSTER_SCENARIOS, *METRICS_SCENARIOS,
-            *WEBHOOK_SCENARIOS)}
+            *WEBHOOK_SCENARIOS, *HISTORY_SCENARIOS)}

@@ -36,7 +36,17 @@ from tests.certificates import Certificates
 from tests.redis_cluster import redis_cluster
 from tests.servers import HOST, free_port, wait_for_http
 
-from .scenarios import METRICS_ON, SINGLE, WEBHOOKS_ON
+from .scenarios import (
+    HISTORY_ON,
+    HISTORY_REDIS,
+    METRICS_ON,
+    NO_RULE,
+    PLAIN_ON,
+    PLAIN_REDIS,
+    RULE_SET,
+    SINGLE,
+    WEBHOOKS_ON,
+)
 
 APP_ID = "123456"
 APP_KEY = "app-key"
@@ -50,6 +60,9 @@ SOKETI_DIR = os.environ.get("BENCH_SOKETI_DIR", "/tmp/resound-bench-soketi")
 SERVERS = ("resound", "soketi")
 OCCUPANCY_WEBHOOKS = ("channel_occupied", "channel_vacated", "member_added", "member_removed")
 SCRAPE_INTERVAL = 1.0  # seconds between two scrapes of /metrics (Prometheus' default is 15 s)
+# The history setups' rule (the apps file's "history", as RESOUND_APP_HISTORY gives it to the
+# default app): channels named hist-* keep their last 100 events for an hour.
+HISTORY_RULES = [{"channels": "hist-*", "limit": 100, "ttl": 3600}]
 
 log = logging.getLogger("bench")
 
@@ -361,4 +374,10 @@ CLUSTER_LAUNCHERS: dict[str, Launcher] = {
        for suffix, mode in (("", "single"), (" Cluster", "cluster"))},
     METRICS_ON: partial(resound, metrics=True),
     WEBHOOKS_ON: partial(resound, webhooks=OCCUPANCY_WEBHOOKS),
+    # The history scenarios: both channels on one setup with the rule; the rule against none.
+    **dict.fromkeys((HISTORY_ON, PLAIN_ON, RULE_SET),
+                    partial(resound, app={"history": HISTORY_RULES})),
+    NO_RULE: resound,
+    **dict.fromkeys((HISTORY_REDIS, PLAIN_REDIS),
+                    partial(resound, nodes=2, scaling=True, app={"history": HISTORY_RULES})),
 }

@@ -6,7 +6,9 @@ against the real broadcaster unchanged, which must pass the same checks. The clu
 (``--cluster``, real redis-server) must fail when the nodes do not share presence, and pass on
 the real cluster. ``--interest`` must find the broadcast design's bystanders busy and the routed
 ones not, and fail a node that keeps a channel's stream after its last subscriber left;
-``--channels`` must see one Redis stream per channel and lose nothing under churn.
+``--channels`` must see one Redis stream per channel and lose nothing under churn; ``--history``
+must find every event of a history run kept (and none of a plain run's), fill the windows it
+measures, and fail a server that keeps no history.
 """
 
 from __future__ import annotations
@@ -207,3 +209,55 @@ def test_many_channels_hold_one_stream_each_and_churn_loses_nothing(tmp_path: Pa
     churn = document["with churn"]
     assert churn["subscribed"] == churn["unsubscribed"] > 0
     assert document["without churn"]["lost"] == churn["lost"] == 0
+
+
+def _history_memory(out: Path) -> dict[str, Any]:
+    return {record["setup"]: record
+            for record in json.loads((out / "history-memory.json").read_text())["setups"]}
+
+
+def test_history_runs_keep_every_event_and_the_memory_run_fills_its_windows(
+        tmp_path: Path) -> None:
+    document = _quick(tmp_path, "results.json", "--history")
+
+    assert document["exit"] == 0, document["output"]
+    for run in document["runs"]:
+        assert report.failures(run) == [], run
+        kept, events = run["result"]["history"], run["result"]["events"]
+        if run["params"]["history"] == "kept":  # the history channel's runs
+            assert (kept["status"], kept["latest"]) == (200, events) and events > 0, run
+            assert kept["serials"] == list(range(events - 4, events + 1)), run
+            assert None not in kept["seqs"] and len(set(kept["seqs"])) == 5, run
+        else:
+            assert kept == {"status": 404}, run
+    assert {run["server"] for run in document["runs"]} == {
+        "history channel", "plain channel", "plain channel, history rule set",
+        "plain channel, no history rule", "history channel, 2 nodes on Redis",
+        "plain channel, 2 nodes on Redis"}
+    cpu = _row(document, "fanout-history", "cpu_us_per_delivery")
+    assert cpu["history channel"] > 0 and cpu["met"] is not None
+    memory = _history_memory(tmp_path)
+    for setup, record in memory.items():
+        assert record["problems"] == [], (setup, record["problems"])
+        steps = record["steps"]
+        assert [step["events_kept"] for step in steps] == [0, 20_000, 40_000, 80_000]
+    one, redis = memory["1 process"]["steps"], memory["1 node on Redis"]["steps"]
+    # 80,000 frames of at least 285 bytes each are held by the process, or by Redis.
+    assert one[-1]["node_rss"] - one[0]["node_rss"] > 80_000 * 285
+    assert redis[-1]["redis_used_memory"] - redis[0]["redis_used_memory"] > 80_000 * 285
+
+
+def test_a_server_that_keeps_no_history_fails_the_history_run(tmp_path: Path) -> None:
+    faulty = [sys.executable, "-m", "tests.faulty_broadcaster", "forget"]
+    document = _quick(tmp_path, "results.json", "--history", "--scenarios", "fanout-history",
+                      "--resound-cmd", shlex.join(faulty))
+
+    assert document["exit"] == 1, document["output"]
+    assert any("it keeps none, so the run measured no history channel" in reason
+               for reason in report.failures(_run(document, "fanout-history",
+                                                  "history channel")))
+    assert report.failures(_run(document, "fanout-history", "plain channel")) == []
+    assert _row(document, "fanout-history", "cpu_us_per_delivery")["met"] is False
+    for record in _history_memory(tmp_path).values():
+        assert any("the history read answered 404" in problem
+                   for problem in record["problems"]), record["problems"]
