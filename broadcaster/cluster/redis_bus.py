@@ -8,8 +8,10 @@ subscribes a channel's stream while the channel has a local subscriber (:class:`
 by ``AppState`` when a channel opens and closes here), and always hears each app's own stream
 (the channel :data:`~broadcaster.protocol.watchlist.ONLINE_ROSTER`) for what every node must act
 on: terminating a user's sockets and watchlist events. Presence answers are markers on the
-channel's stream (see :mod:`.redis_state`), so a join's answer keeps its place among the
-channel's member events.
+channel's stream (see :mod:`.redis_presence`), so a join's answer keeps its place among the
+channel's member events. A history channel's publication goes through
+``lua/publish_history.lua``, which gives it its serial and keeps it in the same step; it arrives
+as ``#<serial>:<epoch>:<publication>``.
 
 ``publish`` is called from the event loop and must not wait, so publications queue (bounded)
 for one writer task, which pipelines whatever has piled up: one ``SPUBLISH`` per channel of a
