@@ -62,7 +62,9 @@ __all__ = ["AppRoutes", "RedisBus", "RedisUnavailable", "cache_key", "decode_pub
 
 logger = logging.getLogger(__name__)
 
-MAX_PENDING = 10_000  # publications waiting for Redis; beyond, each is dropped and counted
+# Publications waiting for Redis; beyond, each is dropped and counted. From nine tenths of it
+# the HTTP API answers 503 (unavailable()), so an event it accepted is never one dropped.
+MAX_PENDING = 10_000
 MAX_PIPELINE = 256  # publications sent to Redis in one round trip
 MAX_SUBSCRIBE = 1_000  # streams named in one SSUBSCRIBE / SUNSUBSCRIBE
 RETRY_DELAY = 0.5  # seconds between attempts to reach Redis after a failure
@@ -238,9 +240,13 @@ class RedisBus(Bus):
         self._history = history
 
     def unavailable(self) -> str | None:
+        where = redacted(self.url)
+        waiting = len(self._pending)
+        if waiting >= MAX_PENDING * 9 // 10:  # the rest is kept for client and member events
+            return (f"Redis at {where} is behind: {waiting} publications wait to be sent; "
+                    "retry later")
         if self._ready.is_set() and self._publish_error is None:
             return None
-        where = redacted(self.url)
         if self._publish_error is not None or not self._settling:
             return (f"Redis at {where} is unreachable; events cannot reach the other nodes; "
                     "retry later")

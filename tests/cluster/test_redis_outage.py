@@ -209,6 +209,36 @@ def test_a_frozen_redis_is_noticed_by_the_ping_and_nothing_is_lost():
     assert sender_got == [*sent, marker]
 
 
+def test_a_bus_that_falls_behind_refuses_before_it_would_drop():
+    """A Redis too slow for the publications (frozen here, before the PING can tell): from nine
+    tenths of the bound the bus is unavailable (the API's 503), so what the API accepted is
+    never dropped; once Redis catches up, every publication arrives and it is available again
+    (it answered None while falling behind, before)."""
+    port = free_port()
+
+    async def scenario():
+        with redis_server(port) as url:
+            pid = redis.Redis.from_url(url).info("server")["process_id"]
+            sender, sender_got = await started(url, "t-behind")
+            os.kill(pid, signal.SIGSTOP)
+            try:
+                sent = numbered("e", redis_bus.MAX_PENDING * 9 // 10 + redis_bus.MAX_PIPELINE)
+                for publication in sent:
+                    sender.publish(publication)
+                behind = sender.unavailable()
+            finally:
+                os.kill(pid, signal.SIGCONT)
+            await wait_for(lambda: len(sender_got) >= len(sent), BACK, "every publication")
+            await wait_for(lambda: sender.unavailable() is None, BACK, "the bus caught up")
+            await sender.stop()
+        return behind, sent, sender_got, sender
+
+    behind, sent, sender_got, sender = asyncio.run(scenario())
+    assert behind is not None and "is behind" in behind
+    assert sender_got[:len(sent)] == sent
+    assert sender.dropped == 0
+
+
 def trigger_until_accepted(node, event: str) -> None:
     """POST the event as the webapp's outbox does: again after a 503, until accepted."""
     deadline = time.monotonic() + BACK
