@@ -6,14 +6,11 @@ until its replica has taken over.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
-from tests.redis_nodes import RedisNode
+from tests.redis_nodes import RedisNode, running
 from tests.servers import free_port
 from tests.waiting import eventually
 
@@ -119,14 +116,6 @@ class RedisCluster:
         eventually(self.whole, READY_TIMEOUT, f"port {node.port} rejoining as a replica")
 
 
-@contextmanager
-def redis_cluster() -> Iterator[RedisCluster]:
+def redis_cluster() -> AbstractContextManager[RedisCluster]:
     """A running cluster in a temporary folder, stopped and removed after."""
-    folder = Path(tempfile.mkdtemp(prefix="resound-cluster-"))
-    cluster = RedisCluster(folder)
-    try:
-        cluster.start()
-        yield cluster
-    finally:
-        cluster.stop()
-        shutil.rmtree(folder, ignore_errors=True)
+    return running(RedisCluster, "cluster")

@@ -8,9 +8,14 @@ again with the same arguments: the building block of the Cluster and Sentinel fi
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 import redis
 
@@ -93,3 +98,25 @@ class RedisNode:
             return " | ".join(self.log.read_text().splitlines()[-lines:])
         except OSError:
             return "(no log)"
+
+
+class Setup(Protocol):
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+S = TypeVar("S", bound=Setup)
+
+
+@contextmanager
+def running(make: Callable[[Path], S], name: str) -> Iterator[S]:
+    """``make(folder)`` started in a temporary folder of its own; stopped and removed after."""
+    folder = Path(tempfile.mkdtemp(prefix=f"resound-{name}-"))
+    setup = make(folder)
+    try:
+        setup.start()
+        yield setup
+    finally:
+        setup.stop()
+        shutil.rmtree(folder, ignore_errors=True)

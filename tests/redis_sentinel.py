@@ -6,13 +6,10 @@ old one again (the sentinels make it a replica of the new master).
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
-from tests.redis_nodes import RedisNode
+from tests.redis_nodes import RedisNode, running
 from tests.servers import HOST
 from tests.waiting import eventually
 
@@ -117,14 +114,6 @@ class RedisSentinel:
         eventually(self.whole, READY_TIMEOUT, "every sentinel seeing the setup whole again")
 
 
-@contextmanager
-def redis_sentinel() -> Iterator[RedisSentinel]:
+def redis_sentinel() -> AbstractContextManager[RedisSentinel]:
     """A running Sentinel setup in a temporary folder, stopped and removed after."""
-    folder = Path(tempfile.mkdtemp(prefix="resound-sentinel-"))
-    setup = RedisSentinel(folder)
-    try:
-        setup.start()
-        yield setup
-    finally:
-        setup.stop()
-        shutil.rmtree(folder, ignore_errors=True)
+    return running(RedisSentinel, "sentinel")
