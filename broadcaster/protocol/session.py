@@ -97,7 +97,8 @@ class Session(SigningIn, Resuming):
 
     __slots__ = ("app", "client", "channels", "user_id", "limiter", "clock", "publish", "ask",
                  "waiting", "backlog", "closed", "message_limit", "max_subscriptions",
-                 "memberships", "watching", "deadline", "succeeding", "resuming", "heard")
+                 "memberships", "watching", "deadline", "succeeding", "resuming", "heard",
+                 "listening")
 
     def __init__(self, app: AppState, client: Client, clock: Callable[[], float],
                  publish: Callable[[Publication], None],
@@ -133,6 +134,9 @@ class Session(SigningIn, Resuming):
         # channels the node heard (Listen answers) while another request was open: answered
         # before the backlog; made when needed
         self.heard: list[tuple[str, Answer]] | None = None
+        # channels whose Listen is out: asked once, however often the client subscribes again
+        # meanwhile (at most one open Listen per channel); made when needed
+        self.listening: set[str] | None = None
 
     @property
     def socket_id(self) -> str:
@@ -217,6 +221,8 @@ class Session(SigningIn, Resuming):
         if isinstance(request, Listen):  # never held the socket's messages back
             if self.closed:
                 return
+            if self.listening is not None:
+                self.listening.discard(request.channel)
             if self.waiting is not None:
                 if self.heard is None:
                     self.heard = []
@@ -340,7 +346,11 @@ class Session(SigningIn, Resuming):
         if routes is not None and not routes.ready(name):
             # The socket's next messages need not wait: a client resubscribing to hundreds of
             # channels at once gets each success as the node hears the channel.
-            self.ask(Listen(self.app.id, name))
+            if self.listening is None:
+                self.listening = set()
+            if name not in self.listening:  # else the open one's answer succeeds for both
+                self.listening.add(name)
+                self.ask(Listen(self.app.id, name))
         elif channel_type(name).cached:
             self._request(FetchCache(self.app.id, name))
         else:
@@ -467,7 +477,7 @@ class Session(SigningIn, Resuming):
         A join still waiting for its answer is left when the answer comes (see :meth:`answer`).
         """
         self.closed = True
-        self.backlog = self.heard = None
+        self.backlog = self.heard = self.listening = None
         if self.resuming is not None:
             self.resuming.release()
         for name in list(self.channels):

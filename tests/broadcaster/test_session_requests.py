@@ -7,6 +7,7 @@ import json
 
 from broadcaster.protocol.publication import Publication
 from broadcaster.protocol.requests import (
+    LISTENING,
     Cached,
     FetchCache,
     Full,
@@ -14,6 +15,7 @@ from broadcaster.protocol.requests import (
     JoinPresence,
     LeavePresence,
     Left,
+    Listen,
     Unavailable,
 )
 from broadcaster.protocol.session import MAX_BACKLOG, Session
@@ -135,3 +137,30 @@ def test_subscribing_again_to_a_cache_channel_replays_its_last_event_again():
         assert [m["event"] for m in client.take()] == [
             "pusher_internal:subscription_succeeded", "rate"]
     assert len(asked) == 2
+
+
+class NotHeardYet:
+    """Routes of a node that has not heard any channel yet (the Redis bus, before Redis
+    confirms a subscription): the session must ask Listen."""
+
+    def opened(self, channel):
+        pass
+
+    def closed(self, channel):
+        pass
+
+    def ready(self, channel):
+        return False
+
+
+def test_subscribing_again_while_the_node_listens_asks_once_and_succeeds_once():
+    session, client, asked, _ = pending_session()
+    session.app.routes = NotHeardYet()
+    for _ in range(50):  # a client repeating itself may not pile up open requests
+        session.handle_text(json.dumps({"event": "pusher:subscribe",
+                                        "data": {"channel": "news"}}))
+    assert asked == [Listen("1", "news")]
+    session.answer(asked[0], LISTENING)
+    assert [m["event"] for m in client.take()] == ["pusher_internal:subscription_succeeded"]
+    session.handle_text(json.dumps({"event": "pusher:subscribe", "data": {"channel": "news"}}))
+    assert asked[1:] == [Listen("1", "news")]  # answered: a later subscription asks again
