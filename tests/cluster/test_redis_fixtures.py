@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 
 import pytest
 import redis
@@ -68,15 +69,16 @@ def test_the_sync_sentinel_client_follows_a_failover(redis_sentinel_url, sentine
         assert client.get(key) == "after"
 
 
-def test_the_async_sentinel_client_follows_a_failover(redis_sentinel_url, sentinel_failover):
+def async_client_across(url: str, fail_over: Callable[[str], RedisNode]) -> None:
+    """One async client of ``url`` writes a key, ``fail_over(key)`` replaces the master, and
+    the same client's first command after it works and lands on the new master."""
     key = f"resound-test:{uuid.uuid4().hex}"
 
     async def scenario() -> tuple[RedisNode, str | None]:
-        client = async_client(parse_redis_url(redis_sentinel_url), decode_responses=True,
-                              socket_timeout=2)
+        client = async_client(parse_redis_url(url), decode_responses=True, socket_timeout=2)
         try:
             await client.set(key, "before")
-            new_master = await asyncio.to_thread(sentinel_failover)
+            new_master = await asyncio.to_thread(fail_over, key)
             await client.set(key, "after")  # the first command after the failover: no error
             return new_master, await client.get(key)
         finally:
@@ -85,6 +87,10 @@ def test_the_async_sentinel_client_follows_a_failover(redis_sentinel_url, sentin
     new_master, read_back = asyncio.run(scenario())
     assert written_to(new_master, key) == "after"
     assert read_back == "after"
+
+
+def test_the_async_sentinel_client_follows_a_failover(redis_sentinel_url, sentinel_failover):
+    async_client_across(redis_sentinel_url, lambda key: sentinel_failover())
 
 
 # --- Cluster ----------------------------------------------------------------------------------
@@ -118,22 +124,7 @@ def test_the_sync_cluster_client_works_again_after_a_master_dies(redis_cluster_u
 
 def test_the_async_cluster_client_works_again_after_a_master_dies(redis_cluster_url,
                                                                  cluster_failover):
-    key = f"resound-test:{uuid.uuid4().hex}"
-
-    async def scenario() -> tuple[RedisNode, str | None]:
-        client = async_client(parse_redis_url(redis_cluster_url), decode_responses=True,
-                              socket_timeout=2)
-        try:
-            await client.set(key, "before")
-            new_master = await asyncio.to_thread(cluster_failover, key)
-            await client.set(key, "after")  # the first command after the failover: no error
-            return new_master, await client.get(key)
-        finally:
-            await client.aclose()
-
-    new_master, read_back = asyncio.run(scenario())
-    assert written_to(new_master, key) == "after"
-    assert read_back == "after"
+    async_client_across(redis_cluster_url, cluster_failover)
 
 
 # --- sharded pub/sub across a failover --------------------------------------------------------
