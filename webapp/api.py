@@ -8,16 +8,16 @@ from flask.typing import ResponseReturnValue
 from shared.sockets import socket_id_error
 
 from . import idempotency
-from .auth import authenticate, require_admin, require_user, visible_order
+from .auth import authenticate, require_user, visible_order
 from .bodies import json_object
 from .extensions import csrf, db
-from .models import ConcurrentChange, Order, Product
+from .models import ConcurrentChange, Order, Product, User
 from .order_search import BadFilter, order_list
-from .orders import OrderError, place_order, place_order_once, stale_view_error
+from .orders import OrderError, find_customer, place_order, place_order_once, stale_view_error
 from .outbox import SOCKET_ID_HEADER
 from .pagination import BadPage
 from .serializers import order_dict, product_dict
-from .status import OrderStatus
+from .status import OrderStatus, transition_permission_error
 from .tokens import issue_token
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -80,20 +80,34 @@ def show_order(order_id: int) -> ResponseReturnValue:
     return jsonify(order=order_dict(visible_order(user, order_id), detail=True))
 
 
+def _customer_of(user: User, body: dict) -> User | None:
+    """The customer an admin places the order for (``user_id``), or None: the caller orders
+    for herself. A customer who sends ``user_id`` at all is refused with 403."""
+    if "user_id" not in body:
+        return None
+    if not user.is_admin:
+        abort(403, description="only admins may place an order for a customer (user_id); "
+                               "leave user_id out to order for yourself")
+    return find_customer(body["user_id"])
+
+
 @bp.post("/orders")
 def create_order() -> ResponseReturnValue:
-    """Place an order; with an ``Idempotency-Key`` header, at most once per key."""
+    """Place an order; with an ``Idempotency-Key`` header, at most once per key. An admin may
+    place it for a customer with ``user_id``."""
     user = require_user()
-    items = json_object().get("items")
+    body = json_object()
+    items = body.get("items")
     key = request.headers.get(idempotency.HEADER)
     try:
+        customer = _customer_of(user, body)
         if key is None:
-            order = place_order(user, items)
+            order = place_order(customer or user, items, placed_by=user)
             return jsonify(order=order_dict(order, detail=True)), 201
         problem = idempotency.key_error(key)
         if problem:
             abort(400, description=problem)
-        answer = place_order_once(user, key, items)
+        answer = place_order_once(user, key, items, customer)
     except (OrderError, idempotency.KeyReused) as exc:
         abort(422, description=str(exc))
     return jsonify(answer.body), answer.status
@@ -111,9 +125,10 @@ def _check_expected_status(order: Order, value: object) -> None:
 
 @bp.post("/orders/<id:order_id>/transition")
 def transition(order_id: int) -> ResponseReturnValue:
-    """Move the order to ``status``; an optional ``expected_status`` guards against stale views."""
-    admin = require_admin()
-    order = visible_order(admin, order_id)
+    """Move the order to ``status``; an optional ``expected_status`` guards against stale views.
+    Admins move any order; a customer may only cancel her own pending order (else 403)."""
+    user = require_user()
+    order = visible_order(user, order_id)
     body = json_object()
     notes = body.get("notes")
     if notes is not None and not isinstance(notes, str):
@@ -121,7 +136,10 @@ def transition(order_id: int) -> ResponseReturnValue:
     try:
         target = OrderStatus.parse(body.get("status"))
         _check_expected_status(order, body.get("expected_status"))
-        order.transition_to(target, admin, notes or None)
+        forbidden = transition_permission_error(user.is_admin, order.status, target)
+        if forbidden:
+            abort(403, description=forbidden)
+        order.transition_to(target, user, notes or None)
     except ConcurrentChange as exc:
         abort(409, description=str(exc))
     except ValueError as exc:  # an unknown status or an InvalidTransition

@@ -94,10 +94,9 @@ def require_admin() -> User:
 
 
 def visible_order(user: User, order_id: int) -> Order:
-    """The order if ``user`` may see it (its owner or an admin); 404 or 403 otherwise."""
+    """The order if ``user`` may see it (its owner or an admin). Otherwise 404, the very answer
+    for an order that does not exist: a customer cannot tell another's order from none."""
     order = db.session.get(Order, order_id)
-    if order is None:
+    if order is None or not (user.is_admin or order.user_id == user.id):
         abort(404, description=f"order {order_id} does not exist")
-    if not (user.is_admin or order.user_id == user.id):
-        abort(403, description=f"order {order_id} is not yours")
     return order

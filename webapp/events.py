@@ -84,10 +84,11 @@ class OrderStatusChanged(BroadcastEvent):
 
 
 class OrderCreated(BroadcastEvent):
-    """A customer placed an order."""
+    """A customer placed an order, or an admin (``placed_by``) placed it for them."""
 
-    def __init__(self, order: Order) -> None:
+    def __init__(self, order: Order, placed_by: User | None = None) -> None:
         self.order = order
+        self.placed_by = placed_by or order.user
 
     def broadcast_on(self) -> list[str]:
         return order_channels(self.order)
@@ -96,4 +97,4 @@ class OrderCreated(BroadcastEvent):
         return "order.created"
 
     def broadcast_with(self) -> dict[str, Any]:
-        return order_payload(self.order, None, self.order.user)
+        return order_payload(self.order, None, self.placed_by)

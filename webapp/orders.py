@@ -56,10 +56,11 @@ def parse_lines(items: Any) -> dict[int, int]:
     return lines
 
 
-def place_order(user: User, items: Any) -> Order:
-    """Create a pending order for ``user`` and broadcast ``order.created``, in one commit."""
+def place_order(user: User, items: Any, placed_by: User | None = None) -> Order:
+    """Create a pending order for ``user`` and broadcast ``order.created``, in one commit;
+    ``placed_by`` is the admin who placed it for ``user`` (default: ``user``)."""
     try:
-        order = add_order(user, items)
+        order = add_order(user, items, placed_by)
         db.session.commit()
     except Exception:
         db.session.rollback()
@@ -67,17 +68,31 @@ def place_order(user: User, items: Any) -> Order:
     return order
 
 
-def place_order_once(user: User, key: str, items: Any) -> Answer:
+def place_order_once(user: User, key: str, items: Any, customer: User | None = None) -> Answer:
     """:func:`place_order` at most once per ``user`` and idempotency ``key``: the answer
-    (201, ``{"order": ...}``) of the first request with the key. Raises OrderError, or
-    idempotency.KeyReused when the key came with other items."""
-    return run_once(user, key, {"items": items},
-                    lambda: Answer(201, {"order": order_dict(add_order(user, items), detail=True)}))
+    (201, ``{"order": ...}``) of the first request with the key. ``customer``: the order is
+    for that customer, placed by ``user`` (an admin). Raises OrderError, or
+    idempotency.KeyReused when the key came with other items or for another customer."""
+    payload = {"items": items} if customer is None else {"items": items, "user_id": customer.id}
+    return run_once(user, key, payload, lambda: Answer(201, {"order": order_dict(
+        add_order(customer or user, items, user), detail=True)}))
 
 
-def add_order(user: User, items: Any) -> Order:
-    """Add a pending order for ``user`` and its ``order.created`` event to the session,
-    flushed but not committed: the caller commits, or rolls back on an error."""
+def find_customer(user_id: Any) -> User:
+    """The customer (not an admin) whose id is ``user_id``, for an order an admin places for
+    them; OrderError when there is none."""
+    if not is_valid_id(user_id):
+        raise OrderError("user_id must be a customer's id, a positive integer")
+    customer = db.session.get(User, user_id)
+    if customer is None or customer.is_admin:
+        raise OrderError(f"user {user_id} is not a customer; an order is placed for a customer")
+    return customer
+
+
+def add_order(user: User, items: Any, placed_by: User | None = None) -> Order:
+    """Add a pending order for ``user`` (placed by ``placed_by``, default ``user``) and its
+    ``order.created`` event to the session, flushed but not committed: the caller commits,
+    or rolls back on an error."""
     lines = parse_lines(items)
     _check_pending_cap(user)
     products = {p.id: p for p in db.session.scalars(
@@ -96,10 +111,11 @@ def add_order(user: User, items: Any) -> Order:
             unit_price_cents=products[product_id].price_cents,
         ))
     order.total_cents = sum(item.line_total_cents for item in order.items)
-    order.history.append(OrderStatusHistory(to_status=OrderStatus.PENDING, changed_by=user))
+    order.history.append(OrderStatusHistory(to_status=OrderStatus.PENDING,
+                                            changed_by=placed_by or user))
     db.session.flush()
     order.assign_number()
-    enqueue(OrderCreated(order))
+    enqueue(OrderCreated(order, placed_by))
     return order
 
 

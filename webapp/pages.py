@@ -32,12 +32,12 @@ from .auth import authenticate, visible_order
 from .extensions import db
 from .ids import parse_id
 from .models import ConcurrentChange, Product, User
-from .order_search import BadFilter, order_list
-from .orders import OrderError, place_order, place_order_once, stale_view_error
+from .order_search import ALL, BadFilter, order_list
+from .orders import OrderError, find_customer, place_order, place_order_once, stale_view_error
 from .pagination import BadPage
 from .safe_redirect import local_path
 from .serializers import order_dict, product_dict
-from .status import OrderStatus
+from .status import OrderStatus, transition_permission_error
 
 bp = Blueprint("pages", __name__)
 
@@ -79,8 +79,7 @@ def login() -> ResponseReturnValue:
         return render_template("login.html", form=form), 400
     user = authenticate(form.email.data, form.password.data)
     if user is None:
-        flash("Wrong email or password.")
-        return render_template("login.html", form=form), 401
+        return render_template("login.html", form=form, error="Wrong email or password."), 401
     login_user(user)
     return redirect(local_path(form.next.data) or _home_for(user))
 
@@ -109,7 +108,8 @@ def dashboard() -> ResponseReturnValue:
     if not current_user.is_admin:
         abort(403, description="the orders dashboard is for admins")
     return render_template("orders.html", **_order_list(None), channel="admin.orders",
-                           title="All orders", show_customer=True, activity=snapshot())
+                           title="All orders", show_customer=True, activity=snapshot(),
+                           list_view="pages.dashboard")
 
 
 @bp.get("/orders")
@@ -121,7 +121,47 @@ def my_orders() -> ResponseReturnValue:
     return render_template("orders.html", **_order_list(current_user.id),
                            channel=f"user.{current_user.id}.orders", title="My orders",
                            show_customer=False, products=[product_dict(p) for p in products],
-                           idempotency_key=str(uuid4()))
+                           idempotency_key=str(uuid4()), list_view="pages.my_orders")
+
+
+@bp.app_template_filter("status_label")
+def status_label(value: str) -> str:
+    """What people read for a status ("Pending Payment"; "All" for every status): the one
+    vocabulary of the tabs, badges and history, OrderStatus.label."""
+    return "All" if value == ALL else OrderStatus(value).label
+
+
+@bp.get("/admin/orders/new")
+@login_required
+def new_order() -> ResponseReturnValue:
+    """An admin places an order for a customer: first the customer (``?customer=<id>``), then
+    the products, with the customers' order form."""
+    if not current_user.is_admin:
+        abort(403, description="placing an order for a customer is for admins")
+    customers = db.session.scalars(
+        db.select(User).where(User.is_admin.is_(False)).order_by(User.name, User.id)).all()
+    value, customer, error = request.args.get("customer"), None, None
+    if value is not None:
+        try:
+            customer = find_customer(parse_id(value))
+        except OrderError:
+            error = "Choose one of the customers in the list."
+    products = db.session.scalars(db.select(Product).order_by(Product.id))
+    return render_template("new_order.html", customers=customers, customer=customer,
+                           customer_error=error,
+                           products=[product_dict(p) for p in products] if customer else [],
+                           idempotency_key=str(uuid4())), 400 if error else 200
+
+
+def _form_customer(user: User) -> User | None:
+    """The customer the order form's ``user_id`` names (an admin placing an order for them),
+    or None; 403 when a customer sends it, OrderError when it names no customer."""
+    value = request.form.get("user_id")
+    if value is None:
+        return None
+    if not user.is_admin:
+        abort(403, description="only admins may place an order for a customer")
+    return find_customer(parse_id(value))
 
 
 def form_items(form: MultiDict[str, str]) -> list[dict]:
@@ -146,22 +186,30 @@ def form_items(form: MultiDict[str, str]) -> list[dict]:
 @login_required
 def place() -> ResponseReturnValue:
     """The no-JavaScript path of the order form; a hidden ``idempotency_key`` field makes a
-    double submit place one order."""
+    double submit place one order. An admin's form for a customer has ``user_id`` and goes
+    on to the new order's page."""
     user = current_user._get_current_object()
     key = request.form.get("idempotency_key") or None
     if key is not None and idempotency.key_error(key):
         abort(400, description="the form's idempotency_key is not valid; reload the page")
+    back = url_for("pages.new_order" if "user_id" in request.form else "pages.my_orders")
     try:
+        customer = _form_customer(user)
+        if customer is not None:
+            back = url_for("pages.new_order", customer=customer.id)
         items = form_items(request.form)
         if key is None:
-            number = place_order(user, items).order_number
+            order = order_dict(place_order(customer or user, items, placed_by=user))
         else:
-            number = place_order_once(user, key, items).body["order"]["order_number"]
+            order = place_order_once(user, key, items, customer).body["order"]
     except (OrderError, idempotency.KeyReused) as exc:
         flash(str(exc), "error")
-    else:
-        flash(f"Order {number} placed.", "success")
-    return redirect(url_for("pages.my_orders"))
+        return redirect(back)
+    if customer is None:
+        flash(f"Order {order['order_number']} placed.", "success")
+        return redirect(back)
+    flash(f"Order {order['order_number']} placed for {customer.name}.", "success")
+    return redirect(url_for("pages.show_order", order_id=order["id"]))
 
 
 @bp.get("/orders/<id:order_id>")
@@ -175,17 +223,19 @@ def show_order(order_id: int) -> ResponseReturnValue:
 @bp.post("/orders/<id:order_id>/transition")
 @login_required
 def transition(order_id: int) -> ResponseReturnValue:
-    """The no-JavaScript path of the order page's status buttons."""
-    if not current_user.is_admin:
-        abort(403, description="only admins may change an order's status")
-    order = visible_order(current_user, order_id)
+    """The no-JavaScript path of the order page's status buttons (an admin's, or a customer's
+    "Cancel order" on her pending order; any other change of hers is 403)."""
+    user = current_user._get_current_object()
+    order = visible_order(user, order_id)
     try:
+        target = OrderStatus.parse(request.form.get("status"))
         stale = stale_view_error(order, request.form.get("expected_status") or None)
+        forbidden = transition_permission_error(user.is_admin, order.status, target)
         if stale:
             flash(stale, "error")
-        elif order.transition_to(OrderStatus.parse(request.form.get("status")),
-                                 current_user._get_current_object(),
-                                 request.form.get("notes") or None):
+        elif forbidden:
+            abort(403, description=forbidden)
+        elif order.transition_to(target, user, request.form.get("notes") or None):
             flash(f"Order {order.order_number} is now {order.status.label}.", "success")
     except (ValueError, ConcurrentChange) as exc:  # unknown status, InvalidTransition, race
         flash(str(exc), "error")

@@ -27,6 +27,12 @@ class OrderStatus(enum.StrEnum):
     def can_transition_to(self, other: OrderStatus) -> bool:
         return other in _TRANSITIONS[self]
 
+    @property
+    def is_final(self) -> bool:
+        """Done, for the desk: delivered, cancelled or refunded. The order page shows no
+        editor for it (a delivered order may still be refunded, through the API)."""
+        return self in _FINAL
+
     @classmethod
     def parse(cls, value: object) -> OrderStatus:
         """The status named ``value``; ValueError listing the known ones otherwise."""
@@ -56,6 +62,21 @@ _TRANSITIONS: dict[OrderStatus, tuple[OrderStatus, ...]] = {
     OrderStatus.CANCELLED: (),
     OrderStatus.REFUNDED: (),
 }
+
+
+_FINAL = frozenset({OrderStatus.DELIVERED, OrderStatus.CANCELLED, OrderStatus.REFUNDED})
+
+CUSTOMER_MAY = "customers may only cancel their own pending orders; other changes are for admins"
+
+
+def transition_permission_error(is_admin: bool, current: OrderStatus,
+                                target: OrderStatus) -> str | None:
+    """Why this caller may not ask for ``current`` → ``target`` (answered as 403), or None.
+    Admins may ask for any (the machine then decides); a customer only pending → cancelled,
+    on her own order (the caller checks that it is hers)."""
+    if is_admin or (current is OrderStatus.PENDING and target is OrderStatus.CANCELLED):
+        return None
+    return CUSTOMER_MAY
 
 
 class InvalidTransition(ValueError):
