@@ -77,7 +77,8 @@ def list_orders() -> ResponseReturnValue:
 @bp.get("/orders/<id:order_id>")
 def show_order(order_id: int) -> ResponseReturnValue:
     user = require_user()
-    return jsonify(order=order_dict(visible_order(user, order_id), detail=True))
+    return jsonify(order=order_dict(visible_order(user, order_id), detail=True,
+                                    for_admin=user.is_admin))
 
 
 def _customer_of(user: User, body: dict) -> User | None:
@@ -103,7 +104,7 @@ def create_order() -> ResponseReturnValue:
         customer = _customer_of(user, body)
         if key is None:
             order = place_order(customer or user, items, placed_by=user)
-            return jsonify(order=order_dict(order, detail=True)), 201
+            return jsonify(order=order_dict(order, detail=True, for_admin=user.is_admin)), 201
         problem = idempotency.key_error(key)
         if problem:
             abort(400, description=problem)
@@ -144,4 +145,4 @@ def transition(order_id: int) -> ResponseReturnValue:
         abort(409, description=str(exc))
     except ValueError as exc:  # an unknown status or an InvalidTransition
         abort(422, description=str(exc))
-    return jsonify(order=order_dict(order, detail=True))
+    return jsonify(order=order_dict(order, detail=True, for_admin=user.is_admin))

@@ -217,7 +217,8 @@ def place() -> ResponseReturnValue:
 def show_order(order_id: int) -> ResponseReturnValue:
     order = visible_order(current_user, order_id)
     channel = "admin.orders" if current_user.is_admin else f"user.{current_user.id}.orders"
-    return render_template("order.html", order=order_dict(order, detail=True), channel=channel)
+    return render_template("order.html", channel=channel,
+                           order=order_dict(order, detail=True, for_admin=current_user.is_admin))
 
 
 @bp.post("/orders/<id:order_id>/transition")

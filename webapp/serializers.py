@@ -5,6 +5,7 @@ from __future__ import annotations
 from .events import iso8601
 from .models import Order, OrderStatusHistory, Product
 from .money import format_cents
+from .status import transition_permission_error
 
 
 def product_dict(product: Product) -> dict:
@@ -12,8 +13,9 @@ def product_dict(product: Product) -> dict:
             "stock": product.stock}
 
 
-def order_dict(order: Order, detail: bool = False) -> dict:
-    """An order; ``detail`` adds its items, status history and the allowed next statuses."""
+def order_dict(order: Order, detail: bool = False, for_admin: bool = True) -> dict:
+    """An order; ``detail`` adds its items, status history, ``final`` and the next statuses
+    the caller may ask for (``for_admin`` False: a customer's, only cancelling when pending)."""
     data = {
         "id": order.id,
         "order_number": order.order_number,
@@ -35,14 +37,18 @@ def order_dict(order: Order, detail: bool = False) -> dict:
         data["history"] = [history_dict(h) for h in order.history]
         data["allowed_transitions"] = [
             {"status": s.value, "label": s.label} for s in order.status.allowed_transitions
+            if transition_permission_error(for_admin, order.status, s) is None
         ]
+        data["final"] = order.status.is_final
     return data
 
 
 def history_dict(entry: OrderStatusHistory) -> dict:
     return {
         "from": entry.from_status.value if entry.from_status else None,
+        "from_label": entry.from_status.label if entry.from_status else None,
         "to": entry.to_status.value,
+        "to_label": entry.to_status.label,
         "changed_by": entry.changed_by.name if entry.changed_by else None,
         "notes": entry.notes,
         "at": iso8601(entry.at),

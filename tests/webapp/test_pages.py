@@ -57,7 +57,7 @@ def test_customer_lands_on_my_orders_and_cannot_see_the_dashboard(client):
     assert page.count('<tr id="order-') == 3
     assert "Bob Customer" not in page
     assert client.get("/admin/orders").status_code == 403
-    assert client.get("/orders/1").status_code == 403  # bob's
+    assert client.get("/orders/1").status_code == 404  # bob's: as if there were none
     assert client.get("/orders/6").status_code == 200
 
 

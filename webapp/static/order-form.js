@@ -1,6 +1,8 @@
-// The customer's order form: several lines, the stock of each product, quantities checked
-// before anything is sent, one Idempotency-Key per fill of the form, and the button disabled
-// while the order is on its way (a double click places one order).
+// The order form: several lines, the price and stock of each product, quantities checked
+// before anything is sent (the error next to its field, field-errors.js), one Idempotency-Key
+// per fill of the form, and the button disabled while the order is on its way (a double click
+// places one order). On "my orders" a phone shows the form folded behind "New order"; on an
+// admin's page for a customer (a user_id field) the new order's page opens once it is placed.
 (function () {
   'use strict';
   const form = document.getElementById('new-order');
@@ -12,6 +14,9 @@
   const byId = new Map(products.map(function (product) { return [String(product.id), product]; }));
   const el = window.Resound.element;
   const say = window.Resound.say;
+  const fieldErrors = window.Resound.fieldErrors;
+  const formError = document.getElementById('new-order-error');
+  const opener = document.getElementById('open-new-order');
   const template = lines.querySelector('.line').cloneNode(true);
   const moneyFormat = window.Resound.format.money;
   let lineCount = 1;
@@ -26,10 +31,18 @@
     return { select: line.querySelector('select'), quantity: line.querySelector('input') };
   }
 
-  function syncMax(line) {
+  function stockWords(product) {
+    return product.stock > 0 ? product.stock + ' in stock' : 'out of stock';
+  }
+
+  // The line's quantity limit, and its product's price and stock in full under the list
+  // (a phone's narrow list cuts the option's text).
+  function syncLine(line) {
     const { select, quantity } = lineParts(line);
     const product = byId.get(select.value);
     quantity.max = String(product ? product.stock : 0);
+    line.querySelector('.product-info').textContent = product
+      ? moneyFormat(product.price).textContent + ' · ' + stockWords(product) : '';
   }
 
   function addLine() {
@@ -41,6 +54,8 @@
     });
     select.id = 'line-' + lineCount + '-product';
     quantity.id = 'line-' + lineCount + '-quantity';
+    line.querySelector('.product-info').id = select.id + '-info';
+    select.setAttribute('aria-describedby', select.id + '-info');
     const firstFree = products.find(function (product) {
       return product.stock > 0 && !chosen().includes(String(product.id));
     });
@@ -50,7 +65,7 @@
     line.appendChild(remove);
     lines.appendChild(line);
     labelOptions();
-    syncMax(line);
+    syncLine(line);
     select.focus();
     changed();
   }
@@ -60,7 +75,7 @@
     lines.querySelectorAll('option').forEach(function (option) {
       const product = byId.get(option.value);
       option.textContent = product.name + ' — ' + moneyFormat(product.price).textContent +
-        ' · ' + (product.stock > 0 ? product.stock + ' in stock' : 'out of stock');
+        ' · ' + stockWords(product);
       option.disabled = product.stock < 1;
     });
   }
@@ -69,14 +84,13 @@
     return Array.from(lines.querySelectorAll('select'), function (select) { return select.value; });
   }
 
-  // The problem with the form, or null; marks the field it is about.
+  // The problem with the form, or null: the field it is about and what to say.
   function problem() {
     const seen = new Set();
     for (const line of lines.querySelectorAll('.line')) {
       const { select, quantity } = lineParts(line);
       const product = byId.get(select.value);
       const amount = Number(quantity.value);
-      quantity.setCustomValidity('');
       if (!product) return { field: select, text: 'Choose a product on every line.' };
       if (seen.has(select.value)) {
         return { field: select, text: product.name + ' is on two lines; put it on one line.' };
@@ -113,13 +127,14 @@
 
   // Any change starts a new fill of the form: a new key, and a fresh check.
   function changed() {
+    formError.hidden = true;
     newKey();
     showEstimate();
   }
 
   form.addEventListener('input', changed);
   form.addEventListener('change', function (event) {
-    if (event.target.tagName === 'SELECT') syncMax(event.target.closest('.line'));
+    if (event.target.tagName === 'SELECT') syncLine(event.target.closest('.line'));
     changed();
   });
   lines.addEventListener('click', function (event) {
@@ -133,20 +148,25 @@
   form.addEventListener('submit', async function (event) {
     event.preventDefault();
     if (submit.disabled) return;
+    formError.hidden = true;
     const found = problem();
     if (found) {
-      found.field.setCustomValidity(found.text);
-      found.field.focus();
-      found.field.reportValidity();
-      say(found.text, 'error');
+      fieldErrors.show(found.field, found.text);
       return;
     }
     submit.disabled = true;
     submit.textContent = 'Placing order…';
+    const forCustomer = form.elements.user_id;
+    const body = { items: items() };
+    if (forCustomer) body.user_id = Number(forCustomer.value);
     try {
       const answer = await window.Resound.api('/api/orders', {
-        method: 'POST', json: { items: items() }, headers: { 'Idempotency-Key': key },
+        method: 'POST', json: body, headers: { 'Idempotency-Key': key },
       });
+      if (forCustomer) {
+        window.location.assign('/orders/' + answer.order.id);
+        return;
+      }
       window.Resound.orders.created(window.Resound.orders.asEvent(answer.order));
       answer.order.items.forEach(function (item) {
         const product = byId.get(String(item.product_id));
@@ -159,10 +179,11 @@
       });
       lineParts(lines.querySelector('.line')).quantity.value = '1';
       labelOptions();
-      syncMax(lines.querySelector('.line'));
+      syncLine(lines.querySelector('.line'));
       changed();
     } catch (error) {
-      say('Order not placed: ' + error.message, 'error');
+      formError.textContent = 'Order not placed: ' + error.message;
+      formError.hidden = false;
     } finally {
       submit.disabled = false;
       submit.textContent = 'Place order';
@@ -170,9 +191,25 @@
     }
   });
 
+  // "New order" folds and unfolds the form; app.css folds it only on a phone.
+  function fold(folded) {
+    form.toggleAttribute('data-folded', folded);
+    opener.setAttribute('aria-expanded', String(!folded));
+  }
+
+  if (opener) {
+    opener.addEventListener('click', function () {
+      const opening = form.hasAttribute('data-folded');
+      fold(!opening);
+      if (opening) lines.querySelector('select').focus();
+    });
+    fold(true);
+    opener.hidden = false;
+  }
   form.elements.idempotency_key.value = key;
+  fieldErrors.watch(form);
   addButton.hidden = false;
   labelOptions();
-  syncMax(lines.querySelector('.line'));
+  syncLine(lines.querySelector('.line'));
   showEstimate();
 })();

@@ -1,7 +1,8 @@
 // One order: live status, history and the next-status buttons, and who is viewing it (presence).
 // A status change sends the status this page shows (expected_status): if another admin changed
 // the order meanwhile, the server answers 409 and the page says so instead of acting on a
-// stale view. Cancel and refund ask first.
+// stale view. Cancel and refund ask first. A customer's pending order has the same form with
+// one button, "Cancel order"; a final order has no form (it goes when the order becomes final).
 (function () {
   'use strict';
   const article = document.getElementById('order');
@@ -12,24 +13,24 @@
   const say = window.Resound.say;
   const format = window.Resound.format;
   const form = document.getElementById('transitions');
-  const actions = isAdmin ? JSON.parse(document.getElementById('action-labels').textContent) : null;
+  const actions = form ? JSON.parse(document.getElementById('action-labels').textContent) : null;
   const dialog = document.getElementById('confirm-dialog');
   let shown = document.getElementById('order-status').dataset.status;
 
   function renderButtons(order) {
     const holder = document.getElementById('transition-buttons');
     if (!holder) return;
+    const editor = document.getElementById('editor');
+    const done = order.final || !order.allowed_transitions.length;
     const focused = holder.contains(document.activeElement) ? document.activeElement.value : null;
     holder.replaceChildren(...order.allowed_transitions.map(function (next) {
       return el('button', actions.labels[next.status] || next.label,
                 { type: 'submit', name: 'status', value: next.status });
     }));
-    if (!order.allowed_transitions.length) {
-      holder.appendChild(el('p', order.status_label + ' is final: no further changes.',
-                            { class: 'hint' }));
-    }
     form.elements.expected_status.value = order.status;
-    if (focused === null) return;
+    if (done && focused !== null) document.getElementById('order-status').focus();
+    editor.hidden = done;
+    if (focused === null || done) return;
     // Keep the keyboard where it was: the same button if it is still offered, else the status.
     const same = holder.querySelector('button[value="' + focused + '"]');
     (same || document.getElementById('order-status')).focus();
@@ -39,8 +40,8 @@
     const list = document.getElementById('history');
     list.replaceChildren(...order.history.map(function (entry) {
       const item = el('li', null, { 'data-to': entry.to });
-      item.appendChild(format.badge(entry.to, entry.to));
-      if (entry.from) item.append(' ', el('span', 'from ' + entry.from, { class: 'hint' }));
+      if (entry.from) item.append(el('span', entry.from_label + ' →', { class: 'from' }), ' ');
+      item.appendChild(format.badge(entry.to, entry.to_label));
       const when = el('span', null, { class: 'when' });
       when.appendChild(format.time(entry.at));
       if (entry.changed_by) when.append(' · by ' + entry.changed_by);
@@ -68,8 +69,9 @@
   function confirmed(label) {
     document.getElementById('confirm-title').textContent =
       label + ' ' + article.dataset.orderNumber + '?';
-    document.getElementById('confirm-text').textContent =
-      'This cannot be undone, and the customer sees it at once.';
+    document.getElementById('confirm-text').textContent = isAdmin
+      ? 'This cannot be undone, and the customer sees it at once.'
+      : 'This cannot be undone; its items go back in stock.';
     document.getElementById('confirm-yes').textContent = 'Yes, ' + label.toLowerCase();
     return new Promise(function (resolve) {
       dialog.addEventListener('close', function () {
@@ -95,14 +97,15 @@
     try {
       const answer = await api('/api/orders/' + orderId + '/transition', {
         method: 'POST',
-        json: { status: button.value, expected_status: shown, notes: form.elements.notes.value },
+        json: { status: button.value, expected_status: shown,
+                notes: form.elements.notes ? form.elements.notes.value : '' },
       });
-      form.elements.notes.value = '';
+      if (form.elements.notes) form.elements.notes.value = '';
       setBusy(false);
       button.focus();
       render(answer.order);
-      say('Order ' + article.dataset.orderNumber + ' is ' + answer.order.status_label + ' now.',
-          'success');
+      say('Order ' + article.dataset.orderNumber + ' is ' + answer.order.status_label + ' now.' +
+          (isAdmin ? window.Resound.live.pausedNote('the customer') : ''), 'success');
     } catch (error) {
       setBusy(false);
       button.focus();
@@ -116,7 +119,7 @@
     }
   }
 
-  if (form && isAdmin) {
+  if (form) {
     form.addEventListener('submit', function (event) {
       event.preventDefault();
       if (event.submitter && event.submitter.name === 'status') change(event.submitter);
