@@ -10,6 +10,7 @@
 import { mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { createInterface } from 'node:readline';
 
 import { chromium } from 'playwright-core';
 
@@ -23,13 +24,23 @@ export const env = (name) => {
 
 const STEP_TIMEOUT_MS = 20000;
 const DESKTOP = { width: 1100, height: 800 };
-const PHONE = { width: 390, height: 844 };
+export const PHONE = { width: 390, height: 844 };
 // axe-core impacts that fail the suite.
 const BLOCKING = new Set(['serious', 'critical']);
 const CHROMIUM_ARGS = [
   '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync',
 ];
+
+// Have the test do `name` midway (browser.py's run_scenario_with_steps: stop a server, say)
+// and wait until it is done.
+let answers = null;
+export async function ask(name) {
+  answers ??= createInterface({ input: process.stdin })[Symbol.asyncIterator]();
+  process.stdout.write(`${JSON.stringify({ ask: name })}\n`);
+  const { value } = await answers.next();
+  if (value !== 'done') throw new Error(`the test did not do ${name}: ${value}`);
+}
 
 // The pages set data-subscribed on #live-status once Echo's private channel is subscribed.
 export const live = (page) => page.waitForSelector('#live-status[data-subscribed="true"]');
