@@ -66,6 +66,7 @@ def test_order_form_takes_several_lines_and_checks_the_stock_first(
     assert refused["posts"] == 0
     assert f"Only {products[0]['stock']} {products[0]['name']} in stock" in refused["message"]
     assert refused["focused"] == "line-1-quantity"
+    assert refused["banner"] == ""  # the error is said once, next to its field
     placed = report["placed"]
     assert placed["posts"] == 1 and placed["rowsAdded"] == 1
     order = api.request("GET", f"/api/orders/{placed['orderId']}", alice_token)["order"]

@@ -91,9 +91,10 @@ async function orderForm(session) {
   const stock = Number(await customer.getAttribute('#line-1-quantity', 'max'));
   await customer.fill('#line-1-quantity', String(stock + 1));
   await customer.click('#new-order button[type="submit"]');
-  await customer.waitForSelector('#messages .message-error');
-  const refused = { message: await customer.textContent('#messages'), posts,
-    focused: await customer.evaluate(() => document.activeElement.id) };
+  await customer.waitForSelector('#line-1-quantity-error');  // next to the field (issue 20)
+  const refused = { message: await customer.textContent('#line-1-quantity-error'), posts,
+    focused: await customer.evaluate(() => document.activeElement.id),
+    banner: await customer.textContent('#messages') };
   await session.shoot(customer, 'customer-order-form-two-lines');
   const rows = await customer.$$eval('#orders tbody tr', (all) => all.length);
   await customer.fill('#line-1-quantity', '1');
