@@ -12,7 +12,7 @@
   const banner = el('div', null, { id: 'paused', class: 'paused', role: 'status', hidden: '' });
   const since = el('time');
   banner.append(el('strong', 'Live updates are paused.'), ' No connection since ', since,
-                '. What changes meanwhile shows here once the connection is back.');
+                '. Changes made meanwhile will show here once the connection is back.');
   document.getElementById('messages').before(banner);
   let lostAt = null;
   let timer = null;
