@@ -1,10 +1,11 @@
-"""Issue 20, browser suite (js/browser_desk_people.mjs), headless Chromium against the webapp and
-a real broadcaster: the paused banner when the broadcaster stops, the customer's pages at
-390 px, an admin's order for a customer and a customer's cancel. The expected values come from
-the JSON API."""
+"""Issue 20, browser suite (js/browser_desk_people.mjs), headless Chromium against the webapp
+under gunicorn and a real broadcaster: the paused banner when the broadcaster stops, the
+customer's pages at 390 px, an admin's order for a customer and a customer's cancel. The
+expected values come from the JSON API."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -12,11 +13,22 @@ import pytest
 
 from tests.clients.browser import run_scenario, run_scenario_with_steps, screenshot_names
 from tests.clients.webapp_api import ADMIN, ALICE, BOB, LABELS, WebappApi
-from tests.servers import Broadcaster
+from tests.servers import Broadcaster, Webapp, start_webapp, start_worker
 
 pytestmark = pytest.mark.slow
 
 TAP_TARGET_PX = 24
+
+
+@pytest.fixture
+def webapp(broadcaster: Broadcaster, tmp_path: Path) -> Iterator[Webapp]:
+    """The webapp as the Procfile serves it (gunicorn, 2 workers) and its outbox worker."""
+    web = start_webapp(broadcaster.port, tmp_path / "webapp.sqlite3",
+                       extra_env={"WEB_CONCURRENCY": "2"}, procfile=True)
+    worker = start_worker(web)
+    yield web
+    worker.stop()
+    web.stop()
 
 
 def inputs(api: WebappApi, order_id: int, **more: str) -> dict[str, str]:
