@@ -23,7 +23,7 @@ export const env = (name) => {
 };
 
 const STEP_TIMEOUT_MS = 20000;
-const DESKTOP = { width: 1100, height: 800 };
+const DESKTOP = { width: 1280, height: 800 };
 export const PHONE = { width: 390, height: 844 };
 // axe-core impacts that fail the suite.
 const BLOCKING = new Set(['serious', 'critical']);
