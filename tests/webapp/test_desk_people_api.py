@@ -14,7 +14,8 @@ from shared.payloads import loads
 from tests.webapp.conftest import login
 from tests.webapp.test_api import outbox_rows
 from webapp.extensions import db
-from webapp.models import Order, Product
+from webapp.orders.models import Order
+from webapp.orders.products import Product
 
 ALICE_ID, BOB_ID, ADMIN_ID = 2, 3, 1
 ITEMS = [{"product_id": 1, "quantity": 2}]

@@ -1,0 +1,18 @@
+"""Which orders a caller may see: an order's owner and admins; to anyone else an order is
+not there (404)."""
+
+from __future__ import annotations
+
+from flask import abort
+
+from ..extensions import db
+from ..orders.models import Order, User
+
+
+def visible_order(user: User, order_id: int) -> Order:
+    """The order if ``user`` may see it (its owner or an admin). Otherwise 404, the very answer
+    for an order that does not exist: a customer cannot tell another's order from none."""
+    order = db.session.get(Order, order_id)
+    if order is None or not (user.is_admin or order.user_id == user.id):
+        abort(404, description=f"order {order_id} does not exist")
+    return order
