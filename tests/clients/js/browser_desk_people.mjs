@@ -123,6 +123,10 @@ async function phone(session) {
   await customer.fill('input[name="email"]', env('CUSTOMER_EMAIL'));
   await customer.fill('input[name="password"]', 'not the password');
   await Promise.all([customer.waitForNavigation(), customer.click('button[type="submit"]')]);
+  // The browser focuses an autofocus field at its next rendering update: wait for it (or time
+  // out, and report where the focus is).
+  await customer.waitForFunction(() => document.activeElement?.id === 'email')
+    .catch(() => null);
   const login = await customer.evaluate(() => ({
     focused: document.activeElement.id,
     inCard: !!document.querySelector('.login-card [role="alert"]'),
