@@ -113,8 +113,7 @@ def dashboard() -> ResponseReturnValue:
     if not current_user.is_admin:
         abort(403, description="the orders dashboard is for admins")
     return render_template("orders.html", **_order_list(None), channel="admin.orders",
-                           title="All orders", show_customer=True, activity=snapshot(),
-                           list_view="pages.dashboard")
+                           title="All orders", show_customer=True, activity=snapshot())
 
 
 @bp.get("/orders")
@@ -126,7 +125,7 @@ def my_orders() -> ResponseReturnValue:
     return render_template("orders.html", **_order_list(current_user.id),
                            channel=f"user.{current_user.id}.orders", title="My orders",
                            show_customer=False, products=[product_dict(p) for p in products],
-                           idempotency_key=str(uuid4()), list_view="pages.my_orders")
+                           idempotency_key=str(uuid4()))
 
 
 @bp.app_template_filter("status_label")
