@@ -16,10 +16,10 @@ as ``#<serial>:<epoch>:<publication>``.
 ``publish`` is called from the event loop and must not wait, so publications queue (bounded)
 for one writer task, which pipelines whatever has piled up: one ``SPUBLISH`` per channel of a
 publication, the same bytes for each. Interest changes are sent by one supervisor task, which
-also reconnects; each shard's reader delivers in arrival order.
+also reconnects; each shard's reader (:mod:`.redis_shards`) delivers in arrival order.
 
 Outages lose nothing silently. A reader notices a broken subscription (an error, or no answer
-to its PING within :data:`DEAD_AFTER`), the writer a failed publish; from then on
+to its PING within :data:`~.redis_shards.DEAD_AFTER`), the writer a failed publish; from then on
 :meth:`RedisBus.unavailable` gives the reason (the API answers 503, a new subscription gets a
 ``pusher:error``) until the bus has resubscribed every stream it holds and settled.
 Publications made meanwhile wait in order and go out once it has; past :data:`MAX_PENDING` each
@@ -39,7 +39,6 @@ from itertools import islice
 from typing import Any
 
 from redis.asyncio import Redis, RedisCluster
-from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -56,6 +55,7 @@ from ..protocol.state import CACHE_TTL
 from ..protocol.watchlist import ONLINE_ROSTER
 from .base import Bus, Deliver, HistoryOf, cancelled
 from .codec import decode_publication, encode_publication
+from .redis_shards import COMMAND_TIMEOUT, CONNECT_TIMEOUT, Failure, Shards
 
 __all__ = ["AppRoutes", "RedisBus", "RedisUnavailable", "cache_key", "decode_publication",
            "encode_publication", "stream_name"]
@@ -66,19 +66,13 @@ logger = logging.getLogger(__name__)
 # the HTTP API answers 503 (unavailable()), so an event it accepted is never one dropped.
 MAX_PENDING = 10_000
 MAX_PIPELINE = 256  # publications sent to Redis in one round trip
-MAX_SUBSCRIBE = 1_000  # streams named in one SSUBSCRIBE / SUNSUBSCRIBE
 RETRY_DELAY = 0.5  # seconds between attempts to reach Redis after a failure
-HEALTH_INTERVAL = 0.5  # seconds of silence on a subscription before its reader PINGs
-DEAD_AFTER = 3.0  # seconds without a word from Redis (PONG included): the subscription is dead
 SETTLE_DELAY = 2 * RETRY_DELAY  # seconds after resubscribing before publishing again
-CONNECT_TIMEOUT = 5.0
-COMMAND_TIMEOUT = 5.0  # seconds a frozen Redis may keep a command unanswered: then it failed
 STOP_FLUSH_TIMEOUT = 2.0  # seconds stop() gives queued publications to reach Redis
 CACHE_TTL_MS = round(CACHE_TTL * 1000)
 MARKER = b"!"  # first byte of a presence answer's marker on a stream (a publication is JSON)
 POSITIONED = b"#"  # first byte of a history channel's publication: "#<serial>:<epoch>:<JSON>"
 PUBLISH_HISTORY = files(__package__).joinpath("lua", "publish_history.lua").read_text()
-Failure = (RedisError, OSError, TimeoutError)
 
 
 class RedisUnavailable(Exception):
@@ -122,18 +116,6 @@ class AppRoutes:
         return self.bus.hears(self.app_id, channel)
 
 
-class _Shard:
-    """One pub/sub connection (to the one Redis, or to one cluster master) and its reader."""
-
-    __slots__ = ("client", "pubsub", "reader", "names")
-
-    def __init__(self, client: Redis, pubsub: PubSub) -> None:
-        self.client = client  # the connection's own client (a cluster master's), or the bus's
-        self.pubsub = pubsub
-        self.reader: asyncio.Task[None] | None = None
-        self.names: set[bytes] = set()  # streams subscribed through this connection
-
-
 class RedisBus(Bus):
     """Publications travel through the Redis (single, Sentinel or Cluster) at ``url``; stream
     names start with ``channel`` (REVERB_SCALING_CHANNEL)."""
@@ -163,7 +145,7 @@ class RedisBus(Bus):
         self._confirmed: set[bytes] = set()  # streams Redis confirmed on the live connections
         self._leaving: dict[bytes, int] = {}  # SUNSUBSCRIBEs sent, not yet confirmed
         self._waiters: dict[bytes, list[Callable[[Answer], None]]] = {}
-        self._shards: dict[str, _Shard] = {}  # by server address
+        self._shards: Shards | None = None  # the pub/sub connections, once started
         self._lost_with: asyncio.Future[BaseException] | None = None  # set by a broken reader
         self._ready = asyncio.Event()  # subscribed on every held stream and settled
         self._lost = False  # the subscriptions broke since they were last ready
@@ -259,6 +241,7 @@ class RedisBus(Bus):
         # No retries inside redis-py: a failure must surface here, at once, to be handled.
         self._redis = async_client(self._target, socket_connect_timeout=CONNECT_TIMEOUT,
                                    socket_timeout=COMMAND_TIMEOUT, retry=Retry(NoBackoff(), 0))
+        self._shards = Shards(self._target, self._redis, self._handle, self._lose)
         where = redacted(self.url)
         try:
             await self._redis.ping()
@@ -428,8 +411,7 @@ class RedisBus(Bus):
             try:
                 await self._sync()
             except Failure as exc:
-                if not self._lost_with.done():
-                    self._lost_with.set_result(exc)
+                self._lose(exc)
 
     async def _sync(self) -> None:
         """Subscribe the streams newly held, unsubscribe those released."""
@@ -441,112 +423,33 @@ class RedisBus(Bus):
             self._confirmed.discard(name)
             for reply in self._waiters.pop(name, ()):
                 reply(Unavailable("unsubscribed before the node heard the channel"))
-        for shard, names in self._by_shard(unsubscribe, existing=True):
-            shard.names.difference_update(names)
+        assert self._shards is not None
+        for shard, names in self._shards.group(unsubscribe, existing=True):
             for name in names:
                 self._leaving[name] = self._leaving.get(name, 0) + 1
-            await self._command(shard, "SUNSUBSCRIBE", names)
-        for shard, names in self._by_shard(subscribe):
-            shard.names.update(names)
-            await self._command(shard, "SSUBSCRIBE", names)
-
-    def _by_shard(self, names: list[bytes], existing: bool = False) -> list[
-            tuple[_Shard, list[bytes]]]:
-        """``names`` grouped by the connection they go through (on a cluster, by slot too:
-        one SSUBSCRIBE names streams of one slot); with ``existing``, only those subscribed."""
-        groups: dict[tuple[str, int], tuple[_Shard, list[bytes]]] = {}
-        for name in names:
-            address, slot = self._owner(name)
-            shard = self._shards.get(address)
-            if existing and (shard is None or name not in shard.names):
-                continue
-            if shard is None:
-                shard = self._open_shard(address)
-            groups.setdefault((address, slot), (shard, []))[1].append(name)
-        return list(groups.values())
-
-    def _owner(self, name: bytes) -> tuple[str, int]:
-        """The address of the server that carries stream ``name``, and its slot (0 off a
-        cluster, where every name may share one command)."""
-        if isinstance(self._redis, RedisCluster):
-            node = self._redis.get_node_from_key(name)
-            return node.name, self._redis.keyslot(name)
-        return "", 0
-
-    def _open_shard(self, address: str) -> _Shard:
-        """A pub/sub connection to ``address`` (a cluster master); its reader starts with its
-        first command."""
-        assert self._redis is not None
-        if isinstance(self._redis, RedisCluster):
-            node = self._redis.get_node(node_name=address)
-            target = self._target
-            client = Redis(host=node.host, port=node.port, username=target.username,
-                           password=target.password, ssl=target.tls,
-                           socket_connect_timeout=CONNECT_TIMEOUT, socket_timeout=COMMAND_TIMEOUT,
-                           retry=Retry(NoBackoff(), 0))
-        else:
-            client = self._redis
-        shard = self._shards[address] = _Shard(client, client.pubsub())
-        return shard
-
-    async def _command(self, shard: _Shard, command: str, names: list[bytes]) -> None:
-        method = shard.pubsub.ssubscribe if command == "SSUBSCRIBE" else shard.pubsub.sunsubscribe
-        for start in range(0, len(names), MAX_SUBSCRIBE):
-            await method(*names[start:start + MAX_SUBSCRIBE])
-        if shard.reader is None:
-            shard.reader = asyncio.create_task(self._read(shard))
+            await self._shards.unsubscribe(shard, names)
+        for shard, names in self._shards.group(subscribe):
+            await self._shards.subscribe(shard, names)
 
     async def _subscribe_all(self) -> None:
         """Subscribe every held stream on fresh connections; return once all are confirmed."""
-        assert self._redis is not None
+        assert self._shards is not None
         await self._refresh_topology()
         self._lost_with = asyncio.get_running_loop().create_future()
         self._dirty.clear()
         self._wake.clear()
-        held = list(self._held)
-        for shard, names in self._by_shard(held):
-            shard.names.update(names)
-            await self._command(shard, "SSUBSCRIBE", names)
+        for shard, names in self._shards.group(list(self._held)):
+            await self._shards.subscribe(shard, names)
         async with asyncio.timeout(CONNECT_TIMEOUT):
             while not self._confirmed.issuperset(self._held):
                 if self._lost_with.done():
                     raise self._lost_with.result()
                 await asyncio.sleep(0.005)
 
-    async def _read(self, shard: _Shard) -> None:
-        """Handle ``shard``'s messages until it fails; then tell the supervisor."""
-        try:
-            await self._listen(shard)
-        except Failure as exc:
-            if self._lost_with is not None and not self._lost_with.done():
-                self._lost_with.set_result(exc)
-
-    async def _listen(self, shard: _Shard) -> None:
-        """Handle messages until the connection fails or Redis stops answering PING."""
-        loop = asyncio.get_running_loop()
-        heard = loop.time()
-        pubsub = shard.pubsub
-        while True:
-            message = await pubsub.get_message(timeout=HEALTH_INTERVAL)
-            if message is not None:
-                heard = loop.time()
-                waiting = self._handle(message)
-                if waiting is not None:
-                    await waiting
-            elif loop.time() - heard > DEAD_AFTER:
-                # This process may have been paused (SIGSTOP): Redis's answer may be waiting
-                # unread behind the timer that just fired. Only silence on the socket is death.
-                late = await pubsub.get_message(timeout=0)
-                if late is None:
-                    raise RedisConnectionError(f"no answer to PING for {DEAD_AFTER} s")
-                heard = loop.time()
-                waiting = self._handle(late)
-                if waiting is not None:
-                    await waiting
-            elif pubsub.subscribed:
-                await pubsub.ping()
-            else:
-                heard = loop.time()  # nothing subscribed here now: nothing to lose
+    def _lose(self, exc: BaseException) -> None:
+        """A shard's reader broke (or a slot moved): the supervisor resubscribes all."""
+        if self._lost_with is not None and not self._lost_with.done():
+            self._lost_with.set_result(exc)
 
     def _subscription_lost(self, exc: BaseException) -> None:
         if not self._lost:
@@ -596,15 +499,8 @@ class RedisBus(Bus):
                 self._wake.set()
 
     async def _close_shards(self) -> None:
-        shards, self._shards = self._shards, {}
-        for shard in shards.values():
-            if shard.reader is not None:
-                await cancelled((shard.reader,))
-            with contextlib.suppress(*Failure):
-                await shard.pubsub.aclose()
-            if shard.client is not self._redis:
-                with contextlib.suppress(*Failure):
-                    await shard.client.aclose()
+        if self._shards is not None:
+            await self._shards.close()
         self._confirmed.clear()
         self._leaving.clear()
 
@@ -636,10 +532,9 @@ class RedisBus(Bus):
             self._confirmed.discard(name)
             if leaving:
                 return None  # asked for (a later SSUBSCRIBE of it, if any, confirms it again)
-            if name in self._held and self._lost_with is not None \
-                    and not self._lost_with.done():
+            if name in self._held:
                 # Not asked for: the slot moved (resharding, failover). Resubscribe all.
-                self._lost_with.set_result(RedisConnectionError(
+                self._lose(RedisConnectionError(
                     f"Redis moved stream {name.decode(errors='replace')} to another shard"))
         return None
 
