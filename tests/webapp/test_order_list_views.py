@@ -137,7 +137,8 @@ def test_the_dashboard_headers_sort_and_keep_the_view(app, client):
     assert "by total, highest first" in html
     # The tabs and the search form keep the sort and the page size.
     assert 'href="/admin/orders?status=all&amp;q=a&amp;sort=-total&amp;per_page=10"' in html
-    assert '<input type="hidden" name="sort" value="-total">' in html
+    assert '<input type="hidden" name="per_page" value="10">' in html
+    assert '<option value="-total" selected>By total, highest first</option>' in html
 
 
 def test_the_date_range_takes_whole_days_both_included(app, client, admin, alice):
