@@ -254,6 +254,10 @@ def test_a_customers_list_has_page_numbers_and_a_page_size(app, client):
     assert re.findall(r"<option( selected)?>(\d+)</option>", html) == [
         (" selected", "5"), ("", "10"), ("", "25"), ("", "50"), ("", "100")]
     assert 'href="/orders?status=paid&amp;per_page=5"' in html  # tabs stay on this page
+    # The export link takes the whole view (no page), with the session cookie.
+    export = re.search(r'id="export-csv" href="([^"]+)"', html).group(1)
+    assert export == "/api/orders/export"
+    assert len(exported(client, {}, "")) == 1 + 15
     beyond = client.get("/orders?per_page=5&page=7")
     assert beyond.status_code == 302 and beyond.headers["Location"] == "/orders?per_page=5&page=3"
 
