@@ -97,8 +97,14 @@ def test_a_customer_chooses_the_page_size_and_a_page_number(node, chromium, api:
     report = scenario(node, chromium, api, "pages")
 
     assert report["first"] == mine[:10]
-    assert report["second"] == mine[10:20]
-    assert report["current"] == "2"
-    assert "page 2 of 2" in report["caption"]
+    second = report["second"]
+    assert second["ids"] == mine[10:20]
+    assert second["current"] == "2"
+    assert "page 2 of 2" in second["caption"]
+    # The Sort choice keeps the page size and goes back to the first page.
+    phone = report["phoneSorted"]
+    assert phone["url"].endswith("/orders?per_page=10&q=&from=&to=&sort=-total")
+    assert phone["ids"] == [f"order-{order['id']}" for order in api.request(
+        "GET", "/api/orders?per_page=10&sort=-total", alice_token)["orders"]]
     assert [Path(p).name for p in report["screenshots"]] == screenshot_names(
         "customer-orders-page-2")

@@ -9,7 +9,7 @@
 //   appears, his does not; paid, hers leaves the view. Each step reports the rows, the tabs'
 //   counts and the summary strip once they show the change.
 // SCENARIO=pages: alice's list, 10 a page chosen with the page size form, then page 2 by its
-//   number.
+//   number; then, 390 px wide, sorted by total with the search form's Sort choice.
 //
 // Input (env): SCENARIO, WEB_URL, PASSWORD, SCREENSHOT_DIR, CHROMIUM, ADMIN_EMAIL,
 // CUSTOMER_EMAIL, ADMIN_TOKEN, CUSTOMER_TOKEN, OTHER_TOKEN (bob's). Output: see browser.mjs.
@@ -125,9 +125,16 @@ async function pages(session) {
     customer.click('.pager a[aria-label="Page 2"]')]);
   await live(customer);
   await session.shoot(customer, 'customer-orders-page-2');
-  return { first, second: await rowIds(customer),
+  const second = { ids: await rowIds(customer),
     current: await customer.textContent('.pager a[aria-current="page"]'),
     caption: await customer.textContent('#orders caption') };
+  // On a phone the column headers are hidden: the search form's Sort choice sorts.
+  await customer.setViewportSize({ width: 390, height: 844 });
+  await customer.selectOption('#sort-by', '-total');
+  await Promise.all([customer.waitForURL('**sort=-total**'),
+    customer.click('.search button[type="submit"]')]);
+  await live(customer);
+  return { first, second, phoneSorted: { url: customer.url(), ids: await rowIds(customer) } };
 }
 
 const SCENARIOS = { sorting, live_filter: liveFilter, pages };
