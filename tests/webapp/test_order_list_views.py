@@ -13,12 +13,12 @@ from flask import Flask
 
 from tests.webapp.conftest import ADMIN, ALICE, login, sign_in
 from tests.webapp.rendering import rendered
-from webapp import order_export
 from webapp.extensions import db
-from webapp.models import Order, User
-from webapp.outbox import utcnow
-from webapp.status import OrderStatus
-from webapp.summary import order_summary
+from webapp.orders.models import Order, User
+from webapp.orders.status import OrderStatus
+from webapp.orders.summary import order_summary
+from webapp.orders.times import utcnow
+from webapp.web import order_export
 
 SORT_KEYS = ("number", "customer", "status", "total", "created", "updated")
 STATUS_RANK = {status.value: rank for rank, status in enumerate(OrderStatus)}

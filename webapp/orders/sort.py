@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, Select, case
 
-from .extensions import db
+from ..extensions import db
 from .models import Order, User
 from .status import OrderStatus
 

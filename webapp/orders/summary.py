@@ -6,10 +6,10 @@ from datetime import datetime, time, timedelta
 
 from sqlalchemy import case, func
 
-from .extensions import db
+from ..extensions import db
 from .models import Order
 from .money import format_cents
-from .order_search import ALL, status_counts
+from .search import ALL, status_counts
 from .status import OrderStatus
 
 # Money taken and kept: paid, and on its way or delivered (not pending, cancelled or refunded).

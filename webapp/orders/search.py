@@ -9,12 +9,10 @@ from dataclasses import dataclass
 from sqlalchemy import Select, func, or_
 from sqlalchemy.orm import selectinload
 
+from ..extensions import db
 from .date_range import DateRange
-from .extensions import db
 from .models import Order, User
-from .order_sort import OrderSort
-from .pagination import PageRequest, paginate
-from .serializers import order_dict
+from .sort import OrderSort
 from .status import OrderStatus
 
 ALL = "all"
@@ -111,16 +109,3 @@ def status_counts(owner_id: int | None) -> dict[str, int]:
     for status, count in db.session.execute(query):
         counts[status.value] = count
     return {ALL: sum(counts.values()), **counts}
-
-
-def order_list(args: Mapping[str, str], owner_id: int | None,
-               per_page_allowed: bool = False) -> dict:
-    """What a list of orders shows for the query ``args``: ``orders`` (the page's, newest
-    first unless ``sort`` says otherwise), ``counts``, ``filter``, ``dates``, ``sort`` and
-    ``page``. Raises BadFilter, BadPage or PageOutOfRange."""
-    view = OrderView.parse(args)
-    page = PageRequest.parse(args, per_page_allowed)
-    orders, page_info = paginate(matching_orders(view, owner_id), page)
-    return {"orders": [order_dict(order) for order in orders],
-            "counts": status_counts(owner_id), "filter": view.filter.as_dict(),
-            "dates": view.dates.as_dict(), "sort": view.sort.value, "page": page_info}

@@ -10,11 +10,11 @@ from collections.abc import Iterable, Iterator
 from sqlalchemy import func
 from sqlalchemy.orm import aliased
 
-from .events import iso8601
-from .extensions import db
-from .models import Order, OrderItem, User
-from .money import format_cents
-from .order_search import OrderView
+from ..extensions import db
+from ..orders.models import Order, OrderItem, User
+from ..orders.money import format_cents
+from ..orders.search import OrderView
+from ..orders.times import iso8601
 
 # Orders in one file: the rows are read whole, so this bounds the memory and time of one export.
 MAX_EXPORT_ROWS = 10_000
