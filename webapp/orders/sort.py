@@ -13,8 +13,6 @@ from .models import Order, User
 from .status import OrderStatus
 
 DEFAULT_SORT = "-created"
-
-
 # Each sort key's column: ``number`` sorts as the numbers run (by id: numbers are
 # ``ORD-<year>-<id>``), ``status`` in the order an order lives through them, ``customer`` by name.
 SORT_COLUMNS: dict[str, ColumnElement] = {
