@@ -108,3 +108,17 @@ def test_a_customer_chooses_the_page_size_and_a_page_number(node, chromium, api:
         "GET", "/api/orders?per_page=10&sort=-total", alice_token)["orders"]]
     assert [Path(p).name for p in report["screenshots"]] == screenshot_names(
         "customer-orders-page-2")
+
+
+def test_a_page_that_the_live_changes_empty_goes_to_the_last_page(node, chromium,
+                                                                 api: WebappApi):
+    alice_token, _ = api.login(ALICE)
+    api.place_order(alice_token, [1])
+    pending = row_ids(api, "status=pending")
+    assert len(pending) == 2
+
+    report = scenario(node, chromium, api, "page_gone")
+
+    assert report["before"]["ids"] == pending[1:]
+    assert report["after"]["ids"] == pending[:1] == row_ids(api, "status=pending")
+    assert "page 1 of 1" in report["after"]["caption"]

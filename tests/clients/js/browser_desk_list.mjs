@@ -10,6 +10,8 @@
 //   counts and the summary strip once they show the change.
 // SCENARIO=pages: alice's list, 10 a page chosen with the page size form, then page 2 by its
 //   number; then, 390 px wide, sorted by total with the search form's Sort choice.
+// SCENARIO=page_gone: the admin is on page 2 of 2 of the pending orders, one a page; the order
+//   there is paid, so page 2 is gone: the page goes to the last page, 1.
 //
 // Input (env): SCENARIO, WEB_URL, PASSWORD, SCREENSHOT_DIR, CHROMIUM, ADMIN_EMAIL,
 // CUSTOMER_EMAIL, ADMIN_TOKEN, CUSTOMER_TOKEN, OTHER_TOKEN (bob's). Output: see browser.mjs.
@@ -137,7 +139,22 @@ async function pages(session) {
   return { first, second, phoneSorted: { url: customer.url(), ids: await rowIds(customer) } };
 }
 
-const SCENARIOS = { sorting, live_filter: liveFilter, pages };
+async function pageGone(session) {
+  session.allow(/status of 404/);  // the view's page 2 is gone: GET /api/orders says so
+  const admin = await session.open('admin');
+  await signIn(admin, env('ADMIN_EMAIL'));
+  await admin.goto(`${WEB_URL}/admin/orders?status=pending&per_page=1&page=2`);
+  await live(admin);
+  const before = { url: admin.url(), ids: await rowIds(admin) };
+  const id = Number(before.ids[0].replace('order-', ''));
+  await call('POST', `/api/orders/${id}/transition`, env('ADMIN_TOKEN'), { status: 'paid' });
+  await admin.waitForURL('**/admin/orders?status=pending&per_page=1&page=1');
+  await live(admin);
+  return { before, after: { ids: await rowIds(admin),
+    caption: await admin.textContent('#orders caption') } };
+}
+
+const SCENARIOS = { sorting, live_filter: liveFilter, pages, page_gone: pageGone };
 const scenario = SCENARIOS[env('SCENARIO')];
 if (!scenario) throw new Error(`SCENARIO must be one of ${Object.keys(SCENARIOS).join(', ')}`);
 runScenario(scenario);
