@@ -31,7 +31,9 @@ PRODUCTS = [
     ("Laptop Stand", 4500, 40),
     ("Noise-Cancelling Headphones", 17900, 30),
 ]
-# (customer email, [(product name, quantity)], path of statuses after pending)
+# (customer email, [(product name, quantity)], path of statuses after pending), newest first:
+# each was placed hours before the one above it, so the lists' default order (newest first by
+# creation time) is the order here, and the ids run the same way.
 ORDERS = [
     ("alice@example.com", [("Wireless Mouse", 1), ("USB-C Hub", 2)], []),
     ("alice@example.com", [("Mechanical Keyboard", 1)], ["paid"]),
@@ -64,10 +66,10 @@ def seed_database() -> None:
     db.session.flush()
     if db.session.scalar(db.select(db.func.count(Order.id))) == 0:
         admin = users["admin@example.com"]
-        for age, (email, lines, path) in enumerate(reversed(ORDERS)):
+        for position, (email, lines, path) in reversed(list(enumerate(ORDERS))):
             # An order still pending is recent: older ones the worker has cancelled
             # (PENDING_ORDER_TTL).
-            placed_ago = timedelta(hours=age * 5 + 1) if path else timedelta(minutes=5)
+            placed_ago = timedelta(hours=4 * position - 3) if path else timedelta(minutes=5)
             _demo_order(users[email], admin, products, lines, path, placed_ago)
     db.session.commit()
 

@@ -82,6 +82,7 @@ def order_payload(order: dict[str, Any], previous_status: str | None,
         "changed_by": changed_by,
         "total": order["total"],
         "updated_at": order["updated_at"],
+        "created_at": order["created_at"],
         "user": order["user"],
         "items_count": len(order["items"]),
         "items_summary": [{"product_name": item["product_name"], "quantity": item["quantity"]}

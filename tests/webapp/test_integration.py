@@ -81,6 +81,7 @@ def test_admin_transition_reaches_customer_and_admin_with_the_exact_payload(
         "changed_by": "Ada Admin",
         "total": "103.99",
         "updated_at": answer.json["order"]["updated_at"],
+        "created_at": answer.json["order"]["created_at"],
         "user": {"id": 2, "name": "Alice Customer", "email": ALICE},
         "items_count": 2,
         "items_summary": [{"product_name": "Wireless Mouse", "quantity": 1},

@@ -40,7 +40,8 @@ def order_channels(order: Order) -> list[str]:
 
 
 def order_payload(order: Order, previous_status: str | None, changed_by: User | None) -> dict:
-    """The seed's order payload, shared by ``order.created`` and ``order.status.updated``."""
+    """The seed's order payload, shared by ``order.created`` and ``order.status.updated``,
+    plus ``created_at`` (the lists sort and show by it)."""
     items = list(order.items)
     return {
         "order_id": order.id,
@@ -51,6 +52,7 @@ def order_payload(order: Order, previous_status: str | None, changed_by: User | 
         "changed_by": changed_by.name if changed_by is not None else None,
         "total": format_cents(order.total_cents),
         "updated_at": iso8601(order.updated_at),
+        "created_at": iso8601(order.created_at),
         "user": {"id": order.user.id, "name": order.user.name, "email": order.user.email},
         "items_count": len(items),
         "items_summary": [

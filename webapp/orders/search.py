@@ -1,4 +1,5 @@
-"""Which orders a list shows: a status filter, a search text, counts per status."""
+"""Which orders a list shows: a status filter, a search text, a date range, the order they
+come in, counts per status."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from sqlalchemy import Select, func, or_
 from sqlalchemy.orm import selectinload
 
 from ..extensions import db
+from .date_range import DateRange
 from .models import Order, User
+from .sort import OrderSort
 from .status import OrderStatus
 
 ALL = "all"
@@ -17,7 +20,7 @@ MAX_QUERY_LENGTH = 200
 
 
 class BadFilter(ValueError):
-    """A status or search text that cannot be used (answered as 400)."""
+    """A status, search text, date or sort key that cannot be used (answered as 400)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,12 +51,41 @@ def _like_escaped(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def matching_orders(order_filter: OrderFilter, owner_id: int | None) -> Select:
-    """Orders newest first, with their user and items loaded; ``owner_id`` limits to one
-    customer's. ``q`` matches an order number (exact or prefix) or the customer's name or
-    email (contains, ignoring case)."""
+@dataclass(frozen=True, slots=True)
+class OrderView:
+    """A list's orders before paging: which ones (filter, dates) and in which order."""
+
+    filter: OrderFilter
+    dates: DateRange
+    sort: OrderSort
+
+    @classmethod
+    def parse(cls, args: Mapping[str, str]) -> OrderView:
+        """``status``, ``q``, ``from``, ``to`` and ``sort`` from ``args``; raises BadFilter."""
+        try:
+            return cls(OrderFilter.parse(args), DateRange.parse(args), OrderSort.parse(args))
+        except BadFilter:
+            raise
+        except ValueError as exc:
+            raise BadFilter(str(exc)) from None
+
+    def select(self, query: Select, owner_id: int | None) -> Select:
+        """``query`` (selecting from orders) narrowed to this view, in its order."""
+        query = self.dates.apply(_filtered(query, self.filter, owner_id))
+        return self.sort.apply(query)
+
+
+def matching_orders(view: OrderView, owner_id: int | None) -> Select:
+    """The view's orders with their user and items loaded; ``owner_id`` limits to one
+    customer's."""
     query = db.select(Order).options(selectinload(Order.user), selectinload(Order.items))
-    query = query.order_by(Order.id.desc())
+    return view.select(query, owner_id)
+
+
+def _filtered(query: Select, order_filter: OrderFilter, owner_id: int | None) -> Select:
+    """``query`` limited to ``owner_id``'s orders (None: everyone's) that match the filter:
+    ``q`` matches an order number (exact or prefix) or the customer's name or email
+    (contains, ignoring case)."""
     if owner_id is not None:
         query = query.where(Order.user_id == owner_id)
     if order_filter.status is not None:

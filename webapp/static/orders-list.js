@@ -1,5 +1,7 @@
 // The orders table (admin dashboard or "my orders"): new orders appear, statuses change live,
 // and the dashboard's status tabs keep their counts. Rows that appear or change are highlighted.
+// After each change the view is read again (orders-view.js), so a filtered, searched or sorted
+// list drops the rows that left it and takes in those that entered it.
 (function () {
   'use strict';
   const table = document.getElementById('orders');
@@ -12,6 +14,7 @@
   const perPage = Number(table.dataset.perPage || 0);
   const el = window.Resound.element;
   const format = window.Resound.format;
+  const view = window.Resound.ordersView;
 
   function cell(child, attributes) {
     const td = el('td', null, attributes);
@@ -31,6 +34,7 @@
                         { class: 'status', 'data-status': order.current_status, 'data-label': 'Status' }));
     tr.appendChild(el('td', order.items_count, { class: 'items num', 'data-label': 'Items' }));
     tr.appendChild(cell(format.money(order.total), { class: 'total num', 'data-label': 'Total' }));
+    tr.appendChild(cell(format.time(order.created_at), { class: 'created', 'data-label': 'Created' }));
     tr.appendChild(cell(format.time(order.updated_at), { class: 'updated', 'data-label': 'Updated' }));
     return tr;
   }
@@ -41,6 +45,7 @@
       order_id: order.id, order_number: order.order_number, user: order.user,
       current_status: order.status, current_status_label: order.status_label,
       items_count: order.items_count, total: order.total, updated_at: order.updated_at,
+      created_at: order.created_at,
     };
   }
 
@@ -53,31 +58,6 @@
       const node = document.querySelector('[data-count-for="' + status + '"]');
       if (node) node.textContent = String(count);
     });
-    // Without a search, this view's total is its tab's count.
-    const total = document.getElementById('page-total');
-    if (total && counts && !query && counts[statusFilter] !== undefined) {
-      total.textContent = String(counts[statusFilter]);
-    }
-  }
-
-  // The tabs' counts after an event, from the server: an event may already be counted in the
-  // last answer, so adding it up here could count it twice. One request at a time.
-  let countsLoading = null;
-  let countsAgain = false;
-  function reloadCounts() {
-    if (!document.querySelector('[data-count-for]')) return;
-    if (countsLoading) {
-      countsAgain = true;
-      return;
-    }
-    countsLoading = (async function () {
-      do {
-        countsAgain = false;
-        setCounts((await window.Resound.api('/api/orders?status=all&per_page=1')).counts);
-      } while (countsAgain);
-    })().catch(function (error) {
-      window.Resound.say('Could not update the counts: ' + error.message, 'error');
-    }).finally(function () { countsLoading = null; });
   }
 
   function highlight(tr) {
@@ -86,10 +66,10 @@
                         { once: true });
   }
 
-  // A new order belongs at the top of this table only on the first page of a view it matches;
-  // elsewhere the tab counts tell the admin it came.
+  // A new order belongs at the top of this table only on the first page of a newest-first view
+  // it matches; elsewhere the view read again after it places it.
   function wouldShow(order) {
-    return pageNumber === 1 && !query &&
+    return pageNumber === 1 && !query && view.newestFirst &&
       (statusFilter === 'all' || statusFilter === order.current_status);
   }
 
@@ -104,21 +84,29 @@
     showEmptyState();
   }
 
+  // The whole view again (filter, search, dates, sort and page) and the tabs' counts, from the
+  // server: an event may already be counted in the last answer, so adding it up here could
+  // count it twice.
+  const reload = window.Resound.latest(async function () {
+    const answer = await view.fetch();
+    if (!answer) return;
+    view.reconcile(body, answer.orders.map(asEvent), row, highlight);
+    setCounts(answer.counts);
+    const total = document.getElementById('page-total');
+    if (total) total.textContent = String(answer.page.total);
+    showEmptyState();
+  });
+
+  // An order as an event tells it: shown at once where it surely belongs, then the view is read
+  // again.
   function changed(order) {
     upsert(order);
-    reloadCounts();
+    reload().catch(function (error) {
+      window.Resound.say('Could not update the list: ' + error.message, 'error');
+    });
   }
 
-  // The whole view again (same filter, search and page), as the page first showed it.
-  async function reload() {
-    const params = new URLSearchParams({ status: statusFilter, q: query, page: pageNumber });
-    const answer = await window.Resound.api('/api/orders?' + params);
-    body.replaceChildren(...answer.orders.map(function (order) { return row(asEvent(order)); }));
-    setCounts(answer.counts);
-    showEmptyState();
-  }
-
-  window.Resound.orders = { created: upsert, asEvent: asEvent };
+  window.Resound.orders = { created: changed, asEvent: asEvent };
   window.Resound.live.follow(
     window.Echo.private(table.dataset.channel)
       .listen('.order.created', changed)

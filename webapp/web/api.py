@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, jsonify, request
+from datetime import UTC, datetime
+
+from flask import Blueprint, Response, abort, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from shared.sockets import socket_id_error
 
-from ..accounts.callers import require_user
+from ..accounts.callers import require_admin, require_user
 from ..accounts.passwords import authenticate
 from ..accounts.sessions import end_sessions
 from ..accounts.tokens import issue_token
@@ -18,12 +20,15 @@ from ..extensions import csrf, db
 from ..orders.models import ConcurrentChange, Order, User
 from ..orders.placing import OrderError, find_customer
 from ..orders.products import Product
-from ..orders.search import BadFilter
+from ..orders.search import BadFilter, OrderView
 from ..orders.status import OrderStatus, transition_permission_error
+from ..orders.summary import order_summary
+from ..orders.times import utcnow
 from . import idempotency
 from .access import visible_order
+from .order_export import TooManyRows, csv_text, export_rows
 from .order_lists import order_list
-from .pagination import BadPage
+from .pagination import BadPage, PageOutOfRange
 from .placing import place_order, place_order_once
 from .serializers import order_dict, product_dict
 
@@ -67,16 +72,42 @@ def products() -> ResponseReturnValue:
 
 @bp.get("/orders")
 def list_orders() -> ResponseReturnValue:
-    """A page of orders (admins: all; customers: their own), with ``?status``, ``q``, ``page``
-    and ``per_page``; ``counts`` per status ignore ``q``."""
+    """A page of orders (admins: all; customers: their own), with ``?status``, ``q``,
+    ``from``, ``to``, ``sort``, ``page`` and ``per_page``; ``counts`` per status ignore
+    ``q`` and the dates. A page past the last is a 404 naming the last."""
     user = require_user()
     try:
         answer = order_list(request.args, None if user.is_admin else user.id,
                             per_page_allowed=True)
     except (BadFilter, BadPage) as exc:
         abort(400, description=str(exc))
-    del answer["filter"]
+    except PageOutOfRange as exc:
+        abort(404, description=str(exc))
+    del answer["filter"], answer["dates"]
     return jsonify(answer)
+
+
+@bp.get("/orders/export")
+def export_orders() -> ResponseReturnValue:
+    """The orders of the list ``GET /api/orders`` describes with the same query (all its pages)
+    as a CSV file."""
+    user = require_user()
+    try:
+        rows = export_rows(OrderView.parse(request.args), None if user.is_admin else user.id)
+    except BadFilter as exc:
+        abort(400, description=str(exc))
+    except TooManyRows as exc:
+        abort(422, description=str(exc))
+    name = f"orders-{datetime.now(UTC):%Y-%m-%d-%H%M%S}.csv"
+    return Response(csv_text(rows), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@bp.get("/summary")
+def summary() -> ResponseReturnValue:
+    """Admins' day at a glance: orders per status, orders and revenue today (UTC)."""
+    require_admin()
+    return jsonify(order_summary(utcnow()))
 
 
 @bp.get("/orders/<id:order_id>")

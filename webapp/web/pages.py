@@ -5,6 +5,7 @@ package folder (clients/js)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 from uuid import uuid4
 
 from flask import (
@@ -36,11 +37,14 @@ from ..orders.models import ConcurrentChange, User
 from ..orders.placing import OrderError, find_customer
 from ..orders.products import Product
 from ..orders.search import ALL, BadFilter
+from ..orders.sort import next_sort
 from ..orders.status import OrderStatus, transition_permission_error
+from ..orders.summary import order_summary
+from ..orders.times import utcnow
 from . import idempotency
 from .access import visible_order
 from .order_lists import order_list
-from .pagination import BadPage
+from .pagination import BadPage, PageOutOfRange
 from .placing import place_order, place_order_once
 from .safe_redirect import local_path
 from .serializers import order_dict, product_dict
@@ -99,12 +103,39 @@ def logout() -> ResponseReturnValue:
     return redirect(url_for("pages.login"))
 
 
+# A list page's query (see order_lists.order_list), in the order its URLs write them.
+VIEW_ARGS = ("status", "q", "from", "to", "sort", "per_page", "page")
+
+
+@bp.app_template_global()
+def view_args(**changes: Any) -> dict[str, str]:
+    """This list's query with ``changes`` (None removes an argument); changing anything but
+    the page goes back to the first page."""
+    args: dict[str, Any] = {name: request.args.get(name) for name in VIEW_ARGS}
+    if set(changes) - {"page"}:
+        args["page"] = None
+    args.update(changes)
+    return {name: str(value) for name, value in args.items() if value not in (None, "")}
+
+
+@bp.app_template_global()
+def view_url(**changes: Any) -> str:
+    """This list page's URL with :func:`view_args` ``changes``."""
+    return url_for(request.endpoint, **view_args(**changes))
+
+
+bp.add_app_template_global(next_sort)
+
+
 def _order_list(owner_id: int | None) -> dict:
-    """The list the query string asks for (see order_lists.order_list); 400 when it is bad."""
+    """The list the query string asks for (see order_lists.order_list); 400 when it is bad,
+    a redirect to the last page from a page past it."""
     try:
-        return order_list(request.args, owner_id)
+        return order_list(request.args, owner_id, per_page_allowed=True)
     except (BadFilter, BadPage) as exc:
         abort(400, description=str(exc))
+    except PageOutOfRange as exc:
+        abort(redirect(view_url(page=exc.last)))
 
 
 @bp.get("/admin/orders")
@@ -113,7 +144,8 @@ def dashboard() -> ResponseReturnValue:
     if not current_user.is_admin:
         abort(403, description="the orders dashboard is for admins")
     return render_template("orders.html", **_order_list(None), channel="admin.orders",
-                           title="All orders", show_customer=True, activity=snapshot())
+                           title="All orders", show_customer=True, activity=snapshot(),
+                           summary=order_summary(utcnow()))
 
 
 @bp.get("/orders")

@@ -19,6 +19,14 @@ class BadPage(ValueError):
     """A page or page size that is not a number in range (answered as 400)."""
 
 
+class PageOutOfRange(LookupError):
+    """A page past the last one (pages redirect to ``last``, the API answers 404)."""
+
+    def __init__(self, number: int, last: int) -> None:
+        super().__init__(f"page {number} is past the last page, {last}; ask for page={last}")
+        self.last = last
+
+
 @dataclass(frozen=True, slots=True)
 class PageRequest:
     number: int
@@ -42,11 +50,13 @@ def _number(text: str, name: str, most: int) -> int:
 
 def paginate(query: Select, page: PageRequest) -> tuple[list[Any], dict[str, int]]:
     """The rows of ``query`` on ``page`` (LIMIT/OFFSET) and the contract's ``page`` dict.
-    A page past the last is empty, not an error."""
+    Raises PageOutOfRange for a page past the last (page 1 always exists, perhaps empty)."""
     total = db.session.scalar(
         db.select(func.count()).select_from(query.order_by(None).subquery()))
+    pages = max(1, -(-total // page.per_page))
+    if page.number > pages:
+        raise PageOutOfRange(page.number, pages)
     rows = list(db.session.scalars(
         query.limit(page.per_page).offset((page.number - 1) * page.per_page)))
-    pages = max(1, -(-total // page.per_page))
     return rows, {"number": page.number, "pages": pages, "total": total,
                   "per_page": page.per_page}
