@@ -20,7 +20,7 @@ from ..orders.placing import OrderError
 from ..orders.products import Product
 from ..orders.search import BadFilter
 from ..orders.status import OrderStatus
-from . import idempotency
+from . import bulk, idempotency
 from .access import visible_order
 from .order_lists import order_list
 from .pagination import BadPage
@@ -132,3 +132,14 @@ def transition(order_id: int) -> ResponseReturnValue:
     except ValueError as exc:  # an unknown status or an InvalidTransition
         abort(422, description=str(exc))
     return jsonify(order=order_dict(order, detail=True))
+
+
+@bp.post("/orders/transition")
+def transition_many() -> ResponseReturnValue:
+    """Move many orders to ``status``, each on its own (see :mod:`.bulk`)."""
+    admin = require_admin()
+    try:
+        request_body = bulk.BulkTransition.parse(json_object())
+    except bulk.BadBulkRequest as exc:
+        abort(422, description=str(exc))
+    return jsonify(results=bulk.run(request_body, admin))
