@@ -118,7 +118,7 @@
     showEmptyState();
   }
 
-  window.Resound.orders = { created: upsert, asEvent: asEvent };
+  window.Resound.orders = { created: upsert, asEvent: asEvent, reload: reload };
   window.Resound.live.follow(
     window.Echo.private(table.dataset.channel)
       .listen('.order.created', changed)
