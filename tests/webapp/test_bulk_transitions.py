@@ -9,7 +9,9 @@ import pytest
 from flask import Flask
 
 from shared.payloads import loads
-from tests.webapp.conftest import sign_in
+from tests.servers import Broadcaster
+from tests.waiting import eventually
+from tests.webapp.conftest import ADMIN, login, sign_in
 from webapp.broadcasting.outbox import OutboxEvent
 from webapp.extensions import db
 from webapp.orders.models import Order, OrderStatusHistory
@@ -166,3 +168,36 @@ def test_a_hundred_orders_in_one_request(app, client, admin):
                                           for i in pending])
     assert answer.json["results"] == [{"id": i, "ok": True, "status": "paid"} for i in pending]
     assert [(row[1], row[2]) for row in outbox(app)] == [(i, "pending") for i in pending]
+
+
+@pytest.fixture
+def server(broadcaster: Broadcaster) -> Broadcaster:
+    """Here ``sockets`` open on the test's own broadcaster."""
+    return broadcaster
+
+
+def test_the_web_process_delivers_each_moved_order_after_the_request(make_app, broadcaster,
+                                                                      sockets):
+    """Delivery after commit (no worker): the bulk request's commits wake the web process's
+    delivery once, at the end, and every moved order's event goes out, in the request's order."""
+    app = make_app(REVERB_PORT=broadcaster.port, OUTBOX_DELIVER_ON_COMMIT=True)
+    with app.test_client() as client:
+        admin = login(client, ADMIN)
+        sock = sockets()
+        answer = client.post("/broadcasting/auth", headers=admin, data={
+            "socket_id": sock.socket_id, "channel_name": "private-admin.orders"})
+        sock.subscribe("private-admin.orders", auth=answer.json["auth"])
+        assert sock.outcome("private-admin.orders")["event"] == \
+            "pusher_internal:subscription_succeeded"
+        moved = bulk(client, admin, "cancelled", [{"id": 6}, {"id": 2}, {"id": 5}, {"id": 4}])
+        assert [r["ok"] for r in moved.json["results"]] == [True, False, True, True]
+        events = [sock.next_event() for _ in range(3)]
+    assert [(e["event"], loads(e["data"])["order_id"]) for e in events] == [
+        ("order.status.updated", 6), ("order.status.updated", 5), ("order.status.updated", 4)]
+
+    def all_delivered() -> bool:
+        with app.app_context():
+            return db.session.scalar(db.select(db.func.count(OutboxEvent.id))
+                                     .where(OutboxEvent.delivered_at.is_(None))) == 0
+
+    eventually(all_delivered, what="every row marked delivered")

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy.orm import selectinload
 
+from ..broadcasting.delivery import deliver_once_after
 from ..broadcasting.unit_of_work import commit
 from ..extensions import db
 from ..orders.ids import is_valid_id
@@ -83,8 +84,9 @@ def run(request: BulkTransition, admin: User) -> list[dict[str, Any]]:
     session = db.session()
     session.expire_on_commit = False
     try:
-        return [_one(loaded.get(order_id), order_id, expected, request, admin)
-                for order_id, expected in request.orders]
+        with deliver_once_after():
+            return [_one(loaded.get(order_id), order_id, expected, request, admin)
+                    for order_id, expected in request.orders]
     finally:
         session.expire_on_commit = True
 
