@@ -41,7 +41,7 @@ from .webapp_stack import (
 PER_REQUEST = 100
 ROUNDS = 3
 SIZES = {False: {"orders": 1000, "clients": 4, "workers": 2},
-         True: {"orders": 200, "clients": 2, "workers": 2}}
+         True: {"orders": 400, "clients": 4, "workers": 2}}
 
 
 class BulkAdmin:

@@ -102,13 +102,7 @@
   function confirmed(question, yes) {
     document.getElementById('bulk-confirm-title').textContent = question;
     document.getElementById('bulk-confirm-yes').textContent = yes;
-    return new Promise(function (resolve) {
-      dialog.addEventListener('close', function () {
-        resolve(dialog.returnValue === 'confirm');
-      }, { once: true });
-      dialog.returnValue = '';
-      dialog.showModal();
-    });
+    return window.Resound.ask(dialog);
   }
 
   function setBusy(busy) {

@@ -71,13 +71,7 @@
     document.getElementById('confirm-text').textContent =
       'This cannot be undone, and the customer sees it at once.';
     document.getElementById('confirm-yes').textContent = 'Yes, ' + label.toLowerCase();
-    return new Promise(function (resolve) {
-      dialog.addEventListener('close', function () {
-        resolve(dialog.returnValue === 'confirm');
-      }, { once: true });
-      dialog.returnValue = '';
-      dialog.showModal();
-    });
+    return window.Resound.ask(dialog);
   }
 
   function setBusy(busy) {

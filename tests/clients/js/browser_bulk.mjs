@@ -11,20 +11,9 @@
 // Input (env): SCENARIO, WEB_URL, PASSWORD, SCREENSHOT_DIR, CHROMIUM, ADMIN_EMAIL, ADMIN_TOKEN
 // (API calls another admin makes meanwhile), ORDER_IDS (comma-separated: bulk's three, or
 // next_step's one). Output: see browser.mjs.
-import { env, live, runScenario, signIn } from './browser.mjs';
+import { adminMoves, env, live, runScenario, signIn } from './browser.mjs';
 
-const WEB_URL = env('WEB_URL');
 const ORDER_IDS = env('ORDER_IDS').split(',');
-
-// Another admin moves the order, through the JSON API.
-async function adminMoves(orderId, status) {
-  const answer = await fetch(`${WEB_URL}/api/orders/${orderId}/transition`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${env('ADMIN_TOKEN')}` },
-    body: JSON.stringify({ status }),
-  });
-  if (!answer.ok) throw new Error(`transition to ${status}: ${answer.status} ${await answer.text()}`);
-}
 
 const statusOf = (page, id) => page.getAttribute(`#order-${id}`, 'data-status');
 const statuses = (page) => Promise.all(ORDER_IDS.map((id) => statusOf(page, id)));
