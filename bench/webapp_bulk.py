@@ -26,7 +26,7 @@ from typing import Any
 
 from tests.servers import HOST
 
-from . import webapp
+from . import webapp  # its helpers, used at run time (webapp imports this module for run())
 from .webapp_stack import (
     AdminSubscriber,
     broadcaster,

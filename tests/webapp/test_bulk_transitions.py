@@ -11,7 +11,7 @@ from flask import Flask
 from shared.payloads import loads
 from tests.servers import Broadcaster
 from tests.waiting import eventually
-from tests.webapp.conftest import ADMIN, login, sign_in
+from tests.webapp.conftest import ADMIN, csrf_token, login, sign_in
 from webapp.broadcasting.outbox import OutboxEvent
 from webapp.extensions import db
 from webapp.orders.models import Order, OrderStatusHistory
@@ -201,3 +201,14 @@ def test_the_web_process_delivers_each_moved_order_after_the_request(make_app, b
                                      .where(OutboxEvent.delivered_at.is_(None))) == 0
 
     eventually(all_delivered, what="every row marked delivered")
+
+
+def test_only_the_admins_list_has_the_bulk_bar(app, client):
+    sign_in(client, "admin@example.com")
+    admin_page = client.get("/admin/orders").get_data(as_text=True)
+    assert 'id="bulk-bar"' in admin_page and "bulk.js" in admin_page
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/admin/orders")})
+    sign_in(client, "alice@example.com")
+    customer_page = client.get("/orders").get_data(as_text=True)
+    assert 'id="orders"' in customer_page
+    assert "bulk-bar" not in customer_page and "bulk.js" not in customer_page
