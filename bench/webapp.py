@@ -29,7 +29,7 @@ from sqlalchemy import insert
 from shared.payloads import dumps
 from tests.servers import HOST, WEBAPP_SECRET_KEY
 
-from . import report
+from . import report, webapp_bulk
 from .webapp_stack import (
     ADMIN_CHANNEL,
     AdminSubscriber,
@@ -248,6 +248,8 @@ def run(database_url: str | None, quick: bool, out_dir: Path) -> tuple[list[dict
     results = []
     log.info("webapp end-to-end (%s)", "PostgreSQL" if database_url else "SQLite")
     results.append(end_to_end(database_url, quick, out_dir))
+    log.info("webapp end-to-end, bulk")
+    results.append(webapp_bulk.end_to_end_bulk(database_url, quick, out_dir))
     for mode in DRAIN_MODES:
         log.info("webapp drain, %s", mode)
         results.append(drain(database_url, quick, out_dir, mode))
@@ -293,4 +295,4 @@ def markdown(results: list[dict], meta: dict[str, Any]) -> str:
             lines[-1] += (f" The transition requests alone (request to HTTP answer) took "
                           f"p50 {e2e['answer_p50_ms']:.1f} ms, p99 {e2e['answer_p99_ms']:.1f} "
                           "ms.")
-    return "\n".join(lines)
+    return "\n".join(lines + webapp_bulk.markdown_lines(results))

@@ -18,6 +18,7 @@ from .broadcasting import auth as broadcasting_auth
 from .broadcasting import delivery, webhooks
 from .broadcasting.worker import worker_command
 from .extensions import csrf, db, login_manager, migrate
+from .orders.status import OrderStatus
 from .seed import seed_command
 from .web import api, errors, headers, pages
 from .web.converters import IdConverter
@@ -35,6 +36,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config["SQLALCHEMY_DATABASE_URI"] = app_config.database_uri(values, app.instance_path)
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # valid as long as the session
     app.url_map.converters["id"] = IdConverter
+    app.jinja_env.globals["STATUS_LABELS"] = {status.value: status.label for status in OrderStatus}
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"connect_args": {"timeout": 15}})
 

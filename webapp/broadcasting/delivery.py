@@ -29,6 +29,8 @@ import os
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +49,7 @@ __all__ = ["DeliveryError", "DeliveryResult", "ReverbClient", "deliver_now", "de
 
 log = logging.getLogger(__name__)
 
+DEFERRED = "outbox_delivery_deferred"  # in session.info: whether a deferred commit wrote rows
 LEASE_MARGIN = 1.0  # seconds a lease outlasts the HTTP timeout: the database writes around it
 
 
@@ -255,12 +258,29 @@ class BackgroundDeliverer:
 def _deliver_after_commit(session: Any) -> None:
     if not session.info.pop(PENDING_FLAG, False):
         return
+    if DEFERRED in session.info:  # inside deliver_once_after(): one pass at its end
+        session.info[DEFERRED] = True
+        return
     app = current_app._get_current_object()
     if app.config["OUTBOX_DELIVER_ON_COMMIT"]:
         deliverer = app.extensions.get("outbox_deliverer")
         if deliverer is None:
             deliverer = app.extensions.setdefault("outbox_deliverer", BackgroundDeliverer(app))
         deliverer.kick()
+
+
+@contextmanager
+def deliver_once_after() -> Iterator[None]:
+    """The commits made inside wake the web process's delivery once, at the end, instead of
+    once each: a request that commits many times (a bulk transition) leaves the SQLite write
+    lock to its own commits, and the pass at its end sends their rows batched."""
+    db.session.info[DEFERRED] = False
+    try:
+        yield
+    finally:
+        if db.session.info.pop(DEFERRED, False):
+            db.session.info[PENDING_FLAG] = True
+            _deliver_after_commit(db.session())
 
 
 def _forget_after_rollback(session: Any, _transaction: Any) -> None:

@@ -100,6 +100,18 @@ import { installResume } from '/vendor/resume/index.js';
     region.replaceChildren(element('p', text, { class: 'message message-' + (kind || 'info') }));
   }
 
+  // Open `dialog` (a <dialog> whose form's confirming button has value "confirm") and resolve
+  // true when the person confirms, false when they close it any other way.
+  function ask(dialog) {
+    return new Promise(function (resolve) {
+      dialog.addEventListener('close', function () {
+        resolve(dialog.returnValue === 'confirm');
+      }, { once: true });
+      dialog.returnValue = '';
+      dialog.showModal();
+    });
+  }
+
   window.Resound = { api: api, element: element, idempotencyKey: idempotencyKey, say: say,
-                     history: history };
+                     history: history, ask: ask };
 })();

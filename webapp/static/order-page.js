@@ -73,13 +73,7 @@
       ? 'This cannot be undone, and the customer sees it at once.'
       : 'This cannot be undone; its items go back in stock.';
     document.getElementById('confirm-yes').textContent = 'Yes, ' + label.toLowerCase();
-    return new Promise(function (resolve) {
-      dialog.addEventListener('close', function () {
-        resolve(dialog.returnValue === 'confirm');
-      }, { once: true });
-      dialog.returnValue = '';
-      dialog.showModal();
-    });
+    return window.Resound.ask(dialog);
   }
 
   function setBusy(busy) {

@@ -106,7 +106,7 @@
     });
   }
 
-  window.Resound.orders = { created: changed, asEvent: asEvent };
+  window.Resound.orders = { created: changed, asEvent: asEvent, reload: reload };
   window.Resound.live.follow(
     window.Echo.private(table.dataset.channel)
       .listen('.order.created', changed)

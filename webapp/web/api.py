@@ -24,7 +24,7 @@ from ..orders.search import BadFilter, OrderView
 from ..orders.status import OrderStatus, transition_permission_error
 from ..orders.summary import order_summary
 from ..orders.times import utcnow
-from . import idempotency
+from . import bulk, idempotency
 from .access import visible_order
 from .order_export import TooManyRows, csv_text, export_rows
 from .order_lists import order_list
@@ -182,3 +182,14 @@ def transition(order_id: int) -> ResponseReturnValue:
     except ValueError as exc:  # an unknown status or an InvalidTransition
         abort(422, description=str(exc))
     return jsonify(order=order_dict(order, detail=True, for_admin=user.is_admin))
+
+
+@bp.post("/orders/transition")
+def transition_many() -> ResponseReturnValue:
+    """Move many orders to ``status``, each on its own (see :mod:`.bulk`)."""
+    admin = require_admin()
+    try:
+        request_body = bulk.BulkTransition.parse(json_object())
+    except bulk.BadBulkRequest as exc:
+        abort(422, description=str(exc))
+    return jsonify(results=bulk.run(request_body, admin))

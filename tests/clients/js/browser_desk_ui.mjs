@@ -18,19 +18,9 @@
 // Input (env): SCENARIO, WEB_URL, PASSWORD, SCREENSHOT_DIR, CHROMIUM, ADMIN_EMAIL,
 // CUSTOMER_EMAIL, ADMIN_TOKEN (API calls an admin makes meanwhile), ORDER_ID; SECOND_PRODUCT_ID
 // (order_form); TERMINATE_URL (signed_out). Output: see browser.mjs.
-import { env, live, runScenario, signIn } from './browser.mjs';
+import { adminMoves, env, live, runScenario, signIn } from './browser.mjs';
 
 const WEB_URL = env('WEB_URL');
-
-// An admin elsewhere moves the order, through the JSON API.
-async function adminMoves(orderId, status) {
-  const answer = await fetch(`${WEB_URL}/api/orders/${orderId}/transition`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${env('ADMIN_TOKEN')}` },
-    body: JSON.stringify({ status }),
-  });
-  if (!answer.ok) throw new Error(`transition to ${status}: ${answer.status} ${await answer.text()}`);
-}
 
 // Wait for "Live" and read, in the same turn of the page, what the row shows.
 const statusWhenLive = (page, id) => page.waitForFunction((orderId) => {
