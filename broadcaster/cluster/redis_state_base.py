@@ -106,7 +106,10 @@ class RedisStateBase(ClusterState):
         self._registered: set[tuple[str, str]] = set()  # (app, channel) in the node's registry
         self._flushed: dict[str, dict[str, int]] = {}  # app -> counts as last written
         self._must_register = False
-        self._down = False
+        # Redis health: each loop's own (whether its last step failed), and whether the node
+        # has said Redis is unreachable and not yet that it is back
+        self._failing: set[str] = set()
+        self._outage = False
         # presence operations share the Redis keys of this incarnation; re-registration and
         # orphan cleanup wait for them to finish and hold new ones back
         self._open, self._idle, self._busy = asyncio.Event(), asyncio.Event(), 0
@@ -193,22 +196,32 @@ class RedisStateBase(ClusterState):
         await self._redis.aclose()
         self._redis = None
 
-    async def _every(self, interval: float, step: Callable[[], Awaitable[None]]) -> None:
+    async def _every(self, interval: float, step: Callable[[], Awaitable[bool]]) -> None:
+        """Run ``step`` every ``interval`` seconds; it returns whether it reached Redis.
+
+        Each loop has its own health: the node says Redis is unreachable when a loop that
+        worked fails, and that it is back once a step has reached it after that, each once;
+        a step with nothing to send to Redis says nothing either way."""
+        name = step.__name__
         while True:
             await asyncio.sleep(interval)
             try:
-                await step()
+                reached = await step()
             except Failure as exc:
-                if not self._down:
+                logger.debug("node %s: %s failed: %s", self.incarnation, name, exc)
+                if name not in self._failing and not self._outage:
                     logger.warning("%s", self._unavailable(exc).reason)
-                self._down = True
+                    self._outage = True
+                self._failing.add(name)
                 continue
             except Exception:
-                logger.exception("node %s: %s failed", self.incarnation, step.__name__)
+                logger.exception("node %s: %s failed", self.incarnation, name)
                 continue
-            if self._down:
-                logger.info("Redis at %s is reachable again", redacted(self.url))
-            self._down = False
+            if reached:
+                self._failing.discard(name)
+                if self._outage:
+                    logger.info("Redis at %s is reachable again", redacted(self.url))
+                    self._outage = False
 
     @contextlib.asynccontextmanager
     async def _shared(self) -> AsyncIterator[None]:

@@ -2,6 +2,7 @@
 resubscribing, and, once it is back, made only after the node has registered again."""
 
 import asyncio
+import logging
 
 import redis
 
@@ -44,3 +45,38 @@ def test_joins_wait_for_the_bus_and_for_the_node_to_register_again():
     assert isinstance(while_away, Unavailable) and "Redis" in while_away.reason
     assert isinstance(after, Joined) and after.first
     assert registered is not None and registered > 0, "joined before the node registered"
+
+
+def test_an_outage_is_logged_once_and_its_end_once_redis_has_answered(caplog):
+    """The heartbeat fails while the count flush has nothing to write: that flush must not
+    pass for Redis being back (it said "reachable again" once or twice a second)."""
+    caplog.set_level(logging.DEBUG, logger="broadcaster.cluster.redis_state")
+    port = free_port()
+
+    def said(text: str) -> int:
+        return sum(text in record.getMessage() for record in caplog.records
+                   if record.name == "broadcaster.cluster.redis_state")
+
+    async def scenario():
+        with redis_server(port) as url:
+            bus, _ = await started(url, "t-state-health")
+            state = RedisState(url, "n1", bus, heartbeat_interval=0.1, node_ttl=5,
+                               reap_interval=0.2, flush_interval=0.05)
+            state.attach({APP: AppState(AppConfig(id=APP, key="k", secret="s"))}, bus.publish)
+            await state.start()
+        await wait_for(lambda: said("heartbeat failed") >= 5 or said("reachable again") > 1,
+                       BACK, "five failed heartbeats")
+        with redis_server(port) as url:
+            raw = redis.asyncio.Redis.from_url(url)
+            await wait_for(lambda: said("reachable again"), BACK, "Redis said to be back")
+            for _ in range(3):  # every loop runs again, several times, with Redis up
+                expiry = await raw.zscore("resound:nodes", state.incarnation)
+                while await raw.zscore("resound:nodes", state.incarnation) == expiry:
+                    await asyncio.sleep(0.02)
+            await raw.aclose()
+            await state.stop()
+            await bus.stop()
+
+    asyncio.run(scenario())
+    assert said("reachable again") == 1
+    assert said("is unreachable") == 1
