@@ -19,7 +19,7 @@ from redis.asyncio import Redis, RedisCluster
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
-from shared.redis_modes import async_client, parse_redis_url, redacted
+from shared.redis_modes import async_client, failure, parse_redis_url, redacted
 
 from ..protocol.requests import (
     JoinPresence,
@@ -149,8 +149,7 @@ class RedisStateBase(ClusterState):
         return f"{self.node_id}#{uuid.uuid4().hex[:12]}"
 
     def _unavailable(self, exc: BaseException) -> Unavailable:
-        what = str(exc) or type(exc).__name__
-        return Unavailable(f"Redis at {redacted(self.url)} is unreachable: {what}; "
+        return Unavailable(f"Redis at {redacted(self.url)} is unreachable: {failure(exc)}; "
                            "presence and counts need it")
 
     # --- life cycle ----------------------------------------------------------------------
@@ -170,8 +169,9 @@ class RedisStateBase(ClusterState):
         except Failure as exc:
             await self._redis.aclose()
             raise RedisUnavailable(f"cannot register node {self.node_id!r} in Redis at "
-                                   f"{redacted(self.url)}: {exc}; check REDIS_URL / REDIS_HOST"
-                                   " / REDIS_PORT or unset REVERB_SCALING_ENABLED") from None
+                                   f"{redacted(self.url)}: {failure(exc)}; check REDIS_URL / "
+                                   "REDIS_HOST / REDIS_PORT or unset REVERB_SCALING_ENABLED"
+                                   ) from None
         self._loops = [asyncio.create_task(self._every(interval, step)) for interval, step in (
             (self.heartbeat_interval, self.heartbeat), (self.reap_interval, self.reap_dead_nodes),
             (self.flush_interval, self.flush_counts), (self.flush_interval, self.refresh_caps))]

@@ -79,4 +79,8 @@ def test_an_outage_is_logged_once_and_its_end_once_redis_has_answered(caplog):
 
     asyncio.run(scenario())
     assert said("reachable again") == 1
-    assert said("is unreachable") == 1
+    [down] = [record.getMessage() for record in caplog.records
+              if "is unreachable" in record.getMessage()]
+    # in words: no redis-py tuple repr of the address
+    assert down == (f"Redis at redis://127.0.0.1:{port}/0 is unreachable: cannot connect to "
+                    f"127.0.0.1:{port}: Connection refused; presence and counts need it")
