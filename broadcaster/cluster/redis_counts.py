@@ -136,13 +136,26 @@ class RedisCounts(RedisStateBase):
                         pipe.sadd(self._node_key(self.incarnation, "apps"), app_id)
                     if gone:
                         pipe.hdel(key, *gone)
-                await pipe.execute()
+                try:
+                    await pipe.execute()
+                except Failure:
+                    self._recount(changes)
+                    raise
             for app_id, (updates, gone) in changes.items():
                 flushed = self._flushed.setdefault(app_id, {})
                 flushed.update(updates)
                 for field in gone:
                     del flushed[field]
         return True
+
+    def _recount(self, changes: dict[str, tuple[dict[str, int], list[str]]]) -> None:
+        """Mark the channels of unwritten ``changes`` changed again, for the next flush (the
+        connection count is compared with what was last written anyway)."""
+        for app_id, (updates, gone) in changes.items():
+            app = self.apps.get(app_id)
+            if app is not None and app.recounted is not None:
+                app.recounted.update(field[2:] for field in (*updates, *gone)
+                                     if field.startswith("s:"))
 
     def _count_changes(self, app: AppState) -> tuple[dict[str, int], list[str]]:
         """The counts of ``app`` to write (field -> count) and to delete since the last flush;

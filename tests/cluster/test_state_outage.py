@@ -11,8 +11,9 @@ from broadcaster.config import AppConfig
 from broadcaster.protocol.requests import Joined, Unavailable
 from broadcaster.protocol.state import AppState
 from tests.api.redis_server import redis_server
+from tests.broadcaster.recording import RecordingClient
 from tests.cluster.buses import started, wait_for
-from tests.cluster.test_state_contract import APP, join
+from tests.cluster.test_state_contract import APP, join, settles
 from tests.servers import free_port
 
 BACK = 15.0  # seconds allowed for reconnecting, resubscribing and settling
@@ -84,3 +85,38 @@ def test_an_outage_is_logged_once_and_its_end_once_redis_has_answered(caplog):
     # in words: no redis-py tuple repr of the address
     assert down == (f"Redis at redis://127.0.0.1:{port}/0 is unreachable: cannot connect to "
                     f"127.0.0.1:{port}: Connection refused; presence and counts need it")
+
+
+def test_counts_that_changed_while_redis_refused_writes_are_written_once_it_takes_them(caplog):
+    caplog.set_level(logging.DEBUG, logger="broadcaster.cluster.redis_state")
+
+    def flushes_failed() -> int:
+        return sum("flush_counts failed" in record.getMessage() for record in caplog.records)
+
+    async def scenario():
+        with redis_server() as url:
+            raw = redis.asyncio.Redis.from_url(url)
+            bus, _ = await started(url, "t-state-refusing")
+            app = AppState(AppConfig(id=APP, key="k", secret="s"))
+            state = RedisState(url, "n1", bus, heartbeat_interval=600, node_ttl=1200,
+                               reap_interval=600, flush_interval=0.05)
+            state.attach({APP: app}, bus.publish)
+            await state.start()
+            # Redis refuses every write (NOREPLICAS) but keeps its data: the flush fails
+            await raw.config_set("min-replicas-to-write", 1)
+            try:
+                client = RecordingClient("1.1")
+                app.add_connection(client)
+                app.open_channel("news").subscribe(client)
+                await wait_for(lambda: flushes_failed() >= 1, BACK, "a flush failing")
+            finally:
+                await raw.config_set("min-replicas-to-write", 0)
+            # what the other nodes read: the node's hash of counts in Redis
+            await settles(lambda: raw.hgetall(f"resound:{{{APP}}}:node:{state.incarnation}"),
+                          {b"s:news": b"1", b"connections": b"1"},
+                          "the counts written once Redis takes writes again")
+            await raw.aclose()
+            await state.stop()
+            await bus.stop()
+
+    asyncio.run(scenario())
