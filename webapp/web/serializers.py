@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from .events import iso8601
-from .models import Order, OrderStatusHistory, Product
-from .money import format_cents
+from ..orders.models import Order, OrderStatusHistory
+from ..orders.money import format_cents
+from ..orders.products import Product
+from ..orders.times import iso8601
 
 
 def product_dict(product: Product) -> dict:
