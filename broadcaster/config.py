@@ -3,7 +3,8 @@
 Every check happens here, before the server binds, so a bad setting stops start-up with one
 line naming it instead of failing later on a live socket.
 
-The settings, with defaults, are in :data:`SETTINGS_HELP` (shown by ``start --help``).
+The settings, with defaults, are listed in :mod:`broadcaster.settings_help` (shown by
+``broadcaster start --help``).
 """
 
 from __future__ import annotations
@@ -20,52 +21,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
+from shared.flags import flag_error, is_on
 from shared.redis_modes import parse_redis_url
 from shared.redis_modes import redacted as redacted  # for the modules that log REDIS_URL
-
-SETTINGS_HELP = """\
-Server: REVERB_SERVER_HOST (0.0.0.0), REVERB_SERVER_PORT (8080), REVERB_SERVER_PATH ("").
-App: REVERB_APP_ID, REVERB_APP_KEY, REVERB_APP_SECRET (none: a random dev app, printed),
-REVERB_APP_PING_INTERVAL (60 s), REVERB_APP_ACTIVITY_TIMEOUT (30 s),
-REVERB_APP_MAX_MESSAGE_SIZE (10000 bytes), REVERB_APP_MAX_CONNECTIONS (unlimited),
-REVERB_APP_MAX_PRESENCE_MEMBERS (100 users per presence channel),
-REVERB_APP_ACCEPT_CLIENT_EVENTS_FROM (members | all | none), REVERB_ALLOWED_ORIGINS (*).
-More apps: REVERB_APPS_FILE or --apps, JSON or TOML {"apps": [{"id", "key", "secret",
-"ping_interval", ..., "max_presence_members", "allowed_origins": [...]}]}.
-Scaling: REVERB_SCALING_ENABLED with REDIS_URL or REDIS_HOST/PORT/USERNAME/PASSWORD/DB,
-REVERB_SCALING_CHANNEL (reverb).
-Workers: RESOUND_WORKERS or --workers (1) processes on the one port; more than 1 needs scaling.
-Limits: RESOUND_MAX_REQUEST_SIZE (1000000 bytes of HTTP body),
-RESOUND_WRITE_BUFFER_LIMIT (4000000 bytes queued for one socket before it is closed with 4100),
-RESOUND_HTTP_IDLE_TIMEOUT (60 s an HTTP or unfinished connection may sit idle).
-Idempotency: RESOUND_IDEMPOTENCY_WINDOW (300 s a trigger's idempotency key is remembered).
-Operations: RESOUND_TLS_CERT and RESOUND_TLS_KEY (PEM files: wss and https on the port),
-REVERB_MAX_REQUEST_SIZE (read when RESOUND_MAX_REQUEST_SIZE is not set),
-REVERB_APP_RATE_LIMITING_ENABLED (false) with REVERB_APP_RATE_LIMIT_MAX_ATTEMPTS (60 messages
-a socket may send per window), REVERB_APP_RATE_LIMIT_DECAY_SECONDS (60 s window) and
-REVERB_APP_RATE_LIMIT_TERMINATE (false: answer 4301; true: also close the socket),
-RESOUND_APP_API_RATE_LIMIT (HTTP API calls per second per app, answered 429; off),
-Webhooks: RESOUND_APP_WEBHOOKS (or "webhooks" per app in the apps file; none), a JSON list
-[{"url", "event_types": [channel_occupied, channel_vacated, member_added, member_removed,
-client_event, cache_miss, subscription_count], "filter": {"channel_name_starts_with",
-"channel_name_ends_with"},
-"headers": {...}}]; RESOUND_APP_WEBHOOK_BATCHING or "webhook_batching" (false).
-RESOUND_LOG_CONNECTIONS or --log-connections (closed connections at INFO, not DEBUG),
-RESOUND_DRAIN_SECONDS (0: on SIGTERM, /ready answers 503 this long before sockets are closed).
-Hardening: RESOUND_HTTP_HEAD_TIMEOUT (10 s to send a request's line and headers),
-RESOUND_HTTP_BODY_TIMEOUT (30 s to send a whole request, from its first byte),
-RESOUND_MAX_HTTP_CONNECTIONS (1000 connections not yet WebSockets; past it the oldest is closed),
-RESOUND_MAX_SUBSCRIPTIONS (1000 channels per socket),
-RESOUND_WRITE_BUFFER_TOTAL (64000000 bytes held for all slow sockets together; past it the
-worst are closed with 4100), RESOUND_TLS_HANDSHAKE_TIMEOUT (5 s from accept to the end of a
-TLS handshake).
-Metrics: RESOUND_METRICS_PORT or --metrics-port (off) serves Prometheus /metrics there,
-on RESOUND_METRICS_HOST (127.0.0.1); with workers, the parent serves every worker's sum.
-User features: RESOUND_APP_WATCHLIST_EVENTS (false: signed-in users' watchlists get online and
-offline events), RESOUND_APP_SUBSCRIPTION_COUNT (false: pusher_internal:subscription_count),
-RESOUND_APP_AUTHORIZED_CONNECTIONS (false: a socket must sign in or join a private or presence
-channel within RESOUND_APP_AUTHORIZED_CONNECTIONS_TIMEOUT, 30 s, or be closed with 4009).
-"""
 
 CLIENT_EVENT_SOURCES = ("members", "all", "none")
 
@@ -269,16 +227,12 @@ def _port(name: str, raw: object) -> int:
     return _number(name, raw, int, 1, 65_535)
 
 
-_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off", "")
-
-
 def _flag(name: str, raw: object) -> bool:
-    if isinstance(raw, bool):
-        return raw
-    text = str(raw).strip().lower()
-    if text not in _TRUE + _FALSE:
-        raise ConfigError(f"{name} must be true or false, got {raw!r}")
-    return text in _TRUE
+    """A yes-or-no setting (true/false, 1/0, yes/no, on/off). Raises ConfigError."""
+    problem = flag_error(raw, name)
+    if problem:
+        raise ConfigError(problem)
+    return is_on(raw)
 
 
 def _message_rate_limit(settings: Mapping[str, Any],
@@ -479,10 +433,7 @@ def _check_unique(apps: tuple[AppConfig, ...]) -> None:
 
 def _scaling_url(env: Mapping[str, str]) -> str | None:
     """The Redis URL to scale through (Reverb's REVERB_SCALING_ENABLED), or None."""
-    enabled = env.get("REVERB_SCALING_ENABLED", "false").strip().lower()
-    if enabled not in ("true", "false", "1", "0", "yes", "no", ""):
-        raise ConfigError(f"REVERB_SCALING_ENABLED must be true or false, got {enabled!r}")
-    if enabled not in ("true", "1", "yes"):
+    if not _flag("REVERB_SCALING_ENABLED", env.get("REVERB_SCALING_ENABLED", "")):
         return None
     if env.get("REDIS_URL"):
         try:

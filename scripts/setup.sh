@@ -55,8 +55,18 @@ fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 extras=""
 [ "$mode" = test ] && extras="[test,bench]"
-.venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
-.venv/bin/python -m pip install -q --disable-pip-version-check -e ".$extras"
+# pip runs only when pyproject.toml changed since it last installed the project with these
+# extras (or more): a warm start skips it, its 6 s and its output. The stamp lives in .venv, so
+# a new venv installs again.
+stamp=.venv/resound-installed
+hash=$(sha256sum pyproject.toml | cut -d' ' -f1)
+installed=$(cat "$stamp" 2>/dev/null || true)
+if [ "$installed" != "$hash [test,bench]" ] && [ "$installed" != "$hash $extras" ]; then
+    rm -f "$stamp"
+    .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
+    .venv/bin/python -m pip install -q --disable-pip-version-check -e ".$extras"
+    echo "$hash $extras" > "$stamp"
+fi
 
 if [ ! -d node_modules ] || [ package.json -nt node_modules ] || \
    { [ -f package-lock.json ] && [ package-lock.json -nt node_modules ]; }; then

@@ -19,6 +19,8 @@ In the multi-host forms every node needs its port, and user and password are per
 
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass, fields
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
@@ -246,3 +248,17 @@ class _SyncSentinelMaster(redis.Redis):
             super().close()
         finally:
             self.connection_pool.sentinel_manager.close()
+
+
+_CONNECT_ERROR = re.compile(r"Error (\d+) connecting to (\S+?)\.(?:\s|$)")
+
+
+def failure(exc: BaseException) -> str:
+    """What a Redis failure was, in words for a log line or a 503: redis-py's "Error 111
+    connecting to host:6379. Connect call failed ('host', 6379)." is "cannot connect to
+    host:6379: Connection refused"; an exception without a message is named by its type."""
+    text = str(exc).strip()
+    found = _CONNECT_ERROR.match(text)
+    if found:
+        return f"cannot connect to {found[2]}: {os.strerror(int(found[1]))}"
+    return text.rstrip(".") or type(exc).__name__

@@ -1,7 +1,8 @@
-"""``scripts/run.sh``, run as a developer runs it: it writes the settings file once, the web
-(gunicorn), ws and worker processes it starts share those credentials, seeding again is safe, and
-``scripts/run.sh web worker`` beside ``scripts/run.sh ws`` lets the broadcaster be stopped and
-restarted alone while the worker keeps the events made meanwhile.
+"""``scripts/run.sh``, run as a developer runs it: it writes the secrets once, the web
+(gunicorn), ws and worker processes it starts share those credentials, ports and URLs come from
+the environment on every run, seeding again is safe, and ``scripts/run.sh web worker`` beside
+``scripts/run.sh ws`` lets the broadcaster be stopped and restarted alone while the worker keeps
+the events made meanwhile. ``--help`` and a taken port stop it before it installs anything.
 
 The script runs in this checkout (its setup step checks the installs in ``.venv``), with the
 settings file, the database and the ports of the test's own, so a developer's ``.env`` and
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -114,8 +116,11 @@ def everything(api: WebappApi) -> tuple[list[dict], int]:
             len(api.request("GET", "/api/products", token)["products"]))
 
 
+SECRETS = {"REVERB_APP_ID", "REVERB_APP_KEY", "REVERB_APP_SECRET", "SECRET_KEY"}
+
+
 @pytest.mark.timeout(2 * START_TIMEOUT + 120)
-def test_run_sh_writes_its_settings_once_and_web_ws_and_worker_share_them(tmp_path: Path):
+def test_run_sh_keeps_only_secrets_and_web_ws_and_worker_share_them_on_any_ports(tmp_path: Path):
     settings = tmp_path / "resound.env"
     web, ws_port = Webapp(port=free_port(), env={}), free_port()
     env = dict(
@@ -133,7 +138,7 @@ def test_run_sh_writes_its_settings_once_and_web_ws_and_worker_share_them(tmp_pa
         assert "Using worker: gthread" in said and said.count("Booting worker with pid") > 1, said
         written = settings.read_text()
         values = dotenv_values(settings)
-        assert values["REVERB_PORT"] == str(ws_port), written
+        assert set(values) == SECRETS, written  # ports and URLs are the environment's
         ws = Broadcaster(port=ws_port, env={}, app_id=values["REVERB_APP_ID"],
                          key=values["REVERB_APP_KEY"], secret=values["REVERB_APP_SECRET"])
         # ws serves the written app and only that one (4001: unknown app key)
@@ -158,9 +163,11 @@ def test_run_sh_writes_its_settings_once_and_web_ws_and_worker_share_them(tmp_pa
             "order.status.updated", pending["id"])
         # the demo keeps history for the order channels, so pages catch up after a reconnect
         assert isinstance(event["serial"], int) and event["epoch"], event
-        assert "private-user.*.orders" in {
-            rule["channels"] for rule in json.loads(values["RESOUND_APP_HISTORY"])}
 
+    # A second run on other ports (the first one's could be taken now): everything follows.
+    web, ws_port = Webapp(port=free_port(), env={}), free_port()
+    env.update(WEB_PORT=str(web.port), REVERB_PORT=str(ws_port))
+    api, started_at = WebappApi(web.url), log.stat().st_size
     with run_sh(env, log, web, ws_port):
         assert settings.read_text() == written
         again, products_again = everything(api)
@@ -168,7 +175,63 @@ def test_run_sh_writes_its_settings_once_and_web_ws_and_worker_share_them(tmp_pa
         assert products_again == products
         assert [o["id"] for o in again] == [o["id"] for o in orders]
         assert next(o for o in again if o["id"] == pending["id"])["status"] == "paid"
-        PusherSocket.to(ws).close()
+        # ws sends its webhooks to web's new port: Alice's page makes her "online now"
+        ws = Broadcaster(port=ws_port, env={}, app_id=values["REVERB_APP_ID"],
+                         key=values["REVERB_APP_KEY"], secret=values["REVERB_APP_SECRET"])
+        alice_socket = PusherSocket.to(ws)
+        alice_token, _ = api.login(ALICE)
+        outcome = alice_socket.subscribe_via(channel, http_authorizer(web, alice_token))
+        assert outcome["event"] == "pusher_internal:subscription_succeeded", outcome
+        admin_token, _ = api.login(ADMIN)
+        eventually(lambda: alice["id"] in {user["id"] for user in api.request(
+            "GET", "/api/activity", admin_token)["online"]}, 30, "Alice online now")
+        alice_socket.close()
+        # a warm start installs nothing, so pip and setuptools have nothing to say
+        warm = log.read_bytes()[started_at:].decode(errors="replace")
+        assert not re.search(r"\bpip\b|setuptools", warm, re.IGNORECASE), warm[:4000]
+
+
+def bare_checkout(tmp_path: Path) -> Path:
+    """A folder with run.sh and the Procfile and nothing else: a run.sh that tried to install
+    anything would fail there (it has no scripts/setup.sh)."""
+    (tmp_path / "scripts").mkdir()
+    (tmp_path / "scripts" / "run.sh").write_bytes(RUN_SH.read_bytes())
+    (tmp_path / "Procfile").write_bytes((ROOT / "Procfile").read_bytes())
+    return tmp_path / "scripts" / "run.sh"
+
+
+def test_run_sh_help_prints_its_usage_at_once_and_installs_nothing(tmp_path: Path):
+    env = dict(os.environ, RESOUND_ENV_FILE=str(tmp_path / "resound.env"))
+    done = subprocess.run(["bash", str(bare_checkout(tmp_path)), "--help"], env=env,
+                          capture_output=True, text=True, timeout=30)
+    assert (done.returncode, done.stderr) == (0, ""), done
+    for word in ("WEB_PORT", "REVERB_PORT", "WEB_CONCURRENCY", "RESOUND_APP_WEBHOOKS",
+                 "DATABASE_URL", "RESOUND_ENV_FILE", "Ctrl-C"):
+        assert word in done.stdout, done.stdout
+    for process in ("web", "ws", "worker"):
+        assert re.search(rf"^  {process} +\S", done.stdout, re.MULTILINE), done.stdout
+    assert not (tmp_path / "resound.env").exists()
+
+
+@pytest.mark.parametrize("taken", ["WEB_PORT", "REVERB_PORT"])
+def test_a_taken_port_stops_run_sh_first_with_one_line_naming_it(tmp_path: Path, taken: str):
+    settings = tmp_path / "resound.env"
+    # a settings file as earlier versions wrote it, with the ports and URLs of then
+    settings.write_text("REVERB_APP_ID=1\nREVERB_APP_KEY=k\nREVERB_APP_SECRET=s\n"
+                        "REVERB_HOST=127.0.0.1\nREVERB_PORT=8080\nREVERB_SCHEME=http\n"
+                        "SECRET_KEY=x\nRESOUND_APP_WEBHOOKS='[{\"url\":\"http://127.0.0.1:5000/"
+                        "broadcasting/webhooks\",\"event_types\":[\"channel_occupied\"]}]'\n")
+    with socket.create_server((HOST, 0)) as holder:
+        port = holder.getsockname()[1]
+        env = {**os.environ, "RESOUND_ENV_FILE": str(settings), "WEB_PORT": str(free_port()),
+               "REVERB_PORT": str(free_port()), taken: str(port)}
+        done = subprocess.run(["bash", str(bare_checkout(tmp_path))], env=env,
+                              capture_output=True, text=True, timeout=30)
+    assert done.returncode == 1, done
+    [line] = done.stderr.splitlines()
+    assert line.startswith(f"run.sh: port {port} is taken by another program; set {taken} to a "
+                           f"free port (e.g. {taken}="), line
+    assert set(dotenv_values(settings)) == SECRETS  # what earlier versions added is gone
 
 
 def descendant(pid: int, *words: str) -> int:

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from shared.flags import SPELLINGS, flag_error, is_on
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MAX_BATCH = 10  # events per POST batch_events: the Pusher limit, which the broadcaster applies
 
@@ -135,7 +137,9 @@ def development_secret_key(path: Path) -> str:
 
 def _convert(default: Any, raw: str) -> Any:
     if isinstance(default, bool):
-        return raw.strip().lower() in ("1", "true", "yes", "on")
+        if flag_error(raw, "it"):
+            raise ValueError(raw)
+        return is_on(raw)
     if isinstance(default, int):
         return int(raw)
     if isinstance(default, float):
@@ -151,8 +155,10 @@ def load(environ: Mapping[str, str], overrides: Mapping[str, Any] | None) -> dic
             try:
                 values[key] = _convert(default, environ[key])
             except ValueError:
-                raise ValueError(f"environment variable {key}={environ[key]!r} is not a valid "
-                                 f"{type(default).__name__}") from None
+                kind = f"true or false ({SPELLINGS})" if isinstance(default, bool) else \
+                    f"a valid {type(default).__name__}"
+                raise ValueError(f"environment variable {key}={environ[key]!r} is not "
+                                 f"{kind}") from None
     values.update(overrides or {})
     check_outbox(values)
     check_positive(values, ("PENDING_ORDER_TTL", "PENDING_ORDERS_PER_CUSTOMER",

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
-from shared.payloads import dumpb
+from shared.payloads import dumpb, loads
 
 
 @dataclass(slots=True)
@@ -37,6 +37,15 @@ def json_response(status: int, value: Any) -> HttpResponse:
 
 def error_response(status: int, reason: str) -> HttpResponse:
     return json_response(status, {"error": reason})
+
+
+def said(response: HttpResponse) -> str:
+    """The status and reason of an error response as a log line shows them: ``401: ...``."""
+    try:
+        reason = loads(response.body).get("error")
+    except (ValueError, AttributeError):
+        reason = None
+    return f"{response.status}: {reason}" if isinstance(reason, str) else str(response.status)
 
 
 def serialize_response(response: HttpResponse, keep_alive: bool, head_only: bool = False) -> bytes:

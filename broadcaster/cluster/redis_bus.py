@@ -47,7 +47,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared.channels import channel_type
 from shared.payloads import encode_message
-from shared.redis_modes import async_client, parse_redis_url, redacted
+from shared.redis_modes import async_client, failure, parse_redis_url, redacted
 
 from ..protocol.publication import EVENT, Publication
 from ..protocol.requests import LISTENING, Answer, Unavailable
@@ -249,7 +249,7 @@ class RedisBus(Bus):
         except Failure as exc:
             await self._disconnect()
             raise RedisUnavailable(
-                f"cannot subscribe to Redis at {where}: {exc or type(exc).__name__}; check "
+                f"cannot subscribe to Redis at {where}: {failure(exc)}; check "
                 "REDIS_URL / REDIS_HOST / REDIS_PORT or unset REVERB_SCALING_ENABLED"
             ) from None
         self._ready.set()
@@ -308,8 +308,8 @@ class RedisBus(Bus):
                 if self._publish_error is None:
                     logger.warning("publishing to Redis at %s failed: %s; %d publication(s) "
                                    "wait to be sent again", redacted(self.url),
-                                   exc or type(exc).__name__, len(self._pending))
-                self._publish_error = str(exc) or type(exc).__name__
+                                   failure(exc), len(self._pending))
+                self._publish_error = failure(exc)
                 await self._recover()
                 continue
             if self._publish_error is not None:
@@ -455,7 +455,7 @@ class RedisBus(Bus):
         if not self._lost:
             logger.warning("lost the subscription to Redis at %s: %s; publications wait (at "
                            "most %d) until it is back", redacted(self.url),
-                           exc or type(exc).__name__, MAX_PENDING)
+                           failure(exc), MAX_PENDING)
         self._lost = True
         self._ready.clear()
         self._confirmed.clear()

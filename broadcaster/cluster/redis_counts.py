@@ -98,30 +98,36 @@ class RedisCounts(RedisStateBase):
         mine = app.connection_count if app is not None else 0
         return mine + sum(int(count) for count in counts if count is not None)
 
-    async def refresh_caps(self) -> None:
+    async def refresh_caps(self) -> bool:
         """Read how many sockets each capped app has on the other nodes, for its connection cap
-        (``AppState.is_full``): the cap holds cluster-wide, as of the last flush interval."""
+        (``AppState.is_full``): the cap holds cluster-wide, as of the last flush interval.
+        True: Redis answered for every capped app, and there was one."""
+        reached = False
         for app in self.apps.values():
             if app.config.max_connections is None:
                 continue
             total = await self.connection_count(app.id)
-            if not isinstance(total, Unavailable):
-                app.connections_elsewhere = max(0, total - app.connection_count)
+            if isinstance(total, Unavailable):
+                return False
+            app.connections_elsewhere = max(0, total - app.connection_count)
+            reached = True
+        return reached
 
     def attach(self, apps: Mapping[str, AppState], publish: Deliver) -> None:
         super().attach(apps, publish)
         for app in apps.values():  # channels tell which counts changed: flushes write only those
             app.recounted = set()
 
-    async def flush_counts(self) -> None:
+    async def flush_counts(self) -> bool:
         """Write what changed in this node's counts since the last flush (absolute values):
-        the channels whose count changed, not every channel (100,000 of them took 40 ms)."""
+        the channels whose count changed, not every channel (100,000 of them took 40 ms).
+        True: there was a change, and Redis took it."""
         assert self._redis is not None, "RedisState.flush_counts before start()"
         async with self._shared():
             changes = {app_id: self._count_changes(app) for app_id, app in self.apps.items()}
             changes = {app_id: change for app_id, change in changes.items() if any(change)}
             if not changes:
-                return
+                return False
             async with self._redis.pipeline(transaction=False) as pipe:
                 for app_id, (updates, gone) in changes.items():
                     key = self._counts_key(app_id, self.incarnation)
@@ -130,12 +136,26 @@ class RedisCounts(RedisStateBase):
                         pipe.sadd(self._node_key(self.incarnation, "apps"), app_id)
                     if gone:
                         pipe.hdel(key, *gone)
-                await pipe.execute()
+                try:
+                    await pipe.execute()
+                except Failure:
+                    self._recount(changes)
+                    raise
             for app_id, (updates, gone) in changes.items():
                 flushed = self._flushed.setdefault(app_id, {})
                 flushed.update(updates)
                 for field in gone:
                     del flushed[field]
+        return True
+
+    def _recount(self, changes: dict[str, tuple[dict[str, int], list[str]]]) -> None:
+        """Mark the channels of unwritten ``changes`` changed again, for the next flush (the
+        connection count is compared with what was last written anyway)."""
+        for app_id, (updates, gone) in changes.items():
+            app = self.apps.get(app_id)
+            if app is not None and app.recounted is not None:
+                app.recounted.update(field[2:] for field in (*updates, *gone)
+                                     if field.startswith("s:"))
 
     def _count_changes(self, app: AppState) -> tuple[dict[str, int], list[str]]:
         """The counts of ``app`` to write (field -> count) and to delete since the last flush;

@@ -45,8 +45,9 @@ class RedisNodes(RedisStateBase):
                 await self.heartbeat()
                 self._seen_reconnects = reconnects
 
-    async def heartbeat(self) -> None:
-        """Push this node's expiry forward; re-register if it was lost; retry orphan leaves."""
+    async def heartbeat(self) -> bool:
+        """Push this node's expiry forward; re-register if it was lost; retry orphan leaves.
+        True: Redis answered."""
         if self._must_register or not await self._register(self.incarnation, register=False):
             await self._reregister()
         if self._orphans:
@@ -56,6 +57,7 @@ class RedisNodes(RedisStateBase):
                         self.member_changed(request.app_id, request.channel, request.user_id,
                                             False)  # its webhook too, late as it is
                     del self._orphans[key]
+        return True
 
     async def _reregister(self) -> None:
         """Register a new incarnation with everything this node holds, then drop the old one."""
@@ -81,18 +83,20 @@ class RedisNodes(RedisStateBase):
             self._must_register = False
         await self.flush_counts()
 
-    async def reap_dead_nodes(self) -> None:
-        """Remove every node whose heartbeat expired, if no other node's reaper runs now."""
+    async def reap_dead_nodes(self) -> bool:
+        """Remove every node whose heartbeat expired, if no other node's reaper runs now.
+        True: Redis answered."""
         assert self._redis is not None, "RedisState.reap_dead_nodes before start()"
         lock = f"{self.prefix}:reaper"
         if not await self._redis.set(lock, self.incarnation, nx=True,
                                      px=int(self.reap_interval * 1000)):
-            return
+            return True
         for node in await self._scripts["reap_dead_nodes"](keys=[self.nodes_key]):
             node = node.decode()
             if node != self.incarnation:  # this node's own: its heartbeat re-registers it
                 logger.warning("node %s stopped its heartbeat: removing its sockets", node)
                 await self._remove_node(node)
+        return True
 
     async def _remove_node(self, incarnation: str) -> None:
         """Remove ``incarnation``'s sockets (member_removed where they were users' last), its

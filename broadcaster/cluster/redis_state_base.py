@@ -19,7 +19,7 @@ from redis.asyncio import Redis, RedisCluster
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
-from shared.redis_modes import async_client, parse_redis_url, redacted
+from shared.redis_modes import async_client, failure, parse_redis_url, redacted
 
 from ..protocol.requests import (
     JoinPresence,
@@ -106,7 +106,10 @@ class RedisStateBase(ClusterState):
         self._registered: set[tuple[str, str]] = set()  # (app, channel) in the node's registry
         self._flushed: dict[str, dict[str, int]] = {}  # app -> counts as last written
         self._must_register = False
-        self._down = False
+        # Redis health: each loop's own (whether its last step failed), and whether the node
+        # has said Redis is unreachable and not yet that it is back
+        self._failing: set[str] = set()
+        self._outage = False
         # presence operations share the Redis keys of this incarnation; re-registration and
         # orphan cleanup wait for them to finish and hold new ones back
         self._open, self._idle, self._busy = asyncio.Event(), asyncio.Event(), 0
@@ -146,8 +149,7 @@ class RedisStateBase(ClusterState):
         return f"{self.node_id}#{uuid.uuid4().hex[:12]}"
 
     def _unavailable(self, exc: BaseException) -> Unavailable:
-        what = str(exc) or type(exc).__name__
-        return Unavailable(f"Redis at {redacted(self.url)} is unreachable: {what}; "
+        return Unavailable(f"Redis at {redacted(self.url)} is unreachable: {failure(exc)}; "
                            "presence and counts need it")
 
     # --- life cycle ----------------------------------------------------------------------
@@ -167,8 +169,9 @@ class RedisStateBase(ClusterState):
         except Failure as exc:
             await self._redis.aclose()
             raise RedisUnavailable(f"cannot register node {self.node_id!r} in Redis at "
-                                   f"{redacted(self.url)}: {exc}; check REDIS_URL / REDIS_HOST"
-                                   " / REDIS_PORT or unset REVERB_SCALING_ENABLED") from None
+                                   f"{redacted(self.url)}: {failure(exc)}; check REDIS_URL / "
+                                   "REDIS_HOST / REDIS_PORT or unset REVERB_SCALING_ENABLED"
+                                   ) from None
         self._loops = [asyncio.create_task(self._every(interval, step)) for interval, step in (
             (self.heartbeat_interval, self.heartbeat), (self.reap_interval, self.reap_dead_nodes),
             (self.flush_interval, self.flush_counts), (self.flush_interval, self.refresh_caps))]
@@ -193,22 +196,32 @@ class RedisStateBase(ClusterState):
         await self._redis.aclose()
         self._redis = None
 
-    async def _every(self, interval: float, step: Callable[[], Awaitable[None]]) -> None:
+    async def _every(self, interval: float, step: Callable[[], Awaitable[bool]]) -> None:
+        """Run ``step`` every ``interval`` seconds; it returns whether it reached Redis.
+
+        Each loop has its own health: the node says Redis is unreachable when a loop that
+        worked fails, and that it is back once a step has reached it after that, each once;
+        a step with nothing to send to Redis says nothing either way."""
+        name = step.__name__
         while True:
             await asyncio.sleep(interval)
             try:
-                await step()
+                reached = await step()
             except Failure as exc:
-                if not self._down:
+                logger.debug("node %s: %s failed: %s", self.incarnation, name, exc)
+                if name not in self._failing and not self._outage:
                     logger.warning("%s", self._unavailable(exc).reason)
-                self._down = True
+                    self._outage = True
+                self._failing.add(name)
                 continue
             except Exception:
-                logger.exception("node %s: %s failed", self.incarnation, step.__name__)
+                logger.exception("node %s: %s failed", self.incarnation, name)
                 continue
-            if self._down:
-                logger.info("Redis at %s is reachable again", redacted(self.url))
-            self._down = False
+            if reached:
+                self._failing.discard(name)
+                if self._outage:
+                    logger.info("Redis at %s is reachable again", redacted(self.url))
+                    self._outage = False
 
     @contextlib.asynccontextmanager
     async def _shared(self) -> AsyncIterator[None]:

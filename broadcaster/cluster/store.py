@@ -16,7 +16,7 @@ from typing import Any
 from redis.asyncio import Redis, RedisCluster
 from redis.commands.core import AsyncScript
 
-from shared.redis_modes import async_client, parse_redis_url
+from shared.redis_modes import async_client, failure, parse_redis_url
 
 from ..config import redacted
 from ..protocol.requests import Answer, Unavailable
@@ -86,6 +86,5 @@ class RedisStore(Store):
         try:
             return await self._decide(keys=keys, args=args)
         except Failure as exc:
-            what = str(exc) or type(exc).__name__
-            return Unavailable(f"Redis at {redacted(self.url)} is unreachable: {what}; "
+            return Unavailable(f"Redis at {redacted(self.url)} is unreachable: {failure(exc)}; "
                                f"{self.needs}; retry later")

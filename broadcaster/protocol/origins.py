@@ -10,16 +10,17 @@ from fnmatch import fnmatchcase
 from urllib.parse import urlsplit
 
 
-def origin_allowed(origin: str | None, patterns: tuple[str, ...]) -> bool:
-    """Whether a handshake's ``Origin`` header passes the app's allowed origins."""
+def origin_error(origin: str | None, patterns: tuple[str, ...]) -> str | None:
+    """Why a handshake's ``Origin`` header does not pass the app's allowed origins, or None."""
     if "*" in patterns:
-        return True
+        return None
     if not origin:
-        return False
+        return ("this client sent no Origin header; with REVERB_ALLOWED_ORIGINS set, only "
+                "browsers on those hosts may connect ('*' allows any client)")
     try:
         host = urlsplit(origin).hostname
     except ValueError:
-        return False
-    if not host:
-        return False
-    return any(fnmatchcase(host, pattern.lower()) for pattern in patterns)
+        host = None
+    if host and any(fnmatchcase(host, pattern.lower()) for pattern in patterns):
+        return None
+    return f"origin {origin[:200]} is not allowed; add its host to REVERB_ALLOWED_ORIGINS"

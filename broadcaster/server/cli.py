@@ -12,8 +12,9 @@ from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 
 from ..cluster.redis_bus import RedisUnavailable
-from ..config import SETTINGS_HELP, ConfigError, ServerConfig, load_config
+from ..config import ConfigError, ServerConfig, load_config
 from ..metrics.snapshot import reader
+from ..settings_help import SETTINGS_HELP
 from .factory import MetricsUnavailable, build_server, serve_metrics
 from .listener import Server
 from .supervisor import Link, supervise
@@ -24,7 +25,9 @@ GC_YOUNG_THRESHOLD = 20_000  # allocations between young collections (Python's d
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="broadcaster", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="broadcaster", description="Resound's Pusher-protocol server (a drop-in for Laravel "
+        "Reverb). 'broadcaster start --help' lists its settings.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     start = commands.add_parser(
@@ -68,8 +71,10 @@ def _announce(config: ServerConfig, port: int) -> None:
                 scheme, config.host, port, config.path, workers)
     for app in config.apps:
         if config.dev_app:
-            logger.info("development app: REVERB_APP_ID=%s REVERB_APP_KEY=%s "
-                        "REVERB_APP_SECRET=%s", app.id, app.key, app.secret)
+            logger.warning("development app: REVERB_APP_ID=%s REVERB_APP_KEY=%s "
+                           "REVERB_APP_SECRET=%s (random, for this run only: set REVERB_APP_ID, "
+                           "REVERB_APP_KEY and REVERB_APP_SECRET, or REVERB_APPS_FILE, to serve "
+                           "your own app)", app.id, app.key, app.secret)
         else:
             logger.info("serving app %s (key %s)", app.id, app.key)
 

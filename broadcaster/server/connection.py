@@ -30,7 +30,7 @@ from ..protocol.messages import (
     UNAUTHORIZED,
     UNKNOWN_APP,
 )
-from ..protocol.origins import origin_allowed
+from ..protocol.origins import origin_error
 from ..protocol.replies import PING, error_message, new_socket_id
 from ..protocol.requests import Request
 from ..protocol.session import Session
@@ -131,9 +131,8 @@ class Connection(HttpConnection):
         self.socket_id = new_socket_id()
         if app is None:
             self._refuse(UNKNOWN_APP, f"no app has key {key!r}; check REVERB_APP_KEY", headers)
-        elif not origin_allowed(headers.get("origin"), app.config.allowed_origins):
-            self._refuse(UNAUTHORIZED, f"origin {headers.get('origin')!r} not allowed; add it "
-                         "to REVERB_ALLOWED_ORIGINS", headers)
+        elif refused := origin_error(headers.get("origin"), app.config.allowed_origins):
+            self._refuse(UNAUTHORIZED, refused, headers)
         elif app.is_full():
             self._refuse(OVER_QUOTA, f"app {app.id} is at its connection limit", headers)
         else:

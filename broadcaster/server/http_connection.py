@@ -20,7 +20,7 @@ from urllib.parse import unquote
 import httptools
 
 from ..api import router
-from ..api.http import HttpRequest, HttpResponse, error_response, serialize_response
+from ..api.http import HttpRequest, HttpResponse, error_response, said, serialize_response
 from ..api.queries import Query, render
 from ..protocol.requests import Answer
 from .stream import Stream
@@ -171,7 +171,7 @@ class HttpConnection(Stream):
             self.server, self.parser.get_method().decode("latin-1"),
             unquote(url.path.decode("latin-1")), (url.query or b"").decode("latin-1"), True)
         if isinstance(head, HttpResponse):
-            self.server.refuse("refused on its head", f"{head.status} {head.body[:200]!r}")
+            self.server.refuse("refused on its head", said(head))
             self._answer_and_close(head)
             raise StopParsing
         self.signed = head

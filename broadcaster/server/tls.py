@@ -11,7 +11,9 @@ hands, then calls :meth:`Connection.connection_made <.http_connection.HttpConnec
 the TLS transport, as before.
 
 One short task per connection while it shakes hands (asyncio's own TLS server runs one too);
-none once it is done.
+none once it is done. Before the handshake, the task peeks at the client's first byte: a client
+speaking plain HTTP (http:// or ws:// to a TLS port) gets a 400 saying to use https or wss,
+where the handshake would have failed with nothing said.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import socket
 import ssl
 from typing import TYPE_CHECKING
 
+from ..api.http import error_response, serialize_response
 from .connection import Connection
 
 if TYPE_CHECKING:
@@ -31,6 +34,11 @@ logger = logging.getLogger("broadcaster")
 
 ACCEPT_BATCH = 100  # sockets accepted per wake-up at most (asyncio's default backlog)
 ACCEPT_RETRY = 1.0  # seconds without accepting after the process ran out of descriptors
+TLS_HANDSHAKE_RECORD = 0x16  # a TLS client's first byte: its ClientHello's record type
+PLAIN_HTTP_READ = 65_536  # bytes of a plain HTTP request read before it is answered
+PLAIN_HTTP_ANSWER = serialize_response(error_response(
+    400, "this port speaks TLS only: use https:// for the HTTP API and wss:// for WebSockets"),
+    keep_alive=False)
 
 
 class PendingHandshake:
@@ -107,16 +115,72 @@ class TlsAcceptor:
         timeout = server.config.tls_handshake_timeout
         started = server.clock()
         try:
+            first = await self._first_byte(pending.sock, timeout)
+            if first is None or first[:1] != bytes([TLS_HANDSHAKE_RECORD]):
+                self._turn_away(pending, first, timeout)
+                return
             await server.loop.connect_accepted_socket(
                 lambda: Connection(server), pending.sock, ssl=self.context,
-                ssl_handshake_timeout=timeout)
+                ssl_handshake_timeout=max(timeout - (server.clock() - started), 0.001))
         except OSError:  # ssl.SSLError, a reset, an eviction, the deadline: the loop closes it
             if not pending.closing and server.clock() - started >= timeout:
-                server.refuse("TLS handshake too slow", f"not done within {timeout:g} s "
-                              "(RESOUND_TLS_HANDSHAKE_TIMEOUT); closed")
+                self._too_slow(timeout)
         except Exception:
             logger.exception("a TLS handshake failed unexpectedly; closed the connection")
             pending.sock.close()
         finally:
             # Once done, the connection counts itself (connection_made), until it upgrades.
             server.http_connections.pop(pending, None)
+
+    def _too_slow(self, timeout: float) -> None:
+        self.server.refuse("TLS handshake too slow", f"not done within {timeout:g} s "
+                           "(RESOUND_TLS_HANDSHAKE_TIMEOUT); closed")
+
+    async def _first_byte(self, sock: socket.socket, timeout: float) -> bytes | None:
+        """The client's first byte, left in the socket for the handshake; b"" if the client
+        closed (or was evicted), None if it sent nothing within ``timeout`` seconds."""
+        sock.setblocking(False)  # as accepted, it blocks: a silent client would hold the loop
+        try:
+            return sock.recv(1, socket.MSG_PEEK)
+        except BlockingIOError:
+            pass
+        except OSError:
+            return b""
+        loop = self.server.loop
+        readable = loop.create_future()
+
+        def wake() -> None:
+            if not readable.done():
+                readable.set_result(None)
+
+        loop.add_reader(sock.fileno(), wake)
+        timer = loop.call_later(timeout, wake)
+        try:
+            await readable
+        finally:
+            timer.cancel()
+            loop.remove_reader(sock.fileno())
+        try:
+            return sock.recv(1, socket.MSG_PEEK)
+        except BlockingIOError:
+            return None
+        except OSError:
+            return b""
+
+    def _turn_away(self, pending: PendingHandshake, first: bytes | None,
+                   timeout: float) -> None:
+        """Close a connection that will not shake hands: one that sent nothing in time, that
+        closed, or that speaks something else (answered 400: plain HTTP, most likely)."""
+        sock = pending.sock
+        if first is None:
+            self._too_slow(timeout)
+        elif first:
+            self.server.refuse("plain HTTP on the TLS port", "answered 400: use https:// and "
+                               "wss:// on this port")
+            try:
+                sock.recv(PLAIN_HTTP_READ)  # read, so that closing does not reset the answer
+                sock.send(PLAIN_HTTP_ANSWER)
+                sock.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass  # the client has gone already
+        sock.close()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Mapping
 from functools import partial
@@ -141,7 +142,7 @@ class WebhookSender:
                     return
                 problem = f"answered {response.status}"
             except (aiohttp.ClientError, TimeoutError) as error:
-                problem = f"failed: {error!r}"
+                problem = _failure(error, self.timeout)
             if time.monotonic() + backoff > deadline:
                 self.failed += 1
                 if not self.gave_up.run:
@@ -153,6 +154,17 @@ class WebhookSender:
             logger.warning("webhook to %s %s; retrying in %.0f s", target.url, problem, backoff)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, MAX_BACKOFF)
+
+
+def _failure(error: BaseException, timeout: float) -> str:
+    """What went wrong with one try, in words (an exception's repr is not for people)."""
+    if isinstance(error, TimeoutError):
+        return f"got no answer within {timeout:g} s"
+    if isinstance(error, aiohttp.ClientConnectorError):
+        cause = error.os_error
+        reason = os.strerror(cause.errno) if cause.errno else "no connection"
+        return f"failed: cannot connect to {error.host}:{error.port}: {reason}"
+    return f"failed: {error}" if str(error) else f"failed: {type(error).__name__}"
 
 
 class Webhooks:

@@ -138,12 +138,53 @@ def test_bad_scaling_settings_name_themselves(env, fragment):
         load_config({**CREDS, **env})
 
 
-def test_start_help_lists_the_settings(capsys):
+def help_of(capsys, *argv: str) -> str:
     with pytest.raises(SystemExit):
-        main(["start", "--help"])
-    help_text = capsys.readouterr().out
-    assert "REVERB_APP_MAX_PRESENCE_MEMBERS (100" in help_text
-    assert "max_presence_members" in help_text
+        main([*argv, "--help"])
+    return capsys.readouterr().out
+
+
+def test_start_help_lists_each_setting_on_a_line_of_its_own_under_a_heading(capsys):
+    text = help_of(capsys, "start")
+    settings = text[text.index("settings (environment variables"):]
+    lines = settings.splitlines()
+    assert re.search(r"^  REVERB_APP_MAX_PRESENCE_MEMBERS +100 +members per presence channel$",
+                     settings, re.MULTILINE), settings
+    assert {"Server:", "Scaling (several processes or machines as one server):", "Limits:",
+            "Metrics:"} <= set(lines)
+    rows = [line for line in lines if re.match(r"  [A-Z]", line)]
+    # one setting (and its flag) per line, its default starting in the same column on each
+    starts = {re.match(r"  [A-Z_]+(?:, --[a-z-]+)? {2,}(?=\S)", row) for row in rows}
+    assert None not in starts, rows
+    assert len({start.end() for start in starts}) == 1, rows
+    assert "true/false, 1/0, yes/no or on/off" in settings
+
+
+def test_top_level_help_is_plain_text(capsys):
+    text = help_of(capsys)
+    assert "``" not in text and ":mod:" not in text and "start --help" in text
+
+
+@pytest.mark.parametrize("spelling, on", [
+    ("true", True), ("1", True), ("yes", True), ("on", True), ("ON", True), ("True", True),
+    ("false", False), ("0", False), ("no", False), ("off", False), ("Off", False), ("", False),
+])
+def test_every_yes_or_no_setting_takes_the_same_spellings(spelling, on):
+    config = load_config({**CREDS, "REVERB_SCALING_ENABLED": spelling,
+                          "RESOUND_LOG_CONNECTIONS": spelling,
+                          "RESOUND_APP_WATCHLIST_EVENTS": spelling})
+    assert (config.scaling_url is not None, config.log_connections,
+            config.apps[0].watchlist_events) == (on, on, on)
+
+
+@pytest.mark.parametrize("name", ["REVERB_SCALING_ENABLED", "RESOUND_LOG_CONNECTIONS",
+                                  "REVERB_APP_RATE_LIMITING_ENABLED",
+                                  "RESOUND_APP_WEBHOOK_BATCHING"])
+def test_a_bad_yes_or_no_value_is_refused_with_the_spellings_listed(name):
+    with pytest.raises(ConfigError) as refused:
+        load_config({**CREDS, name: "maybe"})
+    assert str(refused.value) == (f"{name} must be true or false (true/false, 1/0, yes/no or "
+                                  "on/off), got 'maybe'")
 
 
 # --- issue 12: ports, finite numbers, TLS files, Reverb's rate limiting, the API limit ------
@@ -158,7 +199,7 @@ def test_start_help_lists_the_settings(capsys):
     ({**CREDS, "RESOUND_HTTP_IDLE_TIMEOUT": "inf"},
      "RESOUND_HTTP_IDLE_TIMEOUT must be a finite number, got 'inf'"),
     ({**CREDS, "REVERB_APP_RATE_LIMITING_ENABLED": "maybe"},
-     "REVERB_APP_RATE_LIMITING_ENABLED must be true or false, got 'maybe'"),
+     "REVERB_APP_RATE_LIMITING_ENABLED must be true or false ("),
     ({**CREDS, "REVERB_APP_RATE_LIMITING_ENABLED": "true",
       "REVERB_APP_RATE_LIMIT_MAX_ATTEMPTS": "0"},
      "REVERB_APP_RATE_LIMIT_MAX_ATTEMPTS must be at least 1"),

@@ -7,6 +7,8 @@ asserts on behaviour: refused, closed, bounded.
 from __future__ import annotations
 
 import json
+import logging
+import re
 import socket
 from urllib.parse import urlencode
 
@@ -185,7 +187,9 @@ def test_a_body_trickled_byte_by_byte_gets_408(make_server):
     ("/apps/999/events?auth_key=test-key", 404),  # no such app
     (f"/apps/{APP_ID}/channels?auth_key=test-key", 405),  # GET only
 ])
-def test_a_request_refused_on_its_head_is_answered_before_its_body(make_server, target, status):
+def test_a_request_refused_on_its_head_is_answered_before_its_body(make_server, target, status,
+                                                                   caplog):
+    caplog.set_level(logging.WARNING, "broadcaster")
     server = make_server()
     with connect(server.port) as sock:
         sock.sendall(f"POST {target} HTTP/1.1\r\nHost: x\r\nContent-Length: 900000\r\n\r\n"
@@ -193,6 +197,11 @@ def test_a_request_refused_on_its_head_is_answered_before_its_body(make_server, 
         reply = sock.recv(65536)  # no body sent: it is answered on the head alone
     assert reply.startswith(f"HTTP/1.1 {status}".encode())
     assert server.server.refused["refused on its head"] == 1
+    [line] = [record.getMessage() for record in caplog.records if "on its head" in record.msg
+              or "on its head" in record.getMessage()]
+    # a sentence: the status and the reason, no bytes repr of the JSON body
+    assert re.fullmatch(rf"refused a client: refused on its head: {status}: [^{{}}\\]+", line)
+    assert "b'" not in line, line
 
 
 def test_past_the_http_connection_cap_the_oldest_unfinished_one_is_closed(make_server):

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -164,7 +165,11 @@ def test_without_configuration_a_dev_app_is_printed_and_works():
         while "development app" not in line:
             line = proc.stderr.readline()
             assert line, "the dev app's credentials were never printed"
-        settings = dict(part.split("=", 1) for part in line.split() if part.startswith("REVERB_"))
+        # it stands out: a production run that forgot its settings must not pass for fine
+        assert " WARNING " in line and "set REVERB_APP_ID, REVERB_APP_KEY and " \
+            "REVERB_APP_SECRET, or REVERB_APPS_FILE" in line, line
+        settings = dict(part.split("=", 1) for part in line.split()
+                        if re.fullmatch(r"REVERB_APP_[A-Z]+=\w+", part))
         assert settings.keys() == {"REVERB_APP_ID", "REVERB_APP_KEY", "REVERB_APP_SECRET"}
         socket = PusherSocket(f"ws://{HOST}:{port}/app/{settings['REVERB_APP_KEY']}",
                         key=settings["REVERB_APP_KEY"], secret=settings["REVERB_APP_SECRET"])

@@ -2,7 +2,7 @@
 
 import pytest
 
-from broadcaster.protocol.origins import origin_allowed
+from broadcaster.protocol.origins import origin_error
 from broadcaster.protocol.ratelimit import TokenBucket
 
 
@@ -20,7 +20,19 @@ from broadcaster.protocol.ratelimit import TokenBucket
     ("http://[bad", ("localhost",), False),
 ])
 def test_origin_patterns_match_the_host(origin, patterns, allowed):
-    assert origin_allowed(origin, patterns) is allowed
+    assert (origin_error(origin, patterns) is None) is allowed
+
+
+@pytest.mark.parametrize("origin, reason", [
+    (None, "this client sent no Origin header; with REVERB_ALLOWED_ORIGINS set, only browsers "
+           "on those hosts may connect ('*' allows any client)"),
+    ("", "this client sent no Origin header; "),
+    ("https://evil.test", "origin https://evil.test is not allowed; add its host to "
+                          "REVERB_ALLOWED_ORIGINS"),
+])
+def test_a_refused_origin_is_explained_in_a_sentence(origin, reason):
+    refused = origin_error(origin, ("localhost",))
+    assert refused.startswith(reason) and "None" not in refused and "'" not in refused[:40]
 
 
 def test_bucket_allows_rate_per_second_then_refills():

@@ -320,5 +320,5 @@ def test_start_help_lists_the_user_features(capsys):
         main(["start", "--help"])
     help_text = " ".join(capsys.readouterr().out.split())
     for name in ("RESOUND_APP_WATCHLIST_EVENTS", "RESOUND_APP_SUBSCRIPTION_COUNT",
-                 "RESOUND_APP_AUTHORIZED_CONNECTIONS_TIMEOUT, 30 s"):
+                 "RESOUND_APP_AUTHORIZED_CONNECTIONS_TIMEOUT 30 s"):
         assert name in help_text

@@ -4,6 +4,7 @@ trusting a certificate authority the test makes (NODE_EXTRA_CA_CERTS; the SDK's 
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import socket
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 
 import pusher
 import pytest
+from websockets.exceptions import InvalidStatus
 
 from tests.api.redis_server import redis_server
 from tests.certificates import Certificates, make_certificates
@@ -89,6 +91,30 @@ def test_the_pusher_sdk_with_ssl_true_uses_https(certificates, tls_broadcaster):
     sdk = tls_sdk(tls_broadcaster, certificates)
     assert sdk.trigger("orders", "shipped", {"id": 7}) == {}
     assert sdk.channels_info() == {"channels": {}}
+
+
+def answer_to(port: int, request: bytes) -> bytes:
+    """Everything the server sends back to ``request`` on a plain TCP connection."""
+    answer = b""
+    with socket.create_connection((HOST, port), timeout=10) as sock:
+        sock.sendall(request)
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer
+
+
+def test_plain_http_on_the_tls_port_is_told_to_use_https_and_wss(certificates, tls_broadcaster):
+    answer = answer_to(tls_broadcaster.port, b"GET /up HTTP/1.1\r\nHost: x\r\n\r\n")
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 Bad Request"), answer
+    assert json.loads(body) == {"error": "this port speaks TLS only: use https:// for the HTTP "
+                                         "API and wss:// for WebSockets"}
+    with pytest.raises(InvalidStatus) as refused:  # a ws:// client hears the same
+        PusherSocket(tls_broadcaster.ws_url.replace("wss://", "ws://", 1))
+    assert refused.value.response.status_code == 400
+    assert b"wss://" in refused.value.response.body
+    # and TLS clients are served as before
+    assert tls_sdk(tls_broadcaster, certificates).channels_info() == {"channels": {}}
 
 
 def test_the_sdk_refuses_the_server_without_the_ca(tls_broadcaster):

@@ -1,5 +1,6 @@
-"""Issue 12: the README's nginx recipe, run as written (ports aside) in front of a broadcaster:
-a WebSocket and a signed API call go through it, and the client address reaches the log."""
+"""Issue 12: the nginx recipe of docs/broadcaster.md, run as written (ports aside) in front of a
+broadcaster: a WebSocket and a signed API call go through it, and the client address reaches
+the log."""
 
 from __future__ import annotations
 
@@ -17,12 +18,12 @@ from tests.pusher_socket import PusherSocket, error
 from tests.sdk import sdk_for
 from tests.servers import HOST, Broadcaster, free_port, start_broadcaster, wait_for_http
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+RECIPE = Path(__file__).resolve().parents[2] / "docs" / "broadcaster.md"
 
 
 def recipe(upstream: int, port: int) -> str:
-    """The README's ``nginx`` block, listening on ``port`` and proxying to ``upstream``."""
-    [block] = re.findall(r"```nginx\n(.*?)```", README.read_text(), re.S)
+    """The recipe's ``nginx`` block, listening on ``port`` and proxying to ``upstream``."""
+    [block] = re.findall(r"```nginx\n(.*?)```", RECIPE.read_text(), re.S)
     assert "listen 80;" in block and "127.0.0.1:8080" in block, "the recipe changed shape"
     return (block.replace("listen 80;", f"listen {HOST}:{port};")
             .replace("127.0.0.1:8080", f"{HOST}:{upstream}"))

@@ -65,13 +65,18 @@ def test_refused_connections_are_logged_at_info_with_peer_and_reason(log_file):
         assert f"from {HOST}:" in line and "(forwarded for 203.0.113.9)" in line
         evil = PusherSocket(server.ws_url, origin="http://evil.test")
         assert error(evil.greeting)[0] == 4009
-        wait_for_log(log_file, "INFO", f"from {HOST}:", "4009 origin 'http://evil.test' not "
-                     "allowed")
+        wait_for_log(log_file, "INFO", f"from {HOST}:", "4009 origin http://evil.test is not "
+                     "allowed; add its host to REVERB_ALLOWED_ORIGINS")
+        anonymous = PusherSocket(server.ws_url, origin=None)
+        assert error(anonymous.greeting) == (4009, "this client sent no Origin header; with "
+                                             "REVERB_ALLOWED_ORIGINS set, only browsers on those "
+                                             "hosts may connect ('*' allows any client)")
+        wait_for_log(log_file, "INFO", f"from {HOST}:", "4009 this client sent no Origin header")
         sockets = [PusherSocket.to(server, origin="https://app.example.com")]
         full = PusherSocket(server.ws_url, origin="https://app.example.com")
         assert error(full.greeting)[0] == 4004
         wait_for_log(log_file, "INFO", f"from {HOST}:", "4004 app 123456 is at its connection")
-        sockets += [unknown, evil, full]
+        sockets += [unknown, evil, anonymous, full]
     finally:
         for open_socket in sockets:
             open_socket.close()

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -108,6 +109,34 @@ def test_a_500_is_retried_and_the_webhook_arrives_once() -> None:
     finally:
         server.stop()
         receiver.close()
+
+
+@pytest.mark.slow  # the third try comes 3 s in, and stopping waits for the retried URL
+def test_each_failed_try_is_one_line_saying_what_failed(tmp_path: Path) -> None:
+    failing, refusing = Receiver(statuses=[500, 503]), Receiver()
+    refusing.close()  # nothing listens on its port now
+    webhooks = [{"url": url, "event_types": ["channel_occupied"]}
+                for url in (failing.url, refusing.url)]
+    log = tmp_path / "broadcaster.log"
+    with log.open("wb") as stderr:
+        server = start_broadcaster({"RESOUND_APP_WEBHOOKS": json.dumps(webhooks)}, stderr=stderr)
+    try:
+        PusherSocket.to(server).joined("news")
+        eventually(lambda: failing.names("news") == ["channel_occupied"], what="the third try")
+        lines = [line for line in log.read_text().splitlines() if "webhook to" in line]
+        assert [line.split(" WARNING broadcaster.webhooks.sender: ", 1)[1] for line in lines
+                if failing.url in line] == [
+            f"webhook to {failing.url} answered 500; retrying in 1 s",
+            f"webhook to {failing.url} answered 503; retrying in 2 s"]
+        port = refusing.url.split(":")[-1].split("/")[0]
+        refused = [line for line in lines if refusing.url in line]
+        assert refused and all(line.endswith(
+            f"webhook to {refusing.url} failed: cannot connect to 127.0.0.1:{port}: Connection "
+            f"refused; retrying in {2 ** number} s") for number, line in enumerate(refused)), lines
+        assert not any("Error(" in line or "ConnectionKey" in line for line in lines), lines
+    finally:
+        server.stop()
+        failing.close()
 
 
 @pytest.mark.slow

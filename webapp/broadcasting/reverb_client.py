@@ -126,8 +126,9 @@ class ReverbClient:
         except (ValueError, AttributeError):
             value = None
         if not isinstance(value, kind):
-            raise DeliveryError(f"GET {path} answered no {field!r} {kind.__name__}: "
-                                f"{answer[:200]!r}")
+            raise DeliveryError(f"GET {path} answered no {field} ({kind.__name__}); is "
+                                f"{self.host}:{self.port} the broadcaster? It answered: "
+                                f"{answer[:200].decode(errors='replace')}")
         return value
 
     def _post(self, path: str, body: bytes, headers: dict[str, str]) -> None:
@@ -160,7 +161,10 @@ class ReverbClient:
         return answer
 
     def _unreachable(self, exc: Exception) -> DeliveryError:
-        return DeliveryError(f"broadcaster at {self.host}:{self.port} unreachable: {exc}")
+        """What failed, in words: an OSError's reason without its ``[Errno 111]``."""
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else (
+            str(exc) or type(exc).__name__)
+        return DeliveryError(f"broadcaster at {self.host}:{self.port} unreachable: {reason}")
 
     def _send(self, method: str, target: str, body: bytes,
               headers: dict[str, str]) -> tuple[int, bytes]:
