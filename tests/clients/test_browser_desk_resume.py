@@ -20,10 +20,10 @@ from tests.servers import Broadcaster, start_broadcaster
 
 
 def demo_history() -> str:
-    """RESOUND_APP_HISTORY as scripts/run.sh writes it for the demo."""
-    found = re.search(r"^RESOUND_APP_HISTORY='(.+)'$", (ROOT / "scripts" / "run.sh").read_text(),
-                      re.MULTILINE)
-    assert found, "scripts/run.sh writes no RESOUND_APP_HISTORY"
+    """RESOUND_APP_HISTORY as scripts/run.sh sets it for the demo (its default)."""
+    found = re.search(r"^export RESOUND_APP_HISTORY=\$\{RESOUND_APP_HISTORY:-'(.+)'\}$",
+                      (ROOT / "scripts" / "run.sh").read_text(), re.MULTILINE)
+    assert found, "scripts/run.sh sets no default RESOUND_APP_HISTORY"
     return found.group(1)
 
 
