@@ -16,7 +16,7 @@ from .order_search import BadFilter, order_list
 from .orders import OrderError, place_order, place_order_once, stale_view_error
 from .outbox import SOCKET_ID_HEADER
 from .pagination import BadPage
-from .serializers import order_dict, product_dict
+from .serializers import ORDER_DETAIL, order_dict, product_dict
 from .status import OrderStatus
 from .tokens import issue_token
 
@@ -77,7 +77,7 @@ def list_orders() -> ResponseReturnValue:
 @bp.get("/orders/<id:order_id>")
 def show_order(order_id: int) -> ResponseReturnValue:
     user = require_user()
-    return jsonify(order=order_dict(visible_order(user, order_id), detail=True))
+    return jsonify(order=order_dict(visible_order(user, order_id, ORDER_DETAIL), detail=True))
 
 
 @bp.post("/orders")
@@ -113,7 +113,7 @@ def _check_expected_status(order: Order, value: object) -> None:
 def transition(order_id: int) -> ResponseReturnValue:
     """Move the order to ``status``; an optional ``expected_status`` guards against stale views."""
     admin = require_admin()
-    order = visible_order(admin, order_id)
+    order = visible_order(admin, order_id, ORDER_DETAIL)
     body = json_object()
     notes = body.get("notes")
     if notes is not None and not isinstance(notes, str):
@@ -121,9 +121,13 @@ def transition(order_id: int) -> ResponseReturnValue:
     try:
         target = OrderStatus.parse(body.get("status"))
         _check_expected_status(order, body.get("expected_status"))
-        order.transition_to(target, admin, notes or None)
+        order.record_transition(target, admin, notes or None)
     except ConcurrentChange as exc:
         abort(409, description=str(exc))
     except ValueError as exc:  # an unknown status or an InvalidTransition
         abort(422, description=str(exc))
-    return jsonify(order=order_dict(order, detail=True))
+    # The answer is read before the commit, from what was just flushed: after it, every
+    # attribute would be expired and loaded again.
+    answer = order_dict(order, detail=True)
+    db.session.commit()
+    return jsonify(order=answer)

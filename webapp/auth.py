@@ -6,10 +6,12 @@ a browser never attaches that header on its own.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cache
 
 from flask import abort, request
 from flask_login import current_user
+from sqlalchemy.orm.interfaces import ORMOption
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .extensions import csrf, db, login_manager
@@ -93,9 +95,10 @@ def require_admin() -> User:
     return user
 
 
-def visible_order(user: User, order_id: int) -> Order:
-    """The order if ``user`` may see it (its owner or an admin); 404 or 403 otherwise."""
-    order = db.session.get(Order, order_id)
+def visible_order(user: User, order_id: int, options: Sequence[ORMOption] = ()) -> Order:
+    """The order if ``user`` may see it (its owner or an admin), loaded with ``options``; 404
+    or 403 otherwise."""
+    order = db.session.get(Order, order_id, options=options)
     if order is None:
         abort(404, description=f"order {order_id} does not exist")
     if not (user.is_admin or order.user_id == user.id):

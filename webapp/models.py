@@ -120,6 +120,16 @@ class Order(db.Model):
         :class:`InvalidTransition` for a change the status machine does not allow, and
         :class:`ConcurrentChange` when another request changed the order first.
         """
+        changed = self.record_transition(new_status, changed_by, notes)
+        if changed:
+            db.session.commit()
+        return changed
+
+    def record_transition(
+        self, new_status: OrderStatus, changed_by: User | None = None, notes: str | None = None
+    ) -> bool:
+        """:meth:`transition_to` without the commit: the caller commits (and may read the
+        order first without loading it again), or rolls back."""
         if notes is not None and len(notes) > MAX_NOTES_LENGTH:
             raise ValueError(f"notes must be at most {MAX_NOTES_LENGTH} characters")
         if new_status == self.status:
@@ -127,10 +137,16 @@ class Order(db.Model):
         if not self.status.can_transition_to(new_status):
             raise InvalidTransition(self.status, new_status)
         previous = self.status
-        self.status = new_status
-        self.updated_at = utcnow()
         try:
-            db.session.flush()  # the version check: fails if another request moved it first
+            self.status = new_status
+            self.updated_at = utcnow()
+            db.session.add(OrderStatusHistory(
+                order=self, from_status=previous, to_status=new_status,
+                changed_by=changed_by, notes=notes,
+            ))
+            # One flush for the order and its history row; its UPDATE is the version check,
+            # which fails if another request moved the order first.
+            db.session.flush()
         except StaleDataError:
             db.session.rollback()
             raise ConcurrentChange(
@@ -138,12 +154,7 @@ class Order(db.Model):
             ) from None
         if new_status is OrderStatus.CANCELLED:
             self._return_stock()
-        db.session.add(OrderStatusHistory(
-            order=self, from_status=previous, to_status=new_status,
-            changed_by=changed_by, notes=notes,
-        ))
-        enqueue(OrderStatusChanged(self, previous.value, changed_by))
-        db.session.commit()
+        enqueue(OrderStatusChanged(self, previous.value, changed_by))  # flushed by the commit
         return True
 
     def _return_stock(self) -> None:

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+from sqlalchemy.orm import joinedload
+
 from .events import iso8601
-from .models import Order, OrderStatusHistory, Product
+from .models import Order, OrderItem, OrderStatusHistory, Product
 from .money import format_cents
+
+# What ``order_dict(order, detail=True)`` and the order's events read, loaded with the order in
+# one query instead of one per relation (and per history author): an order has at most 50
+# items and 6 history entries, so at most 300 rows.
+ORDER_DETAIL = (
+    joinedload(Order.user),
+    joinedload(Order.items).joinedload(OrderItem.product),
+    joinedload(Order.history).joinedload(OrderStatusHistory.changed_by),
+)
 
 
 def product_dict(product: Product) -> dict:
