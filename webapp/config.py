@@ -71,8 +71,10 @@ DEFAULTS: dict[str, Any] = {
     # whether a deliverer keeps its HTTP connection open between requests.
     "OUTBOX_BATCH_SIZE": 10,
     "OUTBOX_KEEP_ALIVE": True,
-    # Try delivery from the web process right after commit (the worker is the guarantee).
-    "OUTBOX_DELIVER_ON_COMMIT": True,
+    # Also deliver from the web process right after commit. Off: the worker delivers alone,
+    # woken by each commit that wrote outbox rows (webapp/wakeup.py); turn it on where no
+    # worker runs (the worker is the guarantee, this only saves the wake-up).
+    "OUTBOX_DELIVER_ON_COMMIT": False,
     "MAX_CONTENT_LENGTH": 1024 * 1024,  # larger request bodies get 413
     "SESSION_COOKIE_SAMESITE": "Lax",
     "NODE_MODULES": str(PROJECT_ROOT / "node_modules"),
@@ -163,6 +165,8 @@ def load(environ: Mapping[str, str], overrides: Mapping[str, Any] | None) -> dic
                                  f"{type(default).__name__}") from None
     values.update(overrides or {})
     check_outbox(values)
+    if isinstance(values["SQLITE_SYNCHRONOUS"], str):
+        values["SQLITE_SYNCHRONOUS"] = values["SQLITE_SYNCHRONOUS"].strip().upper()
     if values["SQLITE_SYNCHRONOUS"] not in SQLITE_SYNCHRONOUS:
         raise ConfigError(f"SQLITE_SYNCHRONOUS={values['SQLITE_SYNCHRONOUS']!r}: set one of "
                           f"{', '.join(SQLITE_SYNCHRONOUS)}")

@@ -21,6 +21,7 @@ from shared.sockets import socket_id_error
 
 from .events import BroadcastEvent
 from .extensions import db
+from .wakeup import notify_worker
 
 SOCKET_ID_HEADER = "X-Socket-ID"
 PENDING_FLAG = "outbox_pending"
@@ -75,9 +76,17 @@ def enqueue(event: BroadcastEvent) -> OutboxEvent:
         data=dumps(event.broadcast_with()),
         socket_id=request_socket_id(),
     )
+    _add(row)
+    return row
+
+
+def _add(row: OutboxEvent) -> None:
+    """Add ``row`` to the current transaction; the first row of a transaction also has it
+    wake the worker when it commits."""
+    if not db.session.info.get(PENDING_FLAG):
+        notify_worker()
     db.session.add(row)
     db.session.info[PENDING_FLAG] = True
-    return row
 
 
 def enqueue_termination(user_id: int) -> OutboxEvent:
@@ -85,6 +94,5 @@ def enqueue_termination(user_id: int) -> OutboxEvent:
     ``user_id`` (``POST users/{id}/terminate_connections``), sent in order with the events."""
     row = OutboxEvent(kind=TERMINATE, name="terminate_connections", channels="[]",
                       data=str(user_id))
-    db.session.add(row)
-    db.session.info[PENDING_FLAG] = True
+    _add(row)
     return row

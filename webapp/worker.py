@@ -1,9 +1,11 @@
 """``flask --app webapp worker``: the guarantee that every outbox event reaches the broadcaster.
 
 It delivers pending events in order, in batches, on one HTTP connection it keeps open across
-passes (opened again after a failure), sleeps briefly when idle, and backs off exponentially
-(capped) while the broadcaster is down. SIGTERM (honcho, systemd) ends it between passes, so a
-send is never cut off between the broadcaster's answer and its record.
+passes (opened again after a failure); when idle it waits until a commit may have written rows
+(:mod:`webapp.wakeup`: NOTIFY on PostgreSQL, SQLite's data version) or ``OUTBOX_IDLE_SECONDS``
+pass, and it backs off exponentially (capped) while the broadcaster is down. SIGTERM (honcho,
+systemd) ends it between passes, so a send is never cut off between the broadcaster's answer
+and its record.
 
 Before each delivery pass it does the app's chores (:class:`Chores`): it cancels the pending
 orders past ``PENDING_ORDER_TTL``, and every ``LIVE_PRESENCE_CHECK_SECONDS`` it checks the live
@@ -26,6 +28,7 @@ from .activity import expire_unconfirmed
 from .delivery import DeliveryError, ReverbClient, deliver_now
 from .extensions import db
 from .orders import expire_pending_orders
+from .wakeup import Wakeup, worker_wakeup
 
 log = logging.getLogger(__name__)
 
@@ -61,17 +64,22 @@ class Chores:
 
 
 def run_worker(app: Flask, idle: float, backoff_initial: float, backoff_max: float,
-               stop: threading.Event) -> None:
+               stop: threading.Event, wakeup: Wakeup | None = None) -> None:
     """Loop chores and delivery passes until ``stop`` is set; a pass that raises is logged and
-    retried."""
+    retried. Idle, it waits on ``wakeup`` (default: the database's, :func:`worker_wakeup`)."""
     client = ReverbClient.from_config(app.config)
+    if wakeup is None:
+        with app.app_context():
+            wakeup = worker_wakeup(db.engine)
     try:
-        _loop(app, client, Chores(app, client), idle, backoff_initial, backoff_max, stop)
+        _loop(app, client, Chores(app, client), wakeup, idle, backoff_initial, backoff_max,
+              stop)
     finally:
+        wakeup.close()
         client.close()
 
 
-def _loop(app: Flask, client: ReverbClient, chores: Chores, idle: float,
+def _loop(app: Flask, client: ReverbClient, chores: Chores, wakeup: Wakeup, idle: float,
           backoff_initial: float, backoff_max: float, stop: threading.Event) -> None:
     backoff = backoff_initial
     while not stop.is_set():
@@ -90,7 +98,7 @@ def _loop(app: Flask, client: ReverbClient, chores: Chores, idle: float,
             continue
         backoff = backoff_initial
         if not result.delivered and not result.skipped:
-            stop.wait(idle)
+            wakeup.wait(idle, stop)
 
 
 @click.command("worker")
