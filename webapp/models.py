@@ -154,7 +154,7 @@ class Order(db.Model):
             ) from None
         if new_status is OrderStatus.CANCELLED:
             self._return_stock()
-        enqueue(OrderStatusChanged(self, previous.value, changed_by))  # flushed by the commit
+        enqueue(OrderStatusChanged(self, previous.value, changed_by))
         return True
 
     def _return_stock(self) -> None:

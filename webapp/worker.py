@@ -32,6 +32,8 @@ from .wakeup import Wakeup, worker_wakeup
 
 log = logging.getLogger(__name__)
 
+EXPIRY_INTERVAL = 1.0  # seconds between two looks for expired pending orders (TTL: minutes)
+
 
 class Chores:
     """What the worker does besides delivery, on the worker's connection to the broadcaster:
@@ -42,14 +44,23 @@ class Chores:
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.app, self.client, self.clock = app, client, clock
         self.presence_interval = float(app.config["LIVE_PRESENCE_CHECK_SECONDS"])
-        self.next_presence_check = clock()
+        self.next_presence_check = self.next_expiry = clock()
 
     def run(self) -> None:
+        """The chores that are due: the pending orders' expiry at most every
+        :data:`EXPIRY_INTERVAL` (a worker woken by every commit runs many passes a second), the
+        presence check every ``LIVE_PRESENCE_CHECK_SECONDS``."""
+        now = self.clock()
+        expire, check = now >= self.next_expiry, now >= self.next_presence_check
+        if not (expire or check):
+            return
         with self.app.app_context():
             try:
-                expire_pending_orders()
-                if self.clock() >= self.next_presence_check:
-                    self.next_presence_check = self.clock() + self.presence_interval
+                if expire:
+                    self.next_expiry = now + EXPIRY_INTERVAL
+                    expire_pending_orders()
+                if check:
+                    self.next_presence_check = now + self.presence_interval
                     self._check_presence()
             finally:
                 db.session.remove()
