@@ -87,7 +87,8 @@ def _app(database_url: str) -> Any:
 def make_orders(database_url: str, count: int) -> list[int]:
     """``count`` pending orders of alice's, written straight to the database (no events)."""
     from webapp.extensions import db
-    from webapp.models import Order, OrderItem, Product, User
+    from webapp.orders.models import Order, OrderItem, User
+    from webapp.orders.products import Product
     app = _app(database_url)
     with app.app_context():
         alice = db.session.scalar(db.select(User).where(User.email == "alice@example.com"))
@@ -108,10 +109,10 @@ def make_orders(database_url: str, count: int) -> list[int]:
 
 def add_pending(database_url: str, count: int) -> None:
     """``count`` pending outbox events shaped like an order's, numbered ``n`` 0.."""
-    from webapp.events import order_channels, order_payload
+    from webapp.broadcasting.events import order_channels, order_payload
+    from webapp.broadcasting.outbox import OutboxEvent
     from webapp.extensions import db
-    from webapp.models import Order
-    from webapp.outbox import OutboxEvent
+    from webapp.orders.models import Order
     app = _app(database_url)
     with app.app_context():
         order = db.session.scalar(db.select(Order).order_by(Order.id))

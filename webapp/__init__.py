@@ -13,13 +13,16 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import event
 
-from . import api, broadcasting, delivery, errors, headers, pages, ratelimit, webhooks
 from . import config as app_config
+from .accounts import login_limits
+from .broadcasting import auth as broadcasting_auth
+from .broadcasting import delivery, webhooks
+from .broadcasting.worker import worker_command
 from .extensions import csrf, db, login_manager, migrate
-from .ids import IdConverter
-from .jsonbodies import StrictJSONProvider
 from .seed import seed_command
-from .worker import worker_command
+from .web import api, errors, headers, pages
+from .web.converters import IdConverter
+from .web.jsonbodies import StrictJSONProvider
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -45,10 +48,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     errors.init_app(app)
     headers.init_app(app)
     app.register_blueprint(api.bp)
-    app.register_blueprint(broadcasting.bp)
+    app.register_blueprint(broadcasting_auth.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(webhooks.bp)
-    ratelimit.init_app(app)
+    login_limits.init_app(app)
     app.cli.add_command(seed_command)
     app.cli.add_command(worker_command)
 

@@ -13,9 +13,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .reverb_client import MAX_BATCH
-
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+MAX_BATCH = 10  # events per POST batch_events: the Pusher limit, which the broadcaster applies
 
 # A key anyone can read is no key: these are (or were) in the repository, and the first was the
 # development default until a red team forged admin tokens with it. Refused whatever the mode.

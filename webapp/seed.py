@@ -9,11 +9,13 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from .accounts.passwords import set_password
 from .extensions import db
-from .models import Order, OrderItem, OrderStatusHistory, Product, User
-from .outbox import utcnow
+from .orders.models import Order, OrderItem, OrderStatusHistory, User
+from .orders.products import Product
+from .orders.status import OrderStatus
+from .orders.times import utcnow
 from .schema import current_revision, upgrade_schema
-from .status import OrderStatus
 
 DEMO_PASSWORD = "password"
 USERS = [
@@ -49,7 +51,7 @@ def seed_database() -> None:
         user = db.session.scalar(db.select(User).where(User.email == email))
         if user is None:
             user = User(name=name, email=email, is_admin=is_admin)
-            user.set_password(DEMO_PASSWORD)
+            set_password(user, DEMO_PASSWORD)  # a new user: no sessions to end
             db.session.add(user)
         users[email] = user
     products = {}

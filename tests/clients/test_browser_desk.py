@@ -12,7 +12,7 @@ import pytest
 
 from tests.clients.browser import run_scenario, screenshot_names
 from tests.clients.webapp_api import ADMIN, ALICE, WebappApi
-from webapp.errors import CSRF_MESSAGE
+from webapp.web.errors import CSRF_MESSAGE
 
 pytestmark = pytest.mark.slow
 

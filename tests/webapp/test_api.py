@@ -8,12 +8,12 @@ import pytest
 from flask import Flask
 from werkzeug.security import check_password_hash
 
-import webapp.auth
+import webapp.accounts.passwords
 from shared.payloads import loads
 from tests.webapp.conftest import ADMIN, ALICE, PASSWORD, csrf_token, login
+from webapp.broadcasting.outbox import OutboxEvent
 from webapp.extensions import db
-from webapp.models import Product
-from webapp.outbox import OutboxEvent
+from webapp.orders.products import Product
 
 
 def outbox_rows(app: Flask) -> list[OutboxEvent]:
@@ -307,7 +307,7 @@ def test_an_unknown_email_costs_a_password_check_on_both_logins(client, monkeypa
         checked.append(password_hash)
         return check_password_hash(password_hash, password)
 
-    monkeypatch.setattr(webapp.auth, "check_password_hash", spy, raising=False)
+    monkeypatch.setattr(webapp.accounts.passwords, "check_password_hash", spy, raising=False)
     unknown = {"email": "nobody@example.com", "password": PASSWORD}
     assert client.post("/api/login", json=unknown).status_code == 401
     assert client.post("/login", data={**unknown, "csrf_token": csrf_token(client)}

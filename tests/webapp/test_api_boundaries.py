@@ -6,8 +6,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from webapp.broadcasting.outbox import OutboxEvent
 from webapp.extensions import db
-from webapp.outbox import OutboxEvent
 
 MONITOR, MONITOR_STOCK = 4, 25  # the seeded '27-inch Monitor'
 PENDING_ORDER = 6

@@ -6,10 +6,11 @@ import pytest
 from flask import Flask
 
 from tests.webapp.conftest import ADMIN, ALICE, PASSWORD, login
-from webapp.channel_rules import ChannelRules, compile_pattern, strip_auth_prefix
-from webapp.channels import rules
+from webapp.accounts.passwords import set_password
+from webapp.broadcasting.channel_rules import ChannelRules, compile_pattern, strip_auth_prefix
+from webapp.broadcasting.channels import rules
 from webapp.extensions import db
-from webapp.models import Order, User
+from webapp.orders.models import Order, User
 
 
 @pytest.mark.parametrize(
@@ -105,7 +106,7 @@ def users_12_and_21(app: Flask) -> None:
     with app.app_context():
         for user_id in (12, 21):
             user = User(id=user_id, name=f"User {user_id}", email=f"user{user_id}@example.com")
-            user.set_password(PASSWORD)
+            set_password(user, PASSWORD)
             db.session.add(user)
         db.session.commit()
 

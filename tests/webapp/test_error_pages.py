@@ -10,7 +10,7 @@ import pytest
 from flask import Flask, abort
 
 from tests.webapp.conftest import ADMIN, ALICE, PASSWORD, csrf_token, sign_in
-from webapp.errors import CSRF_MESSAGE, SERVER_ERROR_MESSAGE
+from webapp.web.errors import CSRF_MESSAGE, SERVER_ERROR_MESSAGE
 
 LAYOUT = '<a class="brand" href="/">'  # base.html's header
 

@@ -31,8 +31,8 @@ from tests.webapp.test_integration import (
     token_of,
     transition,
 )
+from webapp.broadcasting.delivery import lease_seconds
 from webapp.config import DEFAULTS
-from webapp.delivery import lease_seconds
 
 
 class _ForwardingHandler(BaseHTTPRequestHandler):

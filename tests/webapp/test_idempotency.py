@@ -10,10 +10,12 @@ from flask import Flask
 
 from tests.webapp.conftest import ALICE, sign_in
 from tests.webapp.rendering import rendered
+from webapp.broadcasting.outbox import OutboxEvent
 from webapp.extensions import db
-from webapp.idempotency import KEY_TTL, key_error
-from webapp.models import IdempotencyKey, Order, Product
-from webapp.outbox import OutboxEvent, utcnow
+from webapp.orders.models import Order
+from webapp.orders.products import Product
+from webapp.orders.times import utcnow
+from webapp.web.idempotency import KEY_TTL, IdempotencyKey, key_error
 
 ITEMS = {"items": [{"product_id": 2, "quantity": 2}]}
 

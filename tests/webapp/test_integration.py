@@ -20,9 +20,9 @@ from tests.sdk import assert_nothing_then
 from tests.servers import Broadcaster, Webapp, start_webapp, start_worker
 from tests.waiting import eventually
 from tests.webapp.conftest import ADMIN, ALICE, BOB, Databases, login
-from webapp.delivery import deliver_now
+from webapp.broadcasting.delivery import deliver_now
+from webapp.broadcasting.outbox import OutboxEvent
 from webapp.extensions import db
-from webapp.outbox import OutboxEvent
 
 ALICE_CHANNEL, BOB_CHANNEL, ADMIN_CHANNEL = (
     "private-user.2.orders", "private-user.3.orders", "private-admin.orders")

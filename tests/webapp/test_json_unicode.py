@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from webapp.jsonbodies import lone_surrogate_error
+from webapp.web.jsonbodies import lone_surrogate_error
 
 LONE = ['"\\ud800"', '"\\udfff"', '"x\\ud83d"', '"\\ude00x"']
 

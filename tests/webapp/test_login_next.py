@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.webapp.conftest import ADMIN, ALICE, PASSWORD, csrf_token, sign_in
-from webapp.safe_redirect import local_path
+from webapp.web.safe_redirect import local_path
 
 # "///evil.example/path" has no host for urlsplit, but browsers read it as //evil.example/path.
 HOSTILE = ["//evil.example", "///evil.example/path", "////evil.example",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 import werkzeug.security
 
-import webapp.auth
+import webapp.accounts.passwords
 from tests.api.redis_server import redis_server
 from tests.clients.webapp_api import ALICE, BOB, PASSWORD
 from tests.webapp.conftest import csrf_token
@@ -34,7 +34,7 @@ def hash_checks(monkeypatch) -> list[str]:
         calls.append(password_hash.split("$", 1)[0])
         return werkzeug.security.check_password_hash(password_hash, password)
 
-    monkeypatch.setattr(webapp.auth, "check_password_hash", counting)
+    monkeypatch.setattr(webapp.accounts.passwords, "check_password_hash", counting)
     return calls
 
 

@@ -10,8 +10,8 @@ from sqlalchemy import event
 from tests.webapp.conftest import ADMIN, ALICE, login, sign_in
 from tests.webapp.rendering import rendered
 from webapp.extensions import db
-from webapp.models import Order, User
-from webapp.status import OrderStatus
+from webapp.orders.models import Order, User
+from webapp.orders.status import OrderStatus
 
 STATUSES = [status.value for status in OrderStatus]
 

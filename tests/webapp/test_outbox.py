@@ -11,18 +11,20 @@ import time
 from flask import Flask
 
 from tests.waiting import eventually
-from webapp.delivery import ReverbClient, deliver_pending
-from webapp.events import OrderStatusChanged
+from webapp.broadcasting.delivery import ReverbClient, deliver_pending
+from webapp.broadcasting.events import OrderBroadcast
+from webapp.broadcasting.outbox import OutboxEvent, enqueue
+from webapp.broadcasting.unit_of_work import commit
 from webapp.extensions import db
-from webapp.models import Order, User
-from webapp.outbox import OutboxEvent, enqueue
-from webapp.status import OrderStatus
+from webapp.orders.events import OrderStatusChanged
+from webapp.orders.models import Order, User
+from webapp.orders.status import OrderStatus
 
 
 def transition(app: Flask, order_id: int, status: str) -> None:
     with app.app_context():
         admin = db.session.scalar(db.select(User).where(User.is_admin))
-        db.session.get(Order, order_id).transition_to(OrderStatus(status), admin)
+        commit(db.session.get(Order, order_id).transition_to(OrderStatus(status), admin))
 
 
 def rows(app: Flask) -> list[OutboxEvent]:
@@ -41,7 +43,7 @@ def test_a_rolled_back_change_leaves_no_event(app: Flask):
     with app.app_context():
         order = db.session.get(Order, 6)
         order.status = OrderStatus.PAID
-        enqueue(OrderStatusChanged(order, "pending", None))
+        enqueue(OrderBroadcast(OrderStatusChanged(order, OrderStatus.PENDING, None)))
         db.session.rollback()
     assert rows(app) == []
 

@@ -26,10 +26,10 @@ from tests.webapp.conftest import app_config, login
 from tests.webapp.test_integration import ADMIN, ADMIN_CHANNEL, authorizer, subscribed
 from tests.webapp.test_outbox import rows
 from webapp import create_app
+from webapp.broadcasting.delivery import ReverbClient, deliver_pending
+from webapp.broadcasting.outbox import OutboxEvent
 from webapp.config import ConfigError
-from webapp.delivery import ReverbClient, deliver_pending
 from webapp.extensions import db
-from webapp.outbox import OutboxEvent
 
 
 class _Forward(BaseHTTPRequestHandler):
@@ -198,7 +198,7 @@ def test_a_refused_batch_is_sent_row_by_row_and_only_the_bad_row_is_skipped(
     add_events(app, range(2, 3), size=20_000)  # larger than the broadcaster takes: 413
     add_events(app, range(3, 5))
     client = ReverbClient.from_config(app.config)
-    with caplog.at_level(logging.WARNING, logger="webapp.delivery"):
+    with caplog.at_level(logging.WARNING, logger="webapp.broadcasting.delivery"):
         result = deliver(app, client, batch_size=10)
     client.close()
 

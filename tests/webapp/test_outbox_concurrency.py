@@ -24,9 +24,9 @@ from tests.webapp.conftest import Databases, app_config
 from tests.webapp.test_integration import ADMIN_CHANNEL
 from tests.webapp.test_outbox_batching import Forwarder, admin_socket, deliver
 from webapp import create_app
-from webapp.delivery import ReverbClient
+from webapp.broadcasting.delivery import ReverbClient
+from webapp.broadcasting.outbox import OutboxEvent
 from webapp.extensions import db
-from webapp.outbox import OutboxEvent
 from webapp.seed import seed_database
 
 WRITERS, EVENTS_PER_WRITER, DELIVERERS = 4, 30, 3

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from tests.webapp.conftest import ADMIN, ALICE, PASSWORD, csrf_token, sign_in
-from webapp.pages import VENDOR_FILES
+from webapp.web.pages import VENDOR_FILES
 
 
 def test_anonymous_visitors_are_sent_to_the_login_page(client):

@@ -19,8 +19,8 @@ from tests.servers import Broadcaster, Webapp, start_webapp, start_worker
 from tests.webapp.conftest import Databases, login, sign_in
 from webapp.config import ConfigError, load
 from webapp.extensions import db
-from webapp.models import Order, User
-from webapp.status import OrderStatus
+from webapp.orders.models import Order, User
+from webapp.orders.status import OrderStatus
 
 CAP = 5  # the default, as test_the_defaults checks
 ONE_MOUSE = {"items": [{"product_id": 1, "quantity": 1}]}

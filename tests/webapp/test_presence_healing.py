@@ -25,8 +25,8 @@ from tests.servers import (
 from tests.webapp.conftest import Databases
 from tests.webapp.test_webhooks import ADMIN_CHANNEL, next_view, person
 from tests.webapp.webhooks import member_added, now_ms, occupied, post_webhook
-from webapp.activity import expire_unconfirmed, snapshot
-from webapp.reverb_client import DeliveryError, ReverbClient
+from webapp.broadcasting.presence import expire_unconfirmed, snapshot
+from webapp.broadcasting.reverb_client import DeliveryError, ReverbClient
 
 CHECK_SECONDS = "0.2"
 

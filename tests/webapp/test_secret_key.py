@@ -28,7 +28,7 @@ from webapp.config import (
     ConfigError,
 )
 from webapp.extensions import db
-from webapp.models import User
+from webapp.orders.models import User
 
 PUBLIC_DEVELOPMENT_KEY = "dev-secret-key-change-me"  # the default before this fix
 HOW_TO_MAKE_ONE = "SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(32))')"
@@ -106,7 +106,7 @@ def test_debugging_without_a_key_uses_a_random_one_kept_in_the_instance_folder(
 
 
 def forged_token(admin: User) -> str:
-    """An API token as webapp/tokens.py makes them, signed with the public development key
+    """An API token as webapp/accounts/tokens.py makes them, signed with the public development key
     (the epoch is a small number, easily guessed)."""
     return URLSafeTimedSerializer(PUBLIC_DEVELOPMENT_KEY, salt="resound.api-token").dumps(
         {"uid": admin.id, "epoch": admin.session_epoch})

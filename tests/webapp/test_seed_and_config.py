@@ -8,7 +8,8 @@ from flask import Flask
 from webapp import config as app_config
 from webapp import create_app
 from webapp.extensions import db
-from webapp.models import Order, OrderStatusHistory, Product, User
+from webapp.orders.models import Order, OrderStatusHistory, User
+from webapp.orders.products import Product
 
 
 def counts(app: Flask) -> tuple[int, ...]:

@@ -15,10 +15,12 @@ from tests.clients.webapp_api import ALICE, BOB, PASSWORD
 from tests.servers import free_port, start_webapp
 from tests.webapp.conftest import CSRF_RE, app_config, csrf_token, login, sign_in
 from webapp import create_app
+from webapp.accounts.passwords import set_password as change_password
+from webapp.accounts.tokens import _serializer
+from webapp.broadcasting.unit_of_work import commit
 from webapp.extensions import db
-from webapp.models import User
+from webapp.orders.models import User
 from webapp.seed import seed_database
-from webapp.tokens import _serializer
 
 SESSION_COOKIE = "session"
 
@@ -26,8 +28,7 @@ SESSION_COOKIE = "session"
 def set_password(app: Flask, email: str, password: str) -> None:
     with app.app_context():
         user = db.session.scalar(db.select(User).where(User.email == email))
-        user.set_password(password)
-        db.session.commit()
+        commit(change_password(user, password))
 
 
 def test_a_cookie_copied_before_sign_out_no_longer_works(tmp_path):

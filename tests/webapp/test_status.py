@@ -9,12 +9,14 @@ from flask import Flask
 
 from shared.payloads import loads
 from tests.clients.webapp_api import LABELS
+from webapp.broadcasting.outbox import OutboxEvent
+from webapp.broadcasting.unit_of_work import commit
 from webapp.extensions import db
-from webapp.models import ConcurrentChange, Order, OrderStatusHistory, User
-from webapp.outbox import OutboxEvent
-from webapp.status import InvalidTransition, OrderStatus
+from webapp.orders.events import OrderStatusChanged
+from webapp.orders.models import ConcurrentChange, Order, OrderStatusHistory, User
+from webapp.orders.status import InvalidTransition, OrderStatus
 
-# Written out from DESIGN.md, independently of webapp/status.py.
+# Written out from DESIGN.md, independently of webapp/orders/status.py.
 ALLOWED = {
     ("pending", "paid"), ("pending", "cancelled"),
     ("paid", "processing"), ("paid", "cancelled"), ("paid", "refunded"),
@@ -56,7 +58,9 @@ def test_allowed_transition_saves_records_and_queues_the_event(app: Flask, curre
         admin = db.session.scalar(db.select(User).where(User.is_admin))
         history_before, outbox_before = _counts(order)
 
-        assert order.transition_to(OrderStatus(target), admin, "note") is True
+        events = order.transition_to(OrderStatus(target), admin, "note")
+        assert events == [OrderStatusChanged(order, OrderStatus(current), admin)]
+        commit(events)
 
         db.session.expire_all()
         assert db.session.get(Order, order.id).status.value == target
@@ -94,7 +98,7 @@ def test_same_status_is_a_no_op(app: Flask, status):
         order = _order_in(status)
         updated_at = order.updated_at
         before = _counts(order)
-        assert order.transition_to(OrderStatus(status)) is False
+        assert order.transition_to(OrderStatus(status)) == []
         db.session.expire_all()
         assert _counts(order) == before
         assert db.session.get(Order, order.id).updated_at == updated_at
@@ -112,7 +116,7 @@ def test_a_concurrent_change_is_refused_not_overwritten(app: Flask):
         stale = db.session.get(Order, 6)  # pending, as this admin's page saw it
         with app.app_context():  # another request, its own session, moves it first
             admin = db.session.scalar(db.select(User).where(User.is_admin))
-            assert db.session.get(Order, 6).transition_to(OrderStatus.PAID, admin)
+            commit(db.session.get(Order, 6).transition_to(OrderStatus.PAID, admin))
         with pytest.raises(ConcurrentChange, match="changed meanwhile"):
             stale.transition_to(OrderStatus.CANCELLED)
         db.session.expire_all()

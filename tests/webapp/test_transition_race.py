@@ -17,7 +17,7 @@ from sqlalchemy import event
 
 from tests.webapp.conftest import ADMIN, ALICE, login
 from webapp.extensions import db
-from webapp.models import Order
+from webapp.orders.models import Order
 
 BARRIER_TIMEOUT = 30.0  # seconds; both requests reach their UPDATE within a fraction of it
 

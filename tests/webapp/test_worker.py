@@ -17,10 +17,10 @@ from tests.waiting import eventually
 from tests.webapp.conftest import ADMIN, ALICE, Databases, app_config, login
 from tests.webapp.test_outbox_batching import Forwarder
 from webapp import create_app
+from webapp.broadcasting.outbox import OutboxEvent
+from webapp.broadcasting.wakeup import SleepWakeup
+from webapp.broadcasting.worker import run_worker
 from webapp.extensions import db
-from webapp.outbox import OutboxEvent
-from webapp.wakeup import SleepWakeup
-from webapp.worker import run_worker
 
 
 @pytest.mark.sqlite_only("it waits for SQLite's words for the missing table, 'no such table'")
@@ -31,7 +31,7 @@ def test_a_database_error_is_logged_and_retried_until_delivery(
     stop = threading.Event()
     worker = threading.Thread(target=run_worker, args=(app, 0.05, 0.05, 0.1, stop), daemon=True)
     try:
-        with caplog.at_level(logging.ERROR, logger="webapp.worker"):
+        with caplog.at_level(logging.ERROR, logger="webapp.broadcasting.worker"):
             worker.start()
             def logged_database_error() -> bool:
                 assert worker.is_alive(), "the worker died on a missing table"

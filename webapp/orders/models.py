@@ -1,4 +1,5 @@
-"""The domain: users, products, orders with their items and status history.
+"""The domain's records: users, orders with their items and status history (products are in
+:mod:`.products`), and the one way an order changes status.
 
 Money is integer cents. Timestamps are naive UTC in the database.
 """
@@ -8,26 +9,15 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import (
-    Boolean,
-    Enum,
-    ForeignKey,
-    Index,
-    Integer,
-    String,
-    Text,
-    UniqueConstraint,
-    text,
-    update,
-)
+from sqlalchemy import Boolean, Enum, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.orm.exc import StaleDataError
-from werkzeug.security import generate_password_hash
 
+from ..extensions import db
 from .events import OrderStatusChanged
-from .extensions import db
-from .outbox import enqueue, enqueue_termination, utcnow
+from .products import Product, return_stock
 from .status import InvalidTransition, OrderStatus
+from .times import utcnow
 
 MAX_NOTES_LENGTH = 1000
 
@@ -56,29 +46,8 @@ class User(UserMixin, db.Model):
         """What Flask-Login keeps in the session cookie: the id and the session epoch."""
         return f"{self.id}:{self.session_epoch}"
 
-    def end_sessions(self) -> None:
-        """Void every session cookie and API token issued so far, and close the user's live
-        connections on the broadcaster (both when the transaction commits)."""
-        self.session_epoch = (self.session_epoch or 0) + 1
-        if self.id is not None:  # a new user has no connections yet
-            enqueue_termination(self.id)
-
-    def set_password(self, password: str) -> None:
-        """Change the password, which signs the user out everywhere."""
-        self.password_hash = generate_password_hash(password)
-        self.end_sessions()
-
     def to_dict(self) -> dict:
         return {"id": self.id, "name": self.name, "email": self.email, "is_admin": self.is_admin}
-
-
-class Product(db.Model):
-    __tablename__ = "products"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(200), unique=True)
-    price_cents: Mapped[int] = mapped_column(Integer)
-    stock: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class Order(db.Model):
@@ -112,28 +81,19 @@ class Order(db.Model):
 
     def transition_to(
         self, new_status: OrderStatus, changed_by: User | None = None, notes: str | None = None
-    ) -> bool:
-        """Move to ``new_status``, record it and broadcast it, all in one commit; a cancelled
-        order gives its items back to stock (none of them has shipped).
+    ) -> list[OrderStatusChanged]:
+        """Move to ``new_status`` and record it, flushed but not committed; a cancelled order
+        gives its items back to stock (none of them has shipped). Returns the events it caused
+        (none for the current status): the caller writes them to the outbox and commits.
 
-        Returns False (and does nothing) for the current status; raises
-        :class:`InvalidTransition` for a change the status machine does not allow, and
-        :class:`ConcurrentChange` when another request changed the order first.
+        Raises :class:`InvalidTransition` for a change the status machine does not allow, and
+        :class:`ConcurrentChange` (the session rolled back) when another request changed the
+        order first.
         """
-        changed = self.record_transition(new_status, changed_by, notes)
-        if changed:
-            db.session.commit()
-        return changed
-
-    def record_transition(
-        self, new_status: OrderStatus, changed_by: User | None = None, notes: str | None = None
-    ) -> bool:
-        """:meth:`transition_to` without the commit: the caller commits (and may read the
-        order first without loading it again), or rolls back."""
         if notes is not None and len(notes) > MAX_NOTES_LENGTH:
             raise ValueError(f"notes must be at most {MAX_NOTES_LENGTH} characters")
         if new_status == self.status:
-            return False
+            return []
         if not self.status.can_transition_to(new_status):
             raise InvalidTransition(self.status, new_status)
         previous = self.status
@@ -153,18 +113,20 @@ class Order(db.Model):
                 f"order {self.id} changed meanwhile; reload it and try again"
             ) from None
         if new_status is OrderStatus.CANCELLED:
-            self._return_stock()
-        enqueue(OrderStatusChanged(self, previous.value, changed_by))
-        return True
+            return_stock(self.items)
+        return [OrderStatusChanged(self, previous, changed_by)]
 
-    def _return_stock(self) -> None:
-        """Put the items back in stock (an UPDATE relative to the current stock, so concurrent
-        orders of the same product are not overwritten), by product id as orders take it."""
-        for item in sorted(self.items, key=lambda item: item.product_id):
-            db.session.execute(
-                update(Product).where(Product.id == item.product_id)
-                .values(stock=Product.stock + item.quantity)
-                .execution_options(synchronize_session=False))
+    def stale_view_error(self, expected: object) -> str | None:
+        """Why a transition based on ``expected``, the status the caller saw, must not go
+        ahead (the order has moved on: answer 409), or None. None when ``expected`` was not
+        sent; ValueError when it is not a status."""
+        if expected is None:
+            return None
+        seen = OrderStatus.parse(expected)
+        if seen is self.status:
+            return None
+        return (f"order {self.id} is {self.status.value} now, not {seen.value} as you saw it; "
+                "reload it and try again")
 
 
 class OrderItem(db.Model):
@@ -197,22 +159,3 @@ class OrderStatusHistory(db.Model):
 
     order: Mapped[Order] = relationship(back_populates="history")
     changed_by: Mapped[User | None] = relationship()
-
-
-class IdempotencyKey(db.Model):
-    """The first answer to a request sent with ``Idempotency-Key`` (per user), to send again.
-
-    Written in the same transaction as what the request created, so a key is stored exactly
-    when its order is; the unique (user, key) makes a concurrent duplicate wait and then fail.
-    """
-
-    __tablename__ = "idempotency_keys"
-    __table_args__ = (UniqueConstraint("user_id", "key", name="uq_idempotency_keys_user_key"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
-    key: Mapped[str] = mapped_column(String(200))
-    fingerprint: Mapped[str] = mapped_column(String(64))  # sha256 hex of the request's body
-    status_code: Mapped[int] = mapped_column(Integer)
-    response_body: Mapped[str] = mapped_column(Text)  # JSON
-    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from ..extensions import db
+from ..orders.ids import parse_id
+from ..orders.models import Order, User
 from .channel_rules import ChannelRules
-from .extensions import db
-from .ids import parse_id
-from .models import Order, User
 
 rules = ChannelRules()
 

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from .extensions import db
+from ..extensions import db
 
 NOTIFY_CHANNEL = "resound_outbox"
 POLL_SECONDS = 0.002  # SQLite: between two reads of PRAGMA data_version while waiting

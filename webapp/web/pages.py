@@ -26,18 +26,24 @@ from werkzeug.datastructures import MultiDict
 from wtforms import EmailField, HiddenField, PasswordField
 from wtforms.validators import DataRequired
 
+from ..accounts.passwords import authenticate
+from ..accounts.sessions import end_sessions
+from ..broadcasting.presence import snapshot
+from ..broadcasting.unit_of_work import commit
+from ..extensions import db
+from ..orders.ids import parse_id
+from ..orders.models import ConcurrentChange, User
+from ..orders.placing import OrderError
+from ..orders.products import Product
+from ..orders.search import BadFilter
+from ..orders.status import OrderStatus
 from . import idempotency
-from .activity import snapshot
-from .auth import authenticate, visible_order
-from .extensions import db
-from .ids import parse_id
-from .models import ConcurrentChange, Product, User
-from .order_search import BadFilter, order_list
-from .orders import OrderError, place_order, place_order_once, stale_view_error
+from .access import visible_order
+from .order_lists import order_list
 from .pagination import BadPage
+from .placing import place_order, place_order_once
 from .safe_redirect import local_path
 from .serializers import order_dict, product_dict
-from .status import OrderStatus
 
 bp = Blueprint("pages", __name__)
 
@@ -89,14 +95,13 @@ def login() -> ResponseReturnValue:
 @login_required
 def logout() -> ResponseReturnValue:
     """Sign out everywhere: copies of this cookie, other browsers and API tokens stop working."""
-    current_user.end_sessions()
-    db.session.commit()
+    commit(end_sessions(current_user._get_current_object()))
     logout_user()
     return redirect(url_for("pages.login"))
 
 
 def _order_list(owner_id: int | None) -> dict:
-    """The list the query string asks for (see order_search.order_list); 400 when it is bad."""
+    """The list the query string asks for (see order_lists.order_list); 400 when it is bad."""
     try:
         return order_list(request.args, owner_id)
     except (BadFilter, BadPage) as exc:
@@ -180,13 +185,16 @@ def transition(order_id: int) -> ResponseReturnValue:
         abort(403, description="only admins may change an order's status")
     order = visible_order(current_user, order_id)
     try:
-        stale = stale_view_error(order, request.form.get("expected_status") or None)
+        stale = order.stale_view_error(request.form.get("expected_status") or None)
         if stale:
             flash(stale, "error")
-        elif order.transition_to(OrderStatus.parse(request.form.get("status")),
-                                 current_user._get_current_object(),
-                                 request.form.get("notes") or None):
-            flash(f"Order {order.order_number} is now {order.status.label}.", "success")
+        else:
+            events = order.transition_to(OrderStatus.parse(request.form.get("status")),
+                                         current_user._get_current_object(),
+                                         request.form.get("notes") or None)
+            commit(events)
+            if events:
+                flash(f"Order {order.order_number} is now {order.status.label}.", "success")
     except (ValueError, ConcurrentChange) as exc:  # unknown status, InvalidTransition, race
         flash(str(exc), "error")
     return redirect(url_for("pages.show_order", order_id=order_id))

@@ -7,18 +7,25 @@ from flask.typing import ResponseReturnValue
 
 from shared.sockets import socket_id_error
 
+from ..accounts.callers import require_admin, require_user
+from ..accounts.passwords import authenticate
+from ..accounts.sessions import end_sessions
+from ..accounts.tokens import issue_token
+from ..bodies import json_object
+from ..broadcasting.outbox import SOCKET_ID_HEADER
+from ..broadcasting.unit_of_work import commit, write
+from ..extensions import csrf, db
+from ..orders.models import ConcurrentChange, Order
+from ..orders.placing import OrderError
+from ..orders.products import Product
+from ..orders.search import BadFilter
+from ..orders.status import OrderStatus
 from . import idempotency
-from .auth import authenticate, require_admin, require_user, visible_order
-from .bodies import json_object
-from .extensions import csrf, db
-from .models import ConcurrentChange, Order, Product
-from .order_search import BadFilter, order_list
-from .orders import OrderError, place_order, place_order_once, stale_view_error
-from .outbox import SOCKET_ID_HEADER
+from .access import visible_order
+from .order_lists import order_list
 from .pagination import BadPage
+from .placing import place_order, place_order_once
 from .serializers import ORDER_DETAIL, order_dict, product_dict
-from .status import OrderStatus
-from .tokens import issue_token
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 csrf.exempt(bp)  # checked in request_user() for cookie callers only
@@ -47,9 +54,7 @@ def login() -> ResponseReturnValue:
 @bp.post("/logout")
 def logout() -> ResponseReturnValue:
     """Sign the caller out everywhere: every session and token issued so far stops working."""
-    user = require_user()
-    user.end_sessions()
-    db.session.commit()
+    commit(end_sessions(require_user()))
     return "", 204
 
 
@@ -102,7 +107,7 @@ def create_order() -> ResponseReturnValue:
 def _check_expected_status(order: Order, value: object) -> None:
     """409 when ``value``, the status the caller saw, is no longer the order's (a stale view)."""
     try:
-        problem = stale_view_error(order, value)
+        problem = order.stale_view_error(value)
     except ValueError as exc:
         abort(422, description=f"expected_status: {exc}")
     if problem:
@@ -121,7 +126,7 @@ def transition(order_id: int) -> ResponseReturnValue:
     try:
         target = OrderStatus.parse(body.get("status"))
         _check_expected_status(order, body.get("expected_status"))
-        order.record_transition(target, admin, notes or None)
+        write(order.transition_to(target, admin, notes or None))
     except ConcurrentChange as exc:
         abort(409, description=str(exc))
     except ValueError as exc:  # an unknown status or an InvalidTransition

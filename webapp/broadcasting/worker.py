@@ -24,10 +24,13 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
-from .activity import expire_unconfirmed
+from ..extensions import db
+from ..orders.models import ConcurrentChange, Order
+from ..orders.placing import expired_pending_orders, expiry_reason
+from ..orders.status import OrderStatus
 from .delivery import DeliveryError, ReverbClient, deliver_now
-from .extensions import db
-from .orders import expire_pending_orders
+from .presence import expire_unconfirmed
+from .unit_of_work import commit
 from .wakeup import Wakeup, worker_wakeup
 
 log = logging.getLogger(__name__)
@@ -58,7 +61,7 @@ class Chores:
             try:
                 if expire:
                     self.next_expiry = now + EXPIRY_INTERVAL
-                    expire_pending_orders()
+                    expire_pending_orders(float(self.app.config["PENDING_ORDER_TTL"]))
                 if check:
                     self.next_presence_check = now + self.presence_interval
                     self._check_presence()
@@ -72,6 +75,27 @@ class Chores:
             db.session.rollback()
             log.warning("could not check who is online with the broadcaster (%s); next try "
                         "in %.0f s", exc, self.presence_interval)
+
+
+def expire_pending_orders(ttl_seconds: float) -> int:
+    """Cancel the pending orders placed more than ``ttl_seconds`` ago, each in its own commit
+    as any transition: a history row with the reason, the stock given back,
+    ``order.status.updated`` in the outbox. An order someone moved meanwhile is left as they
+    moved it. Returns how many were cancelled."""
+    reason = expiry_reason(ttl_seconds)
+    cancelled = 0
+    for order_id in expired_pending_orders(ttl_seconds):
+        order = db.session.get(Order, order_id, populate_existing=True)
+        if order is None or order.status is not OrderStatus.PENDING:
+            continue  # paid or cancelled since the look
+        try:
+            events = order.transition_to(OrderStatus.CANCELLED, None, reason)
+        except ConcurrentChange:
+            log.info("order %s changed while it expired; left as it is", order_id)
+            continue
+        commit(events)
+        cancelled += 1
+    return cancelled
 
 
 def run_worker(app: Flask, idle: float, backoff_initial: float, backoff_max: float,

@@ -1,30 +1,24 @@
 """Broadcast events, shaped like Laravel's: ``broadcast_on``, ``broadcast_as``, ``broadcast_with``.
 
-An event names its channels and its payload; :func:`webapp.outbox.enqueue` stores it in the
-same transaction as the change that caused it, and the delivery code sends it later.
+An event names its channels and its payload; :func:`webapp.broadcasting.outbox.enqueue` stores
+it in the same transaction as the change that caused it, and the delivery code sends it later.
+The domain's order events (:mod:`webapp.orders.events`) are broadcast as
+:class:`OrderBroadcast`.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .money import format_cents
-
-if TYPE_CHECKING:
-    from .models import Order, User
+from ..orders.events import OrderCreated, OrderEvent
+from ..orders.models import Order, User
+from ..orders.money import format_cents
+from ..orders.times import iso8601
 
 
 def private_channel(name: str) -> str:
     """Laravel's ``new PrivateChannel(name)``."""
     return f"private-{name}"
-
-
-def iso8601(moment: datetime) -> str:
-    """``2026-11-23T10:00:00+00:00``; naive datetimes from the database are UTC."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.isoformat(timespec="seconds")
 
 
 class BroadcastEvent:
@@ -65,35 +59,21 @@ def order_payload(order: Order, previous_status: str | None, changed_by: User | 
     }
 
 
-class OrderStatusChanged(BroadcastEvent):
-    """An order moved from one status to another."""
+class OrderBroadcast(BroadcastEvent):
+    """An order event on its owner's and the admins' channels: ``order.created`` when a
+    customer placed it, ``order.status.updated`` when it moved."""
 
-    def __init__(self, order: Order, previous_status: str, changed_by: User | None) -> None:
-        self.order = order
-        self.previous_status = previous_status
-        self.changed_by = changed_by
-
-    def broadcast_on(self) -> list[str]:
-        return order_channels(self.order)
-
-    def broadcast_as(self) -> str:
-        return "order.status.updated"
-
-    def broadcast_with(self) -> dict[str, Any]:
-        return order_payload(self.order, self.previous_status, self.changed_by)
-
-
-class OrderCreated(BroadcastEvent):
-    """A customer placed an order."""
-
-    def __init__(self, order: Order) -> None:
-        self.order = order
+    def __init__(self, event: OrderEvent) -> None:
+        self.event = event
 
     def broadcast_on(self) -> list[str]:
-        return order_channels(self.order)
+        return order_channels(self.event.order)
 
     def broadcast_as(self) -> str:
-        return "order.created"
+        return "order.created" if isinstance(self.event, OrderCreated) else "order.status.updated"
 
     def broadcast_with(self) -> dict[str, Any]:
-        return order_payload(self.order, None, self.order.user)
+        event = self.event
+        if isinstance(event, OrderCreated):
+            return order_payload(event.order, None, event.order.user)
+        return order_payload(event.order, event.previous_status.value, event.changed_by)

@@ -18,8 +18,8 @@ rows that got through are not delivered again, and the new ones are. The lease o
 outlast one send (:func:`lease_seconds`). A batch the broadcaster refuses (4xx, e.g. one event
 too large) is sent again one row at a time, so only the bad row is skipped.
 
-A termination row (:func:`webapp.outbox.enqueue_termination`) goes alone, in its place in the
-queue, as ``POST users/{id}/terminate_connections``.
+A termination row (:func:`.outbox.enqueue_termination`) goes alone, in its place in the queue,
+as ``POST users/{id}/terminate_connections``.
 """
 
 from __future__ import annotations
@@ -37,8 +37,9 @@ from sqlalchemy import event, or_, update
 
 from shared.payloads import loads
 
-from .extensions import db
-from .outbox import PENDING_FLAG, TERMINATE, OutboxEvent, utcnow
+from ..extensions import db
+from ..orders.times import utcnow
+from .outbox import PENDING_FLAG, TERMINATE, OutboxEvent
 from .reverb_client import DeliveryError, Message, ReverbClient
 
 __all__ = ["DeliveryError", "DeliveryResult", "ReverbClient", "deliver_now", "deliver_pending",

@@ -1,6 +1,6 @@
 """The outbox: each broadcast event is a row written in the same transaction as its cause.
 
-Nothing is sent here. :mod:`webapp.delivery` sends pending rows strictly in id order, claiming
+Nothing is sent here. :mod:`.delivery` sends pending rows strictly in id order, claiming
 batches from the head with a lease, each event with its row's idempotency key, so that the
 broadcaster delivers a row once however often it is sent.
 
@@ -10,7 +10,7 @@ asks the broadcaster to close every connection signed in as a user, in its place
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from flask import has_request_context, request
 from sqlalchemy import Float, Integer, String, Text, insert, text
@@ -19,18 +19,14 @@ from sqlalchemy.orm import Mapped, mapped_column
 from shared.payloads import dumps
 from shared.sockets import socket_id_error
 
+from ..extensions import db
+from ..orders.times import utcnow
 from .events import BroadcastEvent
-from .extensions import db
 from .wakeup import notify_worker
 
 SOCKET_ID_HEADER = "X-Socket-ID"
 PENDING_FLAG = "outbox_pending"
 EVENT, TERMINATE = "event", "terminate"  # what a row asks of the broadcaster
-
-
-def utcnow() -> datetime:
-    """Naive UTC, as the database stores it."""
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 class OutboxEvent(db.Model):

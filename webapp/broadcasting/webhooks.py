@@ -1,5 +1,5 @@
 """``POST /broadcasting/webhooks``: the broadcaster's webhooks (Pusher's format) feed the admins'
-"online now" and "viewing" view (:mod:`webapp.activity`).
+"online now" and "viewing" view (:mod:`webapp.broadcasting.presence`).
 
 The body is ``{"time_ms": ..., "events": [...]}``, signed in ``X-Pusher-Signature`` with the app
 secret and named by ``X-Pusher-Key``; anything else is refused with 401 before the body is read
@@ -17,10 +17,10 @@ from flask.typing import ResponseReturnValue
 
 from shared.signatures import verify_webhook
 
-from .activity import ActivityChanged, fact_of, record, snapshot
-from .auth import require_admin
-from .extensions import csrf, db
+from ..accounts.callers import require_admin
+from ..extensions import csrf, db
 from .outbox import enqueue
+from .presence import ActivityChanged, fact_of, record, snapshot
 
 log = logging.getLogger(__name__)
 

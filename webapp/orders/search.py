@@ -8,10 +8,8 @@ from dataclasses import dataclass
 from sqlalchemy import Select, func, or_
 from sqlalchemy.orm import selectinload
 
-from .extensions import db
+from ..extensions import db
 from .models import Order, User
-from .pagination import PageRequest, paginate
-from .serializers import order_dict
 from .status import OrderStatus
 
 ALL = "all"
@@ -79,15 +77,3 @@ def status_counts(owner_id: int | None) -> dict[str, int]:
     for status, count in db.session.execute(query):
         counts[status.value] = count
     return {ALL: sum(counts.values()), **counts}
-
-
-def order_list(args: Mapping[str, str], owner_id: int | None,
-               per_page_allowed: bool = False) -> dict:
-    """What a list of orders shows for the query ``args``: ``orders`` (the page's, newest
-    first), ``counts``, ``filter`` and ``page``. Raises BadFilter or BadPage."""
-    order_filter = OrderFilter.parse(args)
-    page = PageRequest.parse(args, per_page_allowed)
-    orders, page_info = paginate(matching_orders(order_filter, owner_id), page)
-    return {"orders": [order_dict(order) for order in orders],
-            "counts": status_counts(owner_id), "filter": order_filter.as_dict(),
-            "page": page_info}

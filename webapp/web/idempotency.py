@@ -14,18 +14,39 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, mapped_column
 
-from .extensions import db
-from .models import IdempotencyKey, User
-from .outbox import utcnow
+from ..extensions import db
+from ..orders.models import User
+from ..orders.times import utcnow
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 200
 KEY_TTL = timedelta(hours=24)
+
+
+class IdempotencyKey(db.Model):
+    """The first answer to a request sent with ``Idempotency-Key`` (per user), to send again.
+
+    Written in the same transaction as what the request created, so a key is stored exactly
+    when its order is; the unique (user, key) makes a concurrent duplicate wait and then fail.
+    """
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("user_id", "key", name="uq_idempotency_keys_user_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    key: Mapped[str] = mapped_column(String(200))
+    fingerprint: Mapped[str] = mapped_column(String(64))  # sha256 hex of the request's body
+    status_code: Mapped[int] = mapped_column(Integer)
+    response_body: Mapped[str] = mapped_column(Text)  # JSON
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
 class KeyReused(Exception):

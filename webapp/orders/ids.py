@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import re
 
-from werkzeug.routing import IntegerConverter
-
 MAX_ID = 2**63 - 1
 _DIGITS_RE = re.compile(r"[0-9]{1,19}")
 
@@ -21,10 +19,3 @@ def parse_id(text: str) -> int | None:
         return None
     value = int(text)
     return value if is_valid_id(value) else None
-
-
-class IdConverter(IntegerConverter):
-    """``<id:name>`` in routes: an id the database can hold; anything else is a 404."""
-
-    def __init__(self, map, *args, **kwargs) -> None:  # noqa: A002 (werkzeug's signature)
-        super().__init__(map, min=1, max=MAX_ID)

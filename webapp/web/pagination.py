@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Select, func
 
-from .extensions import db
+from ..extensions import db
 
 PER_PAGE = 25
 MAX_PER_PAGE = 100

@@ -21,9 +21,10 @@ from urllib.parse import quote, urlencode
 from shared.payloads import dumpb, loads
 from shared.signatures import sign_request
 
+from ..config import MAX_BATCH
+
 # Answers that will never succeed on retry: skip the row instead of blocking the queue.
 PERMANENT_STATUSES = frozenset({400, 413})
-MAX_BATCH = 10  # events per POST batch_events: the Pusher limit, which the broadcaster applies
 # A kept connection that fails like this before any answer was closed by the far end.
 _STALE_CONNECTION = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError,
                      ConnectionAbortedError)

@@ -14,11 +14,11 @@ from shared.payloads import dumps
 from shared.signatures import sign_channel, sign_user
 from shared.sockets import socket_id_error
 
-from .auth import request_user
-from .bodies import json_object
+from ..accounts.callers import request_user
+from ..bodies import json_object
+from ..extensions import csrf
+from ..orders.models import User
 from .channels import rules
-from .extensions import csrf
-from .models import User
 
 bp = Blueprint("broadcasting", __name__, url_prefix="/broadcasting")
 csrf.exempt(bp)  # checked in request_user() for cookie callers only

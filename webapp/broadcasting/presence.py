@@ -24,9 +24,9 @@ from sqlalchemy import BigInteger, Boolean, String, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, mapped_column
 
+from ..extensions import db
+from ..orders.models import Order, User
 from .events import BroadcastEvent, private_channel
-from .extensions import db
-from .models import Order, User
 from .outbox import enqueue
 from .reverb_client import ReverbClient
 

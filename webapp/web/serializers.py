@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy.orm import joinedload
 
-from .events import iso8601
-from .models import Order, OrderItem, OrderStatusHistory, Product
-from .money import format_cents
+from ..orders.models import Order, OrderItem, OrderStatusHistory
+from ..orders.money import format_cents
+from ..orders.products import Product
+from ..orders.times import iso8601
 
 # What ``order_dict(order, detail=True)`` and the order's events read, loaded with the order in
 # one query instead of one per relation (and per history author): an order has at most 50

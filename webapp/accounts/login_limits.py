@@ -6,7 +6,7 @@ for an account slow down the addresses that sent them, not the account: once eit
 address is spent, its next attempt is a 429 with ``Retry-After`` before any password is checked,
 while the account's owner, from her own address, still signs in (a lock per account would let
 anyone lock her out). Known and unknown emails count alike, and both check a password hash
-(``auth.authenticate``), so neither the answers nor their timing tell which emails have
+(``passwords.authenticate``), so neither the answers nor their timing tell which emails have
 accounts. The address is the connection's (``REMOTE_ADDR``): ``X-Forwarded-For`` counts only
 behind Werkzeug's ``ProxyFix``. Counters live in Redis when ``REDIS_URL`` is set (shared by every
 web process), in this process's memory otherwise. Two attempts in flight at once may both pass
@@ -20,12 +20,10 @@ import math
 import time
 
 from flask import Flask, Response, request
-from flask_limiter import Limiter, RateLimitExceeded
+from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
 from shared.redis_modes import limits_storage, parse_redis_url
-
-from .errors import error_page, wants_json
 
 LOGIN_ENDPOINTS = ("api.login", "pages.login")
 
@@ -72,15 +70,13 @@ def init_app(app: Flask) -> Limiter:
     for endpoint in LOGIN_ENDPOINTS:
         app.view_functions[endpoint] = per_address(per_account(app.view_functions[endpoint]))
 
-    @app.errorhandler(RateLimitExceeded)
-    def too_many(exc: RateLimitExceeded) -> Response | RateLimitExceeded:
-        breached = limiter.current_limit
-        wait = math.ceil(breached.reset_at - time.time()) if breached else 60
-        response = error_page(exc)
-        if wants_json():
-            response = app.json.response(error=exc.description)
-            response.status_code = 429
-        response.headers["Retry-After"] = str(max(wait, 1))
+    @app.after_request
+    def retry_after(response: Response) -> Response:
+        """A refused attempt (429, answered like any error) says when to try again."""
+        if response.status_code == 429 and request.endpoint in LOGIN_ENDPOINTS:
+            breached = limiter.current_limit
+            wait = math.ceil(breached.reset_at - time.time()) if breached else 60
+            response.headers["Retry-After"] = str(max(wait, 1))
         return response
 
     return limiter

@@ -1,0 +1,22 @@
+"""Which orders a caller may see: an order's owner and admins."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from flask import abort
+from sqlalchemy.orm.interfaces import ORMOption
+
+from ..extensions import db
+from ..orders.models import Order, User
+
+
+def visible_order(user: User, order_id: int, options: Sequence[ORMOption] = ()) -> Order:
+    """The order if ``user`` may see it (its owner or an admin), loaded with ``options``; 404
+    or 403 otherwise."""
+    order = db.session.get(Order, order_id, options=options)
+    if order is None:
+        abort(404, description=f"order {order_id} does not exist")
+    if not (user.is_admin or order.user_id == user.id):
+        abort(403, description=f"order {order_id} is not yours")
+    return order
