@@ -41,6 +41,7 @@ from ..extensions import db
 from ..orders.times import utcnow
 from .outbox import PENDING_FLAG, TERMINATE, OutboxEvent
 from .reverb_client import DeliveryError, Message, ReverbClient
+from .wakeup import notify_worker
 
 __all__ = ["DeliveryError", "DeliveryResult", "ReverbClient", "deliver_now", "deliver_pending",
            "lease_seconds"]
@@ -256,6 +257,7 @@ def _deliver_after_commit(session: Any) -> None:
     if not session.info.pop(PENDING_FLAG, False):
         return
     app = current_app._get_current_object()
+    notify_worker(db.engine)
     if app.config["OUTBOX_DELIVER_ON_COMMIT"]:
         deliverer = app.extensions.get("outbox_deliverer")
         if deliverer is None:
@@ -268,7 +270,8 @@ def _forget_after_rollback(session: Any, _transaction: Any) -> None:
 
 
 def deliver_after_commits() -> None:
-    """Deliver right after each commit that wrote outbox rows, for low latency (idempotent)."""
+    """After each commit that wrote outbox rows, wake the worker (:mod:`.wakeup`) and, with
+    ``OUTBOX_DELIVER_ON_COMMIT``, this process's deliverer (idempotent)."""
     session_class = db.session.session_factory.class_
     if not event.contains(session_class, "after_commit", _deliver_after_commit):
         event.listen(session_class, "after_commit", _deliver_after_commit)

@@ -22,7 +22,6 @@ from shared.sockets import socket_id_error
 from ..extensions import db
 from ..orders.times import utcnow
 from .events import BroadcastEvent
-from .wakeup import notify_worker
 
 SOCKET_ID_HEADER = "X-Socket-ID"
 PENDING_FLAG = "outbox_pending"
@@ -73,10 +72,7 @@ def enqueue(event: BroadcastEvent) -> None:
 
 def _insert(**values: str | None) -> None:
     """One INSERT into the outbox, now (a plain statement: no object for the session to track
-    and flush at the commit); the first of a transaction also has it wake the worker when it
-    commits."""
-    if not db.session.info.get(PENDING_FLAG):
-        notify_worker()
+    and flush at the commit); the commit then wakes the deliverers (:mod:`.delivery`)."""
     db.session.execute(insert(OutboxEvent).values(**values))
     db.session.info[PENDING_FLAG] = True
 
