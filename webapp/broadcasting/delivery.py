@@ -25,8 +25,6 @@ as ``POST users/{id}/terminate_connections``.
 from __future__ import annotations
 
 import logging
-import os
-import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -41,7 +39,7 @@ from ..extensions import db
 from ..orders.times import utcnow
 from .outbox import PENDING_FLAG, TERMINATE, OutboxEvent
 from .reverb_client import DeliveryError, Message, ReverbClient
-from .wakeup import notify_worker
+from .wakeup import KickedThread, Notifier
 
 __all__ = ["DeliveryError", "DeliveryResult", "ReverbClient", "deliver_now", "deliver_pending",
            "lease_seconds"]
@@ -208,56 +206,39 @@ def deliver_now(app: Flask, client: ReverbClient | None = None) -> DeliveryResul
                 client.close()
 
 
-class BackgroundDeliverer:
+class BackgroundDeliverer(KickedThread):
     """The web process's delivery right after commit: one thread per process, woken by each
     commit that wrote outbox rows, running passes on one kept-alive connection. Commits that
     land during a pass wake one more pass, which sends what they wrote (batched)."""
 
+    name = "outbox-deliver"
+    failure = "delivery after commit failed; the worker will deliver"
+
     def __init__(self, app: Flask) -> None:
+        super().__init__()
         self.app = app
-        self._pid: int | None = None
-        self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._stopped = False
+        self.client: ReverbClient | None = None
 
-    def kick(self) -> None:
-        with self._lock:  # two first commits at once still start one thread
-            if self._pid != os.getpid():  # first commit in this process (or a forked worker)
-                self._pid, self._wake = os.getpid(), threading.Event()
-                self._thread = threading.Thread(target=self._run, args=(self._wake,),
-                                                name="outbox-deliver", daemon=True)
-                self._thread.start()
-        self._wake.set()
+    def open(self) -> None:
+        self.client = ReverbClient.from_config(self.app.config)
 
-    def stop(self, timeout: float) -> None:
-        """End the thread once its pass in flight is over (an app torn down, in tests)."""
-        self._stopped = True
-        self._wake.set()
-        if self._thread is not None and self._pid == os.getpid():
-            self._thread.join(timeout)
+    def run_pass(self) -> None:
+        deliver_now(self.app, self.client)
 
-    def _run(self, wake: threading.Event) -> None:
-        client = ReverbClient.from_config(self.app.config)
-        try:
-            while True:
-                wake.wait()
-                wake.clear()
-                if self._stopped:
-                    return
-                try:
-                    deliver_now(self.app, client)
-                except Exception:  # the worker is the guarantee; this pass only saves time
-                    log.exception("delivery after commit failed; the worker will deliver")
-        finally:
-            client.close()
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.close()
 
 
 def _deliver_after_commit(session: Any) -> None:
     if not session.info.pop(PENDING_FLAG, False):
         return
     app = current_app._get_current_object()
-    notify_worker(db.engine)
+    if db.engine.dialect.name == "postgresql":
+        notifier = app.extensions.get("outbox_notifier")
+        if notifier is None:
+            notifier = app.extensions.setdefault("outbox_notifier", Notifier(db.engine))
+        notifier.kick()
     if app.config["OUTBOX_DELIVER_ON_COMMIT"]:
         deliverer = app.extensions.get("outbox_deliverer")
         if deliverer is None:
