@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, current_app
-from sqlalchemy import event, or_, update
+from sqlalchemy import event, or_, text, update
 
 from shared.payloads import loads
 
@@ -86,9 +86,19 @@ def _leased(row: OutboxEvent) -> bool:
     return row.lease_until is not None and row.lease_until >= time.time()
 
 
+def _bookkeeping() -> None:
+    """Let the current transaction commit without waiting for PostgreSQL's log flush (SQLite:
+    nothing; SQLITE_SYNCHRONOUS decides). For the lease and the outcome only: one lost in a
+    crash of the database server makes the row go out again, which its idempotency key keeps
+    from being delivered twice; waiting for the flush held every batch two flushes long."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+
+
 def _claim(ids: list[int], owner: str, lease_seconds: float) -> bool:
     """Lease every row of ``ids`` to ``owner``, or none of them."""
     now = time.time()
+    _bookkeeping()
     claimed = db.session.execute(
         update(OutboxEvent)
         .where(OutboxEvent.id.in_(ids), OutboxEvent.delivered_at.is_(None),
@@ -107,6 +117,7 @@ def _claim(ids: list[int], owner: str, lease_seconds: float) -> bool:
 
 def _finish(ids: list[int], owner: str, **values: Any) -> int:
     """Record the outcome and drop the lease on the rows ``owner`` still holds; how many."""
+    _bookkeeping()
     done = db.session.execute(
         update(OutboxEvent)
         .where(OutboxEvent.id.in_(ids), OutboxEvent.lease_owner == owner)
