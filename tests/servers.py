@@ -261,7 +261,6 @@ def start_webapp(
         "OUTBOX_IDLE_SECONDS": "0.1",
         "OUTBOX_BACKOFF_INITIAL": "0.1",
         "OUTBOX_BACKOFF_MAX": "1.0",
-        "OUTBOX_DELIVER_ON_COMMIT": "1",  # no worker runs unless the test starts one
         "PENDING_ORDERS_PER_CUSTOMER": str(UNCAPPED),
         "FLASK_SKIP_DOTENV": "1",  # a developer's .env (scripts/run.sh) must not leak in
     })
