@@ -45,13 +45,14 @@ from . import profile, report
 from .interest import old_checkout
 from .webapp_stack import (
     ADMIN_CHANNEL,
+    THREADS,
     AdminSubscriber,
     Frame,
     broadcaster,
     cpu_seconds,
     database,
     flask,
-    gunicorn,
+    gunicorn_process,
     seed,
     stop,
     webapp_env,
@@ -61,10 +62,8 @@ log = logging.getLogger("bench")
 
 PATH = ("paid", "processing", "shipped", "delivered", "refunded")  # a pending order's life
 SIZES = {  # orders, admin clients, gunicorn (as the Procfile), drain events, open loop seconds
-    False: {"orders": 300, "clients": 4, "workers": 2, "threads": 4, "drain": 10_000,
-            "open_seconds": 20},
-    True: {"orders": 60, "clients": 4, "workers": 2, "threads": 4, "drain": 500,
-           "open_seconds": 6},
+    False: {"orders": 300, "clients": 4, "workers": 2, "drain": 10_000, "open_seconds": 20},
+    True: {"orders": 60, "clients": 4, "workers": 2, "drain": 500, "open_seconds": 6},
 }
 OPEN_RATE = 50  # transitions per second in the open loop
 OPEN_SENDERS = 16  # connections the open loop sends on: enough that none waits for a slot
@@ -220,8 +219,8 @@ def _stack(database_url: str | None, orders: int, out_dir: Path, tag: str,
         order_ids = make_orders(url, orders)
         worker = flask(env, "worker", log=out_dir / f"worker-{tag}.log", cwd=cwd)
         try:
-            with gunicorn(env, size["workers"], size["threads"], out_dir / f"gunicorn-{tag}.log",
-                          cwd) as (base_url, web):
+            with gunicorn_process(env, size["workers"], out_dir / f"gunicorn-{tag}.log",
+                                  cwd) as (base_url, web):
                 yield _Stack(server, base_url, {"gunicorn": web.pid, "worker": worker.pid,
                                                 "broadcaster": server.proc.pid}, order_ids)
         finally:
@@ -291,7 +290,7 @@ def end_to_end(database_url: str | None, quick: bool, out_dir: Path, cwd: Path |
     result: dict[str, Any] = {"scenario": "end-to-end", "transitions": transitions,
                               "orders": len(stack.order_ids), "clients": size["clients"],
                               "gunicorn_workers": SIZES[False]["workers"],
-                              "gunicorn_threads": SIZES[False]["threads"], "problems": problems}
+                              "gunicorn_threads": THREADS, "problems": problems}
     if latencies:
         seconds = max(f.at for f in admin.frames) - started
         result.update(seconds=seconds, per_second=transitions / seconds,

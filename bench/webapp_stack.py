@@ -97,17 +97,29 @@ def _no_control_socket() -> list[str]:
     return ["--no-control-socket"] if "--no-control-socket" in usage else []
 
 
+THREADS = 4  # gunicorn threads per worker, as the Procfile runs it
+
+
 @contextmanager
-def gunicorn(env: Mapping[str, str], workers: int, threads: int, log: Path,
-             cwd: Path | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
+def gunicorn(env: Mapping[str, str], workers: int, log: Path,
+             cwd: Path | None = None) -> Iterator[str]:
+    """The web app under gunicorn as the Procfile runs it; its base URL (see
+    :func:`gunicorn_process`)."""
+    with gunicorn_process(env, workers, log, cwd) as (base_url, _proc):
+        yield base_url
+
+
+@contextmanager
+def gunicorn_process(env: Mapping[str, str], workers: int, log: Path,
+                     cwd: Path | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
     """The web app of the checkout ``cwd`` (default: this one) under gunicorn as the Procfile
-    runs it (gthread workers), with ``workers`` workers of ``threads`` threads; its base URL
-    and the master process."""
+    runs it: ``workers`` gthread workers of :data:`THREADS` threads; its base URL and the
+    master process."""
     port = free_port()
     with open(log, "ab") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--workers", str(workers),
-             "--worker-class", "gthread", "--threads", str(threads),
+             "--worker-class", "gthread", "--threads", str(THREADS),
              "--bind", f"{HOST}:{port}", *_no_control_socket(), "webapp:create_app()"],
             env=dict(env), stdout=out, stderr=subprocess.STDOUT, cwd=cwd)
     try:
