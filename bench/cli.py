@@ -112,9 +112,16 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                              "Redis, one subscriber on node A, publications through A; each "
                              "bystander node's CPU as a fraction of A's, against the old "
                              "broadcast design (--old-design) in alternating rounds")
-    parser.add_argument("--old-design", metavar="COMMIT", default=interest.OLD_DESIGN,
+    parser.add_argument("--old-design", metavar="COMMIT", default=None,
                         help="with --interest: the commit of the broadcast design, checked "
-                             f"out in a temporary git worktree (default {interest.OLD_DESIGN})")
+                             f"out in a temporary git worktree (default {interest.OLD_DESIGN}); "
+                             "with --webapp: run end-to-end and the open loop on the webapp of "
+                             "COMMIT and of this checkout, alternating for --rounds rounds "
+                             "(e.g. cdb5080)")
+    parser.add_argument("--webapp-profile", action="store_true",
+                        help="with --webapp: py-spy samples the gunicorn workers and the outbox "
+                             "worker during end-to-end (raw stacks and a summary in the results "
+                             "directory)")
     parser.add_argument("--channels", action="store_true",
                         help="run the many-channels scenario instead: one node on Redis, "
                              "100,000 channels with a subscriber each (RSS and Redis memory "
@@ -189,10 +196,23 @@ def _profile(name: str, quick: bool, out_dir: Path) -> dict[str, Any] | None:
 
 
 def _webapp(args: argparse.Namespace, out_dir: Path) -> int:
-    results, ok = webapp.run(args.database_url, args.quick, out_dir)
-    meta = {"machine": report.machine(),
-            "database": "PostgreSQL" if args.database_url else "SQLite"}
-    table = webapp.markdown(results, meta)
+    meta = {"machine": report.machine(), "uptime_start": report.uptime(),
+            "database": "PostgreSQL" if args.database_url else "SQLite", "rounds": args.rounds}
+    if args.old_design:
+        results, designs, ok = webapp.compare(args.database_url, args.quick, out_dir,
+                                              args.rounds, args.old_design)
+        meta["uptime_end"] = report.uptime()
+        table = webapp.compare_markdown(results, designs, meta)
+    else:
+        profile_dir = out_dir / "profile" if args.webapp_profile else None
+        results, ok = webapp.run(args.database_url, args.quick, out_dir, profile_dir)
+        meta["uptime_end"] = report.uptime()
+        table = webapp.markdown(results, meta)
+        if profile_dir:
+            table += "\n\n" + "\n\n".join(
+                f"{raw.stem}:\n\n" + profile.top_table(
+                    profile.summarize(raw.read_text(), webapp.PROFILED_CODE))
+                for raw in sorted(profile_dir.glob("*.raw")))
     (out_dir / "webapp.json").write_text(json.dumps({**meta, "results": results}, indent=2))
     (out_dir / "table.md").write_text(table + "\n")
     print(table)
@@ -223,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if ok else 1
     if args.interest:
         table, ok = interest.run(out_dir, args.resound_cmd, args.rounds, args.quick,
-                                 args.old_design)
+                                 args.old_design or interest.OLD_DESIGN)
         print(table)
         print(f"\nresults: {out_dir / 'interest.json'}")
         return 0 if ok else 1

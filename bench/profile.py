@@ -49,8 +49,9 @@ def _short(frame: str) -> str:
     return f"{path}:{match['function']}"
 
 
-def summarize(raw: str) -> dict[str, Any]:
-    """Top functions by self and inclusive samples from py-spy's ``--format raw`` output."""
+def summarize(raw: str, own_code: tuple[str, ...] = OWN_CODE) -> dict[str, Any]:
+    """Top functions by self and inclusive samples from py-spy's ``--format raw`` output; the
+    inclusive figures list only functions under ``own_code``."""
     own: Counter[str] = Counter()
     under: Counter[str] = Counter()
     libraries: Counter[str] = Counter()  # self samples by package, C source or shared object
@@ -65,7 +66,7 @@ def summarize(raw: str) -> dict[str, Any]:
         own[frames[-1]] += count
         libraries[frames[-1].split("/", 1)[0].split(":", 1)[0]] += count
         for frame in set(frames):
-            if frame.startswith(OWN_CODE):
+            if frame.startswith(own_code):
                 under[frame] += count
 
     def top(counter: Counter[str]) -> list[dict[str, Any]]:
@@ -109,6 +110,22 @@ def profile(name: str, quick: bool, out_dir: Path, timeout: float) -> dict[str, 
             "params": params, **summary}
 
 
+def sample(pids: dict[str, int], out_dir: Path) -> list[subprocess.Popen]:
+    """py-spy recording each named process and its children, into ``out_dir/NAME.raw``, until
+    :func:`stop_all`."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return [subprocess.Popen([_py_spy(), "record", "--pid", str(pid), "--rate", str(SAMPLE_RATE),
+                              "--subprocesses", "--format", "raw",
+                              "--output", str(out_dir / f"{name}.raw")],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for name, pid in pids.items()]
+
+
+def stop_all(samplers: list[subprocess.Popen]) -> None:
+    for sampler in samplers:
+        _stop(sampler)
+
+
 def _stop(process: subprocess.Popen) -> None:
     if process.poll() is None:
         process.send_signal(signal.SIGINT)
@@ -120,6 +137,7 @@ def _stop(process: subprocess.Popen) -> None:
 
 
 def markdown(profile: dict[str, Any]) -> str:
+    """A scenario's profile: its figures with the sampler on, then :func:`top_table`."""
     figures = ", ".join(f"{label} {value:,.4g}" for label, value in profile["figures"].items()
                         if value is not None)
     lines = [
@@ -127,7 +145,15 @@ def markdown(profile: dict[str, Any]) -> str:
         f"{profile['samples']} samples while busy; "
         f"with the sampler attached: {figures})",
         "",
-        "Self time by library: " + ", ".join(
+        top_table(profile),
+    ]
+    return "\n".join(lines)
+
+
+def top_table(profile: dict[str, Any]) -> str:
+    """Self time by library, and the top functions by self and inclusive samples."""
+    lines = [
+        f"{profile['samples']} samples. Self time by library: " + ", ".join(
             f"{lib['function']} {lib['pct']:.0f} %" for lib in profile["libraries"]),
         "",
         "| Self % | Function | | Inclusive % | Function |",

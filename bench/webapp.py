@@ -3,10 +3,17 @@
 - **end-to-end**: admins move orders through the JSON API under gunicorn as fast as
   ``CLIENTS`` threads can; an admin subscribed to ``private-admin.orders`` times each event.
   Reports transitions per second and the latency from sending the transition request to reading
-  its frame (p50, p99, max).
+  its frame (p50, p99, max), and the CPU each process spent per transition.
+- **open loop**: :data:`OPEN_RATE` transitions a second on a fixed schedule; the latency from
+  each request's scheduled time to its frame.
 - **drain**: ``DRAIN_EVENTS`` events pending, as after a broadcaster outage; the worker starts
   and the time until the last event arrives is measured, batched on one kept-alive connection
   (the defaults) and one event per request on a new connection each (the path before batching).
+
+With ``--old-design COMMIT``, end-to-end and open loop run on the webapp of that commit (a
+temporary ``git worktree``: seed, gunicorn and the worker start there; the broadcaster, the
+harness and the data written are this checkout's) and on this checkout's, alternating round by
+round, and the table gives each figure's ratio per round.
 
 A run fails unless every event arrived exactly once, each order's in order (drain: all in order).
 """
@@ -14,29 +21,38 @@ A run fails unless every event arrived exactly once, each order's in order (drai
 from __future__ import annotations
 
 import http.client
+import itertools
 import json
 import logging
 import queue
+import statistics
 import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import insert
 
 from shared.payloads import dumps
-from tests.servers import HOST, WEBAPP_SECRET_KEY
+from tests.servers import HOST, WEBAPP_SECRET_KEY, Broadcaster
 
-from . import report, webapp_bulk
+from . import profile, report, webapp_bulk
+from .interest import old_checkout
 from .webapp_stack import (
     ADMIN_CHANNEL,
+    THREADS,
     AdminSubscriber,
+    Frame,
     broadcaster,
+    cpu_seconds,
     database,
     flask,
-    gunicorn,
+    gunicorn_process,
     seed,
     stop,
     webapp_env,
@@ -45,10 +61,14 @@ from .webapp_stack import (
 log = logging.getLogger("bench")
 
 PATH = ("paid", "processing", "shipped", "delivered", "refunded")  # a pending order's life
-SIZES = {  # (orders, clients, gunicorn workers) and drain events, full and --quick
-    False: {"orders": 300, "clients": 4, "workers": 2, "drain": 10_000},
-    True: {"orders": 20, "clients": 4, "workers": 2, "drain": 500},
+SIZES = {  # orders, admin clients, gunicorn (as the Procfile), drain events, open loop seconds
+    False: {"orders": 300, "clients": 4, "workers": 2, "drain": 10_000, "open_seconds": 20},
+    True: {"orders": 60, "clients": 4, "workers": 2, "drain": 500, "open_seconds": 6},
 }
+OPEN_RATE = 50  # transitions per second in the open loop
+OPEN_SENDERS = 16  # connections the open loop sends on: enough that none waits for a slot
+PROFILED = ("gunicorn", "worker")  # the processes py-spy samples with --webapp-profile
+PROFILED_CODE = ("webapp/", "shared/")  # the inclusive figures of their profiles
 DRAIN_MODES = {  # name: (OUTBOX_BATCH_SIZE, OUTBOX_KEEP_ALIVE)
     "batched": ("10", "1"),
     "one per request": ("1", "0"),
@@ -115,12 +135,32 @@ def _login(base_url: str) -> str:
     return token
 
 
-def _admin_client(base_url: str, token: str, orders: queue.Queue, sent: dict,
-                  answered: list[float], errors: list[str]) -> None:
+class _Admin:
+    """One admin's HTTP connection to the web app, timing the transitions it sends."""
+
+    def __init__(self, base_url: str, token: str) -> None:
+        self.connection = http.client.HTTPConnection(HOST, int(base_url.rsplit(":", 1)[1]),
+                                                     timeout=30)
+        self.headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+
+    def transition(self, order_id: int, status: str) -> str | None:
+        """Move the order; why it failed, or None."""
+        self.connection.request("POST", f"/api/orders/{order_id}/transition",
+                                body=json.dumps({"status": status}), headers=self.headers)
+        answer = self.connection.getresponse()
+        body = answer.read()
+        if answer.status != 200:
+            return f"order {order_id} to {status}: {answer.status} {body[:200]!r}"
+        return None
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def _admin_client(admin: _Admin, orders: queue.Queue, sent: dict, answered: list[float],
+                  errors: list[str]) -> None:
     """Walk orders from ``orders`` through :data:`PATH`, timing each request's start (in
     ``sent``) and how long its answer took (ms, in ``answered``)."""
-    connection = http.client.HTTPConnection(HOST, int(base_url.rsplit(":", 1)[1]), timeout=30)
-    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
     while True:
         try:
             order_id = orders.get_nowait()
@@ -128,15 +168,12 @@ def _admin_client(base_url: str, token: str, orders: queue.Queue, sent: dict,
             break
         for status in PATH:
             sent[(order_id, status)] = time.perf_counter()
-            connection.request("POST", f"/api/orders/{order_id}/transition",
-                               body=json.dumps({"status": status}), headers=headers)
-            answer = connection.getresponse()
-            body = answer.read()
+            problem = admin.transition(order_id, status)
             answered.append((time.perf_counter() - sent[(order_id, status)]) * 1000)
-            if answer.status != 200:
-                errors.append(f"order {order_id} to {status}: {answer.status} {body[:200]!r}")
+            if problem:
+                errors.append(problem)
                 return
-    connection.close()
+    admin.close()
 
 
 def _exactly_once(frames: list[Any], expected: list[tuple], key: Any) -> list[str]:
@@ -155,58 +192,183 @@ def _exactly_once(frames: list[Any], expected: list[tuple], key: Any) -> list[st
     return problems
 
 
-def end_to_end(database_url: str | None, quick: bool, out_dir: Path) -> dict[str, Any]:
-    size = SIZES[quick]
+@dataclass
+class _Stack:
+    """The running stack of one scenario: the broadcaster, gunicorn's base URL, the processes
+    whose CPU is counted, and the orders written for it."""
+
+    server: Broadcaster
+    base_url: str
+    processes: dict[str, int]  # name: pid (children included)
+    order_ids: list[int]
+
+    def cpu(self) -> dict[str, float]:
+        return {name: cpu_seconds(pid) for name, pid in self.processes.items()}
+
+
+@contextmanager
+def _stack(database_url: str | None, orders: int, out_dir: Path, tag: str,
+           cwd: Path | None) -> Iterator[_Stack]:
+    """A fresh database with ``orders`` pending orders, the broadcaster, gunicorn (the webapp
+    of the checkout ``cwd``, default this one) and the outbox worker."""
+    size = SIZES[False]
     with tempfile.TemporaryDirectory() as work, database(database_url, Path(work)) as url, \
-            broadcaster(out_dir / "broadcaster-e2e.log") as server:
+            broadcaster(out_dir / f"broadcaster-{tag}.log") as server:
         env = webapp_env(url, server.port)
-        seed(env)
-        order_ids = make_orders(url, size["orders"])
-        worker = flask(env, "worker", log=out_dir / "worker-e2e.log")
+        seed(env, cwd)
+        order_ids = make_orders(url, orders)
+        worker = flask(env, "worker", log=out_dir / f"worker-{tag}.log", cwd=cwd)
         try:
-            with gunicorn(env, size["workers"], out_dir / "gunicorn-e2e.log") as base_url:
-                admin = AdminSubscriber(server)
-                token = _login(base_url)
-                orders: queue.Queue = queue.Queue()
-                for order_id in order_ids:
-                    orders.put(order_id)
-                sent: dict[tuple[int, str], float] = {}
-                errors: list[str] = []
-                answered: list[float] = []
-                clients = [threading.Thread(target=_admin_client,
-                                            args=(base_url, token, orders, sent, answered,
-                                                  errors))
-                           for _ in range(size["clients"])]
-                started = time.perf_counter()
-                for client in clients:
-                    client.start()
-                for client in clients:
-                    client.join(WAIT_SECONDS)
-                expected = [(order_id, status) for order_id in order_ids for status in PATH]
-                admin.wait_for(len(expected), WAIT_SECONDS)
-                time.sleep(SETTLE_SECONDS)
-                admin.close()
+            with gunicorn_process(env, size["workers"], out_dir / f"gunicorn-{tag}.log",
+                                  cwd) as (base_url, web):
+                yield _Stack(server, base_url, {"gunicorn": web.pid, "worker": worker.pid,
+                                                "broadcaster": server.proc.pid}, order_ids)
         finally:
             stop(worker)
-    frames = [frame for frame in admin.frames if frame.name == "order.status.updated"]
+
+
+def _delivered(frames: list[Frame], order_ids: list[int], sent: dict[tuple[int, str], float],
+               errors: list[str]) -> tuple[list[str], list[float]]:
+    """Why the transitions' frames are not each once and in order per order (empty when they
+    are), and each frame's latency from its request (ms)."""
+    frames = [frame for frame in frames if frame.name == "order.status.updated"]
+    expected = [(order_id, status) for order_id in order_ids for status in PATH]
     problems = errors[:5] + _exactly_once(
         frames, expected, lambda f: (f.data["order_id"], f.data["current_status"]))
     for order_id in order_ids:
         statuses = [f.data["current_status"] for f in frames if f.data["order_id"] == order_id]
         if statuses != list(PATH) and not problems:
             problems.append(f"order {order_id}'s events arrived as {statuses}")
-    result: dict[str, Any] = {"scenario": "end-to-end", "transitions": len(expected),
-                              "orders": len(order_ids), "clients": size["clients"],
-                              "gunicorn_workers": size["workers"], "problems": problems}
-    if frames and not problems:
-        latencies = [(f.at - sent[(f.data["order_id"], f.data["current_status"])]) * 1000
-                     for f in frames]
-        seconds = max(f.at for f in frames) - started
-        result.update(seconds=seconds, per_second=len(frames) / seconds,
+    if problems:
+        return problems, []
+    return [], [(f.at - sent[(f.data["order_id"], f.data["current_status"])]) * 1000
+                for f in frames]
+
+
+def _per_transition(before: dict[str, float], after: dict[str, float],
+                    transitions: int) -> dict[str, float]:
+    """CPU ms per transition of each process (and all of them)."""
+    used = {name: (after[name] - before[name]) * 1000 / transitions for name in before}
+    used["total"] = sum(used.values())
+    return {f"cpu_ms_{name}": value for name, value in used.items()}
+
+
+def end_to_end(database_url: str | None, quick: bool, out_dir: Path, cwd: Path | None = None,
+               tag: str = "e2e", profile_dir: Path | None = None) -> dict[str, Any]:
+    """Closed loop: ``clients`` admins as fast as the answers come. With ``profile_dir``,
+    py-spy samples gunicorn's workers and the outbox worker meanwhile."""
+    size = SIZES[quick]
+    with _stack(database_url, size["orders"], out_dir, tag, cwd) as stack:
+        admin = AdminSubscriber(stack.server)
+        token = _login(stack.base_url)
+        orders: queue.Queue = queue.Queue()
+        for order_id in stack.order_ids:
+            orders.put(order_id)
+        sent: dict[tuple[int, str], float] = {}
+        errors: list[str] = []
+        answered: list[float] = []
+        clients = [threading.Thread(target=_admin_client,
+                                    args=(_Admin(stack.base_url, token), orders, sent, answered,
+                                          errors))
+                   for _ in range(size["clients"])]
+        samplers = (profile.sample({name: stack.processes[name] for name in PROFILED},
+                                   profile_dir) if profile_dir else [])
+        cpu_before = stack.cpu()
+        started = time.perf_counter()
+        for client in clients:
+            client.start()
+        for client in clients:
+            client.join(WAIT_SECONDS)
+        admin.wait_for(len(stack.order_ids) * len(PATH),
+                       SETTLE_SECONDS if errors else WAIT_SECONDS)
+        cpu_after = stack.cpu()
+        profile.stop_all(samplers)
+        time.sleep(SETTLE_SECONDS)
+        admin.close()
+    problems, latencies = _delivered(admin.frames, stack.order_ids, sent, errors)
+    transitions = len(stack.order_ids) * len(PATH)
+    result: dict[str, Any] = {"scenario": "end-to-end", "transitions": transitions,
+                              "orders": len(stack.order_ids), "clients": size["clients"],
+                              "gunicorn_workers": SIZES[False]["workers"],
+                              "gunicorn_threads": THREADS, "problems": problems}
+    if latencies:
+        seconds = max(f.at for f in admin.frames) - started
+        result.update(seconds=seconds, per_second=transitions / seconds,
                       p50_ms=report.percentile(latencies, 50),
                       p99_ms=report.percentile(latencies, 99), max_ms=max(latencies),
                       answer_p50_ms=report.percentile(answered, 50),
-                      answer_p99_ms=report.percentile(answered, 99))
+                      answer_p99_ms=report.percentile(answered, 99),
+                      **_per_transition(cpu_before, cpu_after, transitions))
+    return result
+
+
+def _open_sender(admin: _Admin, schedule: list[tuple[float, int, str]], slots: Iterator[int],
+                 answered: dict[tuple[int, str], threading.Event], errors: list[str],
+                 lateness: list[float]) -> None:
+    """Send the transitions of the slots it takes, each at its scheduled time (and after its
+    order's previous one was answered)."""
+    for slot in slots:
+        if slot >= len(schedule):
+            break
+        at, order_id, status = schedule[slot]
+        delay = at - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        previous = PATH.index(status) - 1
+        if previous >= 0:
+            while not answered[(order_id, PATH[previous])].wait(0.1):
+                if errors:  # it may never come: stop the run
+                    return
+        lateness.append((time.perf_counter() - at) * 1000)
+        problem = admin.transition(order_id, status)
+        if problem:
+            errors.append(problem)
+            return
+        answered[(order_id, status)].set()
+    admin.close()
+
+
+def open_loop(database_url: str | None, quick: bool, out_dir: Path, cwd: Path | None = None,
+              tag: str = "open") -> dict[str, Any]:
+    """Open loop: :data:`OPEN_RATE` transitions a second on a fixed schedule, whatever the
+    answers take (:data:`OPEN_SENDERS` connections); the latency counts from each request's
+    scheduled time, so a late send counts against the stack."""
+    count = OPEN_RATE * SIZES[quick]["open_seconds"] // len(PATH)  # orders
+    with _stack(database_url, count, out_dir, tag, cwd) as stack:
+        admin = AdminSubscriber(stack.server)
+        token = _login(stack.base_url)
+        start = time.perf_counter() + 0.5
+        # Slot j moves order j % count: an order's next step comes count / rate seconds later.
+        schedule = [(start + slot / OPEN_RATE, stack.order_ids[slot % count],
+                     PATH[slot // count]) for slot in range(count * len(PATH))]
+        sent = {(order_id, status): at for at, order_id, status in schedule}
+        answered = {key: threading.Event() for key in sent}
+        errors: list[str] = []
+        lateness: list[float] = []
+        slots = itertools.count()  # next() on it is atomic: the senders share it
+        senders = [threading.Thread(target=_open_sender,
+                                    args=(_Admin(stack.base_url, token), schedule, slots,
+                                          answered, errors, lateness))
+                   for _ in range(OPEN_SENDERS)]
+        cpu_before = stack.cpu()
+        for sender in senders:
+            sender.start()
+        for sender in senders:
+            sender.join(WAIT_SECONDS)
+        admin.wait_for(len(schedule), SETTLE_SECONDS if errors else WAIT_SECONDS)
+        cpu_after = stack.cpu()
+        time.sleep(SETTLE_SECONDS)
+        admin.close()
+    problems, latencies = _delivered(admin.frames, stack.order_ids, sent, errors)
+    result: dict[str, Any] = {"scenario": f"open loop {OPEN_RATE}/s", "transitions": len(schedule),
+                              "orders": count, "rate": OPEN_RATE, "problems": problems}
+    if latencies:
+        result.update(seconds=max(f.at for f in admin.frames) - start,
+                      p50_ms=report.percentile(latencies, 50),
+                      p99_ms=report.percentile(latencies, 99), max_ms=max(latencies),
+                      late_max_ms=max(lateness),
+                      **_per_transition(cpu_before, cpu_after, len(schedule)))
+        result["per_second"] = len(schedule) / result["seconds"]
     return result
 
 
@@ -243,13 +405,17 @@ def drain(database_url: str | None, quick: bool, out_dir: Path, mode: str) -> di
     return result
 
 
-def run(database_url: str | None, quick: bool, out_dir: Path) -> tuple[list[dict], bool]:
-    """Both scenarios (drain in both modes); the results and whether every run passed."""
+def run(database_url: str | None, quick: bool, out_dir: Path,
+        profile_dir: Path | None = None) -> tuple[list[dict], bool]:
+    """Every scenario on this checkout (drain in both modes); the results and whether every
+    run passed."""
     results = []
     log.info("webapp end-to-end (%s)", "PostgreSQL" if database_url else "SQLite")
-    results.append(end_to_end(database_url, quick, out_dir))
+    results.append(end_to_end(database_url, quick, out_dir, profile_dir=profile_dir))
     log.info("webapp end-to-end, bulk")
     results.append(webapp_bulk.end_to_end_bulk(database_url, quick, out_dir))
+    log.info("webapp open loop at %d/s", OPEN_RATE)
+    results.append(open_loop(database_url, quick, out_dir))
     for mode in DRAIN_MODES:
         log.info("webapp drain, %s", mode)
         results.append(drain(database_url, quick, out_dir, mode))
@@ -257,6 +423,78 @@ def run(database_url: str | None, quick: bool, out_dir: Path) -> tuple[list[dict
         for problem in result["problems"]:
             log.error("%s FAILED: %s", result["scenario"], problem)
     return results, not any(result["problems"] for result in results)
+
+
+def compare(database_url: str | None, quick: bool, out_dir: Path, rounds: int,
+            old_commit: str) -> tuple[list[dict], list[str], bool]:
+    """End-to-end and open loop on the webapp of ``old_commit`` and of this checkout,
+    alternating for ``rounds`` rounds; every run (with its ``design`` and ``round``), the two
+    designs' names, and whether every run passed."""
+    old_name, new_name = old_commit[:7], report.revision()[:7]
+    runs = []
+    with old_checkout(old_commit) as old_dir:
+        for round_no in range(1, rounds + 1):
+            for design, cwd in ((old_name, old_dir), (new_name, None)):
+                for scenario in (end_to_end, open_loop):
+                    log.info("round %d/%d: webapp %s on %s", round_no, rounds,
+                             scenario.__name__, design)
+                    result = scenario(database_url, quick, out_dir, cwd=cwd,
+                                      tag=f"{scenario.__name__}-{design}-{round_no}")
+                    result.update(design=design, round=round_no)
+                    for problem in result["problems"]:
+                        log.error("  FAILED: %s", problem)
+                    if "per_second" in result:
+                        log.info("  %.1f transitions/s, frame p99 %.1f ms, request p50 %s ms",
+                                 result["per_second"], result["p99_ms"],
+                                 f"{result['answer_p50_ms']:.1f}" if "answer_p50_ms" in result
+                                 else "-")
+                    runs.append(result)
+    return runs, [old_name, new_name], not any(run["problems"] for run in runs)
+
+
+COMPARED = (  # (scenario, key, label) in the side-by-side table
+    ("end-to-end", "per_second", "transitions/s"),
+    ("end-to-end", "answer_p50_ms", "request p50 (ms)"),
+    ("end-to-end", "answer_p99_ms", "request p99 (ms)"),
+    ("end-to-end", "p50_ms", "request to frame p50 (ms)"),
+    ("end-to-end", "p99_ms", "request to frame p99 (ms)"),
+    ("end-to-end", "cpu_ms_gunicorn", "gunicorn CPU ms/transition"),
+    ("end-to-end", "cpu_ms_worker", "worker CPU ms/transition"),
+    ("end-to-end", "cpu_ms_broadcaster", "broadcaster CPU ms/transition"),
+    ("end-to-end", "cpu_ms_total", "all three, CPU ms/transition"),
+    (f"open loop {OPEN_RATE}/s", "p50_ms", "request to frame p50 (ms)"),
+    (f"open loop {OPEN_RATE}/s", "p99_ms", "request to frame p99 (ms)"),
+    (f"open loop {OPEN_RATE}/s", "cpu_ms_total", "all three, CPU ms/transition"),
+)
+
+
+def compare_markdown(runs: list[dict], designs: list[str], meta: dict[str, Any]) -> str:
+    """The side-by-side table: each design's median, the median of the per-round ratios."""
+    old, new = designs
+    info = meta["machine"]
+    lines = [f"Webapp, {meta['database']}: {old} against {new}, {meta['rounds']} round(s) "
+             f"alternating; {info['nproc']} cores ({info['cpu']}), {info['date']}. "
+             f"`uptime` at the start: `{meta['uptime_start']}`; at the end: "
+             f"`{meta['uptime_end']}`.", "",
+             f"| scenario | figure | {old} | {new} | {new}/{old} | per round |",
+             "|---|---|---:|---:|---:|---|"]
+    for scenario, key, label in COMPARED:
+        values = {design: {run["round"]: run[key] for run in runs if run["design"] == design
+                           and run["scenario"] == scenario and key in run}
+                  for design in designs}
+        ratios = [values[new][n] / values[old][n] for n in sorted(values[new])
+                  if values[old].get(n)]
+        if not ratios:
+            continue
+        lines.append(f"| {scenario} | {label} | {statistics.median(values[old].values()):,.1f} "
+                     f"| {statistics.median(values[new].values()):,.1f} "
+                     f"| {statistics.median(ratios):.2f}x "
+                     f"| {', '.join(f'{ratio:.2f}' for ratio in ratios)} |")
+    failed = [run for run in runs if run["problems"]]
+    lines += ["", f"Runs failed: {len(failed)} of {len(runs)}"
+              + "".join(f"; {run['design']} round {run['round']} {run['scenario']}: "
+                        f"{'; '.join(run['problems'])}" for run in failed) + "."]
+    return "\n".join(lines)
 
 
 def markdown(results: list[dict], meta: dict[str, Any]) -> str:
@@ -289,7 +527,7 @@ def markdown(results: list[dict], meta: dict[str, Any]) -> str:
     if e2e:
         lines += ["", f"End-to-end: {e2e['orders']} orders x {len(PATH)} transitions, "
                   f"{e2e['clients']} admin clients, gunicorn with {e2e['gunicorn_workers']} "
-                  f"sync workers, the web processes delivering after commit and the worker "
+                  f"gthread workers of {e2e['gunicorn_threads']} threads and the outbox worker "
                   f"running; one admin socket on `{ADMIN_CHANNEL}`."]
         if "answer_p50_ms" in e2e:
             lines[-1] += (f" The transition requests alone (request to HTTP answer) took "

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from websockets.exceptions import ConnectionClosed
@@ -74,16 +75,18 @@ def webapp_env(database_url: str, broadcaster_port: int,
     return env
 
 
-def flask(env: Mapping[str, str], *args: str, log: Path | None = None) -> subprocess.Popen:
-    """``flask --app webapp ARGS`` as its own process (its output in ``log``)."""
+def flask(env: Mapping[str, str], *args: str, log: Path | None = None,
+          cwd: Path | None = None) -> subprocess.Popen:
+    """``flask --app webapp ARGS`` as its own process (its output in ``log``), with the webapp
+    of the checkout ``cwd`` (default: this one)."""
     out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 (the child owns it)
     return subprocess.Popen([sys.executable, "-m", "flask", "--app", "webapp", *args],
-                            env=dict(env), stdout=out, stderr=subprocess.STDOUT)
+                            env=dict(env), stdout=out, stderr=subprocess.STDOUT, cwd=cwd)
 
 
-def seed(env: Mapping[str, str]) -> None:
+def seed(env: Mapping[str, str], cwd: Path | None = None) -> None:
     subprocess.run([sys.executable, "-m", "flask", "--app", "webapp", "seed"], env=dict(env),
-                   check=True, stdout=subprocess.DEVNULL)
+                   check=True, stdout=subprocess.DEVNULL, cwd=cwd)
 
 
 def _no_control_socket() -> list[str]:
@@ -94,20 +97,52 @@ def _no_control_socket() -> list[str]:
     return ["--no-control-socket"] if "--no-control-socket" in usage else []
 
 
+THREADS = 4  # gunicorn threads per worker, as the Procfile runs it
+
+
 @contextmanager
-def gunicorn(env: Mapping[str, str], workers: int, log: Path) -> Iterator[str]:
-    """The web app under gunicorn with ``workers`` sync workers; its base URL."""
+def gunicorn(env: Mapping[str, str], workers: int, log: Path,
+             cwd: Path | None = None) -> Iterator[str]:
+    """The web app under gunicorn as the Procfile runs it; its base URL (see
+    :func:`gunicorn_process`)."""
+    with gunicorn_process(env, workers, log, cwd) as (base_url, _proc):
+        yield base_url
+
+
+@contextmanager
+def gunicorn_process(env: Mapping[str, str], workers: int, log: Path,
+                     cwd: Path | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
+    """The web app of the checkout ``cwd`` (default: this one) under gunicorn as the Procfile
+    runs it: ``workers`` gthread workers of :data:`THREADS` threads; its base URL and the
+    master process."""
     port = free_port()
     with open(log, "ab") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--workers", str(workers),
+             "--worker-class", "gthread", "--threads", str(THREADS),
              "--bind", f"{HOST}:{port}", *_no_control_socket(), "webapp:create_app()"],
-            env=dict(env), stdout=out, stderr=subprocess.STDOUT)
+            env=dict(env), stdout=out, stderr=subprocess.STDOUT, cwd=cwd)
     try:
         wait_for_http(f"http://{HOST}:{port}/login", timeout=30, proc=proc)
-        yield f"http://{HOST}:{port}"
+        yield f"http://{HOST}:{port}", proc
     finally:
         stop(proc)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of process ``pid`` and its children so far (0 once gone)."""
+    try:
+        root = psutil.Process(pid)
+        processes = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0.0
+    total = 0.0
+    for process in processes:
+        try:
+            total += sum(process.cpu_times()[:2])
+        except psutil.NoSuchProcess:
+            continue
+    return total
 
 
 def stop(proc: subprocess.Popen) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 from flask import Flask
@@ -58,13 +59,16 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
-            event.listen(db.engine, "connect", _sqlite_pragmas)
+            event.listen(db.engine, "connect",
+                         partial(_sqlite_pragmas, synchronous=app.config["SQLITE_SYNCHRONOUS"]))
     return app
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    """WAL lets the web process and the worker read while the other writes."""
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any, synchronous: str) -> None:
+    """WAL lets the web process and the worker read while the other writes; ``synchronous``
+    is SQLITE_SYNCHRONOUS."""
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA synchronous={synchronous}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()

@@ -171,9 +171,10 @@ def make_app(database: Databases) -> Iterator[Callable[..., Flask]]:
 
     yield make
     for app in apps:
-        deliverer = app.extensions.get("outbox_deliverer")
-        if deliverer is not None:  # its pass in flight ends before the database goes
-            deliverer.stop(DELIVERY_JOIN_TIMEOUT)
+        for name in ("outbox_deliverer", "outbox_notifier"):
+            thread = app.extensions.get(name)
+            if thread is not None:  # its pass in flight ends before the database goes
+                thread.stop(DELIVERY_JOIN_TIMEOUT)
     for app in apps:
         with app.app_context():
             db.engine.dispose()

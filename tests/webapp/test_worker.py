@@ -10,13 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from shared.payloads import dumps
+from shared.payloads import dumps, loads
+from tests.pusher_socket import PusherSocket
 from tests.servers import Broadcaster, free_port, start_broadcaster
 from tests.waiting import eventually
-from tests.webapp.conftest import Databases, app_config
+from tests.webapp.conftest import ADMIN, ALICE, Databases, app_config, login
 from tests.webapp.test_outbox_batching import Forwarder
 from webapp import create_app
 from webapp.broadcasting.outbox import OutboxEvent
+from webapp.broadcasting.wakeup import SleepWakeup
 from webapp.broadcasting.worker import run_worker
 from webapp.extensions import db
 
@@ -56,7 +58,8 @@ def test_a_database_error_is_logged_and_retried_until_delivery(
 
 
 class ScriptedStop(threading.Event):
-    """The worker's stop event with its sleep injected: each wait is recorded and returns at once.
+    """The worker's stop event with its sleep injected (its idle waits too, with
+    :class:`SleepWakeup`): each wait is recorded and returns at once.
 
     ``during[n]`` runs inside the n-th wait (from 0), as the world changing while the worker
     sleeps; the event sets itself at wait number ``waits_until_stop``.
@@ -102,7 +105,7 @@ def test_backoff_while_the_broadcaster_is_down_is_capped_and_resets(database: Da
     stop = ScriptedStop({5: lambda: running.append(start_broadcaster(port=port)),
                          6: outage_again}, len(EXPECTED_WAITS))
     try:
-        run_worker(app, IDLE, INITIAL, CAP, stop)
+        run_worker(app, IDLE, INITIAL, CAP, stop, SleepWakeup())
     finally:
         for broadcaster in running:
             broadcaster.stop()
@@ -123,7 +126,7 @@ def test_backoff_on_database_errors_is_capped_and_resets(database: Databases):
     stop = ScriptedStop({5: in_app(db.create_all), 6: in_app(db.drop_all)},
                         len(EXPECTED_WAITS))
     try:
-        run_worker(app, IDLE, INITIAL, CAP, stop)
+        run_worker(app, IDLE, INITIAL, CAP, stop, SleepWakeup())
     finally:
         with app.app_context():
             db.engine.dispose()
@@ -140,7 +143,7 @@ def test_the_worker_keeps_one_connection_across_passes(tmp_path: Path):
     # Idle waits: a new event each time, so each pass sends one request.
     stop = ScriptedStop({0: lambda: enqueue_one(app), 1: lambda: enqueue_one(app)}, 3)
     try:
-        run_worker(app, IDLE, INITIAL, CAP, stop)
+        run_worker(app, IDLE, INITIAL, CAP, stop, SleepWakeup())
     finally:
         forwarder.shutdown()
         forwarder.server_close()
@@ -150,3 +153,52 @@ def test_the_worker_keeps_one_connection_across_passes(tmp_path: Path):
     assert stop.waits == [IDLE] * 3
     assert len(forwarder.requests) == 3
     assert len({r.port for r in forwarder.requests}) == 1
+
+
+AN_HOUR = 3600.0  # the worker's idle wait: far longer than any test waits for an event
+
+
+def test_an_idle_worker_is_woken_by_each_commit_that_writes_events(database: Databases):
+    """The worker, idle for an hour between its polls, delivers each transition as it is
+    committed (NOTIFY on PostgreSQL, SQLite's data version): without the wake-up it sleeps
+    through the second one at the latest."""
+    broadcaster = start_broadcaster()
+    app = create_app(app_config(database.seeded(), REVERB_PORT=broadcaster.port,
+                                PENDING_ORDER_TTL=AN_HOUR))  # the chores cancel no order
+    admin_socket = PusherSocket.to(broadcaster)
+    admin_socket.joined("private-admin.orders")
+    stop = threading.Event()
+    worker = threading.Thread(target=run_worker, args=(app, AN_HOUR, 0.05, 0.1, stop),
+                              daemon=True)
+    try:
+        worker.start()
+        client = app.test_client()
+        placed = client.post("/api/orders", json={"items": [{"product_id": 1, "quantity": 1}]},
+                             headers=login(client, ALICE))
+        assert placed.status_code == 201, placed.json
+        order_id = placed.json["order"]["id"]
+        assert _next_status(admin_socket, order_id) == "pending"
+        headers = login(client, ADMIN)
+        for status in ("paid", "processing", "shipped"):
+            moved = client.post(f"/api/orders/{order_id}/transition", json={"status": status},
+                                headers=headers)
+            assert moved.status_code == 200, moved.json
+            assert _next_status(admin_socket, order_id) == status
+    finally:
+        stop.set()
+        worker.join(5)
+        admin_socket.close()
+        broadcaster.stop()
+        with app.app_context():
+            db.engine.dispose()
+    assert not worker.is_alive()
+
+
+def _next_status(socket: PusherSocket, order_id: int) -> str | None:
+    """The status the next event on the socket announces for ``order_id`` (None: no event)."""
+    event = socket.next_event()
+    if event is None:
+        return None
+    data = loads(event["data"])
+    assert data["order_id"] == order_id, data
+    return data["current_status"]

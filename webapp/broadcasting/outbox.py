@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask import has_request_context, request
-from sqlalchemy import Float, Integer, String, Text, text
+from sqlalchemy import Float, Integer, String, Text, insert, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.payloads import dumps
@@ -63,24 +63,21 @@ def request_socket_id() -> str | None:
     return None
 
 
-def enqueue(event: BroadcastEvent) -> OutboxEvent:
-    """Add ``event`` to the current transaction; it is sent only if that transaction commits."""
-    row = OutboxEvent(
-        name=event.broadcast_as(),
-        channels=dumps(event.broadcast_on()),
-        data=dumps(event.broadcast_with()),
-        socket_id=request_socket_id(),
-    )
-    db.session.add(row)
+def enqueue(event: BroadcastEvent) -> None:
+    """Write ``event`` to the outbox in the current transaction; it is sent only if that
+    transaction commits."""
+    _insert(name=event.broadcast_as(), channels=dumps(event.broadcast_on()),
+            data=dumps(event.broadcast_with()), socket_id=request_socket_id())
+
+
+def _insert(**values: str | None) -> None:
+    """One INSERT into the outbox, now (a plain statement: no object for the session to track
+    and flush at the commit); the commit then wakes the deliverers (:mod:`.delivery`)."""
+    db.session.execute(insert(OutboxEvent).values(**values))
     db.session.info[PENDING_FLAG] = True
-    return row
 
 
-def enqueue_termination(user_id: int) -> OutboxEvent:
-    """Add to the current transaction a request to close every connection signed in as
+def enqueue_termination(user_id: int) -> None:
+    """Write to the current transaction a request to close every connection signed in as
     ``user_id`` (``POST users/{id}/terminate_connections``), sent in order with the events."""
-    row = OutboxEvent(kind=TERMINATE, name="terminate_connections", channels="[]",
-                      data=str(user_id))
-    db.session.add(row)
-    db.session.info[PENDING_FLAG] = True
-    return row
+    _insert(kind=TERMINATE, name="terminate_connections", channels="[]", data=str(user_id))

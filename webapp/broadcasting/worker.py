@@ -1,9 +1,11 @@
 """``flask --app webapp worker``: the guarantee that every outbox event reaches the broadcaster.
 
 It delivers pending events in order, in batches, on one HTTP connection it keeps open across
-passes (opened again after a failure), sleeps briefly when idle, and backs off exponentially
-(capped) while the broadcaster is down. SIGTERM (honcho, systemd) ends it between passes, so a
-send is never cut off between the broadcaster's answer and its record.
+passes (opened again after a failure); when idle it waits until a commit may have written rows
+(:mod:`webapp.wakeup`: NOTIFY on PostgreSQL, SQLite's data version) or ``OUTBOX_IDLE_SECONDS``
+pass, and it backs off exponentially (capped) while the broadcaster is down. SIGTERM (honcho,
+systemd) ends it between passes, so a send is never cut off between the broadcaster's answer
+and its record.
 
 Before each delivery pass it does the app's chores (:class:`Chores`): it cancels the pending
 orders past ``PENDING_ORDER_TTL``, and every ``LIVE_PRESENCE_CHECK_SECONDS`` it checks the live
@@ -29,8 +31,11 @@ from ..orders.status import OrderStatus
 from .delivery import DeliveryError, ReverbClient, deliver_now
 from .presence import expire_unconfirmed
 from .unit_of_work import commit
+from .wakeup import Wakeup, worker_wakeup
 
 log = logging.getLogger(__name__)
+
+EXPIRY_INTERVAL = 1.0  # seconds between two looks for expired pending orders (TTL: minutes)
 
 
 class Chores:
@@ -42,14 +47,23 @@ class Chores:
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.app, self.client, self.clock = app, client, clock
         self.presence_interval = float(app.config["LIVE_PRESENCE_CHECK_SECONDS"])
-        self.next_presence_check = clock()
+        self.next_presence_check = self.next_expiry = clock()
 
     def run(self) -> None:
+        """The chores that are due: the pending orders' expiry at most every
+        :data:`EXPIRY_INTERVAL` (a worker woken by every commit runs many passes a second), the
+        presence check every ``LIVE_PRESENCE_CHECK_SECONDS``."""
+        now = self.clock()
+        expire, check = now >= self.next_expiry, now >= self.next_presence_check
+        if not (expire or check):
+            return
         with self.app.app_context():
             try:
-                expire_pending_orders(float(self.app.config["PENDING_ORDER_TTL"]))
-                if self.clock() >= self.next_presence_check:
-                    self.next_presence_check = self.clock() + self.presence_interval
+                if expire:
+                    self.next_expiry = now + EXPIRY_INTERVAL
+                    expire_pending_orders(float(self.app.config["PENDING_ORDER_TTL"]))
+                if check:
+                    self.next_presence_check = now + self.presence_interval
                     self._check_presence()
             finally:
                 db.session.remove()
@@ -85,17 +99,22 @@ def expire_pending_orders(ttl_seconds: float) -> int:
 
 
 def run_worker(app: Flask, idle: float, backoff_initial: float, backoff_max: float,
-               stop: threading.Event) -> None:
+               stop: threading.Event, wakeup: Wakeup | None = None) -> None:
     """Loop chores and delivery passes until ``stop`` is set; a pass that raises is logged and
-    retried."""
+    retried. Idle, it waits on ``wakeup`` (default: the database's, :func:`worker_wakeup`)."""
     client = ReverbClient.from_config(app.config)
+    if wakeup is None:
+        with app.app_context():
+            wakeup = worker_wakeup(db.engine)
     try:
-        _loop(app, client, Chores(app, client), idle, backoff_initial, backoff_max, stop)
+        _loop(app, client, Chores(app, client), wakeup, idle, backoff_initial, backoff_max,
+              stop)
     finally:
+        wakeup.close()
         client.close()
 
 
-def _loop(app: Flask, client: ReverbClient, chores: Chores, idle: float,
+def _loop(app: Flask, client: ReverbClient, chores: Chores, wakeup: Wakeup, idle: float,
           backoff_initial: float, backoff_max: float, stop: threading.Event) -> None:
     backoff = backoff_initial
     while not stop.is_set():
@@ -114,7 +133,7 @@ def _loop(app: Flask, client: ReverbClient, chores: Chores, idle: float,
             continue
         backoff = backoff_initial
         if not result.delivered and not result.skipped:
-            stop.wait(idle)
+            wakeup.wait(idle, stop)
 
 
 @click.command("worker")

@@ -97,10 +97,16 @@ class Order(db.Model):
         if not self.status.can_transition_to(new_status):
             raise InvalidTransition(self.status, new_status)
         previous = self.status
-        self.status = new_status
-        self.updated_at = utcnow()
         try:
-            db.session.flush()  # the version check: fails if another request moved it first
+            self.status = new_status
+            self.updated_at = utcnow()
+            db.session.add(OrderStatusHistory(
+                order=self, from_status=previous, to_status=new_status,
+                changed_by=changed_by, notes=notes,
+            ))
+            # One flush for the order and its history row; its UPDATE is the version check,
+            # which fails if another request moved the order first.
+            db.session.flush()
         except StaleDataError:
             db.session.rollback()
             raise ConcurrentChange(
@@ -108,10 +114,6 @@ class Order(db.Model):
             ) from None
         if new_status is OrderStatus.CANCELLED:
             return_stock(self.items)
-        db.session.add(OrderStatusHistory(
-            order=self, from_status=previous, to_status=new_status,
-            changed_by=changed_by, notes=notes,
-        ))
         return [OrderStatusChanged(self, previous, changed_by)]
 
     def stale_view_error(self, expected: object) -> str | None:

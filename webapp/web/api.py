@@ -15,7 +15,7 @@ from ..accounts.sessions import end_sessions
 from ..accounts.tokens import issue_token
 from ..bodies import json_object
 from ..broadcasting.outbox import SOCKET_ID_HEADER
-from ..broadcasting.unit_of_work import commit
+from ..broadcasting.unit_of_work import commit, write
 from ..extensions import csrf, db
 from ..orders.models import ConcurrentChange, Order, User
 from ..orders.placing import OrderError, find_customer
@@ -30,7 +30,7 @@ from .order_export import TooManyRows, csv_text, export_rows
 from .order_lists import order_list
 from .pagination import BadPage, PageOutOfRange
 from .placing import place_order, place_order_once
-from .serializers import order_dict, product_dict
+from .serializers import ORDER_DETAIL, order_dict, product_dict
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 csrf.exempt(bp)  # checked in request_user() for cookie callers only
@@ -113,7 +113,7 @@ def summary() -> ResponseReturnValue:
 @bp.get("/orders/<id:order_id>")
 def show_order(order_id: int) -> ResponseReturnValue:
     user = require_user()
-    return jsonify(order=order_dict(visible_order(user, order_id), detail=True,
+    return jsonify(order=order_dict(visible_order(user, order_id, ORDER_DETAIL), detail=True,
                                     for_admin=user.is_admin))
 
 
@@ -165,7 +165,7 @@ def transition(order_id: int) -> ResponseReturnValue:
     """Move the order to ``status``; an optional ``expected_status`` guards against stale views.
     Admins move any order; a customer may only cancel her own pending order (else 403)."""
     user = require_user()
-    order = visible_order(user, order_id)
+    order = visible_order(user, order_id, ORDER_DETAIL)
     body = json_object()
     notes = body.get("notes")
     if notes is not None and not isinstance(notes, str):
@@ -176,12 +176,16 @@ def transition(order_id: int) -> ResponseReturnValue:
         forbidden = transition_permission_error(user.is_admin, order.status, target)
         if forbidden:
             abort(403, description=forbidden)
-        commit(order.transition_to(target, user, notes or None))
+        write(order.transition_to(target, user, notes or None))
     except ConcurrentChange as exc:
         abort(409, description=str(exc))
     except ValueError as exc:  # an unknown status or an InvalidTransition
         abort(422, description=str(exc))
-    return jsonify(order=order_dict(order, detail=True, for_admin=user.is_admin))
+    # The answer is read before the commit, from what was just flushed: after it, every
+    # attribute would be expired and loaded again.
+    answer = order_dict(order, detail=True, for_admin=user.is_admin)
+    db.session.commit()
+    return jsonify(order=answer)
 
 
 @bp.post("/orders/transition")
