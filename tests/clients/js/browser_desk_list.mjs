@@ -55,8 +55,9 @@ async function sorting(session) {
   await signIn(admin, env('ADMIN_EMAIL'));
   await live(admin);
   const byDefault = await sortedBy(admin);
-  // Keyboard only: from the first column's header, Tab until the "Total" header has the focus.
-  await admin.focus('thead th:first-child a');
+  // Keyboard only: from the first sortable header (the admin's first column selects rows),
+  // Tab until the "Total" header has the focus.
+  await admin.focus('thead a.sort');
   const stops = [];
   for (let press = 0; press < 8; press += 1) {
     const focused = await admin.evaluate(() => document.activeElement.textContent.trim());
