@@ -12,9 +12,14 @@
 //   number; then, 390 px wide, sorted by total with the search form's Sort choice.
 // SCENARIO=page_gone: the admin is on page 2 of 2 of the pending orders, one a page; the order
 //   there is paid, so page 2 is gone: the page goes to the last page, 1.
+// SCENARIO=plain_pages: every order, newest first, two a page: the admin has page 1 and page 2
+//   open. ORDER_ID (on page 2) is paid: page 1 keeps its rows, its counts follow; then alice
+//   places an order: it comes on top of page 1, and page 2 shifts. Each page reports the list
+//   fetches it made meanwhile.
 //
 // Input (env): SCENARIO, WEB_URL, PASSWORD, SCREENSHOT_DIR, CHROMIUM, ADMIN_EMAIL,
-// CUSTOMER_EMAIL, ADMIN_TOKEN, CUSTOMER_TOKEN, OTHER_TOKEN (bob's). Output: see browser.mjs.
+// CUSTOMER_EMAIL, ADMIN_TOKEN, CUSTOMER_TOKEN, OTHER_TOKEN (bob's); ORDER_ID (plain_pages).
+// Output: see browser.mjs.
 import { env, live, rowIds, runScenario, signIn } from './browser.mjs';
 
 const WEB_URL = env('WEB_URL');
@@ -155,7 +160,45 @@ async function pageGone(session) {
     caption: await admin.textContent('#orders caption') } };
 }
 
-const SCENARIOS = { sorting, live_filter: liveFilter, pages, page_gone: pageGone };
+// The queries of the list fetches (GET /api/orders) `page` makes from now on.
+function listFetches(page) {
+  const seen = [];
+  page.on('request', (request) => {
+    const url = new URL(request.url());
+    if (url.pathname === '/api/orders' && request.method() === 'GET') seen.push(url.search);
+  });
+  return seen;
+}
+
+async function plainPages(session) {
+  const first = await session.open('admin page 1');
+  await signIn(first, env('ADMIN_EMAIL'));
+  await first.goto(`${WEB_URL}/admin/orders?per_page=2`);
+  await live(first);
+  const second = await session.tab(first, 'admin page 2');
+  await second.goto(`${WEB_URL}/admin/orders?per_page=2&page=2`);
+  await live(second);
+  const before = { first: await rowIds(first), second: await rowIds(second) };
+  const fetches = { first: listFetches(first), second: listFetches(second) };
+  const paidCount = () => first.$eval('[data-count-for="paid"]', (n) => Number(n.textContent));
+
+  const paidBefore = await paidCount();
+  await call('POST', `/api/orders/${env('ORDER_ID')}/transition`, env('ADMIN_TOKEN'),
+    { status: 'paid' });
+  await first.waitForFunction((expected) => Number(
+    document.querySelector('[data-count-for="paid"]').textContent) === expected, paidBefore + 1);
+  await second.waitForSelector(`#order-${env('ORDER_ID')}[data-status="paid"]`);
+  const afterPaid = { first: await rowIds(first), second: await rowIds(second) };
+
+  const placed = await placeOrder(env('CUSTOMER_TOKEN'), 1);
+  await first.waitForSelector(`#orders tbody tr:first-child#order-${placed.id}`);
+  await second.waitForSelector(`#orders tbody tr:first-child#${before.first[1]}`);
+  return { placedId: placed.id, before, afterPaid,
+    afterPlaced: { first: await rowIds(first), second: await rowIds(second) }, fetches };
+}
+
+const SCENARIOS = { sorting, live_filter: liveFilter, pages, page_gone: pageGone,
+  plain_pages: plainPages };
 const scenario = SCENARIOS[env('SCENARIO')];
 if (!scenario) throw new Error(`SCENARIO must be one of ${Object.keys(SCENARIOS).join(', ')}`);
 runScenario(scenario);
