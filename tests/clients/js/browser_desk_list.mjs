@@ -20,7 +20,7 @@
 // Input (env): SCENARIO, WEB_URL, PASSWORD, SCREENSHOT_DIR, CHROMIUM, ADMIN_EMAIL,
 // CUSTOMER_EMAIL, ADMIN_TOKEN, CUSTOMER_TOKEN, OTHER_TOKEN (bob's); ORDER_ID (plain_pages).
 // Output: see browser.mjs.
-import { env, live, rowIds, runScenario, signIn } from './browser.mjs';
+import { env, listFetches, live, rowIds, runScenario, signIn } from './browser.mjs';
 
 const WEB_URL = env('WEB_URL');
 
@@ -158,16 +158,6 @@ async function pageGone(session) {
   await live(admin);
   return { before, after: { ids: await rowIds(admin),
     caption: await admin.textContent('#orders caption') } };
-}
-
-// The queries of the list fetches (GET /api/orders) `page` makes from now on.
-function listFetches(page) {
-  const seen = [];
-  page.on('request', (request) => {
-    const url = new URL(request.url());
-    if (url.pathname === '/api/orders' && request.method() === 'GET') seen.push(url.search);
-  });
-  return seen;
 }
 
 async function plainPages(session) {
