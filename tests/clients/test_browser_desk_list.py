@@ -16,12 +16,12 @@ from tests.clients.webapp_api import ADMIN, ALICE, BOB, WebappApi
 pytestmark = pytest.mark.slow
 
 
-def scenario(node: str, chromium: str, api: WebappApi, name: str) -> dict:
+def scenario(node: str, chromium: str, api: WebappApi, name: str, **inputs: str) -> dict:
     admin_token, _ = api.login(ADMIN)
     return run_scenario(node, chromium, "browser_desk_list.mjs", SCENARIO=name,
                         WEB_URL=api.base_url, ADMIN_EMAIL=ADMIN, CUSTOMER_EMAIL=ALICE,
                         ADMIN_TOKEN=admin_token, CUSTOMER_TOKEN=api.login(ALICE)[0],
-                        OTHER_TOKEN=api.login(BOB)[0])
+                        OTHER_TOKEN=api.login(BOB)[0], **inputs)
 
 
 def row_ids(api: WebappApi, query: str) -> list[str]:
@@ -122,3 +122,29 @@ def test_a_page_that_the_live_changes_empty_goes_to_the_last_page(node, chromium
     assert report["before"]["ids"] == pending[1:]
     assert report["after"]["ids"] == pending[:1] == row_ids(api, "status=pending")
     assert "page 1 of 1" in report["after"]["caption"]
+
+
+def test_a_plain_list_follows_events_and_reads_its_view_again_only_on_a_later_page(
+    node, chromium, api: WebappApi
+):
+    alice_token, _ = api.login(ALICE)
+    oldest = api.place_order(alice_token, [1])
+    for _ in range(2):
+        api.place_order(alice_token, [1])
+    first_page = row_ids(api, "per_page=2")
+    assert f"order-{oldest['id']}" not in first_page
+
+    report = scenario(node, chromium, api, "plain_pages", ORDER_ID=str(oldest["id"]))
+
+    assert report["before"]["first"] == first_page
+    # Paid on page 2: page 1 keeps its rows (the order is not added on top of it).
+    assert report["afterPaid"]["first"] == first_page
+    assert f"order-{oldest['id']}" in report["afterPaid"]["second"]
+    # A new order: on top of page 1, one row pushed to page 2, which shifts.
+    assert report["afterPlaced"]["first"] == row_ids(api, "per_page=2")
+    assert report["afterPlaced"]["first"][0] == f"order-{report['placedId']}"
+    assert report["afterPlaced"]["second"] == row_ids(api, "per_page=2&page=2")
+    # Page 1 read only the counts; page 2 read its view again.
+    counts = "?status=all&per_page=1"
+    assert report["fetches"]["first"] and set(report["fetches"]["first"]) == {counts}
+    assert "?page=2&per_page=2" in report["fetches"]["second"]

@@ -1,7 +1,8 @@
 // The orders table (admin dashboard or "my orders"): new orders appear, statuses change live,
-// and the dashboard's status tabs keep their counts. Rows that appear or change are highlighted.
-// After each change the view is read again (orders-view.js), so a filtered, searched or sorted
-// list drops the rows that left it and takes in those that entered it.
+// and the status tabs keep their counts. Rows that appear or change are highlighted. Where an
+// event alone cannot tell what the view shows now (a filtered, searched, dated or otherwise
+// sorted view, or a later page), the view is read again (orders-view.js), so the list drops
+// the rows that left it and takes in those that entered it; elsewhere only the counts are.
 (function () {
   'use strict';
   const table = document.getElementById('orders');
@@ -66,6 +67,11 @@
                         { once: true });
   }
 
+  // Every order, newest first, no search: an event tells all it changes here. A new order goes
+  // on top (of the first page; later pages shift, so they are read again), a status change
+  // changes its own row only.
+  const plain = view.newestFirst && statusFilter === 'all' && !query;
+
   // A new order belongs at the top of this table only on the first page of a newest-first view
   // it matches; elsewhere the view read again after it places it.
   function wouldShow(order) {
@@ -73,9 +79,11 @@
       (statusFilter === 'all' || statusFilter === order.current_status);
   }
 
-  function upsert(order) {
+  // Show `order` as its event tells it: its row changed, or a new order's row added on top
+  // where it surely belongs (a status change of an order not shown adds nothing).
+  function upsert(order, isNew) {
     const existing = document.getElementById('order-' + order.order_id);
-    if (!existing && !wouldShow(order)) return;
+    if (!existing && !(isNew && wouldShow(order))) return;
     const fresh = row(order);
     if (existing) existing.replaceWith(fresh);
     else body.insertBefore(fresh, body.firstChild);
@@ -84,33 +92,62 @@
     showEmptyState();
   }
 
-  // The whole view again (filter, search, dates, sort and page) and the tabs' counts, from the
-  // server: an event may already be counted in the last answer, so adding it up here could
-  // count it twice.
-  const reload = window.Resound.latest(async function () {
-    const answer = await view.fetch();
-    if (!answer) return;
-    view.reconcile(body, answer.orders.map(asEvent), row, highlight);
+  // The tabs' counts and the view's total, from the server: an event may already be counted in
+  // the last answer, so adding it up here could count it twice. Counts ignore the search and
+  // the dates, and a plain view's total is that of every status.
+  const COUNTS = '/api/orders?status=all&per_page=1';
+
+  // After changes, read from the server what they may have changed: the whole view (filter,
+  // search, dates, sort and page) when `viewChanged`, else the counts and total. One read at a
+  // time, so an older answer never lands over a newer one.
+  let viewChanged = false;
+  const read = window.Resound.latest(async function () {
+    const whole = viewChanged;
+    viewChanged = false;
+    try {
+      if (whole) {
+        const answer = await view.fetch();
+        if (!answer) return;
+        view.reconcile(body, answer.orders.map(asEvent), row, highlight);
+        showTotals(answer);
+      } else if (document.querySelector('[data-count-for], #page-total')) {
+        showTotals(await window.Resound.api(COUNTS));
+      }
+    } catch (error) {
+      viewChanged = viewChanged || whole;
+      throw error;
+    }
+  });
+
+  function showTotals(answer) {
     setCounts(answer.counts);
     const total = document.getElementById('page-total');
     if (total) total.textContent = String(answer.page.total);
     showEmptyState();
-  });
+  }
 
-  // An order as an event tells it: shown at once where it surely belongs, then the view is read
-  // again.
-  function changed(order) {
-    upsert(order);
-    reload().catch(function (error) {
+  // The whole view again (after a lost connection, or the admin's bulk changes).
+  function reload() {
+    viewChanged = true;
+    return read();
+  }
+
+  // An order as an event tells it: shown at once where it surely belongs; then the view is
+  // read again where the event cannot tell what it shows now, else the counts.
+  function changed(order, isNew) {
+    upsert(order, isNew);
+    if (!plain || (isNew && pageNumber > 1)) viewChanged = true;
+    read().catch(function (error) {
       window.Resound.say('Could not update the list: ' + error.message, 'error');
     });
   }
 
-  window.Resound.orders = { created: changed, asEvent: asEvent, reload: reload };
+  const created = function (order) { changed(order, true); };
+  window.Resound.orders = { created: created, asEvent: asEvent, reload: reload };
   window.Resound.live.follow(
     window.Echo.private(table.dataset.channel)
-      .listen('.order.created', changed)
-      .listen('.order.status.updated', changed),
+      .listen('.order.created', created)
+      .listen('.order.status.updated', function (order) { changed(order, false); }),
     reload
   );
 })();

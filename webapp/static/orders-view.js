@@ -2,7 +2,7 @@
 // size), fetched again from the API and laid over the table: rows that left the view go, rows
 // that entered it come, all in the view's order. Rows already showing the same order in the same
 // state stay as they are (their focus and the admin's selection with them). orders-list.js
-// calls it after every change it hears of.
+// calls it after a change the event alone cannot place in the view.
 (function () {
   'use strict';
   const NAMES = ['status', 'q', 'from', 'to', 'sort', 'page', 'per_page'];

@@ -49,6 +49,16 @@ export const live = (page) => page.waitForSelector('#live-status[data-subscribed
 export const rowIds = (page) => page.$$eval('#orders tbody tr',
   (rows) => rows.map((row) => row.id));
 
+// The queries of the list fetches (GET /api/orders) `page` makes from now on.
+export function listFetches(page) {
+  const seen = [];
+  page.on('request', (request) => {
+    const url = new URL(request.url());
+    if (url.pathname === '/api/orders' && request.method() === 'GET') seen.push(url.search);
+  });
+  return seen;
+}
+
 // Place an order of `quantity` from the "my orders" form on `page`; the id of its new row (her
 // own new row comes from the API's answer: its id names the new order).
 export async function placeOrder(page, quantity) {

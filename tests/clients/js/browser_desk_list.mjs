@@ -12,10 +12,15 @@
 //   number; then, 390 px wide, sorted by total with the search form's Sort choice.
 // SCENARIO=page_gone: the admin is on page 2 of 2 of the pending orders, one a page; the order
 //   there is paid, so page 2 is gone: the page goes to the last page, 1.
+// SCENARIO=plain_pages: every order, newest first, two a page: the admin has page 1 and page 2
+//   open. ORDER_ID (on page 2) is paid: page 1 keeps its rows, its counts follow; then alice
+//   places an order: it comes on top of page 1, and page 2 shifts. Each page reports the list
+//   fetches it made meanwhile.
 //
 // Input (env): SCENARIO, WEB_URL, PASSWORD, SCREENSHOT_DIR, CHROMIUM, ADMIN_EMAIL,
-// CUSTOMER_EMAIL, ADMIN_TOKEN, CUSTOMER_TOKEN, OTHER_TOKEN (bob's). Output: see browser.mjs.
-import { env, live, rowIds, runScenario, signIn } from './browser.mjs';
+// CUSTOMER_EMAIL, ADMIN_TOKEN, CUSTOMER_TOKEN, OTHER_TOKEN (bob's); ORDER_ID (plain_pages).
+// Output: see browser.mjs.
+import { env, listFetches, live, rowIds, runScenario, signIn } from './browser.mjs';
 
 const WEB_URL = env('WEB_URL');
 
@@ -55,8 +60,9 @@ async function sorting(session) {
   await signIn(admin, env('ADMIN_EMAIL'));
   await live(admin);
   const byDefault = await sortedBy(admin);
-  // Keyboard only: from the first column's header, Tab until the "Total" header has the focus.
-  await admin.focus('thead th:first-child a');
+  // Keyboard only: from the first sortable header (the admin's first column selects rows),
+  // Tab until the "Total" header has the focus.
+  await admin.focus('thead a.sort');
   const stops = [];
   for (let press = 0; press < 8; press += 1) {
     const focused = await admin.evaluate(() => document.activeElement.textContent.trim());
@@ -154,7 +160,35 @@ async function pageGone(session) {
     caption: await admin.textContent('#orders caption') } };
 }
 
-const SCENARIOS = { sorting, live_filter: liveFilter, pages, page_gone: pageGone };
+async function plainPages(session) {
+  const first = await session.open('admin page 1');
+  await signIn(first, env('ADMIN_EMAIL'));
+  await first.goto(`${WEB_URL}/admin/orders?per_page=2`);
+  await live(first);
+  const second = await session.tab(first, 'admin page 2');
+  await second.goto(`${WEB_URL}/admin/orders?per_page=2&page=2`);
+  await live(second);
+  const before = { first: await rowIds(first), second: await rowIds(second) };
+  const fetches = { first: listFetches(first), second: listFetches(second) };
+  const paidCount = () => first.$eval('[data-count-for="paid"]', (n) => Number(n.textContent));
+
+  const paidBefore = await paidCount();
+  await call('POST', `/api/orders/${env('ORDER_ID')}/transition`, env('ADMIN_TOKEN'),
+    { status: 'paid' });
+  await first.waitForFunction((expected) => Number(
+    document.querySelector('[data-count-for="paid"]').textContent) === expected, paidBefore + 1);
+  await second.waitForSelector(`#order-${env('ORDER_ID')}[data-status="paid"]`);
+  const afterPaid = { first: await rowIds(first), second: await rowIds(second) };
+
+  const placed = await placeOrder(env('CUSTOMER_TOKEN'), 1);
+  await first.waitForSelector(`#orders tbody tr:first-child#order-${placed.id}`);
+  await second.waitForSelector(`#orders tbody tr:first-child#${before.first[1]}`);
+  return { placedId: placed.id, before, afterPaid,
+    afterPlaced: { first: await rowIds(first), second: await rowIds(second) }, fetches };
+}
+
+const SCENARIOS = { sorting, live_filter: liveFilter, pages, page_gone: pageGone,
+  plain_pages: plainPages };
 const scenario = SCENARIOS[env('SCENARIO')];
 if (!scenario) throw new Error(`SCENARIO must be one of ${Object.keys(SCENARIOS).join(', ')}`);
 runScenario(scenario);

@@ -85,7 +85,8 @@ const phoneLayout = (page) => page.evaluate(() => {
     const box = row.getBoundingClientRect();
     const link = row.querySelector('a').href;
     const hits = [box.left + 4, box.left + box.width / 2, box.right - 4].map((x) => {
-      window.scrollTo(0, window.scrollY + box.top + box.height / 2 - window.innerHeight / 2);
+      // Centre the row from where it is now (the page scrolls between probes).
+      row.scrollIntoView({ block: 'center' });
       const now = row.getBoundingClientRect();
       const hit = document.elementFromPoint(x, now.top + now.height / 2);
       return hit?.closest('a')?.href === link;

@@ -10,7 +10,7 @@
 //
 // Input (env): SCENARIO, WEB_URL, ADMIN_EMAIL, CUSTOMER_EMAIL, PASSWORD, CUT_URL,
 // SCREENSHOT_DIR, CHROMIUM; ORDER_ID and NEW_STATUS (customer). Output: see browser.mjs.
-import { env, live, placeOrder, rowIds, runScenario, signIn } from './browser.mjs';
+import { env, listFetches, live, placeOrder, rowIds, runScenario, signIn } from './browser.mjs';
 
 // Close every socket of the user CUT_URL names, as the broadcaster's HTTP API does it.
 async function cutOff() {
@@ -18,16 +18,6 @@ async function cutOff() {
     method: 'POST', body: '{}', headers: { 'Content-Type': 'application/json' },
   });
   if (!answer.ok) throw new Error(`terminate_connections answered ${answer.status}`);
-}
-
-// The requests `page` makes for the list of orders (what a reload of "my orders" fetches).
-function countListFetches(page) {
-  const seen = [];
-  page.on('request', (request) => {
-    const url = new URL(request.url());
-    if (url.pathname === '/api/orders') seen.push(url.search);
-  });
-  return seen;
 }
 
 const offline = (page) => page.waitForSelector('#live-status[data-state="disconnected"]');
@@ -61,7 +51,7 @@ async function customerScenario(session) {
 
   await cutOff();
   await Promise.all([offline(list), offline(detail)]);
-  const listFetches = countListFetches(list);
+  const fetches = listFetches(list);
   await admin.click(`#transition-buttons button[value="${newStatus}"]`);
   await admin.waitForSelector(`#order-status[data-status="${newStatus}"]`);
   const whileAway = await list.getAttribute(row, 'data-status');
@@ -78,7 +68,7 @@ async function customerScenario(session) {
       detail: await detail.getAttribute('#order-status', 'data-status') },
     messages: { list: await message(list), detail: await message(detail) },
     notReloaded: { list: await notReloaded(list), detail: await notReloaded(detail) },
-    listFetches,
+    listFetches: fetches,
   };
 }
 
@@ -95,7 +85,7 @@ async function dashboardScenario(session) {
 
   await cutOff();
   await offline(dashboard);
-  const listFetches = countListFetches(dashboard);
+  const fetches = listFetches(dashboard);
   const newRow = await placeOrder(customer, 3);
   const whileAway = (await rowIds(dashboard)).includes(newRow);
 
@@ -104,7 +94,8 @@ async function dashboardScenario(session) {
   await session.shoot(dashboard, 'admin-dashboard-resumed');
   return {
     newRow, whileAway, rowsBefore, rowsAfter: await rowIds(dashboard),
-    message: await message(dashboard), notReloaded: await notReloaded(dashboard), listFetches,
+    message: await message(dashboard), notReloaded: await notReloaded(dashboard),
+    listFetches: fetches,
   };
 }
 
