@@ -78,6 +78,7 @@ def test_the_rows_next_step_moves_one_order_and_a_stale_view_gets_the_409_messag
     assert report["before"].startswith("Mark paid")
     assert report["afterPaid"]["label"].startswith("Start processing")
     assert report["afterPaid"]["focused"] == "processing"
+    assert report["afterPaid"]["overflowPx"] == 0  # "Start processing" whole, not cut off
     assert f"Order {order['order_number']} is Paid now." in report["afterPaid"]["message"]
     assert "Not changed, someone else changed order" in report["message"]
     assert f"order {order['id']} is processing now, not paid as you saw it" in report["message"]

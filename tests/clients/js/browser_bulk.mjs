@@ -94,7 +94,13 @@ async function nextStep(session) {
   await admin.keyboard.press('Enter');
   await admin.waitForSelector(`#order-${id}[data-status="paid"] button.next-step`);
   const afterPaid = { label: await label(), message: await admin.textContent('#messages'),
-    focused: await admin.evaluate(() => document.activeElement.dataset.next) };
+    focused: await admin.evaluate(() => document.activeElement.dataset.next),
+    // The button's right edge against the list's box: past it, the label is cut off.
+    overflowPx: await admin.evaluate((selector) => {
+      const button = document.querySelector(selector).getBoundingClientRect();
+      const box = document.querySelector('#orders').closest('.table-wrap').getBoundingClientRect();
+      return Math.max(0, Math.round(button.right - box.right));
+    }, `#order-${id} button.next-step`) };
   await goStale(admin);
   await adminMoves(id, 'processing');
   await admin.click(`#order-${id} button.next-step`);
