@@ -44,6 +44,8 @@ DELIVERY_JOIN_TIMEOUT = 30.0  # seconds; a delivery pass is over within OUTBOX_H
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "sqlite_only(reason): the test depends on SQLite itself; not run on PostgreSQL")
+    config.addinivalue_line(
+        "markers", "postgresql_only: the test is of what only PostgreSQL has (LISTEN/NOTIFY)")
 
 
 # Modules about HTTP, headers, pages, redirects, error pages, JSON bodies (and their fuzzing),
@@ -58,12 +60,13 @@ NOT_ABOUT_THE_DATABASE = frozenset({
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Run each test that needs a database on every database, or on SQLite when marked so (or
-    in a module of :data:`NOT_ABOUT_THE_DATABASE`)."""
+    in a module of :data:`NOT_ABOUT_THE_DATABASE`), or on PostgreSQL when marked so."""
     if "database" in metafunc.fixturenames:
         only_sqlite = metafunc.definition.get_closest_marker("sqlite_only") is not None or \
             metafunc.module.__name__.rpartition(".")[2] in NOT_ABOUT_THE_DATABASE
-        metafunc.parametrize("database", ["sqlite"] if only_sqlite else list(DATABASES),
-                             indirect=True)
+        only_postgresql = metafunc.definition.get_closest_marker("postgresql_only") is not None
+        kinds = ["sqlite"] if only_sqlite else ["postgresql"] if only_postgresql else DATABASES
+        metafunc.parametrize("database", list(kinds), indirect=True)
 
 
 def app_config(database: Path | str, **overrides: Any) -> dict[str, Any]:

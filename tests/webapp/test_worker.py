@@ -9,6 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from flask import Flask
+from sqlalchemy import text
 
 from shared.payloads import dumps, loads
 from tests.pusher_socket import PusherSocket
@@ -18,7 +20,7 @@ from tests.webapp.conftest import ADMIN, ALICE, Databases, app_config, login
 from tests.webapp.test_outbox_batching import Forwarder
 from webapp import create_app
 from webapp.broadcasting.outbox import OutboxEvent
-from webapp.broadcasting.wakeup import SleepWakeup
+from webapp.broadcasting.wakeup import NOTIFY_CHANNEL, ListenWakeup, SleepWakeup
 from webapp.broadcasting.worker import run_worker
 from webapp.extensions import db
 
@@ -202,3 +204,58 @@ def _next_status(socket: PusherSocket, order_id: int) -> str | None:
     data = loads(event["data"])
     assert data["order_id"] == order_id, data
     return data["current_status"]
+
+
+def _listening(database: Databases) -> tuple[Flask, ListenWakeup]:
+    app = create_app(app_config(database.seeded()))
+    with app.app_context():
+        return app, ListenWakeup(db.engine)
+
+
+def _notify(app: Flask) -> None:
+    with app.app_context(), db.engine.begin() as connection:
+        connection.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
+
+
+@pytest.mark.postgresql_only
+def test_a_stopping_worker_leaves_its_listen_wait_promptly(database: Databases):
+    """Stop set during an hour's LISTEN wait ends it at once, not at the next NOTIFY (the
+    worker joined in 5 s by a test, or stopped by SIGTERM, hung there before)."""
+    app, wakeup = _listening(database)
+    stop = threading.Event()
+    waiting = threading.Thread(target=wakeup.wait, args=(AN_HOUR, stop), daemon=True)
+    try:
+        waiting.start()
+        stop.set()
+        waiting.join(5)
+        assert not waiting.is_alive()
+    finally:
+        wakeup.close()
+        with app.app_context():
+            db.engine.dispose()
+
+
+@pytest.mark.postgresql_only
+def test_a_listen_connection_the_server_dropped_is_opened_again(database: Databases, caplog):
+    """The server ends the worker's LISTEN connection (a restart, an admin): the wait logs it
+    and returns instead of raising out of the worker, and the next wait hears a NOTIFY again."""
+    app, wakeup = _listening(database)
+    stop = threading.Event()
+    try:
+        with app.app_context(), db.engine.begin() as connection:
+            connection.execute(text("SELECT pg_terminate_backend(:pid)"),
+                               {"pid": wakeup.connection.info.backend_pid})
+        with caplog.at_level(logging.WARNING, logger="webapp.broadcasting.wakeup"):
+            wakeup.wait(0.5, stop)
+        assert "LISTEN connection to the database failed" in caplog.text
+        heard = threading.Thread(target=wakeup.wait, args=(AN_HOUR, stop), daemon=True)
+        heard.start()
+        eventually(lambda: wakeup.connection is not None, what="the LISTEN connection again")
+        _notify(app)
+        heard.join(10)
+        assert not heard.is_alive()
+    finally:
+        stop.set()
+        wakeup.close()
+        with app.app_context():
+            db.engine.dispose()

@@ -19,6 +19,7 @@ only delays delivery (the chores run then too).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 
 NOTIFY_CHANNEL = "resound_outbox"
 POLL_SECONDS = 0.002  # SQLite: between two reads of PRAGMA data_version while waiting
+STOP_CHECK_SECONDS = 0.25  # PostgreSQL: longest LISTEN wait before looking at the stop flag
 
 
 class KickedThread:
@@ -117,24 +119,47 @@ class Wakeup(Protocol):
 
 
 class ListenWakeup:
-    """PostgreSQL: ``LISTEN`` on an autocommit connection of the worker's own."""
+    """PostgreSQL: ``LISTEN`` on an autocommit connection of the worker's own. It waits in
+    slices of :data:`STOP_CHECK_SECONDS`, so a stopping worker ends promptly; a connection the
+    server dropped (a restart, a failover) is opened again at the next wait."""
 
     def __init__(self, engine: Engine) -> None:
-        args, kwargs = engine.dialect.create_connect_args(engine.url)
-        self.connection: Any = engine.dialect.loaded_dbapi.connect(*args, **kwargs,
-                                                                   autocommit=True)
-        self.connection.execute(f"LISTEN {NOTIFY_CHANNEL}")
+        self._args = engine.dialect.create_connect_args(engine.url)
+        self._dbapi: Any = engine.dialect.loaded_dbapi
+        self.connection: Any = self._listen()
+
+    def _listen(self) -> Any:
+        args, kwargs = self._args
+        connection = self._dbapi.connect(*args, **kwargs, autocommit=True)
+        connection.execute(f"LISTEN {NOTIFY_CHANNEL}")
+        return connection
 
     def wait(self, timeout: float, stop: threading.Event) -> None:
-        if stop.is_set():
-            return
-        for _ in self.connection.notifies(timeout=timeout, stop_after=1):
-            break
-        for _ in self.connection.notifies(timeout=0):  # the ones queued meanwhile: one pass
-            pass
+        deadline = time.monotonic() + timeout
+        try:
+            if self.connection is None:
+                self.connection = self._listen()
+            while not stop.is_set():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                heard = list(self.connection.notifies(timeout=min(STOP_CHECK_SECONDS, left),
+                                                      stop_after=1))
+                if heard:
+                    for _ in self.connection.notifies(timeout=0):  # queued meanwhile: one pass
+                        pass
+                    return
+        except self._dbapi.Error as exc:
+            log.warning("the worker's LISTEN connection to the database failed (%s); it "
+                        "listens again at its next wait", exc)
+            self.close()
+            self.connection = None
+            stop.wait(max(0.0, deadline - time.monotonic()))
 
     def close(self) -> None:
-        self.connection.close()
+        if self.connection is not None:
+            with contextlib.suppress(self._dbapi.Error):
+                self.connection.close()
 
 
 class DataVersionWakeup:
