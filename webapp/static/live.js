@@ -159,13 +159,17 @@
     return channel;
   }
 
-  pusher.connection.bind('state_change', function (states) {
-    if (states.current === 'connected') {
+  function connectionIs(state) {
+    if (state === 'connected') {
       everConnected = true;
       if (!reloads.length) fresh = true;  // nothing to re-fetch on this page
     } else {
       fresh = false;
     }
+  }
+
+  pusher.connection.bind('state_change', function (states) {
+    connectionIs(states.current);
     if ((states.current === 'disconnected' || states.current === 'failed') && !ourDisconnect) {
       checkSession();  // terminated after signing out elsewhere, or refused?
     }
@@ -191,6 +195,9 @@
   });
 
   window.Resound.live = { follow: follow, signedOut: markSignedOut };
+  // The socket opens in echo-setup.js and may be connected before this script runs (the
+  // browser handles its frames while it waits for this file): that change was not seen.
+  connectionIs(pusher.connection.state);
   pusher.signin();
   show();
 })();

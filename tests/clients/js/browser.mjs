@@ -43,7 +43,16 @@ export async function ask(name) {
 }
 
 // The pages set data-subscribed on #live-status once Echo's private channel is subscribed.
-export const live = (page) => page.waitForSelector('#live-status[data-subscribed="true"]');
+// A page that does not get there says what it shows instead.
+export async function live(page) {
+  try {
+    await page.waitForSelector('#live-status[data-subscribed="true"]');
+  } catch (error) {
+    const shown = await page.$eval('#live-status', (status) => `${status.textContent} ` +
+      `(view ${status.dataset.view}, connection ${status.dataset.state})`).catch(() => 'nothing');
+    throw new Error(`${page.url()} did not go live; #live-status shows ${shown}\n${error.message}`);
+  }
+}
 
 // The ids of the orders table's rows, top to bottom.
 export const rowIds = (page) => page.$$eval('#orders tbody tr',

@@ -11,7 +11,8 @@
 //   row, each row one tap target; the product picker's price and stock; a quantity error next
 //   to its field, gone when the value changes; a status change said in the live region.
 // SCENARIO=people: the admin places an order for the customer BOB_ID from the dashboard's
-//   "New order"; the customer cancels her pending order ORDER_ID from its page.
+//   "New order" (whose page is connected before its live.js runs, and goes live all the
+//   same); the customer cancels her pending order ORDER_ID from its page.
 //
 // Input (env): SCENARIO, WEB_URL, PASSWORD, SCREENSHOT_DIR, CHROMIUM, ADMIN_EMAIL,
 // CUSTOMER_EMAIL, ORDER_ID (her pending order), ADMIN_TOKEN (phone), BOB_ID (people).
@@ -174,11 +175,26 @@ async function phone(session) {
     announced: { text: region, polite: regionPolite } };
 }
 
+// The next page `page` loads gets its live.js only once its socket is connected, as happens
+// when the browser is slow to fetch the script: the page must go live all the same (it stayed
+// "Updating…" once: live.js missed the connection's state change).
+async function connectBeforeLiveJs(page) {
+  const hold = async (route) => {
+    await page.waitForFunction(
+      () => window.Echo?.connector?.pusher?.connection.state === 'connected', null, { polling: 20 });
+    await route.continue();
+    await page.unroute('**/static/live.js*', hold);
+  };
+  await page.route('**/static/live.js*', hold);
+}
+
 async function people(session) {
   const admin = await session.open('admin');
   await signIn(admin, env('ADMIN_EMAIL'));
   await live(admin);
+  await connectBeforeLiveJs(admin);
   await Promise.all([admin.waitForURL('**/admin/orders/new'), admin.click('#new-order-link')]);
+  await live(admin);
   await admin.selectOption('#customer', env('BOB_ID'));
   await Promise.all([admin.waitForURL('**/admin/orders/new?customer=*'),
     admin.click('#choose-customer button[type="submit"]')]);
