@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 from flask import Flask
+from sqlalchemy import event
 
 from shared.payloads import loads
 from tests.servers import Broadcaster
@@ -212,3 +213,52 @@ def test_only_the_admins_list_has_the_bulk_bar(app, client):
     customer_page = client.get("/orders").get_data(as_text=True)
     assert 'id="orders"' in customer_page
     assert "bulk-bar" not in customer_page and "bulk.js" not in customer_page
+
+
+def test_an_order_another_request_moves_meanwhile_is_refused_and_the_others_move(
+    app, client, admin
+):
+    """The orders are written together; when another request moves one of them between the
+    bulk's read and its write, the version check fails, and each order goes again on its own:
+    only that one is refused, with the reason the single endpoint gives."""
+    with app.app_context():
+        template = db.session.get(Order, 6)
+        for _ in range(2):
+            copy = Order(user_id=template.user_id, total_cents=template.total_cents)
+            db.session.add(copy)
+            db.session.flush()
+            copy.assign_number()
+        db.session.commit()
+        pending = db.session.scalars(db.select(Order.id).where(Order.status == "pending")
+                                     .order_by(Order.id)).all()
+        engine = db.engine
+    moved_meanwhile = pending[1]
+    updates = []
+
+    def another_request_first(_connection, _cursor, statement: str, *_args) -> None:
+        if statement.lstrip().upper().startswith("UPDATE ORDERS"):
+            updates.append(statement)
+            if len(updates) == 1:
+                with engine.begin() as other:
+                    other.execute(db.update(Order).where(Order.id == moved_meanwhile)
+                                  .values(status="paid", version=Order.version + 1))
+
+    event.listen(engine, "before_cursor_execute", another_request_first)
+    try:
+        answer = bulk(client, admin, "paid", [{"id": i, "expected_status": "pending"}
+                                              for i in pending])
+    finally:
+        event.remove(engine, "before_cursor_execute", another_request_first)
+
+    assert answer.status_code == 200
+    assert answer.json["results"] == [
+        {"id": i, "ok": True, "status": "paid"} if i != moved_meanwhile else
+        {"id": i, "ok": False, "error": f"order {i} is paid now, not pending as you saw it; "
+                                        "reload it and try again"} for i in pending]
+    assert [(row[1], row[2]) for row in outbox(app)] == [
+        (i, "pending") for i in pending if i != moved_meanwhile]
+    with app.app_context():
+        moved_by_bulk = db.session.scalars(
+            db.select(OrderStatusHistory.order_id).where(OrderStatusHistory.to_status == "paid")
+            .where(OrderStatusHistory.order_id.in_(pending))).all()
+    assert sorted(moved_by_bulk) == [i for i in pending if i != moved_meanwhile]

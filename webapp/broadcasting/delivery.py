@@ -18,7 +18,7 @@ rows that got through are not delivered again, and the new ones are. The lease o
 outlast one send (:func:`lease_seconds`). A batch the broadcaster refuses (4xx, e.g. one event
 too large) is sent again one row at a time, so only the bad row is skipped.
 
-A termination row (:func:`.outbox.enqueue_termination`) goes alone, in its place in the queue,
+A termination row (:func:`.outbox.termination_row`) goes alone, in its place in the queue,
 as ``POST users/{id}/terminate_connections``.
 """
 

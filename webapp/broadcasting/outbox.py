@@ -4,12 +4,13 @@ Nothing is sent here. :mod:`.delivery` sends pending rows strictly in id order, 
 batches from the head with a lease, each event with its row's idempotency key, so that the
 broadcaster delivers a row once however often it is sent.
 
-Most rows are events (``kind`` ``event``). A ``terminate`` row (:func:`enqueue_termination`)
+Most rows are events (``kind`` ``event``). A ``terminate`` row (:func:`termination_row`)
 asks the broadcaster to close every connection signed in as a user, in its place in the queue.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from flask import has_request_context, request
@@ -63,21 +64,31 @@ def request_socket_id() -> str | None:
     return None
 
 
+Row = dict[str, str | None]
+
+
+def event_row(event: BroadcastEvent) -> Row:
+    """The outbox row of ``event``."""
+    return {"kind": EVENT, "name": event.broadcast_as(), "channels": dumps(event.broadcast_on()),
+            "data": dumps(event.broadcast_with()), "socket_id": request_socket_id()}
+
+
+def termination_row(user_id: int) -> Row:
+    """The row that asks to close every connection signed in as ``user_id`` (``POST
+    users/{id}/terminate_connections``), sent in its place in the queue with the events."""
+    return {"kind": TERMINATE, "name": "terminate_connections", "channels": "[]",
+            "data": str(user_id), "socket_id": None}
+
+
+def insert_rows(rows: Sequence[Row]) -> None:
+    """Write ``rows`` to the outbox in the current transaction, in their order, in one
+    statement, now (no objects for the session to track and flush at the commit); they are
+    sent only if that transaction commits, which then wakes the deliverers (:mod:`.delivery`)."""
+    if rows:
+        db.session.execute(insert(OutboxEvent), list(rows))
+        db.session.info[PENDING_FLAG] = True
+
+
 def enqueue(event: BroadcastEvent) -> None:
-    """Write ``event`` to the outbox in the current transaction; it is sent only if that
-    transaction commits."""
-    _insert(name=event.broadcast_as(), channels=dumps(event.broadcast_on()),
-            data=dumps(event.broadcast_with()), socket_id=request_socket_id())
-
-
-def _insert(**values: str | None) -> None:
-    """One INSERT into the outbox, now (a plain statement: no object for the session to track
-    and flush at the commit); the commit then wakes the deliverers (:mod:`.delivery`)."""
-    db.session.execute(insert(OutboxEvent).values(**values))
-    db.session.info[PENDING_FLAG] = True
-
-
-def enqueue_termination(user_id: int) -> None:
-    """Write to the current transaction a request to close every connection signed in as
-    ``user_id`` (``POST users/{id}/terminate_connections``), sent in order with the events."""
-    _insert(kind=TERMINATE, name="terminate_connections", channels="[]", data=str(user_id))
+    """Write ``event`` to the outbox in the current transaction."""
+    insert_rows([event_row(event)])

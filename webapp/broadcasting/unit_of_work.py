@@ -9,18 +9,15 @@ from ..accounts.sessions import SessionsEnded
 from ..extensions import db
 from ..orders.events import OrderEvent
 from .events import OrderBroadcast
-from .outbox import enqueue, enqueue_termination
+from .outbox import event_row, insert_rows, termination_row
 
 Event = OrderEvent | SessionsEnded
 
 
 def write(events: Iterable[Event]) -> None:
-    """Add ``events`` to the outbox in the current transaction, not committed."""
-    for event in events:
-        if isinstance(event, SessionsEnded):
-            enqueue_termination(event.user_id)
-        else:
-            enqueue(OrderBroadcast(event))
+    """Add ``events`` to the outbox in the current transaction (one INSERT), not committed."""
+    insert_rows([termination_row(event.user_id) if isinstance(event, SessionsEnded)
+                 else event_row(OrderBroadcast(event)) for event in events])
 
 
 def commit(events: Iterable[Event]) -> None:

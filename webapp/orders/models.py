@@ -90,6 +90,21 @@ class Order(db.Model):
         :class:`ConcurrentChange` (the session rolled back) when another request changed the
         order first.
         """
+        events = self.change_status(new_status, changed_by, notes)
+        if events:
+            # One flush for the order and its history row; its UPDATE is the version check,
+            # which fails if another request moved the order first.
+            flush_changes(f"order {self.id} changed meanwhile; reload it and try again")
+            if new_status is OrderStatus.CANCELLED:
+                return_stock(self.items)
+        return events
+
+    def change_status(
+        self, new_status: OrderStatus, changed_by: User | None = None, notes: str | None = None
+    ) -> list[OrderStatusChanged]:
+        """:meth:`transition_to` without the flush and the stock: the order and its history row
+        change in the session, to be flushed with others (:func:`flush_changes`). Raises
+        :class:`InvalidTransition` before changing anything."""
         if notes is not None and len(notes) > MAX_NOTES_LENGTH:
             raise ValueError(f"notes must be at most {MAX_NOTES_LENGTH} characters")
         if new_status == self.status:
@@ -97,23 +112,12 @@ class Order(db.Model):
         if not self.status.can_transition_to(new_status):
             raise InvalidTransition(self.status, new_status)
         previous = self.status
-        try:
-            self.status = new_status
-            self.updated_at = utcnow()
-            db.session.add(OrderStatusHistory(
-                order=self, from_status=previous, to_status=new_status,
-                changed_by=changed_by, notes=notes,
-            ))
-            # One flush for the order and its history row; its UPDATE is the version check,
-            # which fails if another request moved the order first.
-            db.session.flush()
-        except StaleDataError:
-            db.session.rollback()
-            raise ConcurrentChange(
-                f"order {self.id} changed meanwhile; reload it and try again"
-            ) from None
-        if new_status is OrderStatus.CANCELLED:
-            return_stock(self.items)
+        self.status = new_status
+        self.updated_at = utcnow()
+        db.session.add(OrderStatusHistory(
+            order=self, from_status=previous, to_status=new_status,
+            changed_by=changed_by, notes=notes,
+        ))
         return [OrderStatusChanged(self, previous, changed_by)]
 
     def stale_view_error(self, expected: object) -> str | None:
@@ -127,6 +131,16 @@ class Order(db.Model):
             return None
         return (f"order {self.id} is {self.status.value} now, not {seen.value} as you saw it; "
                 "reload it and try again")
+
+
+def flush_changes(meanwhile: str) -> None:
+    """Flush the session; when an order's version check fails (another request changed it
+    since it was loaded), roll back and raise :class:`ConcurrentChange` with ``meanwhile``."""
+    try:
+        db.session.flush()
+    except StaleDataError:
+        db.session.rollback()
+        raise ConcurrentChange(meanwhile) from None
 
 
 class OrderItem(db.Model):

@@ -1,7 +1,12 @@
 """``POST /api/orders/transition``: move up to :data:`MAX_ORDERS` orders to one status in one
-request. Each order is its own transaction and its own broadcast, as if it came alone; a
-refused order (stale view, a change the machine does not allow, not found) is reported and the
-others go on. The caller is authenticated once, and the orders are loaded in one query."""
+request. Each order is moved or refused on its own, with its own broadcast, as if it came
+alone: a refused order (stale view, a change the machine does not allow, not found) is reported
+and the others go on. The caller is authenticated once, and the orders are loaded in one query.
+
+The orders that may move are written together: one flush (their UPDATEs and history rows
+batched, in id order), one outbox INSERT, one commit. When another request changed one of them
+since it was loaded (its version check fails), that is rolled back and each order goes again in
+a transaction of its own, so only the changed one is refused."""
 
 from __future__ import annotations
 
@@ -13,8 +18,17 @@ from sqlalchemy.orm import selectinload
 from ..broadcasting.delivery import deliver_once_after
 from ..broadcasting.unit_of_work import commit
 from ..extensions import db
+from ..orders.events import OrderStatusChanged
 from ..orders.ids import is_valid_id
-from ..orders.models import MAX_NOTES_LENGTH, ConcurrentChange, Order, OrderItem, User
+from ..orders.models import (
+    MAX_NOTES_LENGTH,
+    ConcurrentChange,
+    Order,
+    OrderItem,
+    User,
+    flush_changes,
+)
+from ..orders.products import return_stock
 from ..orders.status import InvalidTransition, OrderStatus
 
 MAX_ORDERS = 100
@@ -70,35 +84,67 @@ def _item(index: int, item: Any) -> tuple[int, OrderStatus | None]:
 
 
 def run(request: BulkTransition, admin: User) -> list[dict[str, Any]]:
-    """Each order moved (or refused) in the request's order, one commit each: ``{"id", "ok":
-    true, "status"}`` or ``{"id", "ok": false, "error"}`` with the reason the single
-    endpoint would give."""
+    """Each order moved (or refused) in the request's order: ``{"id", "ok": true, "status"}``
+    or ``{"id", "ok": false, "error"}`` with the reason the single endpoint would give."""
     ids = [order_id for order_id, _ in request.orders]
     loaded = {order.id: order for order in db.session.scalars(
         db.select(Order).where(Order.id.in_(ids)).options(
             selectinload(Order.user),
             selectinload(Order.items).selectinload(OrderItem.product)))}
-    # What was loaded stays loaded across the orders' commits (no reload per order): each
-    # order's flush still checks its version, so a change made meanwhile by another request is
-    # refused as ConcurrentChange, never overwritten.
+    # What was loaded stays loaded across the commits (no reload per order): each UPDATE still
+    # checks its version, so a change made meanwhile by another request is refused, never
+    # overwritten.
     session = db.session()
     session.expire_on_commit = False
     try:
         with deliver_once_after():
-            return [_one(loaded.get(order_id), order_id, expected, request, admin)
-                    for order_id, expected in request.orders]
+            try:
+                return _together(loaded, request, admin)
+            except ConcurrentChange:
+                return [_one(loaded.get(order_id), order_id, expected, request, admin)
+                        for order_id, expected in request.orders]
     finally:
         session.expire_on_commit = True
 
 
+def _refusal(order: Order | None, order_id: int, expected: OrderStatus | None) -> str | None:
+    if order is None:
+        return f"order {order_id} does not exist"
+    return order.stale_view_error(expected)
+
+
+def _together(loaded: dict[int, Order], request: BulkTransition,
+              admin: User) -> list[dict[str, Any]]:
+    """Every order that may move, in one transaction; ConcurrentChange (rolled back) when
+    another request changed one of them meanwhile."""
+    results: list[dict[str, Any]] = []
+    events: list[OrderStatusChanged] = []
+    cancelled: list[Order] = []
+    for order_id, expected in request.orders:
+        order = loaded.get(order_id)
+        refused = _refusal(order, order_id, expected)
+        if refused is None:
+            try:
+                changed = order.change_status(request.status, admin, request.notes)
+            except InvalidTransition as exc:
+                refused = str(exc)
+            else:
+                events += changed
+                cancelled += [order] if changed and request.status is OrderStatus.CANCELLED else []
+        results.append({"id": order_id, "ok": False, "error": refused} if refused else
+                       {"id": order_id, "ok": True, "status": order.status.value})
+    flush_changes("an order changed meanwhile")
+    return_stock([item for order in cancelled for item in order.items])
+    commit(events)
+    return results
+
+
 def _one(order: Order | None, order_id: int, expected: OrderStatus | None,
          request: BulkTransition, admin: User) -> dict[str, Any]:
-    if order is None:
-        return {"id": order_id, "ok": False, "error": f"order {order_id} does not exist"}
+    refused = _refusal(order, order_id, expected)
+    if refused:
+        return {"id": order_id, "ok": False, "error": refused}
     try:
-        stale = order.stale_view_error(expected)
-        if stale:
-            return {"id": order_id, "ok": False, "error": stale}
         commit(order.transition_to(request.status, admin, request.notes))
     except (InvalidTransition, ConcurrentChange) as exc:
         return {"id": order_id, "ok": False, "error": str(exc)}
