@@ -251,16 +251,16 @@ def _deliver_after_commit(session: Any) -> None:
         session.info[DEFERRED] = True
         return
     app = current_app._get_current_object()
-    if db.engine.dialect.name == "postgresql":
-        notifier = app.extensions.get("outbox_notifier")
-        if notifier is None:
-            notifier = app.extensions.setdefault("outbox_notifier", Notifier(db.engine))
-        notifier.kick()
     if app.config["OUTBOX_DELIVER_ON_COMMIT"]:
         deliverer = app.extensions.get("outbox_deliverer")
         if deliverer is None:
             deliverer = app.extensions.setdefault("outbox_deliverer", BackgroundDeliverer(app))
         deliverer.kick()
+    elif db.engine.dialect.name == "postgresql":
+        notifier = app.extensions.get("outbox_notifier")
+        if notifier is None:
+            notifier = app.extensions.setdefault("outbox_notifier", Notifier(db.engine))
+        notifier.kick()
 
 
 @contextmanager
@@ -282,8 +282,8 @@ def _forget_after_rollback(session: Any, _transaction: Any) -> None:
 
 
 def deliver_after_commits() -> None:
-    """After each commit that wrote outbox rows, wake the worker (:mod:`.wakeup`) and, with
-    ``OUTBOX_DELIVER_ON_COMMIT``, this process's deliverer (idempotent)."""
+    """After each commit that wrote outbox rows, wake this process's deliverer with
+    ``OUTBOX_DELIVER_ON_COMMIT``, else the worker (:mod:`.wakeup`); idempotent."""
     session_class = db.session.session_factory.class_
     if not event.contains(session_class, "after_commit", _deliver_after_commit):
         event.listen(session_class, "after_commit", _deliver_after_commit)

@@ -1,4 +1,7 @@
-"""How the outbox worker hears of new rows as they are committed, instead of at its next poll.
+"""How the outbox worker hears of new rows as they are committed, instead of at its next poll,
+when it delivers alone (``OUTBOX_DELIVER_ON_COMMIT`` off). With it on, each web process
+delivers its own commits right after them, and the worker only looks every
+``OUTBOX_IDLE_SECONDS`` for what they left (a process that died, a broadcaster that was down).
 
 - **PostgreSQL**: a commit that wrote outbox rows kicks the process's :class:`Notifier`, a
   thread that sends ``NOTIFY resound_outbox`` in a transaction of its own, without waiting for

@@ -1,9 +1,10 @@
 """``flask --app webapp worker``: the guarantee that every outbox event reaches the broadcaster.
 
 It delivers pending events in order, in batches, on one HTTP connection it keeps open across
-passes (opened again after a failure); when idle it waits until a commit may have written rows
-(:mod:`webapp.wakeup`: NOTIFY on PostgreSQL, SQLite's data version) or ``OUTBOX_IDLE_SECONDS``
-pass, and it backs off exponentially (capped) while the broadcaster is down. SIGTERM (honcho,
+passes (opened again after a failure); when idle it waits ``OUTBOX_IDLE_SECONDS``, or, when the
+web processes do not deliver (``OUTBOX_DELIVER_ON_COMMIT`` off), until a commit may have written
+rows (:mod:`webapp.wakeup`: NOTIFY on PostgreSQL, SQLite's data version); it backs off
+exponentially (capped) while the broadcaster is down. SIGTERM (honcho,
 systemd) ends it between passes, so a send is never cut off between the broadcaster's answer
 and its record.
 
@@ -31,7 +32,7 @@ from ..orders.status import OrderStatus
 from .delivery import DeliveryError, ReverbClient, deliver_now
 from .presence import expire_unconfirmed
 from .unit_of_work import commit
-from .wakeup import Wakeup, worker_wakeup
+from .wakeup import SleepWakeup, Wakeup, worker_wakeup
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +153,10 @@ def worker_command(once: bool, idle: float | None, backoff_max: float | None,
                         format="%(asctime)s worker %(levelname)s %(message)s")
     app = current_app._get_current_object()
     config = app.config
+    # With the web processes delivering their own commits, the worker is the guarantee behind
+    # them and looks every OUTBOX_IDLE_SECONDS; woken by each commit, it would race them for
+    # every batch (a pass per commit, and on PostgreSQL a NOTIFY per commit).
+    wakeup = SleepWakeup() if config["OUTBOX_DELIVER_ON_COMMIT"] else None
     config["OUTBOX_DELIVER_ON_COMMIT"] = False  # what the chores enqueue, this pass delivers
     if once:
         client = ReverbClient.from_config(config)
@@ -172,5 +177,5 @@ def worker_command(once: bool, idle: float | None, backoff_max: float | None,
                idle if idle is not None else config["OUTBOX_IDLE_SECONDS"],
                config["OUTBOX_BACKOFF_INITIAL"],
                backoff_max if backoff_max is not None else config["OUTBOX_BACKOFF_MAX"],
-               stop)
+               stop, wakeup)
     click.echo("worker: stopped")
