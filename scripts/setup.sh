@@ -68,7 +68,8 @@ if [ "$installed" != "$hash [test,bench]" ] && [ "$installed" != "$hash $extras"
     echo "$hash $extras" > "$stamp"
 fi
 
-if [ ! -d node_modules ] || [ package.json -nt node_modules ] || \
+# npm writes node_modules/.package-lock.json last: without it the folder is missing or partial.
+if [ ! -f node_modules/.package-lock.json ] || [ package.json -nt node_modules ] || \
    { [ -f package-lock.json ] && [ package-lock.json -nt node_modules ]; }; then
     if [ -f package-lock.json ]; then
         npm ci --no-audit --no-fund --loglevel=error

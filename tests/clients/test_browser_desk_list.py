@@ -148,3 +148,15 @@ def test_a_plain_list_follows_events_and_reads_its_view_again_only_on_a_later_pa
     counts = "?status=all&per_page=1"
     assert report["fetches"]["first"] and set(report["fetches"]["first"]) == {counts}
     assert "?page=2&per_page=2" in report["fetches"]["second"]
+
+
+def test_a_script_that_runs_after_its_channel_is_subscribed_shows_what_it_missed(
+    node, chromium, api: WebappApi
+):
+    """summary.js runs only after the page's channel is subscribed and an order's event has
+    come: the strip re-reads the summary then instead of waiting for the next event."""
+    report = scenario(node, chromium, api, "late_script")
+
+    assert report["after"]["orders_today"] == report["before"]["orders_today"] + 1
+    assert report["after"]["orders_today"] == api.request(
+        "GET", "/api/summary", api.login(ADMIN)[0])["orders_today"]

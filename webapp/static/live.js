@@ -140,11 +140,18 @@
 
   // Follow `channel` (an Echo channel): re-fetch with `reload` each time it is subscribed (a
   // history channel: only the first time, and when catching up fails). Scripts sharing a
-  // channel each add their reload; the channel is watched once.
+  // channel each add their reload; the channel is watched once. A script may run after the
+  // channel was subscribed (the browser handles the socket's frames while it waits for a
+  // script file), and so miss events: then the page re-fetches at once.
   function follow(channel, reload) {
     if (reload) reloads.push(reload);
-    if (followed.has(channel)) return channel;
+    const already = channel.subscription.subscribed;
+    if (followed.has(channel)) {
+      if (already && reload) refresh();
+      return channel;
+    }
     followed.add(channel);
+    if (already) subscribed(channel.name);
     channel.subscribed(function () { subscribed(channel.name); });
     channel.error(function (error) {
       checkSession();

@@ -54,6 +54,19 @@ export async function live(page) {
   }
 }
 
+// The next time `page` loads static/`script`, the browser gets the file only once `first()` is
+// done, as on a slow network: what the page did meanwhile (its socket connected, events came)
+// happened before the script ran.
+export async function holdScript(page, script, first) {
+  const pattern = `**/static/${script}*`;
+  const hold = async (route) => {
+    await first();
+    await route.continue();
+    await page.unroute(pattern, hold);
+  };
+  await page.route(pattern, hold);
+}
+
 // The ids of the orders table's rows, top to bottom.
 export const rowIds = (page) => page.$$eval('#orders tbody tr',
   (rows) => rows.map((row) => row.id));

@@ -16,11 +16,14 @@
 //   open. ORDER_ID (on page 2) is paid: page 1 keeps its rows, its counts follow; then alice
 //   places an order: it comes on top of page 1, and page 2 shifts. Each page reports the list
 //   fetches it made meanwhile.
+// SCENARIO=late_script: the admin's dashboard again, its summary.js held back until the page's
+//   channel is subscribed and bob's order placed meanwhile is in the list: the strip, whose
+//   script missed that order's event, counts it all the same.
 //
 // Input (env): SCENARIO, WEB_URL, PASSWORD, SCREENSHOT_DIR, CHROMIUM, ADMIN_EMAIL,
 // CUSTOMER_EMAIL, ADMIN_TOKEN, CUSTOMER_TOKEN, OTHER_TOKEN (bob's); ORDER_ID (plain_pages).
 // Output: see browser.mjs.
-import { env, listFetches, live, rowIds, runScenario, signIn } from './browser.mjs';
+import { env, holdScript, listFetches, live, rowIds, runScenario, signIn } from './browser.mjs';
 
 const WEB_URL = env('WEB_URL');
 
@@ -187,8 +190,27 @@ async function plainPages(session) {
     afterPlaced: { first: await rowIds(first), second: await rowIds(second) }, fetches };
 }
 
+async function lateScript(session) {
+  const admin = await session.open('admin');
+  await signIn(admin, env('ADMIN_EMAIL'));
+  await live(admin);
+  const before = await summary(admin);
+  let placed;
+  await holdScript(admin, 'summary.js', async () => {
+    await admin.waitForFunction(() => Object.values(window.Echo?.connector?.channels ?? {})
+      .some((channel) => channel.subscription.subscribed), null, { polling: 20 });
+    placed = await placeOrder(env('OTHER_TOKEN'), 2);
+    await admin.waitForSelector(`#order-${placed.id}`);
+  });
+  await admin.reload();
+  await live(admin);
+  await admin.waitForFunction((expected) => Number(document.querySelector(
+    '#summary [data-summary="orders_today"]').textContent) === expected, before.orders_today + 1);
+  return { placedId: placed.id, before, after: await summary(admin) };
+}
+
 const SCENARIOS = { sorting, live_filter: liveFilter, pages, page_gone: pageGone,
-  plain_pages: plainPages };
+  plain_pages: plainPages, late_script: lateScript };
 const scenario = SCENARIOS[env('SCENARIO')];
 if (!scenario) throw new Error(`SCENARIO must be one of ${Object.keys(SCENARIOS).join(', ')}`);
 runScenario(scenario);

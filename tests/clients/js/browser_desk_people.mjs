@@ -17,7 +17,7 @@
 // Input (env): SCENARIO, WEB_URL, PASSWORD, SCREENSHOT_DIR, CHROMIUM, ADMIN_EMAIL,
 // CUSTOMER_EMAIL, ORDER_ID (her pending order), ADMIN_TOKEN (phone), BOB_ID (people).
 // Output: see browser.mjs.
-import { PHONE, ask, env, live, runScenario, signIn } from './browser.mjs';
+import { PHONE, ask, env, holdScript, live, runScenario, signIn } from './browser.mjs';
 
 const WEB_URL = env('WEB_URL');
 const OUTAGE_MS = 60000;  // the broadcaster's restart and pusher-js's next try, at most
@@ -175,18 +175,10 @@ async function phone(session) {
     announced: { text: region, polite: regionPolite } };
 }
 
-// The next page `page` loads gets its live.js only once its socket is connected, as happens
-// when the browser is slow to fetch the script: the page must go live all the same (it stayed
-// "Updating…" once: live.js missed the connection's state change).
-async function connectBeforeLiveJs(page) {
-  const hold = async (route) => {
-    await page.waitForFunction(
-      () => window.Echo?.connector?.pusher?.connection.state === 'connected', null, { polling: 20 });
-    await route.continue();
-    await page.unroute('**/static/live.js*', hold);
-  };
-  await page.route('**/static/live.js*', hold);
-}
+// The next page `page` loads gets its live.js only once its socket is connected: the page must
+// go live all the same (it stayed "Updating…" once: live.js missed the connection's change).
+const connectBeforeLiveJs = (page) => holdScript(page, 'live.js', () => page.waitForFunction(
+  () => window.Echo?.connector?.pusher?.connection.state === 'connected', null, { polling: 20 }));
 
 async function people(session) {
   const admin = await session.open('admin');
