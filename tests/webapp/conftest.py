@@ -7,7 +7,9 @@ Every test that uses ``make_app`` (or ``app``, ``client``, ``database``) runs on
 :data:`NOT_ABOUT_THE_DATABASE`.
 
 Seeding hashes three passwords, so it runs once per session into a template (a file that each
-test copies; a database that each test clones with ``CREATE DATABASE ... TEMPLATE``).
+test copies; a database that each test clones with ``CREATE DATABASE ... TEMPLATE``). The demo
+users' hashes there are cheap ones (``tests.servers.TEST_PASSWORD_HASH``), so that each sign-in
+costs the tests no scrypt.
 """
 
 from __future__ import annotations
@@ -32,10 +34,10 @@ from tests.servers import (
     UNCAPPED,
     WEBAPP_SECRET_KEY,
     free_port,
+    seed_for_tests,
 )
 from webapp import create_app
 from webapp.extensions import db
-from webapp.seed import seed_database
 
 DATABASES = ("sqlite", "postgresql")
 DELIVERY_JOIN_TIMEOUT = 30.0  # seconds; a delivery pass is over within OUTBOX_HTTP_TIMEOUT
@@ -92,7 +94,7 @@ def app_config(database: Path | str, **overrides: Any) -> dict[str, Any]:
 def seed(url: str) -> None:
     app = create_app(app_config(url))
     with app.app_context():
-        seed_database()
+        seed_for_tests()
         db.engine.dispose()
 
 

@@ -122,7 +122,7 @@ def test_a_broadcaster_answering_after_the_http_timeout_does_not_deliver_twice(
     timeout = 0.5
     stand_in = StallingStandIn(broadcaster.port, stalled=1, stall_seconds=timeout * 4)
     stand_ins.append(stand_in)
-    url = database.empty()
+    url = database.seeded()
     webapp = start_webapp(stand_in.port, url, {"OUTBOX_HTTP_TIMEOUT": str(timeout)})
     worker = start_worker(webapp)
     try:
@@ -149,7 +149,7 @@ def test_the_lease_lasts_one_send_so_a_web_process_killed_mid_send_is_taken_over
     timeout = 3.0
     stand_in = StallingStandIn(broadcaster.port, stalled=1, stall_seconds=600)
     stand_ins.append(stand_in)
-    url = database.empty()
+    url = database.seeded()
     webapp = start_webapp(stand_in.port, url, {"OUTBOX_HTTP_TIMEOUT": str(timeout)})
     try:
         alice_ws = subscribed(sockets(), ALICE_CHANNEL,

@@ -230,7 +230,7 @@ def transition(webapp: Webapp, token: str, order_id: int, status: str) -> None:
 
 @pytest.fixture
 def webapp(broadcaster: Broadcaster, database: Databases) -> Iterator[Webapp]:
-    app = start_webapp(broadcaster.port, database.empty())
+    app = start_webapp(broadcaster.port, database.seeded())
     yield app
     app.stop()
 
@@ -275,7 +275,7 @@ def outbox_state(database: Path | str) -> list[tuple[int, bool]]:
 
 def test_running_worker_retries_with_backoff_until_the_broadcaster_is_back(
         broadcaster, database, sockets):
-    url = database.empty()
+    url = database.seeded()
     webapp = start_webapp(broadcaster.port, url, {"OUTBOX_DELIVER_ON_COMMIT": "0"})
     worker = start_worker(webapp)
     try:

@@ -34,7 +34,7 @@ ADMIN_CHANNEL = "private-admin.orders"
 
 @pytest.fixture
 def webapp(server: Broadcaster, database: Databases) -> Iterator[Webapp]:
-    web = start_webapp(server.port, database.empty())
+    web = start_webapp(server.port, database.seeded())
     yield web
     web.stop()
 
