@@ -143,6 +143,7 @@ def test_a_broadcaster_answering_after_the_http_timeout_does_not_deliver_twice(
     assert_nothing_then(alice_ws, broadcaster, ALICE_CHANNEL)
 
 
+@pytest.mark.slow
 def test_the_lease_lasts_one_send_so_a_web_process_killed_mid_send_is_taken_over(
         broadcaster, stand_ins, database, sockets):
     assert lease_seconds(DEFAULTS) < 10  # a few seconds, from OUTBOX_HTTP_TIMEOUT
@@ -178,6 +179,7 @@ def test_the_lease_lasts_one_send_so_a_web_process_killed_mid_send_is_taken_over
     assert_nothing_then(alice_ws, broadcaster, ALICE_CHANNEL)  # ... and was not repeated
 
 
+@pytest.mark.slow
 def test_a_batch_resent_by_a_takeover_with_more_rows_delivers_each_event_once_in_order(
         broadcaster, stand_ins, tmp_path, sockets):
     """A worker sends a batch and is killed before it records it; more rows arrive; the next

@@ -235,6 +235,7 @@ def webapp(broadcaster: Broadcaster, database: Databases) -> Iterator[Webapp]:
     app.stop()
 
 
+@pytest.mark.slow
 def test_events_made_while_the_broadcaster_is_down_arrive_in_order_once_it_is_back(
         broadcaster, webapp, sockets):
     admin = token_of(webapp, ADMIN)
@@ -273,6 +274,7 @@ def outbox_state(database: Path | str) -> list[tuple[int, bool]]:
         engine.dispose()
 
 
+@pytest.mark.slow
 def test_running_worker_retries_with_backoff_until_the_broadcaster_is_back(
         broadcaster, database, sockets):
     url = database.seeded()
