@@ -176,6 +176,13 @@ class Broadcaster:
         terminate(self.proc)
         self.proc = None
 
+    def kill(self) -> None:
+        """``kill -9``: no graceful stop (which waits for the webhooks still in their window)."""
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait()
+        self.proc = None
+
 
 def start_broadcaster(
     extra_env: Mapping[str, str] | None = None, args: list[str] | None = None,
