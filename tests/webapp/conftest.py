@@ -4,7 +4,7 @@ Every test that uses ``make_app`` (or ``app``, ``client``, ``database``) runs on
 ``[sqlite]`` on a temporary file, ``[postgresql]`` on the session's own PostgreSQL server
 (tests/postgres.py). A test that depends on SQLite itself (its file, its locking) is marked
 ``@pytest.mark.sqlite_only("why")`` and runs on SQLite alone, and so do the modules in
-:data:`NOT_ABOUT_THE_DATABASE`.
+:data:`NOT_ABOUT_THE_DATABASE` and the tests marked ``not_about_the_database``.
 
 Seeding hashes three passwords, so it runs once per session into a template (a file that each
 test copies; a database that each test clones with ``CREATE DATABASE ... TEMPLATE``). The demo
@@ -48,6 +48,9 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "sqlite_only(reason): the test depends on SQLite itself; not run on PostgreSQL")
     config.addinivalue_line(
         "markers", "postgresql_only: the test is of what only PostgreSQL has (LISTEN/NOTIFY)")
+    config.addinivalue_line(
+        "markers", "not_about_the_database: the test is of HTTP, signatures or parsing, refused "
+        "before the database is written; it runs on SQLite alone")
 
 
 # Modules about HTTP, headers, pages, redirects, error pages, JSON bodies (and their fuzzing),
@@ -64,7 +67,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Run each test that needs a database on every database, or on SQLite when marked so (or
     in a module of :data:`NOT_ABOUT_THE_DATABASE`), or on PostgreSQL when marked so."""
     if "database" in metafunc.fixturenames:
-        only_sqlite = metafunc.definition.get_closest_marker("sqlite_only") is not None or \
+        only_sqlite = any(metafunc.definition.get_closest_marker(name) is not None
+                          for name in ("sqlite_only", "not_about_the_database")) or \
             metafunc.module.__name__.rpartition(".")[2] in NOT_ABOUT_THE_DATABASE
         only_postgresql = metafunc.definition.get_closest_marker("postgresql_only") is not None
         kinds = ["sqlite"] if only_sqlite else ["postgresql"] if only_postgresql else DATABASES
