@@ -6,6 +6,7 @@ same way everywhere: as its own process, the way the Procfile starts it.
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import os
 import random
@@ -13,6 +14,7 @@ import secrets
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator, Mapping
@@ -87,17 +89,58 @@ def answered(proc: subprocess.Popen, url: str) -> None:
         raise
 
 
+# The demo users' passwords in the tests' databases are hashed with one round of PBKDF2, not
+# werkzeug's default (scrypt: about 0.3 s of CPU for each hash and for each sign-in's check, which
+# was a third of the webapp modules' time). Sign-in runs unchanged: it checks the hash it finds;
+# a password set through the app (set_password) gets the default hash.
+TEST_PASSWORD_HASH = "pbkdf2:sha256:1"
+SQLITE_PREFIX = "sqlite:///"
+_sqlite_template: Path | None = None  # this process's seeded SQLite file, copied for each webapp
+
+
+def seed_for_tests() -> None:
+    """In an app context: ``seed_database()`` (what ``flask --app webapp seed`` does), with the
+    demo users it adds given :data:`TEST_PASSWORD_HASH` hashes."""
+    from sqlalchemy import inspect
+    from werkzeug.security import generate_password_hash
+
+    from webapp.extensions import db
+    from webapp.orders.models import User
+    from webapp.seed import DEMO_PASSWORD, seed_database
+
+    had = set(db.session.scalars(db.select(User.email))) \
+        if inspect(db.engine).has_table(User.__tablename__) else set()
+    seed_database()
+    for user in db.session.scalars(db.select(User).where(User.email.not_in(had))):
+        user.password_hash = generate_password_hash(DEMO_PASSWORD, method=TEST_PASSWORD_HASH)
+    db.session.commit()
+
+
 def seed_webapp(env: Mapping[str, str]) -> None:
     """What ``flask --app webapp seed`` does with ``env``, in this process: the same settings
-    and data, without a second Flask start-up (about 1 s of CPU) for every webapp a test starts."""
+    and data, without a second Flask start-up (about 1 s of CPU) for every webapp a test starts.
+    A SQLite file not made yet is a copy of this process's first seeded one."""
+    import shutil
+
     from webapp import config, create_app  # here: only the tests that start a webapp need Flask
     from webapp.extensions import db
-    from webapp.seed import seed_database
 
+    global _sqlite_template
+    url = env["DATABASE_URL"]
+    target = Path(url.removeprefix(SQLITE_PREFIX)) if url.startswith(SQLITE_PREFIX) else None
+    fresh = target is not None and not target.exists()
+    if fresh and _sqlite_template is not None:
+        shutil.copy(_sqlite_template, target)
+        return
     app = create_app(config.load(env, None))
     with app.app_context():
-        seed_database()
+        seed_for_tests()
         db.engine.dispose()
+    if fresh and _sqlite_template is None:
+        template = Path(tempfile.mkdtemp(prefix="resound-seeded-")) / "seeded.sqlite3"
+        shutil.copy(target, template)
+        atexit.register(shutil.rmtree, template.parent, True)
+        _sqlite_template = template
 
 
 @dataclass
@@ -131,6 +174,13 @@ class Broadcaster:
 
     def stop(self) -> None:
         terminate(self.proc)
+        self.proc = None
+
+    def kill(self) -> None:
+        """``kill -9``: no graceful stop (which waits for the webhooks still in their window)."""
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait()
         self.proc = None
 
 
@@ -239,7 +289,7 @@ def start_webapp(
     procfile: bool = False,
 ) -> Webapp:
     """Seed ``database`` (a SQLite file, created if missing, or a database URL such as
-    ``Databases.empty()`` of tests/webapp/conftest.py) and start the webapp on a free port.
+    ``Databases.seeded()`` of tests/webapp/conftest.py) and start the webapp on a free port.
 
     ``reverb_port`` is the broadcaster's port (``Broadcaster.port``); the app signs with the test
     app's ``APP_ID``/``APP_KEY``/``APP_SECRET``. The web process delivers events right after

@@ -47,6 +47,7 @@ def reloads(fetches: list[str]) -> list[str]:
     return [query for query in fetches if "per_page=1" not in query]
 
 
+@pytest.mark.slow
 def test_a_customer_cut_off_sees_the_change_made_meanwhile_without_a_reload(
     node, chromium, api: WebappApi, broadcaster: Broadcaster
 ):
@@ -68,6 +69,7 @@ def test_a_customer_cut_off_sees_the_change_made_meanwhile_without_a_reload(
         "customer-my-orders-resumed", "customer-order-resumed")
 
 
+@pytest.mark.slow
 def test_the_admin_dashboard_cut_off_shows_an_order_placed_meanwhile_without_a_reload(
     node, chromium, api: WebappApi, broadcaster: Broadcaster
 ):

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import pusher
+import pytest
 
 from tests.clients.driver import Client, NodeDriver
 from tests.clients.options import reverb_options
@@ -184,6 +185,7 @@ def test_to_others_does_not_echo_to_the_requesting_socket(driver, broadcaster, a
     assert [e["data"]["order_id"] for e in acting.seen(type="event")] == [second["id"]]
 
 
+@pytest.mark.slow
 def test_reconnects_and_resubscribes_after_a_broadcaster_restart(
     driver, broadcaster, api: WebappApi
 ):

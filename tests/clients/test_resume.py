@@ -233,6 +233,7 @@ def redis_pair() -> Iterator[tuple[Broadcaster, Broadcaster]]:
         yield pair
 
 
+@pytest.mark.slow
 def test_a_client_whose_node_restarts_resumes_from_redis_on_its_own(
     clients: NodeDriver, redis_pair: tuple[Broadcaster, Broadcaster],
     auth: AuthEndpoint

@@ -65,10 +65,7 @@ class Cluster:
 
     def kill(self, node: Broadcaster) -> None:
         """``kill -9`` the node; it stays in ``nodes`` until :meth:`heal` replaces it."""
-        assert node.proc is not None
-        node.proc.kill()
-        node.proc.wait()
-        node.proc = None
+        node.kill()
 
     def freeze(self, node: Broadcaster) -> None:
         assert node.proc is not None

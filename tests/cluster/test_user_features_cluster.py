@@ -47,6 +47,7 @@ def next_events(socket: PusherSocket, timeout: float = 10.0) -> list[tuple[str, 
     return [(event["name"], event["user_ids"]) for event in json.loads(message["data"])["events"]]
 
 
+@pytest.mark.slow
 def test_online_anywhere_in_the_cluster_and_offline_when_a_dead_node_is_reaped(
     features,
 ):

@@ -4,10 +4,12 @@ Every test that uses ``make_app`` (or ``app``, ``client``, ``database``) runs on
 ``[sqlite]`` on a temporary file, ``[postgresql]`` on the session's own PostgreSQL server
 (tests/postgres.py). A test that depends on SQLite itself (its file, its locking) is marked
 ``@pytest.mark.sqlite_only("why")`` and runs on SQLite alone, and so do the modules in
-:data:`NOT_ABOUT_THE_DATABASE`.
+:data:`NOT_ABOUT_THE_DATABASE` and the tests marked ``not_about_the_database``.
 
 Seeding hashes three passwords, so it runs once per session into a template (a file that each
-test copies; a database that each test clones with ``CREATE DATABASE ... TEMPLATE``).
+test copies; a database that each test clones with ``CREATE DATABASE ... TEMPLATE``). The demo
+users' hashes there are cheap ones (``tests.servers.TEST_PASSWORD_HASH``), so that each sign-in
+costs the tests no scrypt.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from jinja2.bccache import Bucket, BytecodeCache
 
 from tests.clients.webapp_api import ADMIN, ALICE, BOB, PASSWORD
 from tests.postgres import PostgresServer
@@ -32,10 +35,10 @@ from tests.servers import (
     UNCAPPED,
     WEBAPP_SECRET_KEY,
     free_port,
+    seed_for_tests,
 )
 from webapp import create_app
 from webapp.extensions import db
-from webapp.seed import seed_database
 
 DATABASES = ("sqlite", "postgresql")
 DELIVERY_JOIN_TIMEOUT = 30.0  # seconds; a delivery pass is over within OUTBOX_HTTP_TIMEOUT
@@ -46,6 +49,9 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "sqlite_only(reason): the test depends on SQLite itself; not run on PostgreSQL")
     config.addinivalue_line(
         "markers", "postgresql_only: the test is of what only PostgreSQL has (LISTEN/NOTIFY)")
+    config.addinivalue_line(
+        "markers", "not_about_the_database: the test is of HTTP, signatures or parsing, refused "
+        "before the database is written; it runs on SQLite alone")
 
 
 # Modules about HTTP, headers, pages, redirects, error pages, JSON bodies (and their fuzzing),
@@ -62,7 +68,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Run each test that needs a database on every database, or on SQLite when marked so (or
     in a module of :data:`NOT_ABOUT_THE_DATABASE`), or on PostgreSQL when marked so."""
     if "database" in metafunc.fixturenames:
-        only_sqlite = metafunc.definition.get_closest_marker("sqlite_only") is not None or \
+        only_sqlite = any(metafunc.definition.get_closest_marker(name) is not None
+                          for name in ("sqlite_only", "not_about_the_database")) or \
             metafunc.module.__name__.rpartition(".")[2] in NOT_ABOUT_THE_DATABASE
         only_postgresql = metafunc.definition.get_closest_marker("postgresql_only") is not None
         kinds = ["sqlite"] if only_sqlite else ["postgresql"] if only_postgresql else DATABASES
@@ -92,7 +99,7 @@ def app_config(database: Path | str, **overrides: Any) -> dict[str, Any]:
 def seed(url: str) -> None:
     app = create_app(app_config(url))
     with app.app_context():
-        seed_database()
+        seed_for_tests()
         db.engine.dispose()
 
 
@@ -162,6 +169,25 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Databas
     databases.drop()
 
 
+class CompiledTemplates(BytecodeCache):
+    """Jinja's compiled templates, kept for every app of the test process: each test's app is a
+    new one, and compiling the templates again was a quarter of the page tests' time. Jinja
+    compiles a template again whenever its source changed (the bucket checks a checksum)."""
+
+    def __init__(self) -> None:
+        self.code: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        if bucket.key in self.code:
+            bucket.bytecode_from_string(self.code[bucket.key])
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        self.code[bucket.key] = bucket.bytecode_to_string()
+
+
+COMPILED_TEMPLATES = CompiledTemplates()
+
+
 @pytest.fixture
 def make_app(database: Databases) -> Iterator[Callable[..., Flask]]:
     """``make_app(**config)``: a fresh seeded app; config overrides the test defaults."""
@@ -169,6 +195,7 @@ def make_app(database: Databases) -> Iterator[Callable[..., Flask]]:
 
     def make(**overrides: Any) -> Flask:
         app = create_app(app_config(database.seeded(), **overrides))
+        app.jinja_env.bytecode_cache = COMPILED_TEMPLATES
         apps.append(app)
         return app
 

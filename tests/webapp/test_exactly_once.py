@@ -122,7 +122,7 @@ def test_a_broadcaster_answering_after_the_http_timeout_does_not_deliver_twice(
     timeout = 0.5
     stand_in = StallingStandIn(broadcaster.port, stalled=1, stall_seconds=timeout * 4)
     stand_ins.append(stand_in)
-    url = database.empty()
+    url = database.seeded()
     webapp = start_webapp(stand_in.port, url, {"OUTBOX_HTTP_TIMEOUT": str(timeout)})
     worker = start_worker(webapp)
     try:
@@ -143,13 +143,14 @@ def test_a_broadcaster_answering_after_the_http_timeout_does_not_deliver_twice(
     assert_nothing_then(alice_ws, broadcaster, ALICE_CHANNEL)
 
 
+@pytest.mark.slow
 def test_the_lease_lasts_one_send_so_a_web_process_killed_mid_send_is_taken_over(
         broadcaster, stand_ins, database, sockets):
     assert lease_seconds(DEFAULTS) < 10  # a few seconds, from OUTBOX_HTTP_TIMEOUT
     timeout = 3.0
     stand_in = StallingStandIn(broadcaster.port, stalled=1, stall_seconds=600)
     stand_ins.append(stand_in)
-    url = database.empty()
+    url = database.seeded()
     webapp = start_webapp(stand_in.port, url, {"OUTBOX_HTTP_TIMEOUT": str(timeout)})
     try:
         alice_ws = subscribed(sockets(), ALICE_CHANNEL,
@@ -178,6 +179,7 @@ def test_the_lease_lasts_one_send_so_a_web_process_killed_mid_send_is_taken_over
     assert_nothing_then(alice_ws, broadcaster, ALICE_CHANNEL)  # ... and was not repeated
 
 
+@pytest.mark.slow
 def test_a_batch_resent_by_a_takeover_with_more_rows_delivers_each_event_once_in_order(
         broadcaster, stand_ins, tmp_path, sockets):
     """A worker sends a batch and is killed before it records it; more rows arrive; the next

@@ -35,7 +35,7 @@ def server(broadcaster: Broadcaster) -> Broadcaster:
 
 @pytest.fixture
 def gunicorn(broadcaster: Broadcaster, database: Databases) -> Iterator[Webapp]:
-    web = start_webapp(broadcaster.port, database.empty(), procfile=True)
+    web = start_webapp(broadcaster.port, database.seeded(), procfile=True)
     yield web
     web.stop()
 

@@ -230,11 +230,12 @@ def transition(webapp: Webapp, token: str, order_id: int, status: str) -> None:
 
 @pytest.fixture
 def webapp(broadcaster: Broadcaster, database: Databases) -> Iterator[Webapp]:
-    app = start_webapp(broadcaster.port, database.empty())
+    app = start_webapp(broadcaster.port, database.seeded())
     yield app
     app.stop()
 
 
+@pytest.mark.slow
 def test_events_made_while_the_broadcaster_is_down_arrive_in_order_once_it_is_back(
         broadcaster, webapp, sockets):
     admin = token_of(webapp, ADMIN)
@@ -273,9 +274,10 @@ def outbox_state(database: Path | str) -> list[tuple[int, bool]]:
         engine.dispose()
 
 
+@pytest.mark.slow
 def test_running_worker_retries_with_backoff_until_the_broadcaster_is_back(
         broadcaster, database, sockets):
-    url = database.empty()
+    url = database.seeded()
     webapp = start_webapp(broadcaster.port, url, {"OUTBOX_DELIVER_ON_COMMIT": "0"})
     worker = start_worker(webapp)
     try:

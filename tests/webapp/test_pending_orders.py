@@ -162,7 +162,7 @@ ADMIN_CHANNEL = "private-admin.orders"
 @pytest.fixture
 def expiring(server: Broadcaster, database: Databases) -> Iterator[Webapp]:
     """The webapp whose pending orders expire after a second, with no worker yet."""
-    web = start_webapp(server.port, database.empty(), {"PENDING_ORDER_TTL": "1"})
+    web = start_webapp(server.port, database.seeded(), {"PENDING_ORDER_TTL": "1"})
     yield web
     web.stop()
 

@@ -34,7 +34,7 @@ CHECK_SECONDS = "0.2"
 @pytest.fixture
 def checked(server: Broadcaster, database: Databases) -> Iterator[Webapp]:
     """The webapp and its worker, which checks live presence every 0.2 s."""
-    web = start_webapp(server.port, database.empty(), {"LIVE_PRESENCE_CHECK_SECONDS":
+    web = start_webapp(server.port, database.seeded(), {"LIVE_PRESENCE_CHECK_SECONDS":
                                                        CHECK_SECONDS})
     worker = start_worker(web)
     yield web

@@ -34,7 +34,7 @@ ADMIN_CHANNEL = "private-admin.orders"
 
 @pytest.fixture
 def webapp(server: Broadcaster, database: Databases) -> Iterator[Webapp]:
-    web = start_webapp(server.port, database.empty())
+    web = start_webapp(server.port, database.seeded())
     yield web
     web.stop()
 
@@ -84,6 +84,7 @@ def no_view_then(socket: PusherSocket, server: Broadcaster) -> None:
     assert event is not None and event["event"] == "marker", event
 
 
+@pytest.mark.not_about_the_database
 @pytest.mark.parametrize("headers", [
     {"X-Pusher-Key": APP_KEY, "X-Pusher-Signature": sign_webhook("wrong-secret", b"")},
     {"X-Pusher-Key": "unknown-key"},
@@ -102,6 +103,7 @@ def test_an_unsigned_or_wrongly_signed_webhook_is_refused_with_401(webapp, api, 
     assert api.request("GET", "/api/activity", admin_token)["online"] == []
 
 
+@pytest.mark.not_about_the_database
 def test_a_changed_body_is_refused(webapp, api, admin_token):
     alice = api.login(ALICE)[1]
     signed = body_of([vacated(user_channel(alice))], now_ms())
@@ -112,6 +114,7 @@ def test_a_changed_body_is_refused(webapp, api, admin_token):
     assert api.request("GET", "/api/activity", admin_token)["online"] == []
 
 
+@pytest.mark.not_about_the_database
 def test_a_signed_body_that_is_not_a_webhook_is_a_400(webapp):
     for body in (b"not json", b"[]", b'{"time_ms": "1", "events": []}', b'{"time_ms": 1}'):
         status, answer = post_body(webapp.url, body, {

@@ -19,6 +19,8 @@ from tests.webhooks.crowd import Crowd
 from tests.webhooks.receiver import Receiver, webhooks_env
 
 BURST = 1000
+pytestmark = pytest.mark.slow
+
 DEADLINE = 90.0  # seconds for a burst's webhooks to arrive (3 s window, 8 requests at a time)
 
 

@@ -23,9 +23,12 @@ ALL = ("channel_occupied", "channel_vacated", "member_added", "member_removed",
 
 @pytest.fixture
 def server(receiver: Receiver) -> Iterator[Broadcaster]:
+    """A broadcaster sending every webhook to ``receiver``, killed after the test: a graceful
+    stop would wait for the endings still in their 3 s window (that it sends them is
+    test_an_ending_in_its_window_at_shutdown_is_still_sent)."""
     server = start_broadcaster(webhooks_env(receiver.url, *ALL))
     yield server
-    server.stop()
+    server.kill()
 
 
 def test_occupied_then_vacated_after_the_window(server: Broadcaster, receiver: Receiver) -> None:
