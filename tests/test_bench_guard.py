@@ -138,7 +138,9 @@ def test_the_cluster_setups_pass_the_same_checks(tmp_path: Path) -> None:
             assert report.failures(_run(document, scenario, server)) == []
     workers = _run(document, "fanout-workers", "--workers 2 on Redis")["result"]
     assert workers["deliveries"] == workers["expected_deliveries"] > 0
-    assert workers["redis_cpu_seconds"] > 0
+    # Redis's own CPU, measured in clock ticks (10 ms): a quick run may take less than one.
+    assert workers["redis_cpu_seconds"] >= 0
+    assert "redis_cpu_seconds" not in _run(document, "fanout-workers", "1 process")["result"]
     cpu = _row(document, "fanout-workers", "cpu_us_per_delivery")
     assert cpu["--workers 2 on Redis"] > 0 and cpu["1 process"] > 0
     assert cpu["ratio"] is not None and cpu["met"] is not None
