@@ -153,17 +153,22 @@ def test_a_body_that_is_not_a_json_object_is_400(app, client, admin, data):
     assert answer.json == {"error": "request body must be a JSON object"}
 
 
-def test_a_hundred_orders_in_one_request(app, client, admin):
+def pending_orders(app: Flask, copies: int) -> list[int]:
+    """Add ``copies`` pending orders like the seed's order 6; the ids of all pending ones."""
     with app.app_context():
         template = db.session.get(Order, 6)
-        for _ in range(99):
+        for _ in range(copies):
             copy = Order(user_id=template.user_id, total_cents=template.total_cents)
             db.session.add(copy)
             db.session.flush()
             copy.assign_number()
         db.session.commit()
-        pending = db.session.scalars(db.select(Order.id).where(Order.status == "pending")
-                                     .order_by(Order.id.desc())).all()
+        return db.session.scalars(db.select(Order.id).where(Order.status == "pending")
+                                  .order_by(Order.id)).all()
+
+
+def test_a_hundred_orders_in_one_request(app, client, admin):
+    pending = pending_orders(app, 99)[::-1]
     assert len(pending) == 100
     answer = bulk(client, admin, "paid", [{"id": i, "expected_status": "pending"}
                                           for i in pending])
@@ -221,16 +226,8 @@ def test_an_order_another_request_moves_meanwhile_is_refused_and_the_others_move
     """The orders are written together; when another request moves one of them between the
     bulk's read and its write, the version check fails, and each order goes again on its own:
     only that one is refused, with the reason the single endpoint gives."""
+    pending = pending_orders(app, 2)
     with app.app_context():
-        template = db.session.get(Order, 6)
-        for _ in range(2):
-            copy = Order(user_id=template.user_id, total_cents=template.total_cents)
-            db.session.add(copy)
-            db.session.flush()
-            copy.assign_number()
-        db.session.commit()
-        pending = db.session.scalars(db.select(Order.id).where(Order.status == "pending")
-                                     .order_by(Order.id)).all()
         engine = db.engine
     moved_meanwhile = pending[1]
     updates = []
