@@ -193,7 +193,8 @@ class DataVersionWakeup:
 
 
 class SleepWakeup:
-    """Any other database (an in-memory SQLite has no other writers): sleep ``timeout``."""
+    """Sleep ``timeout``: for a worker behind web processes that deliver their own commits, or
+    a database that cannot tell (an in-memory SQLite has no other writers)."""
 
     def wait(self, timeout: float, stop: threading.Event) -> None:
         stop.wait(timeout)
