@@ -228,6 +228,18 @@ def login(client: FlaskClient, email: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {answer.json['token']}"}
 
 
+def place(client: FlaskClient, headers: dict[str, str], count: int, product_id: int = 1,
+          quantity: int = 1) -> list[int]:
+    """Place ``count`` orders of ``quantity`` x ``product_id`` through the API; their ids."""
+    ids = []
+    for _ in range(count):
+        answer = client.post("/api/orders", headers=headers,
+                             json={"items": [{"product_id": product_id, "quantity": quantity}]})
+        assert answer.status_code == 201, answer.json
+        ids.append(answer.json["order"]["id"])
+    return ids
+
+
 CSRF_RE = re.compile(r'name="csrf-token" content="([^"]+)"')
 
 

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 import pytest
 from flask import Flask
 
-from tests.webapp.conftest import ADMIN, ALICE, login, sign_in
+from tests.webapp.conftest import ADMIN, ALICE, login, place, sign_in
 from tests.webapp.rendering import rendered
 from webapp.extensions import db
 from webapp.orders.models import Order, User
@@ -44,16 +44,6 @@ def sorted_ids(rows: list[dict], sort: str) -> list[int]:
                 row["id"] if key == "number" else row[key], row["id"])
 
     return [row["id"] for row in sorted(rows, key=value, reverse=sort.startswith("-"))]
-
-
-def place(client, headers, count: int, product_id: int = 1, quantity: int = 1) -> list[int]:
-    ids = []
-    for _ in range(count):
-        answer = client.post("/api/orders", headers=headers,
-                             json={"items": [{"product_id": product_id, "quantity": quantity}]})
-        assert answer.status_code == 201, answer.json
-        ids.append(answer.json["order"]["id"])
-    return ids
 
 
 def set_created(app: Flask, created: dict[int, datetime]) -> None:

@@ -7,7 +7,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import event
 
-from tests.webapp.conftest import ADMIN, ALICE, login, sign_in
+from tests.webapp.conftest import ADMIN, ALICE, login, place, sign_in
 from tests.webapp.rendering import rendered
 from webapp.extensions import db
 from webapp.orders.models import Order, User
@@ -30,13 +30,6 @@ def dashboard(app: Flask, client, query: str = "") -> dict:
         answer = client.get(f"/admin/orders{query}")
     assert answer.status_code == 200, answer.get_data(as_text=True)
     return contexts[0]
-
-
-def add_orders(client, headers, count: int) -> None:
-    for _ in range(count):
-        answer = client.post("/api/orders", headers=headers,
-                             json={"items": [{"product_id": 1, "quantity": 1}]})
-        assert answer.status_code == 201
 
 
 def test_the_dashboard_shows_all_orders_newest_first_with_counts(app, client):
@@ -79,7 +72,7 @@ def test_search_by_customer_name_or_email(app, client, q, matches):
 
 
 def test_search_by_order_number_exact_or_prefix(app, client, alice):
-    add_orders(client, alice, 11)
+    place(client, alice, 11)
     sign_in(client, ADMIN)
     oracle = all_orders(app)
     number = oracle[0][1]  # e.g. ORD-2026-000017
@@ -98,7 +91,7 @@ def test_search_and_status_combine(app, client):
 
 
 def test_pages_of_25_and_a_page_past_the_last_goes_to_the_last(app, client, alice):
-    add_orders(client, alice, 30)
+    place(client, alice, 30)
     sign_in(client, ADMIN)
     oracle = [row[0] for row in all_orders(app)]
     first, second = dashboard(app, client), dashboard(app, client, "?page=2")
@@ -136,12 +129,12 @@ def count_queries(app: Flask, client, path: str) -> int:
 def test_the_number_of_queries_does_not_grow_with_the_orders(app, client, alice, path):
     sign_in(client, ADMIN)
     few = count_queries(app, client, path)
-    add_orders(client, alice, 30)
+    place(client, alice, 30)
     assert count_queries(app, client, path) == few
 
 
 def test_api_lists_a_page_with_counts(app, client, admin, alice):
-    add_orders(client, alice, 30)
+    place(client, alice, 30)
     oracle = all_orders(app)
     answer = client.get("/api/orders", headers=admin).json
     assert [o["id"] for o in answer["orders"]] == [row[0] for row in oracle[:25]]
@@ -172,7 +165,7 @@ def test_api_bad_paging_is_400_json(client, admin, query):
 
 def test_my_orders_is_paged_too(app, client):
     token_headers = login(client, ALICE)
-    add_orders(client, token_headers, 27)
+    place(client, token_headers, 27)
     sign_in(client, ALICE)
     with rendered(app) as contexts:
         page = client.get("/orders?page=2")

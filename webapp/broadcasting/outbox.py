@@ -10,7 +10,6 @@ asks the broadcaster to close every connection signed in as a user, in its place
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 
 from flask import has_request_context, request
@@ -80,12 +79,12 @@ def termination_row(user_id: int) -> Row:
             "data": str(user_id), "socket_id": None}
 
 
-def insert_rows(rows: Sequence[Row]) -> None:
+def insert_rows(rows: list[Row]) -> None:
     """Write ``rows`` to the outbox in the current transaction, in their order, in one
     statement, now (no objects for the session to track and flush at the commit); they are
     sent only if that transaction commits, which then wakes the deliverers (:mod:`.delivery`)."""
     if rows:
-        db.session.execute(insert(OutboxEvent), list(rows))
+        db.session.execute(insert(OutboxEvent), rows)
         db.session.info[PENDING_FLAG] = True
 
 

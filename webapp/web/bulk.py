@@ -130,7 +130,8 @@ def _together(loaded: dict[int, Order], request: BulkTransition,
                 refused = str(exc)
             else:
                 events += changed
-                cancelled += [order] if changed and request.status is OrderStatus.CANCELLED else []
+                if changed and request.status is OrderStatus.CANCELLED:
+                    cancelled.append(order)
         results.append({"id": order_id, "ok": False, "error": refused} if refused else
                        {"id": order_id, "ok": True, "status": order.status.value})
     flush_changes("an order changed meanwhile")
