@@ -27,7 +27,7 @@ from tests.webapp.test_integration import ADMIN, ADMIN_CHANNEL, authorizer, subs
 from tests.webapp.test_outbox import rows
 from webapp import create_app
 from webapp.broadcasting.delivery import ReverbClient, deliver_pending
-from webapp.broadcasting.outbox import OutboxEvent
+from webapp.broadcasting.outbox import OutboxEvent, idempotency_key
 from webapp.config import ConfigError
 from webapp.extensions import db
 
@@ -154,7 +154,7 @@ def test_pending_events_go_in_batches_on_one_connection_across_passes(
     assert len({r.port for r in forwarder.requests}) == 1  # one connection throughout
     # Each batch item carries its own row's idempotency key.
     keys = [key for request in forwarder.requests for key in request.keys()]
-    assert keys == [row.idempotency_key for row in rows(app)]
+    assert keys == [idempotency_key(row.id, row.created_at) for row in rows(app)]
     assert numbers_received(admin_ws, 25) == list(range(25))
     assert_nothing_then(admin_ws, broadcaster, ADMIN_CHANNEL)
 
@@ -167,7 +167,8 @@ def test_without_keep_alive_each_request_has_a_connection_of_its_own(
     assert deliver(app, client, batch_size=1).requests == 3
     assert [r.path for r in forwarder.requests] == [f"/apps/{APP_ID}/events"] * 3
     assert len({r.port for r in forwarder.requests}) == 3
-    assert [r.key for r in forwarder.requests] == [row.idempotency_key for row in rows(app)]
+    assert [r.key for r in forwarder.requests] == [idempotency_key(row.id, row.created_at)
+                                                   for row in rows(app)]
 
 
 def test_a_broadcaster_restart_between_passes_costs_no_failed_attempt(

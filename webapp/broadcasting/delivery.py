@@ -33,13 +33,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, current_app
-from sqlalchemy import event, or_, text, update
+from sqlalchemy import event, or_, select, text, update
 
 from shared.payloads import loads
 
 from ..extensions import db
 from ..orders.times import utcnow
-from .outbox import PENDING_FLAG, TERMINATE, OutboxEvent
+from .outbox import PENDING_FLAG, TERMINATE, OutboxEvent, idempotency_key
 from .reverb_client import DeliveryError, Message, ReverbClient
 from .wakeup import KickedThread, Notifier
 
@@ -67,14 +67,34 @@ class DeliveryResult:
     requests: int = 0  # HTTP requests that got a 2xx answer
 
 
-def _batch(size: int) -> list[OutboxEvent]:
+@dataclass(frozen=True)
+class _Row:
+    """What a send needs from a row: its columns, read as plain values (no ORM object for the
+    session to track), so they stay valid after the claim's commit."""
+
+    id: int
+    kind: str
+    message: Message
+    lease_until: float | None
+
+
+BATCH_COLUMNS = (OutboxEvent.id, OutboxEvent.kind, OutboxEvent.name, OutboxEvent.channels,
+                 OutboxEvent.data, OutboxEvent.socket_id, OutboxEvent.created_at,
+                 OutboxEvent.lease_until)
+
+
+def _batch(size: int) -> list[_Row]:
     """The head row and the event rows right behind it, at most ``size``; a termination row
     only ever alone."""
-    rows = list(db.session.scalars(
-        db.select(OutboxEvent)
-        .where(OutboxEvent.delivered_at.is_(None), OutboxEvent.failed_at.is_(None))
-        .order_by(OutboxEvent.id).limit(size)
-    ))
+    rows = [
+        _Row(row_id, kind, Message(name, loads(channels), data, socket_id,
+                                   idempotency_key(row_id, created_at)), lease_until)
+        for row_id, kind, name, channels, data, socket_id, created_at, lease_until
+        in db.session.execute(
+            select(*BATCH_COLUMNS)
+            .where(OutboxEvent.delivered_at.is_(None), OutboxEvent.failed_at.is_(None))
+            .order_by(OutboxEvent.id).limit(size))
+    ]
     if not rows or rows[0].kind == TERMINATE:
         return rows[:1]
     events = []
@@ -85,7 +105,7 @@ def _batch(size: int) -> list[OutboxEvent]:
     return events
 
 
-def _leased(row: OutboxEvent) -> bool:
+def _leased(row: _Row) -> bool:
     return row.lease_until is not None and row.lease_until >= time.time()
 
 
@@ -131,20 +151,6 @@ def _finish(ids: list[int], owner: str, **values: Any) -> int:
     return done
 
 
-@dataclass(frozen=True)
-class _Row:
-    """What a send needs from a row, read before its session is committed."""
-
-    id: int
-    kind: str
-    message: Message
-
-    @classmethod
-    def of(cls, row: OutboxEvent) -> _Row:
-        return cls(row.id, row.kind, Message(row.name, loads(row.channels), row.data,
-                                             row.socket_id, row.idempotency_key))
-
-
 def _send(client: ReverbClient, rows: list[_Row]) -> None:
     if rows[0].kind == TERMINATE:
         client.terminate(rows[0].message.data)
@@ -168,13 +174,12 @@ def deliver_pending(client: ReverbClient, lease_seconds: float, batch_size: int 
     result = DeliveryResult()
     singly = 0  # rows to send one at a time: the rows of a batch the broadcaster refused
     while result.delivered + result.skipped < limit:
-        batch = _batch(1 if singly else batch_size)
-        if not batch:
+        rows = _batch(1 if singly else batch_size)
+        if not rows:
             break
-        rows = [_Row.of(row) for row in batch]
         ids = [row.id for row in rows]
         # A live lease on the head, seen by a read, saves a write that could only fail.
-        if _leased(batch[0]) or not _claim(ids, owner, lease_seconds):
+        if _leased(rows[0]) or not _claim(ids, owner, lease_seconds):
             result.busy = True
             break
         singly = max(singly - 1, 0)

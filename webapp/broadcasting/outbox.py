@@ -46,11 +46,11 @@ class OutboxEvent(db.Model):
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_until: Mapped[float | None] = mapped_column(Float)  # unix time
 
-    @property
-    def idempotency_key(self) -> str:
-        """The row's stable key for the broadcaster's ``Idempotency-Key``: the same on every
-        attempt, and not reused by a row of a recreated database (ids restart, times do not)."""
-        return f"outbox-{self.id}-{self.created_at:%Y%m%dT%H%M%S%f}"
+
+def idempotency_key(row_id: int, created_at: datetime) -> str:
+    """A row's stable key for the broadcaster's ``Idempotency-Key``: the same on every attempt,
+    and not reused by a row of a recreated database (ids restart, times do not)."""
+    return f"outbox-{row_id}-{created_at:%Y%m%dT%H%M%S%f}"
 
 
 def request_socket_id() -> str | None:

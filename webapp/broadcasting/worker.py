@@ -32,7 +32,7 @@ from ..orders.status import OrderStatus
 from .delivery import DeliveryError, ReverbClient, deliver_now
 from .presence import expire_unconfirmed
 from .unit_of_work import commit
-from .wakeup import SleepWakeup, Wakeup, worker_wakeup
+from .wakeup import PASS_GAP_SECONDS, SleepWakeup, Wakeup, worker_wakeup
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +118,12 @@ def run_worker(app: Flask, idle: float, backoff_initial: float, backoff_max: flo
 def _loop(app: Flask, client: ReverbClient, chores: Chores, wakeup: Wakeup, idle: float,
           backoff_initial: float, backoff_max: float, stop: threading.Event) -> None:
     backoff = backoff_initial
+    started = -PASS_GAP_SECONDS
     while not stop.is_set():
+        # Passes start PASS_GAP_SECONDS apart at least: under load each sends the commits of
+        # those milliseconds batched, rather than one pass (and its claim) per commit.
+        time.sleep(max(0.0, started + PASS_GAP_SECONDS - time.monotonic()))
+        started = time.monotonic()
         try:
             chores.run()
             result = deliver_now(app, client)
