@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,7 +21,12 @@ from tests.webapp.conftest import ADMIN, ALICE, Databases, app_config, login
 from tests.webapp.test_outbox_batching import Forwarder
 from webapp import create_app
 from webapp.broadcasting.outbox import OutboxEvent
-from webapp.broadcasting.wakeup import NOTIFY_CHANNEL, ListenWakeup, SleepWakeup
+from webapp.broadcasting.wakeup import (
+    NOTIFY_CHANNEL,
+    PASS_GAP_SECONDS,
+    ListenWakeup,
+    SleepWakeup,
+)
 from webapp.broadcasting.worker import run_worker
 from webapp.extensions import db
 
@@ -155,6 +161,25 @@ def test_the_worker_keeps_one_connection_across_passes(tmp_path: Path):
     assert stop.waits == [IDLE] * 3
     assert len(forwarder.requests) == 3
     assert len({r.port for r in forwarder.requests}) == 1
+
+
+def test_a_worker_woken_at_once_still_starts_its_passes_a_pass_gap_apart(tmp_path: Path):
+    """Idle waits that return at once, as wake-ups by a burst of commits would: the passes
+    still start ``PASS_GAP_SECONDS`` apart at least, so a busy desk's events go in batches
+    rather than one pass (and its claim) per commit."""
+    app = create_app(app_config(tmp_path / "w.sqlite3", REVERB_PORT=free_port()))
+    with app.app_context():
+        db.create_all()
+    passes = 10
+    stop = ScriptedStop({}, passes)
+    began = time.monotonic()
+    try:
+        run_worker(app, 0.0, INITIAL, CAP, stop, SleepWakeup())
+    finally:
+        with app.app_context():
+            db.engine.dispose()
+    assert stop.waits == [0.0] * passes  # each pass found nothing and waited
+    assert time.monotonic() - began >= (passes - 1) * PASS_GAP_SECONDS
 
 
 AN_HOUR = 3600.0  # the worker's idle wait: far longer than any test waits for an event
