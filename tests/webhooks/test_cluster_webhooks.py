@@ -83,8 +83,11 @@ def acknowledged(cluster: Cluster) -> None:
     A node killed in between has its leased webhooks sent again by another (at least once), so a
     test that kills a node right after the receiver saw a webhook would see it twice."""
     leased = sync_client(parse_redis_url(cluster.url))
-    eventually(lambda: not leased.keys("resound:{webhooks}:leased:*"),
-               what="every node's sent webhooks taken off its leased list")
+    try:
+        eventually(lambda: not leased.keys("resound:{webhooks}:leased:*"),
+                   what="every node's sent webhooks taken off its leased list")
+    finally:
+        leased.close()
 
 
 def test_a_member_on_a_node_that_died_is_removed_once() -> None:
