@@ -84,7 +84,7 @@ def insert_rows(rows: list[Row]) -> None:
     statement, now (no objects for the session to track and flush at the commit); they are
     sent only if that transaction commits, which then wakes the deliverers (:mod:`.delivery`)."""
     if rows:
-        db.session.execute(insert(OutboxEvent), rows)
+        db.session.execute(insert(OutboxEvent.__table__), rows)
         db.session.info[PENDING_FLAG] = True
 
 

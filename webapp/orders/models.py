@@ -6,12 +6,26 @@ Money is integer cents. Timestamps are naive UTC in the database.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, Enum, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import (
+    Boolean,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    insert,
+    inspect,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
-from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ..extensions import db
 from .events import OrderStatusChanged
@@ -82,43 +96,30 @@ class Order(db.Model):
     def transition_to(
         self, new_status: OrderStatus, changed_by: User | None = None, notes: str | None = None
     ) -> list[OrderStatusChanged]:
-        """Move to ``new_status`` and record it, flushed but not committed; a cancelled order
-        gives its items back to stock (none of them has shipped). Returns the events it caused
-        (none for the current status): the caller writes them to the outbox and commits.
+        """Move to ``new_status`` and record it, not committed (see :func:`move`). Returns the
+        events it caused (none for the current status): the caller writes them to the outbox
+        and commits.
 
         Raises :class:`InvalidTransition` for a change the status machine does not allow, and
         :class:`ConcurrentChange` (the session rolled back) when another request changed the
         order first.
         """
-        events = self.change_status(new_status, changed_by, notes)
-        if events:
-            # One flush for the order and its history row; its UPDATE is the version check,
-            # which fails if another request moved the order first.
-            flush_changes(f"order {self.id} changed meanwhile; reload it and try again")
-            if new_status is OrderStatus.CANCELLED:
-                return_stock(self.items)
-        return events
+        if not self.will_move(new_status, notes):
+            return []
+        return move([self], new_status, changed_by, notes,
+                    meanwhile=f"order {self.id} changed meanwhile; reload it and try again")
 
-    def change_status(
-        self, new_status: OrderStatus, changed_by: User | None = None, notes: str | None = None
-    ) -> list[OrderStatusChanged]:
-        """:meth:`transition_to` without the flush and the stock: the order and its history row
-        change in the session, to be flushed with others (:func:`flush_changes`). Raises
-        :class:`InvalidTransition` before changing anything."""
+    def will_move(self, new_status: OrderStatus, notes: str | None = None) -> bool:
+        """Whether a move to ``new_status`` with ``notes`` changes the order (False for its
+        current status). Raises :class:`InvalidTransition` for a change the status machine
+        does not allow, and ValueError for notes too long."""
         if notes is not None and len(notes) > MAX_NOTES_LENGTH:
             raise ValueError(f"notes must be at most {MAX_NOTES_LENGTH} characters")
         if new_status == self.status:
-            return []
+            return False
         if not self.status.can_transition_to(new_status):
             raise InvalidTransition(self.status, new_status)
-        previous = self.status
-        self.status = new_status
-        self.updated_at = utcnow()
-        db.session.add(OrderStatusHistory(
-            order=self, from_status=previous, to_status=new_status,
-            changed_by=changed_by, notes=notes,
-        ))
-        return [OrderStatusChanged(self, previous, changed_by)]
+        return True
 
     def stale_view_error(self, expected: object) -> str | None:
         """Why a transition based on ``expected``, the status the caller saw, must not go
@@ -133,14 +134,55 @@ class Order(db.Model):
                 "reload it and try again")
 
 
-def flush_changes(meanwhile: str) -> None:
-    """Flush the session; when an order's version check fails (another request changed it
-    since it was loaded), roll back and raise :class:`ConcurrentChange` with ``meanwhile``."""
-    try:
-        db.session.flush()
-    except StaleDataError:
+def move(orders: Sequence[Order], new_status: OrderStatus, changed_by: User | None,
+         notes: str | None, meanwhile: str) -> list[OrderStatusChanged]:
+    """The one way orders change status: move ``orders`` (each of which :meth:`Order.will_move`
+    said may move) to ``new_status`` in the current transaction, not committed, and return
+    their events.
+
+    It is written as SQL, not flushed from the session: one UPDATE that names the version of
+    each order as it was loaded, one INSERT of their history rows and, for a cancellation,
+    their items back in stock (none of them has shipped). When another request moved one of
+    them first, its version no longer matches: the transaction is rolled back and
+    :class:`ConcurrentChange` raised with ``meanwhile``. The loaded orders (and their history,
+    when loaded) are then set to what was written, as the database has it."""
+    if not orders:
+        return []
+    now = utcnow()
+    table = Order.__table__
+    updated = db.session.execute(
+        update(table)
+        .where(tuple_(table.c.id, table.c.version).in_([(o.id, o.version) for o in orders]))
+        .values(status=new_status, updated_at=now, version=table.c.version + 1)).rowcount
+    if updated != len(orders):
         db.session.rollback()
-        raise ConcurrentChange(meanwhile) from None
+        raise ConcurrentChange(meanwhile)
+    changed_by_id = changed_by.id if changed_by is not None else None
+    db.session.execute(insert(OrderStatusHistory.__table__), [
+        {"order_id": order.id, "from_status": order.status, "to_status": new_status,
+         "changed_by_id": changed_by_id, "notes": notes, "at": now} for order in orders])
+    if new_status is OrderStatus.CANCELLED:
+        return_stock([item for order in orders for item in order.items])
+    events = []
+    for order in orders:
+        events.append(OrderStatusChanged(order, order.status, changed_by))
+        _written(order, new_status, now, changed_by, notes)
+    return events
+
+
+def _written(order: Order, new_status: OrderStatus, now: datetime, changed_by: User | None,
+             notes: str | None) -> None:
+    """Set the loaded ``order`` to what :func:`move` wrote, as committed values: the session
+    has nothing to flush, and an answer read from the order shows the move."""
+    if "history" in inspect(order).dict:
+        entry = OrderStatusHistory(
+            order_id=order.id, from_status=order.status, to_status=new_status,
+            changed_by_id=changed_by.id if changed_by is not None else None, notes=notes, at=now)
+        set_committed_value(entry, "changed_by", changed_by)
+        set_committed_value(order, "history", [*order.history, entry])
+    set_committed_value(order, "status", new_status)
+    set_committed_value(order, "updated_at", now)
+    set_committed_value(order, "version", order.version + 1)
 
 
 class OrderItem(db.Model):

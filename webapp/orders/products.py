@@ -4,6 +4,7 @@ overwrite each other, and both go by product id, so two orders never deadlock.""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -46,9 +47,11 @@ def take_stock(product: Product, quantity: int) -> None:
 
 
 def return_stock(items: Iterable[OrderItem]) -> None:
-    """Put ``items`` back in stock."""
-    for item in sorted(items, key=lambda item: item.product_id):
-        db.session.execute(
-            update(Product).where(Product.id == item.product_id)
-            .values(stock=Product.stock + item.quantity)
-            .execution_options(synchronize_session=False))
+    """Put ``items`` back in stock: one UPDATE per product, in product id order."""
+    quantities: Counter[int] = Counter()
+    for item in items:
+        quantities[item.product_id] += item.quantity
+    table = Product.__table__
+    for product_id, quantity in sorted(quantities.items()):
+        db.session.execute(update(table).where(table.c.id == product_id)
+                           .values(stock=table.c.stock + quantity))

@@ -3,10 +3,10 @@ request. Each order is moved or refused on its own, with its own broadcast, as i
 alone: a refused order (stale view, a change the machine does not allow, not found) is reported
 and the others go on. The caller is authenticated once, and the orders are loaded in one query.
 
-The orders that may move are written together: one flush (their UPDATEs and history rows
-batched, in id order), one outbox INSERT, one commit. When another request changed one of them
-since it was loaded (its version check fails), that is rolled back and each order goes again in
-a transaction of its own, so only the changed one is refused."""
+The orders that may move are written together (:func:`webapp.orders.models.move`: one UPDATE,
+one INSERT of their history rows), with one outbox INSERT and one commit. When another request
+changed one of them since it was loaded (its version check fails), that is rolled back and each
+order goes again in a transaction of its own, so only the changed one is refused."""
 
 from __future__ import annotations
 
@@ -18,17 +18,8 @@ from sqlalchemy.orm import selectinload
 from ..broadcasting.delivery import deliver_once_after
 from ..broadcasting.unit_of_work import commit
 from ..extensions import db
-from ..orders.events import OrderStatusChanged
 from ..orders.ids import is_valid_id
-from ..orders.models import (
-    MAX_NOTES_LENGTH,
-    ConcurrentChange,
-    Order,
-    OrderItem,
-    User,
-    flush_changes,
-)
-from ..orders.products import return_stock
+from ..orders.models import MAX_NOTES_LENGTH, ConcurrentChange, Order, OrderItem, User, move
 from ..orders.status import InvalidTransition, OrderStatus
 
 MAX_ORDERS = 100
@@ -118,25 +109,20 @@ def _together(loaded: dict[int, Order], request: BulkTransition,
     """Every order that may move, in one transaction; ConcurrentChange (rolled back) when
     another request changed one of them meanwhile."""
     results: list[dict[str, Any]] = []
-    events: list[OrderStatusChanged] = []
-    cancelled: list[Order] = []
+    moving: list[Order] = []
     for order_id, expected in request.orders:
         order = loaded.get(order_id)
         refused = _refusal(order, order_id, expected)
         if refused is None:
             try:
-                changed = order.change_status(request.status, admin, request.notes)
+                if order.will_move(request.status, request.notes):
+                    moving.append(order)
             except InvalidTransition as exc:
                 refused = str(exc)
-            else:
-                events += changed
-                if changed and request.status is OrderStatus.CANCELLED:
-                    cancelled.append(order)
         results.append({"id": order_id, "ok": False, "error": refused} if refused else
-                       {"id": order_id, "ok": True, "status": order.status.value})
-    flush_changes("an order changed meanwhile")
-    return_stock([item for order in cancelled for item in order.items])
-    commit(events)
+                       {"id": order_id, "ok": True, "status": request.status.value})
+    commit(move(moving, request.status, admin, request.notes,
+                meanwhile="an order changed meanwhile"))
     return results
 
 
