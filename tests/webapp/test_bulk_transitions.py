@@ -12,7 +12,7 @@ from sqlalchemy import event
 from shared.payloads import loads
 from tests.servers import Broadcaster
 from tests.waiting import eventually
-from tests.webapp.conftest import ADMIN, csrf_token, login, sign_in
+from tests.webapp.conftest import ADMIN, csrf_token, login, place, sign_in
 from webapp.broadcasting.outbox import OutboxEvent
 from webapp.extensions import db
 from webapp.orders.models import Order, OrderStatusHistory
@@ -259,3 +259,34 @@ def test_an_order_another_request_moves_meanwhile_is_refused_and_the_others_move
             db.select(OrderStatusHistory.order_id).where(OrderStatusHistory.to_status == "paid")
             .where(OrderStatusHistory.order_id.in_(pending))).all()
     assert sorted(moved_by_bulk) == [i for i in pending if i != moved_meanwhile]
+
+
+def test_a_bulk_cancel_writes_in_a_fixed_number_of_statements_and_gives_all_stock_back(
+    app, client, admin, alice
+):
+    """Twenty orders of two products cancelled in one request: one UPDATE of the orders, one
+    INSERT of their history rows, one UPDATE per product (before: one per order item), and
+    every item back in stock."""
+    placed = place(client, alice, 10, product_id=1, quantity=2) + \
+        place(client, alice, 10, product_id=2, quantity=3)
+    with app.app_context():
+        engine = db.engine
+        stock = dict(db.session.execute(db.select(Product.id, Product.stock)).all())
+    statements: list[str] = []
+
+    def record(_connection, _cursor, statement: str, *_args) -> None:
+        statements.append(" ".join(statement.split()[:3]).upper())
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        answer = bulk(client, admin, "cancelled", [{"id": i} for i in placed])
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+    assert [result["ok"] for result in answer.json["results"]] == [True] * 20
+    assert statements.count("UPDATE ORDERS SET") == 1, statements
+    assert statements.count("INSERT INTO ORDER_STATUS_HISTORY") == 1, statements
+    assert statements.count("UPDATE PRODUCTS SET") == 2, statements
+    with app.app_context():
+        assert dict(db.session.execute(db.select(Product.id, Product.stock)).all()) == {
+            **stock, 1: stock[1] + 20, 2: stock[2] + 30}
