@@ -18,6 +18,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    bindparam,
     insert,
     inspect,
     text,
@@ -149,16 +150,14 @@ def move(orders: Sequence[Order], new_status: OrderStatus, changed_by: User | No
     if not orders:
         return []
     now = utcnow()
-    table = Order.__table__
-    updated = db.session.execute(
-        update(table)
-        .where(tuple_(table.c.id, table.c.version).in_([(o.id, o.version) for o in orders]))
-        .values(status=new_status, updated_at=now, version=table.c.version + 1)).rowcount
+    updated = db.session.execute(_MOVE, {
+        "loaded": [(order.id, order.version) for order in orders], "new_status": new_status,
+        "now": now}).rowcount
     if updated != len(orders):
         db.session.rollback()
         raise ConcurrentChange(meanwhile)
     changed_by_id = changed_by.id if changed_by is not None else None
-    db.session.execute(insert(OrderStatusHistory.__table__), [
+    db.session.execute(_RECORD, [
         {"order_id": order.id, "from_status": order.status, "to_status": new_status,
          "changed_by_id": changed_by_id, "notes": notes, "at": now} for order in orders])
     if new_status is OrderStatus.CANCELLED:
@@ -215,3 +214,12 @@ class OrderStatusHistory(db.Model):
 
     order: Mapped[Order] = relationship(back_populates="history")
     changed_by: Mapped[User | None] = relationship()
+
+
+# The statements of :func:`move`, built once (building them was a third of its time).
+_ORDERS = Order.__table__
+_MOVE = (update(_ORDERS)
+         .where(tuple_(_ORDERS.c.id, _ORDERS.c.version).in_(bindparam("loaded", expanding=True)))
+         .values(status=bindparam("new_status"), updated_at=bindparam("now"),
+                 version=_ORDERS.c.version + 1))
+_RECORD = insert(OrderStatusHistory.__table__)
