@@ -1,7 +1,8 @@
 """Two admins move one order at the same moment: one wins, the other gets 409, and the order has
-one history row for the move. The guard is the order's version (``Order.version``, SQLAlchemy's
-``version_id_col``): each UPDATE names the version it read, so the second matches no row once
-the first has committed. Without it both answer 200 and the second silently overwrites the first.
+one history row for the move. The guard is the order's version (``Order.version``): each
+UPDATE of :func:`webapp.orders.models.move` names the version it read, so the second matches no
+row once the first has committed. Without it both answer 200 and the second silently
+overwrites the first.
 
 Both requests read the order before either writes: each waits at a barrier right before its
 ``UPDATE orders``, so the two UPDATEs really race (on PostgreSQL the second waits for the

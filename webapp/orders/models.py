@@ -216,7 +216,7 @@ class OrderStatusHistory(db.Model):
     changed_by: Mapped[User | None] = relationship()
 
 
-# The statements of :func:`move`, built once (building them was a third of its time).
+# The statements of :func:`move`, built once (building them was half of its time).
 _ORDERS = Order.__table__
 _MOVE = (update(_ORDERS)
          .where(tuple_(_ORDERS.c.id, _ORDERS.c.version).in_(bindparam("loaded", expanding=True)))
