@@ -157,30 +157,28 @@ def move(orders: Sequence[Order], new_status: OrderStatus, changed_by: User | No
         db.session.rollback()
         raise ConcurrentChange(meanwhile)
     changed_by_id = changed_by.id if changed_by is not None else None
-    db.session.execute(_RECORD, [
-        {"order_id": order.id, "from_status": order.status, "to_status": new_status,
-         "changed_by_id": changed_by_id, "notes": notes, "at": now} for order in orders])
+    history = [{"order_id": order.id, "from_status": order.status, "to_status": new_status,
+                "changed_by_id": changed_by_id, "notes": notes, "at": now} for order in orders]
+    db.session.execute(_RECORD, history)
     if new_status is OrderStatus.CANCELLED:
         return_stock([item for order in orders for item in order.items])
     events = []
-    for order in orders:
+    for order, row in zip(orders, history, strict=True):
         events.append(OrderStatusChanged(order, order.status, changed_by))
-        _written(order, new_status, now, changed_by, notes)
+        _written(order, row, changed_by)
     return events
 
 
-def _written(order: Order, new_status: OrderStatus, now: datetime, changed_by: User | None,
-             notes: str | None) -> None:
-    """Set the loaded ``order`` to what :func:`move` wrote, as committed values: the session
-    has nothing to flush, and an answer read from the order shows the move."""
+def _written(order: Order, history_row: dict, changed_by: User | None) -> None:
+    """Set the loaded ``order`` to what :func:`move` wrote (``history_row`` and the order's new
+    status), as committed values: the session has nothing to flush, and an answer read from
+    the order shows the move."""
     if "history" in inspect(order).dict:
-        entry = OrderStatusHistory(
-            order_id=order.id, from_status=order.status, to_status=new_status,
-            changed_by_id=changed_by.id if changed_by is not None else None, notes=notes, at=now)
+        entry = OrderStatusHistory(**history_row)
         set_committed_value(entry, "changed_by", changed_by)
         set_committed_value(order, "history", [*order.history, entry])
-    set_committed_value(order, "status", new_status)
-    set_committed_value(order, "updated_at", now)
+    set_committed_value(order, "status", history_row["to_status"])
+    set_committed_value(order, "updated_at", history_row["at"])
     set_committed_value(order, "version", order.version + 1)
 
 
