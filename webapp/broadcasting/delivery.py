@@ -30,10 +30,11 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from flask import Flask, current_app
-from sqlalchemy import event, or_, select, text, update
+from sqlalchemy import Connection, bindparam, event, or_, select, text, update
 
 from shared.payloads import loads
 
@@ -50,6 +51,7 @@ log = logging.getLogger(__name__)
 
 DEFERRED = "outbox_delivery_deferred"  # in session.info: whether a deferred commit wrote rows
 LEASE_MARGIN = 1.0  # seconds a lease outlasts the HTTP timeout: the database writes around it
+_NO_FLUSH = text("SET LOCAL synchronous_commit TO OFF")
 
 
 def lease_seconds(config: Any) -> float:
@@ -78,9 +80,22 @@ class _Row:
     lease_until: float | None
 
 
-BATCH_COLUMNS = (OutboxEvent.id, OutboxEvent.kind, OutboxEvent.name, OutboxEvent.channels,
-                 OutboxEvent.data, OutboxEvent.socket_id, OutboxEvent.created_at,
-                 OutboxEvent.lease_until)
+_TABLE = OutboxEvent.__table__
+_PENDING = (_TABLE.c.delivered_at.is_(None), _TABLE.c.failed_at.is_(None))
+# Built once: building a statement each pass cost more CPU than running it.
+_BATCH = (select(_TABLE.c.id, _TABLE.c.kind, _TABLE.c.name, _TABLE.c.channels, _TABLE.c.data,
+                 _TABLE.c.socket_id, _TABLE.c.created_at, _TABLE.c.lease_until)
+          .where(*_PENDING).order_by(_TABLE.c.id).limit(bindparam("size")))
+_IDS = bindparam("ids", expanding=True)
+_CLAIM = (update(_TABLE)
+          .where(_TABLE.c.id.in_(_IDS), *_PENDING,
+                 or_(_TABLE.c.lease_until.is_(None), _TABLE.c.lease_until < bindparam("now")))
+          .values(lease_owner=bindparam("owner"), lease_until=bindparam("until"),
+                  attempts=_TABLE.c.attempts + 1))
+_FINISH = (update(_TABLE)
+           .where(_TABLE.c.id.in_(_IDS), _TABLE.c.lease_owner == bindparam("owner"))
+           .values(lease_owner=None, lease_until=None, delivered_at=bindparam("delivered_at"),
+                   failed_at=bindparam("failed_at"), last_error=bindparam("last_error")))
 
 
 def _batch(size: int) -> list[_Row]:
@@ -90,10 +105,7 @@ def _batch(size: int) -> list[_Row]:
         _Row(row_id, kind, Message(name, loads(channels), data, socket_id,
                                    idempotency_key(row_id, created_at)), lease_until)
         for row_id, kind, name, channels, data, socket_id, created_at, lease_until
-        in db.session.execute(
-            select(*BATCH_COLUMNS)
-            .where(OutboxEvent.delivered_at.is_(None), OutboxEvent.failed_at.is_(None))
-            .order_by(OutboxEvent.id).limit(size))
+        in db.session.connection().execute(_BATCH, {"size": size})
     ]
     if not rows or rows[0].kind == TERMINATE:
         return rows[:1]
@@ -109,27 +121,23 @@ def _leased(row: _Row) -> bool:
     return row.lease_until is not None and row.lease_until >= time.time()
 
 
-def _bookkeeping() -> None:
-    """Let the current transaction commit without waiting for PostgreSQL's log flush (SQLite:
-    nothing; SQLITE_SYNCHRONOUS decides). For the lease and the outcome only: one lost in a
-    crash of the database server makes the row go out again, which its idempotency key keeps
-    from being delivered twice; waiting for the flush held every batch two flushes long."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        db.session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+def _bookkeeping() -> Connection:
+    """The session's connection, its transaction set to commit without waiting for
+    PostgreSQL's log flush (SQLite: nothing; SQLITE_SYNCHRONOUS decides). For the lease and the
+    outcome only: one lost in a crash of the database server makes the row go out again, which
+    its idempotency key keeps from being delivered twice; waiting for the flush held every
+    batch two flushes long."""
+    connection = db.session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.execute(_NO_FLUSH)
+    return connection
 
 
 def _claim(ids: list[int], owner: str, lease_seconds: float) -> bool:
     """Lease every row of ``ids`` to ``owner``, or none of them."""
     now = time.time()
-    _bookkeeping()
-    claimed = db.session.execute(
-        update(OutboxEvent)
-        .where(OutboxEvent.id.in_(ids), OutboxEvent.delivered_at.is_(None),
-               OutboxEvent.failed_at.is_(None),
-               or_(OutboxEvent.lease_until.is_(None), OutboxEvent.lease_until < now))
-        .values(lease_owner=owner, lease_until=now + lease_seconds,
-                attempts=OutboxEvent.attempts + 1)
-        .execution_options(synchronize_session=False)
+    claimed = _bookkeeping().execute(
+        _CLAIM, {"ids": ids, "now": now, "owner": owner, "until": now + lease_seconds}
     ).rowcount
     if claimed != len(ids):
         db.session.rollback()
@@ -138,14 +146,12 @@ def _claim(ids: list[int], owner: str, lease_seconds: float) -> bool:
     return True
 
 
-def _finish(ids: list[int], owner: str, **values: Any) -> int:
+def _finish(ids: list[int], owner: str, delivered_at: datetime | None = None,
+            failed_at: datetime | None = None, last_error: str | None = None) -> int:
     """Record the outcome and drop the lease on the rows ``owner`` still holds; how many."""
-    _bookkeeping()
-    done = db.session.execute(
-        update(OutboxEvent)
-        .where(OutboxEvent.id.in_(ids), OutboxEvent.lease_owner == owner)
-        .values(lease_owner=None, lease_until=None, **values)
-        .execution_options(synchronize_session=False)
+    done = _bookkeeping().execute(
+        _FINISH, {"ids": ids, "owner": owner, "delivered_at": delivered_at,
+                  "failed_at": failed_at, "last_error": last_error}
     ).rowcount
     db.session.commit()
     return done
@@ -202,7 +208,7 @@ def deliver_pending(client: ReverbClient, lease_seconds: float, batch_size: int 
             result.error = str(exc)
             break
         result.requests += 1
-        if _finish(ids, owner, delivered_at=utcnow(), last_error=None) < len(ids):
+        if _finish(ids, owner, delivered_at=utcnow()) < len(ids):
             log.info("%s sent after the lease ran out; the idempotency keys keep a takeover "
                      "from delivering events twice", _describe(rows))
         log.debug("%s delivered", _describe(rows))
