@@ -47,6 +47,9 @@ class OutboxEvent(db.Model):
     lease_until: Mapped[float | None] = mapped_column(Float)  # unix time
 
 
+_INSERT = insert(OutboxEvent.__table__)
+
+
 def idempotency_key(row_id: int, created_at: datetime) -> str:
     """A row's stable key for the broadcaster's ``Idempotency-Key``: the same on every attempt,
     and not reused by a row of a recreated database (ids restart, times do not)."""
@@ -84,7 +87,7 @@ def insert_rows(rows: list[Row]) -> None:
     statement, now (no objects for the session to track and flush at the commit); they are
     sent only if that transaction commits, which then wakes the deliverers (:mod:`.delivery`)."""
     if rows:
-        db.session.execute(insert(OutboxEvent.__table__), rows)
+        db.session.connection().execute(_INSERT, rows)
         db.session.info[PENDING_FLAG] = True
 
 

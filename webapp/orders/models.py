@@ -150,7 +150,9 @@ def move(orders: Sequence[Order], new_status: OrderStatus, changed_by: User | No
     if not orders:
         return []
     now = utcnow()
-    updated = db.session.execute(_MOVE, {
+    db.session.flush()  # what the session holds goes first, as it would before a query
+    connection = db.session.connection()
+    updated = connection.execute(_MOVE, {
         "loaded": [(order.id, order.version) for order in orders], "new_status": new_status,
         "now": now}).rowcount
     if updated != len(orders):
@@ -159,7 +161,7 @@ def move(orders: Sequence[Order], new_status: OrderStatus, changed_by: User | No
     changed_by_id = changed_by.id if changed_by is not None else None
     history = [{"order_id": order.id, "from_status": order.status, "to_status": new_status,
                 "changed_by_id": changed_by_id, "notes": notes, "at": now} for order in orders]
-    db.session.execute(_RECORD, history)
+    connection.execute(_RECORD, history)
     if new_status is OrderStatus.CANCELLED:
         return_stock([item for order in orders for item in order.items])
     events = []

@@ -30,7 +30,7 @@ from .order_export import TooManyRows, csv_text, export_rows
 from .order_lists import order_list
 from .pagination import BadPage, PageOutOfRange
 from .placing import place_order, place_order_once
-from .serializers import ORDER_DETAIL, order_dict, product_dict
+from .serializers import order_dict, product_dict
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 csrf.exempt(bp)  # checked in request_user() for cookie callers only
@@ -113,7 +113,7 @@ def summary() -> ResponseReturnValue:
 @bp.get("/orders/<id:order_id>")
 def show_order(order_id: int) -> ResponseReturnValue:
     user = require_user()
-    return jsonify(order=order_dict(visible_order(user, order_id, ORDER_DETAIL), detail=True,
+    return jsonify(order=order_dict(visible_order(user, order_id, detail=True), detail=True,
                                     for_admin=user.is_admin))
 
 
@@ -165,7 +165,7 @@ def transition(order_id: int) -> ResponseReturnValue:
     """Move the order to ``status``; an optional ``expected_status`` guards against stale views.
     Admins move any order; a customer may only cancel her own pending order (else 403)."""
     user = require_user()
-    order = visible_order(user, order_id, ORDER_DETAIL)
+    order = visible_order(user, order_id, detail=True)
     body = json_object()
     notes = body.get("notes")
     if notes is not None and not isinstance(notes, str):

@@ -251,7 +251,7 @@ def place() -> ResponseReturnValue:
 @bp.get("/orders/<id:order_id>")
 @login_required
 def show_order(order_id: int) -> ResponseReturnValue:
-    order = visible_order(current_user, order_id)
+    order = visible_order(current_user, order_id, detail=True)
     channel = "admin.orders" if current_user.is_admin else f"user.{current_user.id}.orders"
     return render_template("order.html", channel=channel,
                            order=order_dict(order, detail=True, for_admin=current_user.is_admin))
