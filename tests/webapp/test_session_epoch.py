@@ -112,3 +112,27 @@ def test_seed_adds_the_column_to_a_database_made_before_it(seeded_template, tmp_
     answer = client.post("/login", data={"email": BOB, "password": PASSWORD,
                                          "csrf_token": csrf_token(client)})
     assert answer.status_code == 302
+
+
+def test_an_order_read_with_its_caller_answers_as_the_caller_is(app, client):
+    """The order endpoints read a token's user and the order in one query: a revoked token is
+    a 401 even for an order that exists, another customer's order a 404 like none, and a
+    cookie's caller (loaded by Flask-Login) sees her own."""
+    alice, bob = login(client, ALICE), login(client, BOB)
+    placed = client.post("/api/orders", headers=alice,
+                         json={"items": [{"product_id": 1, "quantity": 1}]})
+    order_id = placed.json["order"]["id"]
+    order = f"/api/orders/{order_id}"
+    answer = client.get(order, headers=bob)
+    assert answer.status_code == 404
+    assert answer.json == {"error": f"order {order_id} does not exist"}
+    assert client.post(f"{order}/transition", headers=bob,
+                       json={"status": "cancelled"}).status_code == 404
+    browser = app.test_client()
+    sign_in(browser, ALICE)
+    assert browser.get(order).json["order"]["status"] == "pending"
+    set_password(app, ALICE, "a new password")
+    for answer in (client.get(order, headers=alice),
+                   client.post(f"{order}/transition", headers=alice, json={"status": "cancelled"})):
+        assert answer.status_code == 401 and "revoked" in answer.json["error"]
+    assert browser.get(order).status_code == 401

@@ -42,24 +42,37 @@ def bearer_token() -> str | None:
     return token.strip() or None
 
 
+def token_caller() -> tuple[int, int] | None:
+    """The user id and session epoch of the request's bearer token, or None when it sends no
+    ``Authorization`` header; a bad header or token is a 401."""
+    if request.headers.get("Authorization") is None:
+        return None
+    token = bearer_token()
+    if token is None:
+        abort(401, description="Authorization header must be 'Bearer <token>'")
+    try:
+        return token_claims(token)
+    except TokenError as exc:
+        abort(401, description=str(exc))
+
+
+def token_user(user: User | None, epoch: int) -> User:
+    """The user a token names, loaded as ``user``: a 401 when she no longer exists or the
+    token's ``epoch`` has passed."""
+    if user is None:
+        abort(401, description="token's user no longer exists; sign in again")
+    if user.session_epoch != epoch:
+        abort(401, description="token was revoked (signed out or password changed); "
+                               "sign in again at POST /api/login")
+    return user
+
+
 def request_user() -> User | None:
     """The caller, or None. A bad bearer token is a 401; a cookie caller's POST needs CSRF."""
-    header = request.headers.get("Authorization")
-    if header is not None:
-        token = bearer_token()
-        if token is None:
-            abort(401, description="Authorization header must be 'Bearer <token>'")
-        try:
-            user_id, epoch = token_claims(token)
-        except TokenError as exc:
-            abort(401, description=str(exc))
-        user = _user(user_id)
-        if user is None:
-            abort(401, description="token's user no longer exists; sign in again")
-        if user.session_epoch != epoch:
-            abort(401, description="token was revoked (signed out or password changed); "
-                                   "sign in again at POST /api/login")
-        return user
+    claims = token_caller()
+    if claims is not None:
+        user_id, epoch = claims
+        return token_user(_user(user_id), epoch)
     if not current_user.is_authenticated:
         return None
     if request.method not in SAFE_METHODS:

@@ -25,7 +25,7 @@ from ..orders.status import OrderStatus, transition_permission_error
 from ..orders.summary import order_summary
 from ..orders.times import utcnow
 from . import bulk, idempotency
-from .access import visible_order
+from .access import caller_and_order
 from .order_export import TooManyRows, csv_text, export_rows
 from .order_lists import order_list
 from .pagination import BadPage, PageOutOfRange
@@ -112,9 +112,8 @@ def summary() -> ResponseReturnValue:
 
 @bp.get("/orders/<id:order_id>")
 def show_order(order_id: int) -> ResponseReturnValue:
-    user = require_user()
-    return jsonify(order=order_dict(visible_order(user, order_id, detail=True), detail=True,
-                                    for_admin=user.is_admin))
+    user, order = caller_and_order(order_id)
+    return jsonify(order=order_dict(order, detail=True, for_admin=user.is_admin))
 
 
 def _customer_of(user: User, body: dict) -> User | None:
@@ -164,8 +163,7 @@ def _check_expected_status(order: Order, value: object) -> None:
 def transition(order_id: int) -> ResponseReturnValue:
     """Move the order to ``status``; an optional ``expected_status`` guards against stale views.
     Admins move any order; a customer may only cancel her own pending order (else 403)."""
-    user = require_user()
-    order = visible_order(user, order_id, detail=True)
+    user, order = caller_and_order(order_id)
     body = json_object()
     notes = body.get("notes")
     if notes is not None and not isinstance(notes, str):
