@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 
 DEFERRED = "outbox_delivery_deferred"  # in session.info: whether a deferred commit wrote rows
 LEASE_MARGIN = 1.0  # seconds a lease outlasts the HTTP timeout: the database writes around it
-_NO_FLUSH = text("SET LOCAL synchronous_commit TO OFF")
+_ASYNC_COMMIT = text("SET LOCAL synchronous_commit TO OFF")
 
 
 def lease_seconds(config: Any) -> float:
@@ -129,7 +129,7 @@ def _bookkeeping() -> Connection:
     batch two flushes long."""
     connection = db.session.connection()
     if connection.dialect.name == "postgresql":
-        connection.execute(_NO_FLUSH)
+        connection.execute(_ASYNC_COMMIT)
     return connection
 
 

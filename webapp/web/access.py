@@ -11,7 +11,7 @@ from ..extensions import db
 from ..orders.models import Order, User
 from .serializers import ORDER_DETAIL
 
-# Built once: building the query on each call (what ``Session.get`` does) cost a third of
+# Built once: building the query on each call (what ``Session.get`` does) cost a quarter of
 # loading the order.
 _ORDER = select(Order).where(Order.id == bindparam("id"))
 _ORDER_DETAIL = _ORDER.options(*ORDER_DETAIL)
