@@ -10,6 +10,8 @@ from tests.webapp.conftest import ADMIN, ALICE, app_config, login
 from webapp import create_app
 from webapp.config import ConfigError
 from webapp.extensions import db
+from webapp.orders.models import Order
+from webapp.web.serializers import order_dict
 
 LINES = [{"product_id": product_id, "quantity": 1} for product_id in (1, 2, 3, 4)]
 
@@ -76,3 +78,21 @@ def test_sqlite_syncs_at_checkpoints_unless_told_to_sync_every_commit(tmp_path, 
 def test_an_unsafe_or_unknown_sqlite_synchronous_is_refused(tmp_path, value):
     with pytest.raises(ConfigError, match="SQLITE_SYNCHRONOUS=.*NORMAL, FULL, EXTRA"):
         create_app(app_config(tmp_path / "s.sqlite3", SQLITE_SYNCHRONOUS=value))
+
+
+def test_an_order_read_as_records_answers_as_the_orm_objects_do(app):
+    """The API reads an order as plain records (:mod:`webapp.orders.records`); placing answers
+    from the ORM objects it has just written. Both are the same JSON: items in their order
+    with their products' names, history with its authors, the owner."""
+    client = app.test_client()
+    alice, admin = login(client, ALICE), login(client, ADMIN)
+    placed = client.post("/api/orders", json={"items": LINES[::-1]}, headers=alice)
+    assert placed.status_code == 201, placed.json
+    order_id = placed.json["order"]["id"]
+    assert client.get(f"/api/orders/{order_id}", headers=alice).json == placed.json
+    moved = client.post(f"/api/orders/{order_id}/transition", json={"status": "paid"},
+                        headers=admin)
+    with app.app_context():
+        order = db.session.get(Order, order_id)
+        assert moved.json["order"] == order_dict(order, detail=True, for_admin=True)
+        assert [item["product_id"] for item in moved.json["order"]["items"]] == [4, 3, 2, 1]

@@ -6,14 +6,19 @@ a browser never attaches that header on its own.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from flask import abort, request
 from flask_login import current_user
 from sqlalchemy import bindparam, select
 
 from ..extensions import csrf, db, login_manager
 from ..orders.models import User
+from ..orders.records import Person
 from .tokens import TokenError, token_claims
 
+# A caller loaded as an ORM object, or as a record with the order (:mod:`webapp.web.access`).
+UserT = TypeVar("UserT", User, Person)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Built once: building the query on each call (what ``Session.get`` does) cost a third of
 # loading the caller, on every request.
@@ -56,7 +61,7 @@ def token_caller() -> tuple[int, int] | None:
         abort(401, description=str(exc))
 
 
-def token_user(user: User | None, epoch: int) -> User:
+def token_user(user: UserT | None, epoch: int) -> UserT:
     """The user a token names, loaded as ``user``: a 401 when she no longer exists or the
     token's ``epoch`` has passed."""
     if user is None:

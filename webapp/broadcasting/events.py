@@ -13,6 +13,7 @@ from typing import Any
 from ..orders.events import OrderCreated, OrderEvent
 from ..orders.models import Order, User
 from ..orders.money import format_cents
+from ..orders.records import OrderRecord, Person
 from ..orders.times import iso8601
 
 
@@ -34,12 +35,13 @@ class BroadcastEvent:
         raise NotImplementedError
 
 
-def order_channels(order: Order) -> list[str]:
+def order_channels(order: Order | OrderRecord) -> list[str]:
     """The owner's private channel and the admins' channel."""
     return [private_channel(f"user.{order.user_id}.orders"), private_channel("admin.orders")]
 
 
-def order_payload(order: Order, previous_status: str | None, changed_by: User | None) -> dict:
+def order_payload(order: Order | OrderRecord, previous_status: str | None,
+                  changed_by: User | Person | None) -> dict:
     """The seed's order payload, shared by ``order.created`` and ``order.status.updated``,
     plus ``created_at`` (the lists sort and show by it)."""
     items = list(order.items)
@@ -56,7 +58,7 @@ def order_payload(order: Order, previous_status: str | None, changed_by: User | 
         "user": {"id": order.user.id, "name": order.user.name, "email": order.user.email},
         "items_count": len(items),
         "items_summary": [
-            {"product_name": item.product.name, "quantity": item.quantity} for item in items[:3]
+            {"product_name": item.product_name, "quantity": item.quantity} for item in items[:3]
         ],
     }
 

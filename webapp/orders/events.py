@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .models import Order, User
+    from .records import OrderRecord, Person
     from .status import OrderStatus
 
 
@@ -26,9 +27,9 @@ class OrderCreated:
 class OrderStatusChanged:
     """An order moved from ``previous_status`` to its current status."""
 
-    order: Order
+    order: Order | OrderRecord
     previous_status: OrderStatus
-    changed_by: User | None
+    changed_by: User | Person | None
 
 
 OrderEvent = OrderCreated | OrderStatusChanged

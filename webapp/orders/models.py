@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from flask_login import UserMixin
 from sqlalchemy import (
@@ -33,6 +34,9 @@ from .events import OrderStatusChanged
 from .products import Product, return_stock
 from .status import InvalidTransition, OrderStatus
 from .times import utcnow
+
+if TYPE_CHECKING:
+    from .records import Person
 
 MAX_NOTES_LENGTH = 1000
 
@@ -65,37 +69,14 @@ class User(UserMixin, db.Model):
         return {"id": self.id, "name": self.name, "email": self.email, "is_admin": self.is_admin}
 
 
-class Order(db.Model):
-    __tablename__ = "orders"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    order_number: Mapped[str | None] = mapped_column(String(32), unique=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
-    status: Mapped[OrderStatus] = mapped_column(_STATUS_TYPE, default=OrderStatus.PENDING)
-    total_cents: Mapped[int] = mapped_column(Integer, default=0)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
-    # Optimistic locking: a change based on a stale read fails instead of overwriting.
-    version: Mapped[int] = mapped_column(Integer, default=1)
-
-    __mapper_args__ = {"version_id_col": version}
-    # The worker's look for expired pending orders, every pass; and the lists' status filters.
-    __table_args__ = (Index("ix_orders_status_created_at", "status", "created_at"),)
-
-    user: Mapped[User] = relationship()
-    items: Mapped[list[OrderItem]] = relationship(
-        back_populates="order", order_by="OrderItem.id", cascade="all, delete-orphan"
-    )
-    history: Mapped[list[OrderStatusHistory]] = relationship(
-        back_populates="order", order_by="OrderStatusHistory.id", cascade="all, delete-orphan"
-    )
-
-    def assign_number(self) -> None:
-        """``ORD-<year>-<id, 6 digits>``; needs the id, so call it after a flush."""
-        self.order_number = f"ORD-{self.created_at.year}-{self.id:06d}"
+class OrderMoves:
+    """How an order changes status, the same for an :class:`Order` and an
+    :class:`~.records.OrderRecord` (read without the ORM, for the API's hot path): both have
+    ``id``, ``status``, ``version`` and ``items``, and say in ``moved`` what :func:`move` wrote."""
 
     def transition_to(
-        self, new_status: OrderStatus, changed_by: User | None = None, notes: str | None = None
+        self, new_status: OrderStatus, changed_by: User | Person | None = None,
+        notes: str | None = None,
     ) -> list[OrderStatusChanged]:
         """Move to ``new_status`` and record it, not committed (see :func:`move`). Returns the
         events it caused (none for the current status): the caller writes them to the outbox
@@ -134,9 +115,55 @@ class Order(db.Model):
         return (f"order {self.id} is {self.status.value} now, not {seen.value} as you saw it; "
                 "reload it and try again")
 
+    def moved(self, history_row: dict, changed_by: User | Person | None) -> None:
+        """Take what :func:`move` wrote: ``history_row`` and the order's new status."""
+        raise NotImplementedError
 
-def move(orders: Sequence[Order], new_status: OrderStatus, changed_by: User | None,
-         notes: str | None, meanwhile: str) -> list[OrderStatusChanged]:
+
+class Order(OrderMoves, db.Model):
+    __tablename__ = "orders"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_number: Mapped[str | None] = mapped_column(String(32), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    status: Mapped[OrderStatus] = mapped_column(_STATUS_TYPE, default=OrderStatus.PENDING)
+    total_cents: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Optimistic locking: a change based on a stale read fails instead of overwriting.
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+    # The worker's look for expired pending orders, every pass; and the lists' status filters.
+    __table_args__ = (Index("ix_orders_status_created_at", "status", "created_at"),)
+
+    user: Mapped[User] = relationship()
+    items: Mapped[list[OrderItem]] = relationship(
+        back_populates="order", order_by="OrderItem.id", cascade="all, delete-orphan"
+    )
+    history: Mapped[list[OrderStatusHistory]] = relationship(
+        back_populates="order", order_by="OrderStatusHistory.id", cascade="all, delete-orphan"
+    )
+
+    def moved(self, history_row: dict, changed_by: User | Person | None) -> None:
+        """Set to what :func:`move` wrote, as committed values: the session has nothing to
+        flush, and an answer read from the order shows the move."""
+        if "history" in inspect(self).dict:
+            entry = OrderStatusHistory(**history_row)
+            set_committed_value(entry, "changed_by", changed_by)
+            set_committed_value(self, "history", [*self.history, entry])
+        set_committed_value(self, "status", history_row["to_status"])
+        set_committed_value(self, "updated_at", history_row["at"])
+        set_committed_value(self, "version", self.version + 1)
+
+    def assign_number(self) -> None:
+        """``ORD-<year>-<id, 6 digits>``; needs the id, so call it after a flush."""
+        self.order_number = f"ORD-{self.created_at.year}-{self.id:06d}"
+
+
+def move(orders: Sequence[OrderMoves], new_status: OrderStatus,
+         changed_by: User | Person | None, notes: str | None,
+         meanwhile: str) -> list[OrderStatusChanged]:
     """The one way orders change status: move ``orders`` (each of which :meth:`Order.will_move`
     said may move) to ``new_status`` in the current transaction, not committed, and return
     their events.
@@ -167,24 +194,23 @@ def move(orders: Sequence[Order], new_status: OrderStatus, changed_by: User | No
     events = []
     for order, row in zip(orders, history, strict=True):
         events.append(OrderStatusChanged(order, order.status, changed_by))
-        _written(order, row, changed_by)
+        order.moved(row, changed_by)
     return events
 
 
-def _written(order: Order, history_row: dict, changed_by: User | None) -> None:
-    """Set the loaded ``order`` to what :func:`move` wrote (``history_row`` and the order's new
-    status), as committed values: the session has nothing to flush, and an answer read from
-    the order shows the move."""
-    if "history" in inspect(order).dict:
-        entry = OrderStatusHistory(**history_row)
-        set_committed_value(entry, "changed_by", changed_by)
-        set_committed_value(order, "history", [*order.history, entry])
-    set_committed_value(order, "status", history_row["to_status"])
-    set_committed_value(order, "updated_at", history_row["at"])
-    set_committed_value(order, "version", order.version + 1)
+class PricedLine:
+    """A line of an order: ``quantity`` of a product at ``unit_price_cents``, its price when
+    it was bought."""
+
+    quantity: int
+    unit_price_cents: int
+
+    @property
+    def line_total_cents(self) -> int:
+        return self.quantity * self.unit_price_cents
 
 
-class OrderItem(db.Model):
+class OrderItem(PricedLine, db.Model):
     __tablename__ = "order_items"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -197,8 +223,9 @@ class OrderItem(db.Model):
     product: Mapped[Product] = relationship()
 
     @property
-    def line_total_cents(self) -> int:
-        return self.quantity * self.unit_price_cents
+    def product_name(self) -> str:
+        return self.product.name
+
 
 
 class OrderStatusHistory(db.Model):
@@ -214,6 +241,10 @@ class OrderStatusHistory(db.Model):
 
     order: Mapped[Order] = relationship(back_populates="history")
     changed_by: Mapped[User | None] = relationship()
+
+    @property
+    def changed_by_name(self) -> str | None:
+        return self.changed_by.name if self.changed_by is not None else None
 
 
 # The statements of :func:`move`, built once (building them was half of its time).

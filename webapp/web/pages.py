@@ -42,7 +42,7 @@ from ..orders.status import OrderStatus, transition_permission_error
 from ..orders.summary import order_summary
 from ..orders.times import utcnow
 from . import idempotency
-from .access import visible_order
+from .access import visible_order, visible_record
 from .order_lists import order_list
 from .pagination import BadPage, PageOutOfRange
 from .placing import place_order, place_order_once
@@ -251,7 +251,7 @@ def place() -> ResponseReturnValue:
 @bp.get("/orders/<id:order_id>")
 @login_required
 def show_order(order_id: int) -> ResponseReturnValue:
-    order = visible_order(current_user, order_id, detail=True)
+    order = visible_record(current_user, order_id)
     channel = "admin.orders" if current_user.is_admin else f"user.{current_user.id}.orders"
     return render_template("order.html", channel=channel,
                            order=order_dict(order, detail=True, for_admin=current_user.is_admin))

@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy.orm import joinedload
-
-from ..orders.models import Order, OrderItem, OrderStatusHistory
+from ..orders.models import Order, OrderStatusHistory
 from ..orders.money import format_cents
 from ..orders.products import Product
+from ..orders.records import OrderRecord, StepRecord
 from ..orders.status import transition_permission_error
 from ..orders.times import iso8601
-
-# What ``order_dict(order, detail=True)`` and the order's events read, loaded with the order in
-# one query instead of one per relation (and per history author): an order has at most 50
-# items and 6 history entries, so at most 300 rows.
-ORDER_DETAIL = (
-    joinedload(Order.user),
-    joinedload(Order.items).joinedload(OrderItem.product),
-    joinedload(Order.history).joinedload(OrderStatusHistory.changed_by),
-)
 
 
 def product_dict(product: Product) -> dict:
@@ -25,7 +15,7 @@ def product_dict(product: Product) -> dict:
             "stock": product.stock}
 
 
-def order_dict(order: Order, detail: bool = False, for_admin: bool = True) -> dict:
+def order_dict(order: Order | OrderRecord, detail: bool = False, for_admin: bool = True) -> dict:
     """An order; ``detail`` adds its items, status history, ``final`` and the next statuses
     the caller may ask for (``for_admin`` False: a customer's, only cancelling when pending)."""
     data = {
@@ -41,7 +31,7 @@ def order_dict(order: Order, detail: bool = False, for_admin: bool = True) -> di
     }
     if detail:
         data["items"] = [
-            {"product_id": item.product_id, "product_name": item.product.name,
+            {"product_id": item.product_id, "product_name": item.product_name,
              "quantity": item.quantity, "unit_price": format_cents(item.unit_price_cents),
              "line_total": format_cents(item.line_total_cents)}
             for item in order.items
@@ -55,13 +45,13 @@ def order_dict(order: Order, detail: bool = False, for_admin: bool = True) -> di
     return data
 
 
-def history_dict(entry: OrderStatusHistory) -> dict:
+def history_dict(entry: OrderStatusHistory | StepRecord) -> dict:
     return {
         "from": entry.from_status.value if entry.from_status else None,
         "from_label": entry.from_status.label if entry.from_status else None,
         "to": entry.to_status.value,
         "to_label": entry.to_status.label,
-        "changed_by": entry.changed_by.name if entry.changed_by else None,
+        "changed_by": entry.changed_by_name,
         "notes": entry.notes,
         "at": iso8601(entry.at),
     }
