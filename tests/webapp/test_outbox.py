@@ -11,9 +11,9 @@ import time
 from flask import Flask
 
 from tests.waiting import eventually
-from webapp.broadcasting.delivery import ReverbClient, deliver_pending
+from webapp.broadcasting.delivery import _BATCH, ReverbClient, deliver_pending
 from webapp.broadcasting.events import OrderBroadcast
-from webapp.broadcasting.outbox import OutboxEvent, enqueue
+from webapp.broadcasting.outbox import PENDING_INDEX, OutboxEvent, enqueue
 from webapp.broadcasting.unit_of_work import commit
 from webapp.extensions import db
 from webapp.orders.events import OrderStatusChanged
@@ -107,3 +107,19 @@ def test_worker_once_exit_status(app: Flask):
     down = runner.invoke(args=["worker", "--once"])
     assert down.exit_code == 1
     assert "stopped: broadcaster at 127.0.0.1:" in down.output
+
+
+def test_a_delivery_pass_finds_the_head_of_the_queue_through_the_pending_rows_index(app):
+    """The pass's read goes through the partial index of the rows still to send, not through
+    the outbox from its first row: a pass must not cost more as delivered rows pile up (before
+    the index, 5 ms at 100,000 rows on PostgreSQL)."""
+    with app.app_context():
+        connection = db.session.connection()
+        query = str(_BATCH.params(size=100).compile(dialect=connection.dialect,
+                                                    compile_kwargs={"literal_binds": True}))
+        if connection.dialect.name == "sqlite":
+            plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {query}").all()
+        else:  # the planner reads a table this small whole unless told not to
+            connection.exec_driver_sql("SET LOCAL enable_seqscan TO off")
+            plan = connection.exec_driver_sql(f"EXPLAIN {query}").all()
+        assert PENDING_INDEX in " ".join(str(row[-1]) for row in plan), plan

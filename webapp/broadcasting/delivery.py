@@ -34,7 +34,7 @@ from datetime import datetime
 from typing import Any
 
 from flask import Flask, current_app
-from sqlalchemy import Connection, bindparam, event, or_, select, text, update
+from sqlalchemy import Connection, Integer, bindparam, event, or_, select, text, update
 
 from shared.payloads import loads
 
@@ -85,7 +85,7 @@ _PENDING = (_TABLE.c.delivered_at.is_(None), _TABLE.c.failed_at.is_(None))
 # Built once: building a statement each pass cost more CPU than running it.
 _BATCH = (select(_TABLE.c.id, _TABLE.c.kind, _TABLE.c.name, _TABLE.c.channels, _TABLE.c.data,
                  _TABLE.c.socket_id, _TABLE.c.created_at, _TABLE.c.lease_until)
-          .where(*_PENDING).order_by(_TABLE.c.id).limit(bindparam("size")))
+          .where(*_PENDING).order_by(_TABLE.c.id).limit(bindparam("size", type_=Integer)))
 _IDS = bindparam("ids", expanding=True)
 _CLAIM = (update(_TABLE)
           .where(_TABLE.c.id.in_(_IDS), *_PENDING,
