@@ -189,8 +189,7 @@ def move(orders: Sequence[OrderMoves], new_status: OrderStatus,
     together = connection.dialect.name == "postgresql"
     if together:
         moved = connection.execute(_MOVE_AND_RECORD, {
-            **moving, "to_status": new_status, "changed_by_id": changed_by_id, "notes": notes,
-            "at": now}).rowcount
+            **moving, "changed_by_id": changed_by_id, "notes": notes}).rowcount
     else:
         moved = connection.execute(_MOVE, moving).rowcount
     if moved != len(orders):
@@ -272,7 +271,7 @@ _MOVED = (_MOVE.where(_BEFORE.c.id == _ORDERS.c.id)
           .returning(_ORDERS.c.id, _BEFORE.c.status.label("from_status")).cte("moved"))
 _MOVE_AND_RECORD = insert(OrderStatusHistory.__table__).from_select(
     ["order_id", "from_status", "to_status", "changed_by_id", "notes", "at"],
-    select(_MOVED.c.id, _MOVED.c.from_status, bindparam("to_status", type_=_STATUS_TYPE),
+    select(_MOVED.c.id, _MOVED.c.from_status, bindparam("new_status", type_=_STATUS_TYPE),
            bindparam("changed_by_id", type_=Integer), bindparam("notes", type_=Text),
-           bindparam("at", type_=OrderStatusHistory.at.type)),
+           bindparam("now", type_=OrderStatusHistory.at.type)),
 ).add_cte(_MOVED).execution_options(preserve_rowcount=True)
