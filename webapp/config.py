@@ -72,6 +72,9 @@ DEFAULTS: dict[str, Any] = {
     # whether a deliverer keeps its HTTP connection open between requests.
     "OUTBOX_BATCH_SIZE": 10,
     "OUTBOX_KEEP_ALIVE": True,
+    # Seconds an outbox row is kept once sent (delivered, or refused for good); then the worker
+    # deletes it. Pending rows are never deleted.
+    "OUTBOX_KEEP_SECONDS": 7 * 24 * 3600.0,
     # Try delivery from the web process right after commit (the worker is the guarantee, and
     # is woken by the same commits: broadcasting/wakeup.py). Off, the worker delivers alone: on
     # a loaded 2-core machine that halved the rate on PostgreSQL (one serial deliverer).
@@ -176,7 +179,7 @@ def load(environ: Mapping[str, str], overrides: Mapping[str, Any] | None) -> dic
         raise ConfigError(f"SQLITE_SYNCHRONOUS={values['SQLITE_SYNCHRONOUS']!r}: set one of "
                           f"{', '.join(SQLITE_SYNCHRONOUS)}")
     check_positive(values, ("PENDING_ORDER_TTL", "PENDING_ORDERS_PER_CUSTOMER",
-                            "LIVE_PRESENCE_CHECK_SECONDS"))
+                            "LIVE_PRESENCE_CHECK_SECONDS", "OUTBOX_KEEP_SECONDS"))
     return values
 
 

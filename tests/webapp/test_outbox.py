@@ -7,18 +7,29 @@ records why.
 from __future__ import annotations
 
 import time
+from datetime import datetime, timedelta
 
+import pytest
 from flask import Flask
 
 from tests.waiting import eventually
 from webapp.broadcasting.delivery import _BATCH, ReverbClient, deliver_pending
 from webapp.broadcasting.events import OrderBroadcast
-from webapp.broadcasting.outbox import PENDING_INDEX, OutboxEvent, enqueue
+from webapp.broadcasting.outbox import (
+    PENDING_INDEX,
+    PRUNE_BATCH,
+    OutboxEvent,
+    enqueue,
+    prune_sent,
+)
 from webapp.broadcasting.unit_of_work import commit
+from webapp.broadcasting.worker import Chores
+from webapp.config import ConfigError, load
 from webapp.extensions import db
 from webapp.orders.events import OrderStatusChanged
 from webapp.orders.models import Order, User
 from webapp.orders.status import OrderStatus
+from webapp.orders.times import utcnow
 
 
 def transition(app: Flask, order_id: int, status: str) -> None:
@@ -123,3 +134,60 @@ def test_a_delivery_pass_finds_the_head_of_the_queue_through_the_pending_rows_in
             connection.exec_driver_sql("SET LOCAL enable_seqscan TO off")
             plan = connection.exec_driver_sql(f"EXPLAIN {query}").all()
         assert PENDING_INDEX in " ".join(str(row[-1]) for row in plan), plan
+
+
+NOW = datetime(2026, 12, 7, 12, 0)
+WEEK = 7 * 24 * 3600.0
+OLD, RECENT = NOW - timedelta(days=8), NOW - timedelta(hours=1)
+
+
+def add_rows(app: Flask, sent: list[tuple[datetime | None, datetime | None]]) -> None:
+    """Outbox rows in this order, each with its (delivered_at, failed_at)."""
+    with app.app_context():
+        db.session.execute(db.insert(OutboxEvent), [
+            {"name": "order.status.updated", "channels": "[]", "data": "{}", "created_at": OLD,
+             "delivered_at": delivered_at, "failed_at": failed_at}
+            for delivered_at, failed_at in sent])
+        db.session.commit()
+
+
+def sent_times(app: Flask) -> list[tuple[datetime | None, datetime | None]]:
+    return [(row.delivered_at, row.failed_at) for row in rows(app)]
+
+
+def test_rows_sent_longer_ago_than_kept_are_deleted_and_pending_ones_never(app):
+    """Delivered or refused more than OUTBOX_KEEP_SECONDS ago: deleted, from the head of the
+    queue up to the first row that is still pending or was sent since; a pending row is kept
+    however old, and so is what follows it."""
+    add_rows(app, [(OLD, None), (None, OLD), (OLD, None), (RECENT, None), (None, None),
+                   (OLD, None)])
+    with app.app_context():
+        assert prune_sent(WEEK, NOW, batches=1) == (3, False)
+    assert sent_times(app) == [(RECENT, None), (None, None), (OLD, None)]
+    with app.app_context():
+        assert prune_sent(WEEK, NOW + timedelta(days=7), batches=1) == (1, False)
+    assert sent_times(app) == [(None, None), (OLD, None)]
+
+
+def test_a_backlog_is_pruned_a_batch_at_a_time(app):
+    """A table with more old rows than one prune takes: each takes its batches, and says more
+    are left until none is."""
+    add_rows(app, [(OLD, None)] * (2 * PRUNE_BATCH + 10) + [(None, None)])
+    with app.app_context():
+        assert prune_sent(WEEK, NOW, batches=2) == (2 * PRUNE_BATCH, True)
+        assert prune_sent(WEEK, NOW, batches=2) == (10, False)
+    assert sent_times(app) == [(None, None)]
+
+
+def test_the_worker_prunes_the_outbox_among_its_chores(make_app):
+    app = make_app(OUTBOX_KEEP_SECONDS=3600.0)
+    just_now = utcnow()
+    add_rows(app, [(OLD, None), (just_now, None)])
+    Chores(app, ReverbClient.from_config(app.config)).run()
+    assert [times for times in sent_times(app) if times[0] is not None] == [(just_now, None)]
+
+
+@pytest.mark.parametrize("value", ["0", "-60", "nan"])
+def test_a_keep_time_not_above_zero_stops_the_app_with_the_reason(value):
+    with pytest.raises(ConfigError, match=r"^OUTBOX_KEEP_SECONDS=.*: set a number above 0"):
+        load({"OUTBOX_KEEP_SECONDS": value}, None)

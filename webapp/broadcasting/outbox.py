@@ -6,14 +6,29 @@ broadcaster delivers a row once however often it is sent.
 
 Most rows are events (``kind`` ``event``). A ``terminate`` row (:func:`termination_row`)
 asks the broadcaster to close every connection signed in as a user, in its place in the queue.
+
+A row that was sent (delivered, or refused for good) is kept ``OUTBOX_KEEP_SECONDS``, then the
+worker deletes it (:func:`prune_sent`), so the table holds days of events, not all of them.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from flask import has_request_context, request
-from sqlalchemy import Float, Index, Integer, String, Text, insert, text
+from sqlalchemy import (
+    Float,
+    Index,
+    Integer,
+    String,
+    Text,
+    bindparam,
+    delete,
+    insert,
+    or_,
+    select,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.payloads import dumps
@@ -55,7 +70,13 @@ class OutboxEvent(db.Model):
                             postgresql_where=text(PENDING_WHERE)),)
 
 
-_INSERT = insert(OutboxEvent.__table__)
+_TABLE = OutboxEvent.__table__
+_INSERT = insert(_TABLE)
+PRUNE_BATCH = 1000  # rows looked at, and deleted, in one transaction of prune_sent
+_SENT_BEFORE = or_(_TABLE.c.delivered_at < bindparam("cutoff"),
+                   _TABLE.c.failed_at < bindparam("cutoff"))
+_HEAD = select(_TABLE.c.id, _SENT_BEFORE).order_by(_TABLE.c.id).limit(PRUNE_BATCH)
+_PRUNE = delete(_TABLE).where(_TABLE.c.id <= bindparam("last"), _SENT_BEFORE)
 
 
 def idempotency_key(row_id: int, created_at: datetime) -> str:
@@ -102,3 +123,28 @@ def insert_rows(rows: list[Row]) -> None:
 def enqueue(event: BroadcastEvent) -> None:
     """Write ``event`` to the outbox in the current transaction."""
     insert_rows([event_row(event)])
+
+
+def prune_sent(keep_seconds: float, now: datetime, batches: int) -> tuple[int, bool]:
+    """Delete the rows at the head of the outbox that were sent (delivered, or refused for
+    good) more than ``keep_seconds`` before ``now``, at most ``batches`` times
+    :data:`PRUNE_BATCH` of them, each batch in a commit of its own; how many, and whether
+    more may be left. Rows are sent in id order, so the old ones are the table's first: each
+    batch reads the first rows by id and stops at one still pending or sent since; a pending
+    row is never deleted (the DELETE checks it too)."""
+    cutoff = now - timedelta(seconds=keep_seconds)
+    deleted = 0
+    for _ in range(batches):
+        connection = db.session.connection()
+        head = connection.execute(_HEAD, {"cutoff": cutoff}).all()
+        last = None
+        for row_id, old_enough in head:
+            if not old_enough:
+                break
+            last = row_id
+        if last is not None:
+            deleted += connection.execute(_PRUNE, {"last": last, "cutoff": cutoff}).rowcount
+        db.session.commit()
+        if last is None or last != head[-1][0] or len(head) < PRUNE_BATCH:
+            return deleted, False
+    return deleted, True

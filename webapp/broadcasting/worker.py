@@ -9,8 +9,10 @@ systemd) ends it between passes, so a send is never cut off between the broadcas
 and its record.
 
 Before each delivery pass it does the app's chores (:class:`Chores`): it cancels the pending
-orders past ``PENDING_ORDER_TTL``, and every ``LIVE_PRESENCE_CHECK_SECONDS`` it checks the live
-presence table against the broadcaster; what they broadcast goes out in that same pass.
+orders past ``PENDING_ORDER_TTL``; every ``LIVE_PRESENCE_CHECK_SECONDS`` it checks the live
+presence table against the broadcaster (what these broadcast goes out in that same pass); and
+every :data:`PRUNE_INTERVAL` it deletes the outbox rows sent more than ``OUTBOX_KEEP_SECONDS``
+ago.
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ from ..extensions import db
 from ..orders.models import ConcurrentChange, Order
 from ..orders.placing import expired_pending_orders, expiry_reason
 from ..orders.status import OrderStatus
+from ..orders.times import utcnow
 from .delivery import DeliveryError, ReverbClient, deliver_now
+from .outbox import prune_sent
 from .presence import expire_unconfirmed
 from .unit_of_work import commit
 from .wakeup import PASS_GAP_SECONDS, SleepWakeup, Wakeup, worker_wakeup
@@ -37,6 +41,8 @@ from .wakeup import PASS_GAP_SECONDS, SleepWakeup, Wakeup, worker_wakeup
 log = logging.getLogger(__name__)
 
 EXPIRY_INTERVAL = 1.0  # seconds between two looks for expired pending orders (TTL: minutes)
+PRUNE_INTERVAL = 60.0  # seconds between two prunes of the outbox that left nothing to delete
+PRUNE_BATCHES = 5  # batches of outbox.PRUNE_BATCH rows per prune: a backlog goes between passes
 
 
 class Chores:
@@ -48,15 +54,18 @@ class Chores:
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.app, self.client, self.clock = app, client, clock
         self.presence_interval = float(app.config["LIVE_PRESENCE_CHECK_SECONDS"])
-        self.next_presence_check = self.next_expiry = clock()
+        self.keep_seconds = float(app.config["OUTBOX_KEEP_SECONDS"])
+        self.next_presence_check = self.next_expiry = self.next_prune = clock()
 
     def run(self) -> None:
         """The chores that are due: the pending orders' expiry at most every
         :data:`EXPIRY_INTERVAL` (a worker woken by every commit runs many passes a second), the
-        presence check every ``LIVE_PRESENCE_CHECK_SECONDS``."""
+        presence check every ``LIVE_PRESENCE_CHECK_SECONDS``, the outbox's prune every
+        :data:`PRUNE_INTERVAL` (at the next pass again while a backlog is left)."""
         now = self.clock()
         expire, check = now >= self.next_expiry, now >= self.next_presence_check
-        if not (expire or check):
+        prune = now >= self.next_prune
+        if not (expire or check or prune):
             return
         with self.app.app_context():
             try:
@@ -66,8 +75,17 @@ class Chores:
                 if check:
                     self.next_presence_check = now + self.presence_interval
                     self._check_presence()
+                if prune:
+                    self._prune()
             finally:
                 db.session.remove()
+
+    def _prune(self) -> None:
+        deleted, more = prune_sent(self.keep_seconds, utcnow(), PRUNE_BATCHES)
+        self.next_prune = self.clock() + (0.0 if more else PRUNE_INTERVAL)
+        if deleted:
+            log.debug("deleted %d outbox rows sent more than %.0f s ago", deleted,
+                      self.keep_seconds)
 
     def _check_presence(self) -> None:
         try:
