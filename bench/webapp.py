@@ -49,6 +49,7 @@ from .webapp_stack import (
     AdminSubscriber,
     Frame,
     broadcaster,
+    connections_per_worker,
     cpu_seconds,
     database,
     flask,
@@ -277,6 +278,9 @@ def end_to_end(database_url: str | None, quick: bool, out_dir: Path, cwd: Path |
         started = time.perf_counter()
         for client in clients:
             client.start()
+        # Each admin connects at its first request, as a browser would; read where they landed.
+        split = connections_per_worker(stack.processes["gunicorn"],
+                                       int(stack.base_url.rsplit(":", 1)[1]), size["clients"])
         for client in clients:
             client.join(WAIT_SECONDS)
         admin.wait_for(len(stack.order_ids) * len(PATH),
@@ -290,7 +294,9 @@ def end_to_end(database_url: str | None, quick: bool, out_dir: Path, cwd: Path |
     result: dict[str, Any] = {"scenario": "end-to-end", "transitions": transitions,
                               "orders": len(stack.order_ids), "clients": size["clients"],
                               "gunicorn_workers": SIZES[False]["workers"],
-                              "gunicorn_threads": THREADS, "problems": problems}
+                              "gunicorn_threads": THREADS,
+                              "connections_per_worker": "+".join(map(str, split)),
+                              "problems": problems}
     if latencies:
         seconds = max(f.at for f in admin.frames) - started
         result.update(seconds=seconds, per_second=transitions / seconds,
@@ -490,6 +496,13 @@ def compare_markdown(runs: list[dict], designs: list[str], meta: dict[str, Any])
                      f"| {statistics.median(values[new].values()):,.1f} "
                      f"| {statistics.median(ratios):.2f}x "
                      f"| {', '.join(f'{ratio:.2f}' for ratio in ratios)} |")
+    splits = {design: [run["connections_per_worker"] for run in sorted(
+        (run for run in runs if run["design"] == design and "connections_per_worker" in run),
+        key=lambda run: run["round"])] for design in designs}
+    if any(splits.values()):
+        lines += ["", "End to end, the admins' connections per gunicorn worker, round by round: "
+                  + "; ".join(f"{design} {', '.join(splits[design])}" for design in designs)
+                  + "."]
     failed = [run for run in runs if run["problems"]]
     lines += ["", f"Runs failed: {len(failed)} of {len(runs)}"
               + "".join(f"; {run['design']} round {run['round']} {run['scenario']}: "
@@ -529,6 +542,9 @@ def markdown(results: list[dict], meta: dict[str, Any]) -> str:
                   f"{e2e['clients']} admin clients, gunicorn with {e2e['gunicorn_workers']} "
                   f"gthread workers of {e2e['gunicorn_threads']} threads and the outbox worker "
                   f"running; one admin socket on `{ADMIN_CHANNEL}`."]
+        if "connections_per_worker" in e2e:
+            lines[-1] += (f" The admins' connections per gunicorn worker: "
+                          f"{e2e['connections_per_worker']}.")
         if "answer_p50_ms" in e2e:
             lines[-1] += (f" The transition requests alone (request to HTTP answer) took "
                           f"p50 {e2e['answer_p50_ms']:.1f} ms, p99 {e2e['answer_p99_ms']:.1f} "

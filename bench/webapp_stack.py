@@ -145,6 +145,30 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
+ACCEPT_WAIT_SECONDS = 2.0  # longest wait for gunicorn's workers to accept the bench's sockets
+
+
+def connections_per_worker(master_pid: int, port: int, expected: int) -> list[int]:
+    """How many of the ``expected`` connections open to ``port`` each worker of the gunicorn
+    ``master_pid`` holds, most first: a connection stays with the worker that accepted it, and
+    one worker runs Python on one core at a time, so a split of 3+1 caps a run where 2+2 does
+    not. Waits until the workers have accepted them all (at most
+    :data:`ACCEPT_WAIT_SECONDS`)."""
+    deadline = time.monotonic() + ACCEPT_WAIT_SECONDS
+    while True:
+        counts = []
+        for worker in psutil.Process(master_pid).children():
+            try:
+                counts.append(sum(1 for c in worker.net_connections(kind="tcp")
+                                  if c.status == psutil.CONN_ESTABLISHED
+                                  and c.laddr.port == port))
+            except psutil.NoSuchProcess:
+                continue
+        if sum(counts) >= expected or time.monotonic() > deadline:
+            return sorted(counts, reverse=True)
+        time.sleep(0.01)
+
+
 def stop(proc: subprocess.Popen) -> None:
     terminate(proc, timeout=15.0)
 
