@@ -150,10 +150,9 @@ ACCEPT_WAIT_SECONDS = 2.0  # longest wait for gunicorn's workers to accept the b
 
 def connections_per_worker(master_pid: int, port: int, expected: int) -> list[int]:
     """How many of the ``expected`` connections open to ``port`` each worker of the gunicorn
-    ``master_pid`` holds, most first: a connection stays with the worker that accepted it, and
-    one worker runs Python on one core at a time, so a split of 3+1 caps a run where 2+2 does
-    not. Waits until the workers have accepted them all (at most
-    :data:`ACCEPT_WAIT_SECONDS`)."""
+    ``master_pid`` holds, most first (a connection stays with the worker that accepted it, so
+    this says which processes serve a run). Waits until the workers have accepted them all (at
+    most :data:`ACCEPT_WAIT_SECONDS`)."""
     deadline = time.monotonic() + ACCEPT_WAIT_SECONDS
     while True:
         counts = []
