@@ -293,3 +293,21 @@ def test_a_bulk_cancel_writes_in_a_fixed_number_of_statements_and_gives_all_stoc
     with app.app_context():
         assert dict(db.session.execute(db.select(Product.id, Product.stock)).all()) == {
             **stock, 1: stock[1] + 20, 2: stock[2] + 30}
+
+
+def test_each_moved_order_records_its_own_status_before(app, client, admin):
+    """Orders leaving three different statuses in one request: each history row names the
+    status its order left (on PostgreSQL the UPDATE returns it to the INSERT in one statement),
+    and so does each event."""
+    answer = bulk(client, admin, "cancelled", [{"id": i} for i in (4, 5, 6)])
+    assert [result["ok"] for result in answer.json["results"]] == [True] * 3
+    with app.app_context():
+        cancelled = dict(db.session.execute(
+            db.select(OrderStatusHistory.order_id, OrderStatusHistory.from_status)
+            .where(OrderStatusHistory.order_id.in_((4, 5, 6)),
+                   OrderStatusHistory.to_status == "cancelled")).all())
+    assert {order_id: status.value for order_id, status in cancelled.items()} == {
+        4: "processing", 5: "paid", 6: "pending"}
+    assert outbox(app)[-3:] == [("order.status.updated", 4, "processing", "cancelled"),
+                                ("order.status.updated", 5, "paid", "cancelled"),
+                                ("order.status.updated", 6, "pending", "cancelled")]
