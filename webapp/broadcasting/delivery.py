@@ -40,7 +40,7 @@ from shared.payloads import loads
 
 from ..extensions import db
 from ..orders.times import utcnow
-from .outbox import PENDING_FLAG, TERMINATE, OutboxEvent, idempotency_key
+from .outbox import PENDING, PENDING_FLAG, TERMINATE, OutboxEvent, idempotency_key
 from .reverb_client import DeliveryError, Message, ReverbClient
 from .wakeup import KickedThread, Notifier
 
@@ -81,14 +81,13 @@ class _Row:
 
 
 _TABLE = OutboxEvent.__table__
-_PENDING = (_TABLE.c.delivered_at.is_(None), _TABLE.c.failed_at.is_(None))
 # Built once: building a statement each pass cost more CPU than running it.
 _BATCH = (select(_TABLE.c.id, _TABLE.c.kind, _TABLE.c.name, _TABLE.c.channels, _TABLE.c.data,
                  _TABLE.c.socket_id, _TABLE.c.created_at, _TABLE.c.lease_until)
-          .where(*_PENDING).order_by(_TABLE.c.id).limit(bindparam("size", type_=Integer)))
+          .where(*PENDING).order_by(_TABLE.c.id).limit(bindparam("size", type_=Integer)))
 _IDS = bindparam("ids", expanding=True)
 _CLAIM = (update(_TABLE)
-          .where(_TABLE.c.id.in_(_IDS), *_PENDING,
+          .where(_TABLE.c.id.in_(_IDS), *PENDING,
                  or_(_TABLE.c.lease_until.is_(None), _TABLE.c.lease_until < bindparam("now")))
           .values(lease_owner=bindparam("owner"), lease_until=bindparam("until"),
                   attempts=_TABLE.c.attempts + 1))

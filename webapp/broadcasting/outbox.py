@@ -22,6 +22,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    and_,
     bindparam,
     delete,
     insert,
@@ -41,11 +42,7 @@ from .events import BroadcastEvent
 SOCKET_ID_HEADER = "X-Socket-ID"
 PENDING_FLAG = "outbox_pending"
 EVENT, TERMINATE = "event", "terminate"  # what a row asks of the broadcaster
-# The rows still to send: every delivery pass reads the head of the queue from these. Without
-# this partial index the pass read the table from its first row, delivered ones too, so each
-# pass cost more as the outbox grew (5 ms at 100,000 rows on PostgreSQL; 0.02 ms with it).
 PENDING_INDEX = "ix_outbox_events_pending"
-PENDING_WHERE = "delivered_at IS NULL AND failed_at IS NULL"
 
 
 class OutboxEvent(db.Model):
@@ -66,11 +63,15 @@ class OutboxEvent(db.Model):
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_until: Mapped[float | None] = mapped_column(Float)  # unix time
 
-    __table_args__ = (Index(PENDING_INDEX, "id", sqlite_where=text(PENDING_WHERE),
-                            postgresql_where=text(PENDING_WHERE)),)
-
 
 _TABLE = OutboxEvent.__table__
+# The rows still to send (neither delivered nor refused), which every delivery pass reads the
+# head of the queue from, through this partial index. Without it the pass read the table from
+# its first row, sent ones too, so each pass cost more as the outbox grew (5 ms at 100,000 rows
+# on PostgreSQL; 0.02 ms with it). The pass's query names the same PENDING, so it implies the
+# index's condition, as both databases need to use it.
+PENDING = (_TABLE.c.delivered_at.is_(None), _TABLE.c.failed_at.is_(None))
+Index(PENDING_INDEX, _TABLE.c.id, sqlite_where=and_(*PENDING), postgresql_where=and_(*PENDING))
 _INSERT = insert(_TABLE)
 PRUNE_BATCH = 1000  # rows looked at, and deleted, in one transaction of prune_sent
 _SENT_BEFORE = or_(_TABLE.c.delivered_at < bindparam("cutoff"),

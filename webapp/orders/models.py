@@ -186,17 +186,15 @@ def move(orders: Sequence[OrderMoves], new_status: OrderStatus,
                 "changed_by_id": changed_by_id, "notes": notes, "at": now} for order in orders]
     moving = {"loaded": [(order.id, order.version) for order in orders],
               "new_status": new_status, "now": now}
-    together = connection.dialect.name == "postgresql"
-    if together:
+    if connection.dialect.name == "postgresql":
         moved = connection.execute(_MOVE_AND_RECORD, {
             **moving, "changed_by_id": changed_by_id, "notes": notes}).rowcount
-    else:
+    else:  # a history row of an order that did not move goes with the rollback below
         moved = connection.execute(_MOVE, moving).rowcount
+        connection.execute(_RECORD, history)
     if moved != len(orders):
         db.session.rollback()
         raise ConcurrentChange(meanwhile)
-    if not together:
-        connection.execute(_RECORD, history)
     if new_status is OrderStatus.CANCELLED:
         return_stock([item for order in orders for item in order.items])
     events = []

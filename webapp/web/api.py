@@ -17,7 +17,7 @@ from ..bodies import json_object
 from ..broadcasting.outbox import SOCKET_ID_HEADER
 from ..broadcasting.unit_of_work import commit, write
 from ..extensions import csrf, db
-from ..orders.models import ConcurrentChange, Order, User
+from ..orders.models import ConcurrentChange, OrderMoves, User
 from ..orders.placing import OrderError, find_customer
 from ..orders.products import Product
 from ..orders.search import BadFilter, OrderView
@@ -149,7 +149,7 @@ def create_order() -> ResponseReturnValue:
     return jsonify(answer.body), answer.status
 
 
-def _check_expected_status(order: Order, value: object) -> None:
+def _check_expected_status(order: OrderMoves, value: object) -> None:
     """409 when ``value``, the status the caller saw, is no longer the order's (a stale view)."""
     try:
         problem = order.stale_view_error(value)
